@@ -1,0 +1,1 @@
+//! Normalizing objects and comparing them field by field.

@@ -1,0 +1,147 @@
+//! What a preview found: one step per object, and the changes each makes.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::resource::ResourceId;
+
+/// What happens to one object. Names and marks follow Pulumi's vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Same,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Op {
+    /// The mark shown before the object in a preview: `+`, `~`, `+-`, `-`.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Op::Same => " ",
+            Op::Create => "+",
+            Op::Update => "~",
+            Op::Replace => "+-",
+            Op::Delete => "-",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Same => "same",
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Replace => "replace",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// One changed field. Paths read like `spec.replicas`,
+/// `spec.template.spec.containers[0].image` or `data["default.conf"]`.
+/// `old` is absent for an added field, `new` for a removed one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Change {
+    pub path: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// Another field manager owns a field this stack sets to a different value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// The field, in the same path syntax as [`Change::path`].
+    pub path: String,
+    /// The field manager that owns it (e.g. `kubectl`).
+    pub manager: String,
+}
+
+/// Why a step cannot be carried out as it stands.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Blocker {
+    /// Fields are owned by other managers; `up --force-conflicts` takes them.
+    Conflicts { conflicts: Vec<Conflict> },
+    /// The object exists but this stack does not manage it; never taken over
+    /// silently.
+    Unmanaged { owner: Option<String> },
+    /// The API server rejected the object; `message` is its own reason.
+    Rejected {
+        message: String,
+        fields: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    pub op: Op,
+    pub id: ResourceId,
+    pub changes: Vec<Change>,
+    /// Why the step is what it is, when that is not obvious (the field that
+    /// forces a replace, an object deleted out of band, a pruned object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocker: Option<Blocker>,
+    /// The live object, normalized (absent for creates).
+    #[serde(skip)]
+    pub live: Option<Value>,
+    /// What the cluster would hold afterwards, normalized (absent for deletes).
+    #[serde(skip)]
+    pub planned: Option<Value>,
+}
+
+impl Step {
+    pub fn is_change(&self) -> bool {
+        self.op != Op::Same
+    }
+}
+
+/// Counts of steps by operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub same: usize,
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub blocked: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub steps: Vec<Step>,
+    /// Operations an earlier run started and did not finish.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interrupted: Vec<String>,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for step in &self.steps {
+            match step.op {
+                Op::Same => s.same += 1,
+                Op::Create => s.create += 1,
+                Op::Update => s.update += 1,
+                Op::Replace => s.replace += 1,
+                Op::Delete => s.delete += 1,
+            }
+            if step.blocker.is_some() {
+                s.blocked += 1;
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(Step::is_change)
+    }
+
+    pub fn blocked(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.blocker.is_some())
+    }
+}

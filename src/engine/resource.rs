@@ -1,0 +1,67 @@
+//! Identity of a Kubernetes object and the desired objects a program declares.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Identifies one Kubernetes object. Ordering is by kind rank, then name, so
+/// sorted lists read in dependency order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceId {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ResourceId {
+    pub fn new(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
+        ResourceId {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+
+    /// Reads the identity from an object's `apiVersion`, `kind` and metadata.
+    pub fn of(object: &Value) -> Option<Self> {
+        let meta = object.get("metadata")?;
+        Some(ResourceId {
+            api_version: object.get("apiVersion")?.as_str()?.to_string(),
+            kind: object.get("kind")?.as_str()?.to_string(),
+            namespace: meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            name: meta.get("name")?.as_str()?.to_string(),
+        })
+    }
+
+    /// `namespace/name`, or `name` for cluster-scoped objects.
+    pub fn qualified_name(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.qualified_name())
+    }
+}
+
+/// One object the program wants to exist, with the objects that must be
+/// applied (and ready to be referenced) before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredResource {
+    pub id: ResourceId,
+    /// The full object as sent with server-side apply.
+    pub object: Value,
+    pub depends_on: Vec<ResourceId>,
+}
