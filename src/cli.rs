@@ -1,1 +1,179 @@
-//! TODO
+//! The command-line surface. Parsing only validates arguments into these
+//! structs; the work happens in `commands`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps a Kubernetes cluster in step with the echo stack: exact previews,
+/// then server-side apply.
+#[derive(Debug, Parser)]
+#[command(name = "echo-iac", version, about, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error, 2 `preview --expect-no-changes` found changes, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Run as if started in DIR (the project folder holding `stacks/`).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The stack to use (a file `stacks/NAME.yaml`); default: the only stack.
+    #[arg(
+        long,
+        short = 's',
+        global = true,
+        env = "ECHO_IAC_STACK",
+        value_name = "NAME"
+    )]
+    pub stack: Option<String>,
+    /// Kubeconfig file; overrides the stack file's `kubeconfig`.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context; overrides the stack file's `context`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// When to color output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// How many objects are previewed or applied at once.
+    #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `up` would change, field by field, without changing anything.
+    Preview(PreviewArgs),
+    /// Preview, confirm, apply in dependency order and wait until ready.
+    Up(UpArgs),
+    /// Delete everything the stack manages, and nothing else.
+    Destroy(DestroyArgs),
+    /// Print the stack's objects as YAML without contacting the cluster.
+    Render,
+    /// Print the stack's outputs (node port, URLs, namespace).
+    Output(OutputArgs),
+    /// Work with the stacks of this project.
+    #[command(subcommand)]
+    Stack(StackCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Plan as if fields owned by other field managers will be taken over.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Plan as if objects that exist but are not managed by this stack will
+    /// be taken over.
+    #[arg(long)]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Also show a unified YAML diff of each changed object.
+    #[arg(long)]
+    pub diff: bool,
+    /// Print the plan as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with code 2 if anything would change.
+    #[arg(long)]
+    pub expect_no_changes: bool,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Do not print the preview before applying (it is still computed).
+    #[arg(long)]
+    pub skip_preview: bool,
+    /// Also show a unified YAML diff of each changed object.
+    #[arg(long)]
+    pub diff: bool,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for the stack to become ready.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for each object to be gone.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// One output by name (e.g. `nodePort`); default: all.
+    pub name: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// List the stacks in stacks/ with their last update.
+    Ls,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 5m, 1h30m)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_surface_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn timeout_accepts_human_durations() {
+        let cli = Cli::try_parse_from(["echo-iac", "up", "--timeout", "2m30s"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("parsed as {:?}", cli.command)
+        };
+        assert_eq!(up.timeout, Duration::from_secs(150));
+    }
+
+    #[test]
+    fn bad_timeout_is_rejected_with_examples() {
+        let err = Cli::try_parse_from(["echo-iac", "up", "--timeout", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("examples"), "{err}");
+    }
+}

@@ -1,1 +1,442 @@
-//! TODO
+//! The Kubernetes API as echo-iac uses it: connect from a kubeconfig, then
+//! get, list, dry-run apply, apply and delete objects as JSON.
+//!
+//! The kinds the echo stack uses are built in, so their API paths come from
+//! k8s-openapi instead of discovery: that saves a round trip per run and
+//! works for credentials that may not read the discovery documents.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    Preconditions,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::Status;
+use kube::{Client, Config};
+use serde_json::Value;
+
+use crate::FIELD_MANAGER;
+use crate::engine::ResourceId;
+
+/// How long a TCP connection to the API server may take before the server
+/// counts as unreachable. Short, because a blackholed address otherwise hangs.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one response may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Transient failures (connection refused, 429, 5xx) are retried with
+/// backoff for this long in all before the error is reported.
+const RETRY_BUDGET: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no kubeconfig found at {}", path.display())]
+    KubeconfigMissing { path: PathBuf },
+    #[error("cannot read kubeconfig {}: {reason}", path.display())]
+    Kubeconfig { path: PathBuf, reason: String },
+    #[error("context `{context}` is not in kubeconfig {} (it has: {known})", path.display())]
+    UnknownContext {
+        context: String,
+        path: PathBuf,
+        known: String,
+    },
+    #[error("cannot reach the Kubernetes API server at {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error(
+        "the API server at {server} rejected the credentials of context `{context}` (401 Unauthorized)"
+    )]
+    Unauthorized { server: String, context: String },
+    #[error("not allowed to {action} {target}: {message}")]
+    Forbidden {
+        action: String,
+        target: String,
+        message: String,
+    },
+    #[error("{action} {target} failed: {message}", message = status.message)]
+    Api {
+        action: String,
+        target: String,
+        status: Box<Status>,
+    },
+    #[error("{action} {target} failed: {reason}")]
+    Other {
+        action: String,
+        target: String,
+        reason: String,
+    },
+}
+
+impl ClusterError {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            ClusterError::KubeconfigMissing { .. } => "set `kubeconfig:` in the stack file, pass --kubeconfig, or set KUBECONFIG; for the local control plane run `make cluster`".into(),
+            ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
+            ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
+            ClusterError::Unreachable { .. } => "check that the cluster is running and the kubeconfig's server address is right; for the local control plane run `make cluster`".into(),
+            ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
+            ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
+            ClusterError::Api { status, .. } if status.code == 404 => "the object or its namespace does not exist".into(),
+            _ => return None,
+        })
+    }
+
+    /// The API server's status, when the server answered with an error.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            ClusterError::Api { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+}
+
+/// A connected client plus the facts about the connection that messages need.
+#[derive(Clone)]
+pub struct Cluster {
+    client: Client,
+    server: String,
+    context: String,
+}
+
+/// Where to find the cluster: explicit values win over the stack file's,
+/// which win over $KUBECONFIG and ~/.kube/config.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+impl Cluster {
+    pub async fn connect(target: &Target) -> Result<Cluster, ClusterError> {
+        let (kubeconfig, path) = read_kubeconfig(target.kubeconfig.as_deref())?;
+        let context = match &target.context {
+            Some(context) => {
+                if !kubeconfig.contexts.iter().any(|c| &c.name == context) {
+                    let known: Vec<&str> = kubeconfig
+                        .contexts
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    return Err(ClusterError::UnknownContext {
+                        context: context.clone(),
+                        path,
+                        known: if known.is_empty() {
+                            "no contexts".into()
+                        } else {
+                            known.join(", ")
+                        },
+                    });
+                }
+                context.clone()
+            }
+            None => kubeconfig.current_context.clone().unwrap_or_default(),
+        };
+        let options = KubeConfigOptions {
+            context: Some(context.clone()),
+            ..KubeConfigOptions::default()
+        };
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| ClusterError::Kubeconfig {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        config.read_timeout = Some(READ_TIMEOUT);
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| ClusterError::Kubeconfig {
+            path,
+            reason: error_chain(&e),
+        })?;
+        Ok(Cluster {
+            client,
+            server,
+            context,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// The live object, or `None` if it does not exist.
+    pub async fn get(&self, id: &ResourceId) -> Result<Option<Value>, ClusterError> {
+        let api = self.api(id)?;
+        let found = self
+            .retry("read", id, || async { api.get_opt(&id.name).await })
+            .await?;
+        Ok(found.map(to_json))
+    }
+
+    /// Server-side apply as field manager `echo-iac`. With `dry_run` the
+    /// server runs every admission and validation step and returns what it
+    /// would store, without storing it.
+    pub async fn apply(
+        &self,
+        object: &Value,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<Value, ClusterError> {
+        let id = ResourceId::of(object).expect("applied objects carry their identity");
+        let api = self.api(&id)?;
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.dry_run = dry_run;
+        params.force = force;
+        let patch = Patch::Apply(object);
+        let action = if dry_run { "dry-run apply" } else { "apply" };
+        let applied = self
+            .retry(action, &id, || async {
+                api.patch(&id.name, &params, &patch).await
+            })
+            .await?;
+        Ok(to_json(applied))
+    }
+
+    /// Validates a new object without writing it, in a namespace other than
+    /// its own: for objects whose namespace does not exist yet, so cannot
+    /// hold a dry-run apply. Returns the server's error, if it has one;
+    /// "already exists" is not one, since the object is only a stand-in.
+    pub async fn validate_create_in(
+        &self,
+        object: &Value,
+        namespace: &str,
+    ) -> Result<(), ClusterError> {
+        let mut object = object.clone();
+        object["metadata"]["namespace"] = Value::String(namespace.to_string());
+        let mut id = ResourceId::of(&object).expect("applied objects carry their identity");
+        let api = self.api(&id)?;
+        let dynamic: DynamicObject =
+            serde_json::from_value(object).expect("program objects are valid objects");
+        let params = PostParams {
+            dry_run: true,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        let result = self
+            .retry("validate", &id, || async {
+                api.create(&params, &dynamic).await
+            })
+            .await;
+        id.namespace = Some(namespace.to_string());
+        match result {
+            Ok(_) => Ok(()),
+            Err(ClusterError::Api { status, .. }) if status.code == 409 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes with foreground propagation, and only if the object still has
+    /// `uid`: a same-named object created by someone else since is never
+    /// deleted. Returns false if the object was already gone.
+    pub async fn delete(&self, id: &ResourceId, uid: &str) -> Result<bool, ClusterError> {
+        let api = self.api(id)?;
+        let params = DeleteParams::foreground().preconditions(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        });
+        let result = self
+            .retry("delete", id, || async {
+                api.delete(&id.name, &params).await
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists objects of one kind in a namespace (or cluster-wide for
+    /// cluster-scoped kinds), optionally filtered by a label selector.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let probe = ResourceId::new(api_version, kind, namespace, "");
+        let api = self.api(&probe)?;
+        let mut params = ListParams::default();
+        if let Some(selector) = label_selector {
+            params = params.labels(selector);
+        }
+        let target = ResourceId::new(api_version, kind, namespace, "*");
+        let list = self
+            .retry("list", &target, || async { api.list(&params).await })
+            .await?;
+        Ok(list.items.into_iter().map(to_json).collect())
+    }
+
+    fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {
+        let resource =
+            api_resource(&id.api_version, &id.kind).ok_or_else(|| ClusterError::Other {
+                action: "find the API of".into(),
+                target: id.to_string(),
+                reason: format!(
+                    "{} {} is not a kind echo-iac knows",
+                    id.api_version, id.kind
+                ),
+            })?;
+        Ok(match &id.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        })
+    }
+
+    /// Runs one request, retrying transient failures with exponential
+    /// backoff, and turns the final failure into a ClusterError.
+    async fn retry<T, F, Fut>(
+        &self,
+        action: &str,
+        id: &ResourceId,
+        mut request: F,
+    ) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let start = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match request().await {
+                Ok(value) => return Ok(value),
+                Err(e) if is_transient(&e) && start.elapsed() + delay < RETRY_BUDGET => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(4));
+                }
+                Err(e) => return Err(self.classify(action, id, e)),
+            }
+        }
+    }
+
+    fn classify(&self, action: &str, id: &ResourceId, error: kube::Error) -> ClusterError {
+        let target = if id.name.is_empty() || id.name == "*" {
+            match &id.namespace {
+                Some(ns) => format!("{} in namespace {ns}", plural_kind(&id.kind)),
+                None => plural_kind(&id.kind),
+            }
+        } else {
+            id.to_string()
+        };
+        match error {
+            kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized {
+                server: self.server.clone(),
+                context: self.context.clone(),
+            },
+            kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden {
+                action: action.to_string(),
+                target,
+                message: status.message.clone(),
+            },
+            kube::Error::Api(status) => ClusterError::Api {
+                action: action.to_string(),
+                target,
+                status,
+            },
+            e @ (kube::Error::HyperError(_)
+            | kube::Error::Service(_)
+            | kube::Error::HttpError(_)
+            | kube::Error::RustlsTls(_)) => ClusterError::Unreachable {
+                server: self.server.clone(),
+                reason: error_chain(&e),
+            },
+            e => ClusterError::Other {
+                action: action.to_string(),
+                target,
+                reason: error_chain(&e),
+            },
+        }
+    }
+}
+
+fn plural_kind(kind: &str) -> String {
+    format!("{kind}s")
+}
+
+/// Connection failures, throttling and server errors pass; anything the
+/// server decided about the request itself does not.
+fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            let chain = error_chain(error).to_lowercase();
+            // A TLS or certificate failure will not fix itself.
+            !(chain.contains("certificate") || chain.contains("tls"))
+        }
+        _ => false,
+    }
+}
+
+/// The API paths of the kinds echo-iac works with.
+pub fn api_resource(api_version: &str, kind: &str) -> Option<ApiResource> {
+    Some(match (api_version, kind) {
+        ("v1", "Namespace") => ApiResource::erase::<Namespace>(&()),
+        ("v1", "ConfigMap") => ApiResource::erase::<ConfigMap>(&()),
+        ("v1", "Service") => ApiResource::erase::<Service>(&()),
+        ("v1", "Pod") => ApiResource::erase::<Pod>(&()),
+        ("v1", "Node") => ApiResource::erase::<Node>(&()),
+        ("apps/v1", "Deployment") => ApiResource::erase::<Deployment>(&()),
+        ("apps/v1", "ReplicaSet") => ApiResource::erase::<ReplicaSet>(&()),
+        ("discovery.k8s.io/v1", "EndpointSlice") => ApiResource::erase::<EndpointSlice>(&()),
+        _ => return None,
+    })
+}
+
+fn to_json(object: DynamicObject) -> Value {
+    serde_json::to_value(object).expect("objects from the API server serialize to JSON")
+}
+
+/// An error and its sources on one line: kube's top-level messages alone
+/// ("ServiceError: client error (Connect)") do not say what went wrong.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Reads the kubeconfig from `path`, else from $KUBECONFIG (which may list
+/// several files), else from ~/.kube/config.
+fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, PathBuf), ClusterError> {
+    let path = match path {
+        Some(path) => path.to_path_buf(),
+        None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+            Some(paths) => {
+                let first = std::env::split_paths(&paths).next().unwrap_or_default();
+                let config = Kubeconfig::read().map_err(|e| ClusterError::Kubeconfig {
+                    path: PathBuf::from(&paths),
+                    reason: error_chain(&e),
+                })?;
+                return Ok((config, first));
+            }
+            None => home_dir().join(".kube").join("config"),
+        },
+    };
+    if !path.exists() {
+        return Err(ClusterError::KubeconfigMissing { path });
+    }
+    let config = Kubeconfig::read_from(&path).map_err(|e| ClusterError::Kubeconfig {
+        path: path.clone(),
+        reason: error_chain(&e),
+    })?;
+    Ok((config, path))
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}

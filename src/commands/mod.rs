@@ -1,1 +1,188 @@
-//! TODO
+//! One module per subcommand, and the glue they share: opening the project
+//! and stack, connecting, confirming, and watching for Ctrl-C.
+
+mod destroy;
+mod output;
+mod preview;
+mod render;
+mod stack_ls;
+mod up;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
+use crate::cluster::{Cluster, Target};
+use crate::error::{Error, exit};
+use crate::project::Project;
+use crate::stack::{self, StackConfig};
+use crate::state::LocalStore;
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    runtime.block_on(async move {
+        let global = &cli.global;
+        match cli.command {
+            Command::Preview(args) => preview::run(global, args).await,
+            Command::Up(args) => up::run(global, args).await,
+            Command::Destroy(args) => destroy::run(global, args).await,
+            Command::Render => render::run(global),
+            Command::Output(args) => output::run(global, args),
+            Command::Stack(StackCommand::Ls) => stack_ls::run(global),
+        }
+    })
+}
+
+/// The project and the stack a command works on.
+pub struct Session {
+    pub project: Project,
+    pub stack: StackConfig,
+    global: GlobalArgs,
+}
+
+impl Session {
+    pub fn open(global: &GlobalArgs) -> Result<Session, Error> {
+        let project = open_project(global)?;
+        let name = project.select_stack(global.stack.as_deref())?;
+        let stack = stack::load(&project, &name)?;
+        Ok(Session {
+            project,
+            stack,
+            global: global.clone(),
+        })
+    }
+
+    pub fn store(&self) -> LocalStore {
+        LocalStore::new(self.project.state_dir(), &self.stack.name)
+    }
+
+    /// Command-line flags win over the stack file.
+    pub async fn connect(&self) -> Result<Cluster, Error> {
+        let target = Target {
+            kubeconfig: self
+                .global
+                .kubeconfig
+                .clone()
+                .or_else(|| self.stack.kubeconfig.clone()),
+            context: self
+                .global
+                .context
+                .clone()
+                .or_else(|| self.stack.context.clone()),
+        };
+        Ok(Cluster::connect(&target).await?)
+    }
+
+    pub fn concurrency(&self) -> usize {
+        usize::from(self.global.concurrency)
+    }
+
+    pub fn color(&self) -> bool {
+        use_color(self.global.color)
+    }
+}
+
+pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
+    Ok(match &global.dir {
+        Some(dir) => Project::at(dir)?,
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| {
+                Error::refused(
+                    format!("cannot read the current folder: {e}"),
+                    "run from an existing folder, or pass -C DIR",
+                )
+            })?;
+            Project::discover(&cwd)?
+        }
+    })
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`echo-iac preview | head`) is not an error.
+pub fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
+    let _ = out.flush();
+}
+
+/// Progress and notes go to stderr, so stdout stays clean for `--json`.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Asks on the terminal before a change. Without a terminal nobody can
+/// answer, so the command refuses unless `--yes` was given.
+pub fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::refused(
+            format!("`{command}` needs confirmation, and there is no terminal to ask"),
+            format!("run `echo-iac {command} --yes` to proceed without asking"),
+        ));
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        note("Cancelled: nothing was changed.");
+        Err(Error::Exit(exit::ERROR))
+    }
+}
+
+/// Set by the first Ctrl-C (or SIGTERM): no new step starts, the steps in
+/// flight finish and are recorded. A second one exits at once; the state is
+/// written atomically, so it still parses.
+pub fn watch_interrupts() -> &'static AtomicBool {
+    static CANCEL: AtomicBool = AtomicBool::new(false);
+    tokio::spawn(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut count = 0;
+        loop {
+            let terminated = async {
+                match term.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminated => {}
+            }
+            count += 1;
+            if count == 1 {
+                CANCEL.store(true, Ordering::SeqCst);
+                note(
+                    "Interrupted: finishing the steps in flight (interrupt again to stop at once)",
+                );
+            } else {
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    });
+    &CANCEL
+}

@@ -1,1 +1,477 @@
 //! Normalizing objects and comparing them field by field.
+//!
+//! A preview compares the live object with what a dry-run apply says the
+//! cluster would hold. Both come from the API server, so both carry fields the
+//! cluster writes for itself; [`normalize`] strips those first, otherwise every
+//! object would look changed. [`changes`] then lists the differences as leaf
+//! paths, and [`unified_yaml`] renders the same comparison for `--diff`.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+use similar::TextDiff;
+
+use super::plan::Change;
+
+/// Metadata fields the API server maintains on every object.
+const SERVER_METADATA: [&str; 6] = [
+    "managedFields",
+    "resourceVersion",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "selfLink",
+];
+
+/// Annotations controllers write on their own; never set by a stack.
+const SERVER_ANNOTATIONS: [&str; 1] = ["deployment.kubernetes.io/revision"];
+
+/// Drops what the cluster owns and what never counts as a difference:
+/// server-maintained metadata, `status`, and annotations written by
+/// controllers (an `annotations` map left empty goes too, since the server
+/// omits empty maps and the other side would not have one).
+pub fn normalize(object: &Value) -> Value {
+    let mut object = object.clone();
+    let Some(root) = object.as_object_mut() else {
+        return object;
+    };
+    root.remove("status");
+    if let Some(meta) = root.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in SERVER_METADATA {
+            meta.remove(field);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            for key in SERVER_ANNOTATIONS {
+                annotations.remove(key);
+            }
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    object
+}
+
+/// Field-level differences between two objects, as leaf paths in key order.
+///
+/// A subtree present on one side only is one change at its root, so adding a
+/// container reads as one line rather than one per field. Arrays are compared
+/// index by index: Kubernetes lists are mostly short and ordered, and a path
+/// like `containers[0].image` is what a person looks for.
+pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
+    let mut out = Vec::new();
+    walk(&mut String::new(), old, new, &mut out);
+    out
+}
+
+fn walk(path: &mut String, old: &Value, new: &Value, out: &mut Vec<Change>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let len = path.len();
+                push_key(path, key);
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => walk(path, x, y, out),
+                    (x, y) => out.push(change(path, x, y)),
+                }
+                path.truncate(len);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                let len = path.len();
+                push_index(path, i);
+                match (a.get(i), b.get(i)) {
+                    (Some(x), Some(y)) => walk(path, x, y, out),
+                    (x, y) => out.push(change(path, x, y)),
+                }
+                path.truncate(len);
+            }
+        }
+        _ if old != new => out.push(change(path, Some(old), Some(new))),
+        _ => {}
+    }
+}
+
+fn change(path: &str, old: Option<&Value>, new: Option<&Value>) -> Change {
+    Change {
+        path: path.to_string(),
+        old: old.cloned(),
+        new: new.cloned(),
+    }
+}
+
+/// Extends a field path by one map key: `spec` + `replicas` gives
+/// `spec.replicas`, and a key that is not a plain identifier is quoted in
+/// brackets (`data["default.conf"]`) so the path stays unambiguous.
+pub fn push_key(path: &mut String, key: &str) {
+    if is_plain_key(key) {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    } else {
+        path.push('[');
+        path.push_str(&Value::from(key).to_string());
+        path.push(']');
+    }
+}
+
+/// Extends a field path by one list index: `containers` + 0 gives
+/// `containers[0]`.
+pub fn push_index(path: &mut String, index: usize) {
+    path.push('[');
+    path.push_str(&index.to_string());
+    path.push(']');
+}
+
+/// Letters, digits, `_` and `-`, not starting with a digit: such a key cannot
+/// be mistaken for a separator or an index.
+fn is_plain_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The changes at `prefix` or below it, e.g. everything under `spec.selector`.
+/// A sibling that merely starts with the same text (`spec.selectorX`) is not
+/// below it.
+pub fn changes_under<'a>(changes: &'a [Change], prefix: &str) -> impl Iterator<Item = &'a Change> {
+    changes.iter().filter(move |c| is_under(&c.path, prefix))
+}
+
+/// Whether `path` is `prefix` itself or a field inside it.
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.is_empty() || rest.is_empty() || rest.starts_with(['.', '[']),
+        None => false,
+    }
+}
+
+/// Both objects as YAML with sorted keys, and a unified diff between them with
+/// three lines of context. An absent side is empty, so a create shows every
+/// line added. Identical objects give an empty string.
+pub fn unified_yaml(old: Option<&Value>, new: Option<&Value>, label: &str) -> String {
+    let old = old.map(to_yaml).unwrap_or_default();
+    let new = new.map(to_yaml).unwrap_or_default();
+    TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("live {label}"), &format!("planned {label}"))
+        .to_string()
+}
+
+/// YAML with keys sorted at every level, as `kubectl get -o yaml` prints, so
+/// the diff never shows a line moved only because maps were built in another
+/// order.
+pub fn to_yaml(value: &Value) -> String {
+    let sorted = sort_keys(value);
+    serde_saphyr::to_string(&sorted).unwrap_or_else(|_| {
+        // A JSON value always has a YAML form; this keeps the function total.
+        serde_json::to_string_pretty(&sorted).unwrap_or_default() + "\n"
+    })
+}
+
+fn sort_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let sorted: Map<String, Value> = entries
+                .into_iter()
+                .map(|(k, v)| (k.clone(), sort_keys(v)))
+                .collect();
+            Value::Object(sorted)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn paths(changes: &[Change]) -> Vec<&str> {
+        changes.iter().map(|c| c.path.as_str()).collect()
+    }
+
+    fn deployment(replicas: u64, image: &str) -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "nginx-echo-nodeport",
+                "namespace": "echo-dev",
+                "labels": {"app.kubernetes.io/managed-by": "echo-iac"},
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "echo-nodeport"}},
+                "template": {
+                    "metadata": {"labels": {"app": "echo-nodeport"}},
+                    "spec": {
+                        "containers": [{
+                            "name": "nginx",
+                            "image": image,
+                            "ports": [{"containerPort": 80}],
+                        }],
+                    },
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn normalize_drops_exactly_the_fields_the_cluster_owns() {
+        let live = json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "namespace": "echo-dev",
+                "labels": {"app": "web"},
+                "annotations": {
+                    "deployment.kubernetes.io/revision": "3",
+                    "team": "platform",
+                },
+                "managedFields": [{"manager": "echo-iac"}],
+                "resourceVersion": "4711",
+                "generation": 3,
+                "uid": "0b6f-11",
+                "creationTimestamp": "2025-01-01T00:00:00Z",
+                "selfLink": "/apis/apps/v1/namespaces/echo-dev/deployments/web",
+                "finalizers": ["keep-me"],
+            },
+            "spec": {"replicas": 2, "status": "a spec field named status stays"},
+            "status": {"readyReplicas": 2},
+        });
+        assert_eq!(
+            normalize(&live),
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": "web",
+                    "namespace": "echo-dev",
+                    "labels": {"app": "web"},
+                    "annotations": {"team": "platform"},
+                    "finalizers": ["keep-me"],
+                },
+                "spec": {"replicas": 2, "status": "a spec field named status stays"},
+            })
+        );
+    }
+
+    #[test]
+    fn normalize_drops_annotations_left_empty() {
+        let live = json!({
+            "metadata": {
+                "name": "web",
+                "annotations": {"deployment.kubernetes.io/revision": "1"},
+            },
+        });
+        assert_eq!(normalize(&live), json!({"metadata": {"name": "web"}}));
+    }
+
+    #[test]
+    fn normalize_drops_an_annotations_map_that_was_already_empty() {
+        let live = json!({"metadata": {"name": "web", "annotations": {}}});
+        assert_eq!(normalize(&live), json!({"metadata": {"name": "web"}}));
+    }
+
+    #[test]
+    fn normalize_leaves_non_objects_alone() {
+        assert_eq!(normalize(&json!("text")), json!("text"));
+        assert_eq!(
+            normalize(&json!({"metadata": null})),
+            json!({"metadata": null})
+        );
+    }
+
+    #[test]
+    fn identical_objects_have_no_changes() {
+        let d = deployment(3, "nginx:alpine");
+        assert!(changes(&d, &d).is_empty());
+    }
+
+    #[test]
+    fn nested_scalar_changes_are_leaf_paths_in_key_order() {
+        let found = changes(&deployment(3, "nginx:alpine"), &deployment(1, "nginx:1.27"));
+        assert_eq!(
+            found,
+            vec![
+                Change {
+                    path: "spec.replicas".into(),
+                    old: Some(json!(3)),
+                    new: Some(json!(1)),
+                },
+                Change {
+                    path: "spec.template.spec.containers[0].image".into(),
+                    old: Some(json!("nginx:alpine")),
+                    new: Some(json!("nginx:1.27")),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn added_and_removed_subtrees_are_one_change_at_their_root() {
+        let old = json!({"spec": {"a": 1, "gone": {"x": 1, "y": [1, 2]}}});
+        let new = json!({"spec": {"a": 1, "added": {"z": {"deep": true}}}});
+        assert_eq!(
+            changes(&old, &new),
+            vec![
+                Change {
+                    path: "spec.added".into(),
+                    old: None,
+                    new: Some(json!({"z": {"deep": true}})),
+                },
+                Change {
+                    path: "spec.gone".into(),
+                    old: Some(json!({"x": 1, "y": [1, 2]})),
+                    new: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn grown_array_reports_new_elements_at_their_index() {
+        let old = json!({"ports": [{"port": 80}]});
+        let new = json!({"ports": [{"port": 8080}, {"port": 443}, {"port": 9000}]});
+        let found = changes(&old, &new);
+        assert_eq!(paths(&found), ["ports[0].port", "ports[1]", "ports[2]"]);
+        assert_eq!(found[1].old, None);
+        assert_eq!(found[1].new, Some(json!({"port": 443})));
+    }
+
+    #[test]
+    fn shrunk_array_reports_removed_elements_at_their_index() {
+        let old = json!({"args": ["a", "b", "c"]});
+        let new = json!({"args": ["a"]});
+        assert_eq!(
+            changes(&old, &new),
+            vec![
+                Change {
+                    path: "args[1]".into(),
+                    old: Some(json!("b")),
+                    new: None,
+                },
+                Change {
+                    path: "args[2]".into(),
+                    old: Some(json!("c")),
+                    new: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_that_are_not_identifiers_are_quoted_in_brackets() {
+        let old = json!({
+            "data": {"default.conf": "a", "plain_key-1": "x"},
+            "metadata": {"labels": {"app.kubernetes.io/managed-by": "kubectl"}},
+        });
+        let new = json!({
+            "data": {"default.conf": "b", "plain_key-1": "y", "2nd": "z", "say \"hi\"": "!"},
+            "metadata": {"labels": {"app.kubernetes.io/managed-by": "echo-iac"}},
+        });
+        assert_eq!(
+            paths(&changes(&old, &new)),
+            [
+                r#"data["2nd"]"#,
+                r#"data["default.conf"]"#,
+                "data.plain_key-1",
+                r#"data["say \"hi\""]"#,
+                r#"metadata.labels["app.kubernetes.io/managed-by"]"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_key_at_the_top_has_no_leading_dot() {
+        let found = changes(&json!({"a.b": 1}), &json!({"a.b": 2}));
+        assert_eq!(paths(&found), [r#"["a.b"]"#]);
+    }
+
+    #[test]
+    fn values_of_different_type_are_a_change() {
+        let old = json!({"port": 80, "tls": {"on": true}, "list": [1], "n": null});
+        let new = json!({"port": "80", "tls": true, "list": {"0": 1}, "n": 0});
+        let found = changes(&old, &new);
+        assert_eq!(paths(&found), ["list", "n", "port", "tls"]);
+        assert_eq!(found[2].old, Some(json!(80)));
+        assert_eq!(found[2].new, Some(json!("80")));
+        assert_eq!(found[3].old, Some(json!({"on": true})));
+        assert_eq!(found[3].new, Some(json!(true)));
+    }
+
+    #[test]
+    fn changes_under_matches_whole_segments_only() {
+        let list = vec![
+            change("spec.selector", Some(&json!(1)), None),
+            change("spec.selector.matchLabels.app", Some(&json!(1)), None),
+            change("spec.selectorX", Some(&json!(1)), None),
+            change("spec.ports[0]", Some(&json!(1)), None),
+        ];
+        assert_eq!(
+            paths(
+                &changes_under(&list, "spec.selector")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            ),
+            ["spec.selector", "spec.selector.matchLabels.app"]
+        );
+        assert!(is_under("spec.ports[0]", "spec.ports"));
+        assert!(is_under("anything", ""));
+    }
+
+    #[test]
+    fn yaml_keys_are_sorted() {
+        let yaml = to_yaml(&json!({"b": 1, "a": {"d": 2, "c": 3}}));
+        assert_eq!(yaml, "a:\n  c: 3\n  d: 2\nb: 1\n");
+    }
+
+    #[test]
+    fn unified_diff_of_identical_objects_is_empty() {
+        let d = deployment(3, "nginx:alpine");
+        assert_eq!(unified_yaml(Some(&d), Some(&d), "Deployment x"), "");
+    }
+
+    #[test]
+    fn unified_diff_shows_changed_lines_with_context() {
+        let mut old = deployment(3, "nginx:alpine");
+        old["metadata"]["annotations"] = json!({"note": "x"});
+        let mut new = deployment(1, "nginx:1.27");
+        new["spec"]["template"]["spec"]["containers"][0]["ports"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"containerPort": 443}));
+        insta::assert_snapshot!(unified_yaml(
+            Some(&old),
+            Some(&new),
+            "Deployment echo-dev/nginx-echo-nodeport"
+        ));
+    }
+
+    #[test]
+    fn unified_diff_of_a_create_adds_every_line() {
+        let config = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "nginx-echo-config", "namespace": "echo-dev"},
+            "data": {"default.conf": "server {\n    listen 80;\n}\n"},
+        });
+        insta::assert_snapshot!(unified_yaml(
+            None,
+            Some(&config),
+            "ConfigMap echo-dev/nginx-echo-config"
+        ));
+    }
+}

@@ -1,1 +1,16 @@
-//! TODO
+//! Human and machine output of a plan.
+//!
+//! Everything here is a pure function from engine types to a `String` or a
+//! JSON value; printing, and deciding whether the terminal takes colors, is
+//! the caller's business. That keeps the output testable with snapshots.
+
+mod json;
+mod text;
+mod value;
+
+pub use json::plan_json;
+pub use text::{TextOptions, plan_text, summary_line};
+pub use value::format_value;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,1 +1,242 @@
-//! TODO
+//! What a stack has applied, as recorded between runs, and the store that
+//! keeps it.
+//!
+//! The engine reads a [`State`] before planning and writes it back after each
+//! step, always through a [`StateStore`] so the local file backend can be
+//! joined by a cluster one without touching the engine.
+
+mod error;
+mod local;
+mod lock;
+
+use std::collections::BTreeMap;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::ResourceId;
+
+pub use error::StateError;
+pub use local::LocalStore;
+pub use lock::{LockHolder, StateLock};
+
+/// The schema version this build writes and the newest it can read.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One stack's record of what it applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct State {
+    pub version: u32,
+    pub stack: String,
+    /// Grows by one per successful write, so a writer can tell that someone
+    /// else wrote since it loaded.
+    pub serial: u64,
+    /// RFC 3339 time of the last write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    #[serde(default)]
+    pub resources: Vec<ResourceState>,
+    /// Operations started and not yet confirmed; any left after a run means
+    /// that run was interrupted.
+    #[serde(default)]
+    pub pending: Vec<PendingOperation>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, serde_json::Value>,
+}
+
+/// One object this stack manages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceState {
+    pub id: ResourceId,
+    pub uid: String,
+    #[serde(default)]
+    pub depends_on: Vec<ResourceId>,
+    /// The object as this stack applied it, which is what a later diff
+    /// compares against rather than the live object's defaulted fields.
+    pub applied: serde_json::Value,
+}
+
+/// A mutating call recorded before it is made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PendingOperation {
+    /// `create`, `update`, `replace` or `delete`.
+    pub op: String,
+    pub id: ResourceId,
+    /// RFC 3339.
+    pub started: String,
+}
+
+impl State {
+    /// The state of a stack that has never been written.
+    pub fn empty(stack: &str) -> Self {
+        State {
+            version: SCHEMA_VERSION,
+            stack: stack.to_string(),
+            serial: 0,
+            updated: None,
+            resources: Vec::new(),
+            pending: Vec::new(),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    pub fn resource(&self, id: &ResourceId) -> Option<&ResourceState> {
+        self.resources.iter().find(|r| &r.id == id)
+    }
+
+    /// Replaces the entry with the same id in place, or appends, so the
+    /// file's order (and its diffs between serials) stays stable.
+    pub fn upsert_resource(&mut self, resource: ResourceState) {
+        match self.resources.iter_mut().find(|r| r.id == resource.id) {
+            Some(existing) => *existing = resource,
+            None => self.resources.push(resource),
+        }
+    }
+
+    pub fn remove_resource(&mut self, id: &ResourceId) -> Option<ResourceState> {
+        let index = self.resources.iter().position(|r| &r.id == id)?;
+        Some(self.resources.remove(index))
+    }
+
+    /// Records that `op` on `id` is about to start. A leftover entry for the
+    /// same id is replaced: only the latest attempt says what may be half
+    /// done.
+    pub fn begin(&mut self, op: &str, id: ResourceId) {
+        self.pending.retain(|p| p.id != id);
+        self.pending.push(PendingOperation {
+            op: op.to_string(),
+            id,
+            started: now_rfc3339(),
+        });
+    }
+
+    /// Clears the pending operation on `id` once it has completed.
+    pub fn finish(&mut self, id: &ResourceId) {
+        self.pending.retain(|p| &p.id != id);
+    }
+}
+
+/// Where a stack's state lives. One writer at a time holds [`StateLock`].
+/// `Send + Sync` so the engine can share one store across concurrent steps.
+pub trait StateStore: Send + Sync {
+    /// The stored state; a stack never written yet gives
+    /// [`State::empty`] with serial 0.
+    fn load(&self) -> Result<State, StateError>;
+
+    /// Writes `state` as the next serial and sets `updated`. Refuses when the
+    /// stored serial is ahead of `state.serial`, since that write would undo
+    /// someone else's. On success `state` carries the new serial.
+    fn save(&self, state: &mut State) -> Result<(), StateError>;
+
+    /// Takes the stack's lock for `command`, failing at once with
+    /// [`StateError::Locked`] if another run holds it.
+    fn lock(&self, command: &str) -> Result<StateLock, StateError>;
+
+    /// Where the state lives, for messages.
+    fn location(&self) -> String;
+
+    /// Like [`StateStore::lock`], retrying every 100 ms for up to `timeout`.
+    fn lock_wait(&self, command: &str, timeout: Duration) -> Result<StateLock, StateError> {
+        const RETRY: Duration = Duration::from_millis(100);
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.lock(command) {
+                Err(StateError::Locked {
+                    stack,
+                    file,
+                    holder,
+                    ..
+                }) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(StateError::Locked {
+                            stack,
+                            file,
+                            holder,
+                            waited: Some(timeout),
+                        });
+                    }
+                    thread::sleep(RETRY.min(deadline - now));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id(name: &str) -> ResourceId {
+        ResourceId::new("v1", "ConfigMap", Some("demo"), name)
+    }
+
+    fn resource(name: &str, uid: &str) -> ResourceState {
+        ResourceState {
+            id: id(name),
+            uid: uid.to_string(),
+            depends_on: Vec::new(),
+            applied: json!({"data": {"k": uid}}),
+        }
+    }
+
+    #[test]
+    fn upsert_replaces_in_place_and_keeps_order() {
+        let mut state = State::empty("dev");
+        state.upsert_resource(resource("a", "1"));
+        state.upsert_resource(resource("b", "2"));
+        state.upsert_resource(resource("a", "3"));
+
+        let names: Vec<_> = state.resources.iter().map(|r| r.id.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(state.resource(&id("a")).unwrap().uid, "3");
+    }
+
+    #[test]
+    fn remove_resource_returns_the_removed_entry() {
+        let mut state = State::empty("dev");
+        state.upsert_resource(resource("a", "1"));
+
+        assert_eq!(state.remove_resource(&id("a")).unwrap().uid, "1");
+        assert!(state.remove_resource(&id("a")).is_none());
+        assert!(state.resource(&id("a")).is_none());
+    }
+
+    #[test]
+    fn begin_records_one_pending_operation_per_id_until_finished() {
+        let mut state = State::empty("dev");
+        state.begin("create", id("a"));
+        state.begin("update", id("a"));
+        state.begin("delete", id("b"));
+
+        assert_eq!(state.pending.len(), 2);
+        assert_eq!(state.pending[0].op, "update");
+        humantime::parse_rfc3339(&state.pending[0].started).unwrap();
+
+        state.finish(&id("a"));
+        assert_eq!(state.pending.len(), 1);
+        assert_eq!(state.pending[0].id, id("b"));
+    }
+
+    #[test]
+    fn state_serializes_in_camel_case() {
+        let mut state = State::empty("dev");
+        let mut r = resource("a", "1");
+        r.depends_on.push(id("ns"));
+        state.upsert_resource(r);
+
+        let value = serde_json::to_value(&state).unwrap();
+        assert!(value["resources"][0]["dependsOn"][0]["apiVersion"].is_string());
+        assert!(value.get("updated").is_none());
+    }
+}

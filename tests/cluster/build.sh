@@ -13,6 +13,32 @@ cache=${ECHO_IAC_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/echo-iac/cluster
 k8s_dir="$cache/kubernetes-$K8S_VERSION"
 etcd_dir="$cache/etcd-$ETCD_VERSION"
 kwok_dir="$cache/kwok-$KWOK_VERSION"
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
+print_dirs() {
+  echo "K8S_BIN=$k8s_dir"
+  echo "ETCD_BIN=$etcd_dir"
+  echo "KWOK_BIN=$kwok_dir"
+}
+
+# all_built: every binary is in the cache, so nothing needs Go or the network.
+all_built() {
+  local f
+  for f in "$etcd_dir/etcd" "$kwok_dir/kwok" "${k8s_cmds[@]/#/$k8s_dir/}"; do
+    [ -x "$f" ] || return 1
+  done
+}
+if all_built; then print_dirs; exit 0; fi
+
+# One build at a time per cache (two `make cluster` at once would otherwise
+# compile everything twice); the second waits, then finds the binaries built.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+if ! flock -n 9; then
+  echo "waiting for another build of the local control plane to finish..." >&2
+  flock 9
+fi
+if all_built; then print_dirs; exit 0; fi
 
 # build <module dir> <out dir> <ldflags> <package>...: builds into a temporary
 # folder and renames it into place, so an interrupted build leaves nothing
@@ -48,12 +74,6 @@ done
 
 build "$here/etcd" "$etcd_dir" "-s -w" echo-iac.local/cluster/etcd
 build "$here/kwok" "$kwok_dir" "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
-build "$here/k8s" "$k8s_dir" "$k8s_ldflags" \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubectl
+build "$here/k8s" "$k8s_dir" "$k8s_ldflags" "${k8s_cmds[@]/#/k8s.io/kubernetes/cmd/}"
 
-echo "K8S_BIN=$k8s_dir"
-echo "ETCD_BIN=$etcd_dir"
-echo "KWOK_BIN=$kwok_dir"
+print_dirs

@@ -1,0 +1,51 @@
+# Entry points for developers and CI. The local control plane (a real
+# Kubernetes API server on loopback with kwok fake nodes) lives in
+# tests/cluster/; see the README section "The local control plane".
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+include tests/cluster/versions.env
+
+CLUSTER_CACHE := $(or $(ECHO_IAC_CLUSTER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/echo-iac/cluster)
+export ECHO_IAC_TEST_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
+export ECHO_IAC_KUBECTL ?= $(CLUSTER_CACHE)/kubernetes-$(K8S_VERSION)/kubectl
+
+CARGO ?= cargo
+# Extra arguments, e.g. `make test CARGO_FLAGS=--locked TEST_ARGS=control_plane`.
+CARGO_FLAGS ?=
+TEST_ARGS ?=
+
+.PHONY: help cluster cluster-build cluster-down test demo fmt lint
+
+help:
+	@echo "make cluster        build (once, cached) and start the local control plane"
+	@echo "make cluster-down   stop it and remove its data"
+	@echo "make test           run the test suite against it (starts and stops it if needed)"
+	@echo "make demo           start it and deploy the local stack"
+	@echo "make fmt | lint     format | check formatting, clippy and the cluster scripts"
+
+cluster:
+	tests/cluster/up.sh
+
+cluster-build:
+	tests/cluster/build.sh
+
+cluster-down:
+	tests/cluster/down.sh
+
+test:
+	tests/cluster/with-cluster.sh $(CARGO) test $(CARGO_FLAGS) $(TEST_ARGS)
+
+demo: cluster
+	$(CARGO) run $(CARGO_FLAGS) --release -- --stack local up --yes
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+	for f in tests/cluster/*.sh .ci/run; do bash -n "$$f"; done
+	if command -v shellcheck >/dev/null; then shellcheck -x tests/cluster/*.sh .ci/run; fi

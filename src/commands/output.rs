@@ -1,0 +1,61 @@
+//! `echo-iac output`: the outputs recorded by the last `up`.
+
+use serde_json::Value;
+
+use crate::cli::{GlobalArgs, OutputArgs};
+use crate::error::Error;
+use crate::state::StateStore;
+
+use super::{Session, print};
+
+pub fn run(global: &GlobalArgs, args: OutputArgs) -> Result<(), Error> {
+    let session = Session::open(global)?;
+    let state = session.store().load()?;
+    let outputs = &state.outputs;
+    match args.name {
+        Some(name) => {
+            let value = outputs.get(&name).ok_or_else(|| {
+                let known: Vec<&str> = outputs.keys().map(String::as_str).collect();
+                Error::refused(
+                    format!("stack {} has no output `{name}`", session.stack.name),
+                    if known.is_empty() {
+                        "the stack has no outputs yet: run `echo-iac up` first".to_string()
+                    } else {
+                        format!("outputs are: {}", known.join(", "))
+                    },
+                )
+            })?;
+            print(&match (value, args.json) {
+                (Value::String(s), false) => s.clone(),
+                (Value::Array(items), false) if items.iter().all(Value::is_string) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => serde_json::to_string_pretty(value).expect("values serialize"),
+            });
+        }
+        None if args.json => {
+            print(&serde_json::to_string_pretty(outputs).expect("outputs serialize"));
+        }
+        None => print(&format_outputs(outputs)),
+    }
+    Ok(())
+}
+
+/// Outputs as aligned `name  value` lines.
+pub fn format_outputs(outputs: &std::collections::BTreeMap<String, Value>) -> String {
+    if outputs.is_empty() {
+        return "No outputs: the stack has not been brought up.".to_string();
+    }
+    let width = outputs.keys().map(String::len).max().unwrap_or(0);
+    let mut text = String::from("Outputs:\n");
+    for (name, value) in outputs {
+        let shown = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        text.push_str(&format!("    {name:<width$}  {shown}\n"));
+    }
+    text
+}

@@ -1,0 +1,136 @@
+//! `echo-iac up`: preview, confirm, apply in dependency order, wait until
+//! ready, record the outputs.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, UpArgs};
+use crate::engine::apply::{self, ApplyOptions, Event, Journal};
+use crate::engine::{Op, outputs, planner, ready};
+use crate::error::Error;
+use crate::program;
+use crate::render::{self, TextOptions};
+use crate::state::StateStore;
+
+use super::output::format_outputs;
+use super::preview::{check_blocked, header, plan_options};
+use super::{Session, confirm, note, print, watch_interrupts};
+
+pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
+    let started = Instant::now();
+    let session = Session::open(global)?;
+    let store = session.store();
+    let _lock = store.lock("up")?;
+    let state = store.load()?;
+    let desired = program::desired_resources(&session.stack);
+    let cluster = session.connect().await?;
+    let plan = planner::plan_up(
+        &cluster,
+        &session.stack.name,
+        &desired,
+        &state,
+        plan_options(&args.plan, session.concurrency()),
+    )
+    .await?;
+
+    if !args.json && !args.skip_preview {
+        print(&header("Updating", &session, cluster.context()));
+        print(&render::plan_text(
+            &plan,
+            &TextOptions {
+                diff: args.diff,
+                color: session.color(),
+            },
+        ));
+    }
+    check_blocked(&plan)?;
+    if plan.has_changes() {
+        confirm("Do you want to perform this update?", args.yes, "up")?;
+    }
+
+    let cancel = watch_interrupts();
+    let journal = Journal::new(&store, state);
+    let options = ApplyOptions {
+        force_conflicts: args.plan.force_conflicts,
+        concurrency: session.concurrency(),
+        timeout: args.timeout,
+        cancel,
+    };
+    let quiet = args.json;
+    let on_event = move |event: Event<'_>| {
+        if quiet {
+            return;
+        }
+        match event {
+            Event::Started { .. } => {}
+            Event::Finished { op, id, elapsed } => note(&format!(
+                " {:<2} {id} {} ({:.1}s)",
+                op.mark(),
+                past_tense(op),
+                elapsed.as_secs_f64()
+            )),
+            Event::Note { id, message } => note(&format!(" !  {id}: {message}")),
+        }
+    };
+    apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
+
+    let targets = ready::targets(&desired);
+    if !targets.is_empty() {
+        if !quiet {
+            note("Waiting until ready...");
+        }
+        ready::wait_ready(&cluster, &targets, args.timeout, |now| {
+            if quiet {
+                return;
+            }
+            for r in now {
+                note(&format!(
+                    "    {} {}: {}",
+                    if r.ready { "✓" } else { "…" },
+                    r.id,
+                    r.progress
+                ));
+            }
+        })
+        .await?;
+    }
+
+    let outputs = outputs::collect(&cluster, &session.stack.namespace, &desired).await?;
+    let changed = journal.into_state();
+    let mut state = changed;
+    if state.outputs != outputs || plan.has_changes() {
+        state.outputs = outputs;
+        store.save(&mut state)?;
+    }
+
+    let summary = plan.summary();
+    if args.json {
+        let mut document = render::plan_json(&plan);
+        document["outputs"] = json!(state.outputs);
+        print(&serde_json::to_string_pretty(&document).expect("documents serialize"));
+    } else {
+        print(&format_outputs(&state.outputs));
+        let changes = summary.create + summary.update + summary.replace + summary.delete;
+        print(&format!(
+            "{} in {:.1}s",
+            if changes == 0 {
+                "No changes; the stack is ready".to_string()
+            } else {
+                format!("{changes} change(s) applied; the stack is ready")
+            },
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn past_tense(op: Op) -> &'static str {
+    match op {
+        Op::Same => "unchanged",
+        Op::Create => "created",
+        Op::Update => "updated",
+        Op::Replace => "replaced",
+        Op::Delete => "deleted",
+    }
+}

@@ -1,0 +1,378 @@
+//! Carrying out a plan: applies in dependency order, deletes in reverse,
+//! each step journaled in the state before and after its API call.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::{StreamExt, stream};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::error::EngineError;
+use super::plan::{Op, Plan, Step};
+use super::resource::{DesiredResource, ResourceId};
+use crate::cluster::{Cluster, ClusterError};
+use crate::state::{ResourceState, State, StateStore};
+
+const GONE_POLL_INTERVAL: Duration = Duration::from_millis(300);
+
+/// What happened, as it happens, for the progress display.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    Started {
+        op: Op,
+        id: &'a ResourceId,
+    },
+    Finished {
+        op: Op,
+        id: &'a ResourceId,
+        elapsed: Duration,
+    },
+    Note {
+        id: &'a ResourceId,
+        message: String,
+    },
+}
+
+pub struct ApplyOptions<'a> {
+    pub force_conflicts: bool,
+    pub concurrency: usize,
+    /// Bounds waiting for deleted objects to be gone.
+    pub timeout: Duration,
+    /// Set on the first Ctrl-C: no new step starts; steps in flight finish.
+    pub cancel: &'a AtomicBool,
+}
+
+/// The state, written through after every change so that a crash at any
+/// point leaves a record of what was done and what was in flight.
+pub struct Journal<'a> {
+    store: &'a dyn StateStore,
+    state: Mutex<State>,
+}
+
+impl<'a> Journal<'a> {
+    pub fn new(store: &'a dyn StateStore, state: State) -> Self {
+        Journal {
+            store,
+            state: Mutex::new(state),
+        }
+    }
+
+    pub fn into_state(self) -> State {
+        self.state
+            .into_inner()
+            .expect("state lock is never poisoned")
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
+        let mut state = self.state.lock().expect("state lock is never poisoned");
+        change(&mut state);
+        self.store.save(&mut state)?;
+        Ok(())
+    }
+
+    fn begin(&self, op: Op, id: &ResourceId) -> Result<(), EngineError> {
+        self.update(|s| s.begin(op.as_str(), id.clone()))
+    }
+
+    fn record(&self, resource: ResourceState) -> Result<(), EngineError> {
+        self.update(|s| {
+            s.finish(&resource.id);
+            s.upsert_resource(resource);
+        })
+    }
+
+    fn forget(&self, id: &ResourceId) -> Result<(), EngineError> {
+        self.update(|s| {
+            s.finish(id);
+            s.remove_resource(id);
+        })
+    }
+
+    fn recorded_uid(&self, id: &ResourceId) -> Option<String> {
+        let state = self.state.lock().expect("state lock is never poisoned");
+        state.resource(id).map(|r| r.uid.clone())
+    }
+}
+
+/// Applies the plan's creates, updates and replaces in dependency order,
+/// then its deletes, dependents first. Steps whose dependencies are done
+/// run concurrently, at most `concurrency` at once.
+pub async fn apply_plan(
+    cluster: &Cluster,
+    plan: &Plan,
+    desired: &[DesiredResource],
+    journal: &Journal<'_>,
+    options: &ApplyOptions<'_>,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(), EngineError> {
+    let by_id: HashMap<&ResourceId, &DesiredResource> =
+        desired.iter().map(|d| (&d.id, d)).collect();
+    let applies: Vec<&Step> = plan.steps.iter().filter(|s| s.op != Op::Delete).collect();
+    let deletes: Vec<&Step> = plan.steps.iter().filter(|s| s.op == Op::Delete).collect();
+
+    let in_plan: HashSet<&ResourceId> = applies.iter().map(|s| &s.id).collect();
+    let apply_deps = |step: &Step| -> Vec<ResourceId> {
+        by_id[&step.id]
+            .depends_on
+            .iter()
+            .filter(|d| in_plan.contains(d))
+            .cloned()
+            .collect()
+    };
+    run_in_waves(&applies, apply_deps, options, |step| {
+        apply_step(cluster, step, by_id[&step.id], journal, options, on_event)
+    })
+    .await?;
+
+    // A delete waits for the deletes of everything that depends on it.
+    let deleting: HashSet<&ResourceId> = deletes.iter().map(|s| &s.id).collect();
+    let dependents: HashMap<ResourceId, Vec<ResourceId>> = {
+        let state = journal.state.lock().expect("state lock is never poisoned");
+        let mut map: HashMap<ResourceId, Vec<ResourceId>> = HashMap::new();
+        for r in &state.resources {
+            if !deleting.contains(&r.id) {
+                continue;
+            }
+            for dep in &r.depends_on {
+                map.entry(dep.clone()).or_default().push(r.id.clone());
+            }
+        }
+        map
+    };
+    let delete_deps = |step: &Step| dependents.get(&step.id).cloned().unwrap_or_default();
+    run_in_waves(&deletes, delete_deps, options, |step| {
+        delete_step(cluster, step, journal, options, on_event)
+    })
+    .await
+}
+
+/// Runs `run` for each step once the steps it waits for are done. Stops
+/// starting new steps after the first failure or a cancel, lets the ones in
+/// flight finish, and reports the first failure.
+async fn run_in_waves<'s, F, Fut>(
+    steps: &[&'s Step],
+    waits_for: impl Fn(&Step) -> Vec<ResourceId>,
+    options: &ApplyOptions<'_>,
+    run: F,
+) -> Result<(), EngineError>
+where
+    F: Fn(&'s Step) -> Fut,
+    Fut: Future<Output = Result<(), EngineError>>,
+{
+    let mut done: HashSet<ResourceId> = HashSet::new();
+    let mut remaining: Vec<&'s Step> = steps.to_vec();
+    while !remaining.is_empty() {
+        if options.cancel.load(Ordering::SeqCst) {
+            return Err(EngineError::Interrupted);
+        }
+        let (ready, waiting): (Vec<&Step>, Vec<&Step>) = remaining
+            .into_iter()
+            .partition(|s| waits_for(s).iter().all(|d| done.contains(d)));
+        // Dependencies always point at earlier steps, so an empty wave
+        // means a cycle in hand-edited input; run the rest in order.
+        let (ready, waiting) = if ready.is_empty() {
+            (waiting, Vec::new())
+        } else {
+            (ready, waiting)
+        };
+        let results: Vec<Result<(), EngineError>> = stream::iter(ready.iter().map(|s| {
+            let run = &run;
+            async move {
+                if options.cancel.load(Ordering::SeqCst) {
+                    return Err(EngineError::Interrupted);
+                }
+                run(s).await
+            }
+        }))
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+        if let Some(error) = results.into_iter().find_map(Result::err) {
+            return Err(error);
+        }
+        done.extend(ready.iter().map(|s| s.id.clone()));
+        remaining = waiting;
+    }
+    Ok(())
+}
+
+async fn apply_step(
+    cluster: &Cluster,
+    step: &Step,
+    desired: &DesiredResource,
+    journal: &Journal<'_>,
+    options: &ApplyOptions<'_>,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(), EngineError> {
+    let id = &step.id;
+    if step.op == Op::Same {
+        // Nothing to send; make sure the state knows the object (a run that
+        // crashed after creating it may not have recorded it).
+        if journal.recorded_uid(id).is_none()
+            && let Some(live) = cluster.get(id).await?
+            && let Some(live_uid) = uid(&live)
+        {
+            journal.record(recorded(desired, live_uid.to_string()))?;
+        }
+        return Ok(());
+    }
+
+    let start = Instant::now();
+    on_event(Event::Started { op: step.op, id });
+    journal.begin(step.op, id)?;
+    if step.op == Op::Replace
+        && let Some(live) = cluster.get(id).await?
+        && let Some(live_uid) = uid(&live)
+    {
+        cluster.delete(id, live_uid).await?;
+        wait_gone(cluster, id, live_uid, options.timeout).await?;
+    }
+    let applied = cluster
+        .apply(&desired.object, false, options.force_conflicts)
+        .await?;
+    let new_uid = uid(&applied).unwrap_or_default().to_string();
+    journal.record(recorded(desired, new_uid))?;
+    on_event(Event::Finished {
+        op: step.op,
+        id,
+        elapsed: start.elapsed(),
+    });
+    Ok(())
+}
+
+async fn delete_step(
+    cluster: &Cluster,
+    step: &Step,
+    journal: &Journal<'_>,
+    options: &ApplyOptions<'_>,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(), EngineError> {
+    let id = &step.id;
+    let start = Instant::now();
+    let Some(recorded_uid) = journal.recorded_uid(id) else {
+        return Ok(());
+    };
+    on_event(Event::Started { op: Op::Delete, id });
+    journal.begin(Op::Delete, id)?;
+    if id.kind == "Namespace"
+        && let Some(why) = foreign_content(cluster, id, journal).await?
+    {
+        on_event(Event::Note {
+            id,
+            message: format!("kept: {why}; it is no longer managed by this stack"),
+        });
+        journal.forget(id)?;
+        return Ok(());
+    }
+    // The uid precondition makes the server refuse to delete a same-named
+    // object that someone created since; that one is left alone.
+    match cluster.delete(id, &recorded_uid).await {
+        Ok(true) => wait_gone(cluster, id, &recorded_uid, options.timeout).await?,
+        Ok(false) => {}
+        Err(ClusterError::Api { status, .. }) if status.code == 409 => on_event(Event::Note {
+            id,
+            message: "left alone: the live object has another uid (recreated outside echo-iac)"
+                .into(),
+        }),
+        Err(e) => return Err(e.into()),
+    }
+    journal.forget(id)?;
+    on_event(Event::Finished {
+        op: Op::Delete,
+        id,
+        elapsed: start.elapsed(),
+    });
+    Ok(())
+}
+
+/// Why a namespace the stack created must stay: objects in it that the
+/// stack does not manage. Checks the kinds people commonly put there.
+async fn foreign_content(
+    cluster: &Cluster,
+    namespace: &ResourceId,
+    journal: &Journal<'_>,
+) -> Result<Option<String>, EngineError> {
+    let ours: HashSet<(String, String)> = {
+        let state = journal.state.lock().expect("state lock is never poisoned");
+        state
+            .resources
+            .iter()
+            .filter(|r| r.id.namespace.as_deref() == Some(&namespace.name))
+            .map(|r| (r.id.kind.clone(), r.id.name.clone()))
+            .collect()
+    };
+    let kinds = [
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("apps/v1", "Deployment"),
+        ("v1", "Pod"),
+    ];
+    let mut foreign = Vec::new();
+    for (api_version, kind) in kinds {
+        let objects = cluster
+            .list(api_version, kind, Some(&namespace.name), None)
+            .await?;
+        for object in objects {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let owned_by_controller = object["metadata"]["ownerReferences"].is_array();
+            // The root CA bundle is put in every namespace by the cluster.
+            if name == "kube-root-ca.crt" || owned_by_controller {
+                continue;
+            }
+            if !ours.contains(&(kind.to_string(), name.to_string())) {
+                foreign.push(format!("{kind} {name}"));
+            }
+        }
+    }
+    Ok((!foreign.is_empty()).then(|| {
+        format!(
+            "namespace {} holds objects this stack does not manage ({})",
+            namespace.name,
+            foreign.join(", ")
+        )
+    }))
+}
+
+/// Waits until the object with `uid` is gone: not found, or replaced by a
+/// new object with another uid.
+async fn wait_gone(
+    cluster: &Cluster,
+    id: &ResourceId,
+    uid_before: &str,
+    timeout: Duration,
+) -> Result<(), EngineError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match cluster.get(id).await? {
+            None => return Ok(()),
+            Some(live) if uid(&live) != Some(uid_before) => return Ok(()),
+            Some(live) => {
+                if Instant::now() >= deadline {
+                    let finalizers = live["metadata"]["finalizers"].to_string();
+                    return Err(EngineError::Timeout {
+                        what: format!("deletion of {id}"),
+                        timeout: humantime::format_duration(timeout).to_string(),
+                        details: format!("  {id}: still present (finalizers: {finalizers})"),
+                    });
+                }
+            }
+        }
+        tokio::time::sleep(GONE_POLL_INTERVAL).await;
+    }
+}
+
+fn recorded(desired: &DesiredResource, uid: String) -> ResourceState {
+    ResourceState {
+        id: desired.id.clone(),
+        uid,
+        depends_on: desired.depends_on.clone(),
+        applied: desired.object.clone(),
+    }
+}
+
+fn uid(object: &Value) -> Option<&str> {
+    object["metadata"]["uid"].as_str()
+}

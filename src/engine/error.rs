@@ -1,0 +1,54 @@
+//! What can stop a preview, an apply or a destroy.
+
+use crate::cluster::ClusterError;
+use crate::state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("namespace `{0}` does not exist")]
+    NamespaceMissing(String),
+    #[error("namespace `{0}` is being deleted, so nothing can be created in it")]
+    NamespaceTerminating(String),
+    #[error("{count} step(s) cannot be carried out as planned (see the preview above)")]
+    Blocked { count: usize, hint: String },
+    #[error("{what} did not become ready within {timeout}:\n{details}")]
+    Timeout {
+        what: String,
+        timeout: String,
+        details: String,
+    },
+    #[error("rollout of {id} failed: {details}")]
+    RolloutFailed { id: String, details: String },
+    #[error("interrupted; steps in flight were finished and recorded")]
+    Interrupted,
+}
+
+impl EngineError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Cluster(e) => e.hint(),
+            EngineError::State(e) => e.hint(),
+            EngineError::NamespaceMissing(_) => Some(
+                "create it, or set `createNamespace: true` in the stack file so the stack creates it"
+                    .into(),
+            ),
+            EngineError::NamespaceTerminating(_) => {
+                Some("wait until the namespace is gone, then run again".into())
+            }
+            EngineError::Blocked { hint, .. } => Some(hint.clone()),
+            EngineError::Timeout { .. } => Some(
+                "the changes were applied and recorded; run `echo-iac up` again to keep waiting, or raise --timeout".into(),
+            ),
+            EngineError::RolloutFailed { .. } => Some(
+                "fix the cause above (image, resources, config) and run `echo-iac up` again".into(),
+            ),
+            EngineError::Interrupted => {
+                Some("run the command again to finish what was started".into())
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The stack's outputs: where to reach each echo service once it is up.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::error::EngineError;
+use super::resource::DesiredResource;
+use crate::cluster::{Cluster, ClusterError};
+
+/// Reads the live Services, Deployments and node addresses into outputs:
+/// `namespace`, and per Service its `nodePort`, one URL per node address and
+/// the ready replicas behind it. A stack with one Service also gets those
+/// three at the top level, so `echo-iac output nodePort` just works.
+pub async fn collect(
+    cluster: &Cluster,
+    namespace: &str,
+    desired: &[DesiredResource],
+) -> Result<BTreeMap<String, Value>, EngineError> {
+    let addresses = match cluster.list("v1", "Node", None, None).await {
+        Ok(nodes) => node_addresses(&nodes),
+        // Namespaced credentials cannot list nodes; outputs then lack URLs.
+        Err(ClusterError::Forbidden { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut services = BTreeMap::new();
+    for service in desired.iter().filter(|d| d.id.kind == "Service") {
+        let Some(live) = cluster.get(&service.id).await? else {
+            continue;
+        };
+        let node_port = live["spec"]["ports"][0]["nodePort"].as_i64();
+        let mut ready = 0;
+        for dep in service.depends_on.iter().filter(|d| d.kind == "Deployment") {
+            if let Some(deployment) = cluster.get(dep).await? {
+                ready += deployment["status"]["readyReplicas"].as_i64().unwrap_or(0);
+            }
+        }
+        let urls: Vec<String> = match node_port {
+            Some(port) => addresses
+                .iter()
+                .map(|a| format!("http://{a}:{port}"))
+                .collect(),
+            None => Vec::new(),
+        };
+        services.insert(
+            service.id.name.clone(),
+            json!({"nodePort": node_port, "urls": urls, "readyReplicas": ready}),
+        );
+    }
+    let mut outputs = BTreeMap::new();
+    outputs.insert("namespace".to_string(), json!(namespace));
+    if services.len() == 1 {
+        let only = services.values().next().expect("one service").clone();
+        for key in ["nodePort", "urls", "readyReplicas"] {
+            outputs.insert(key.to_string(), only[key].clone());
+        }
+    }
+    outputs.insert("services".to_string(), json!(services));
+    Ok(outputs)
+}
+
+/// Each node's InternalIP, in node order, without repeats.
+pub fn node_addresses(nodes: &[Value]) -> Vec<String> {
+    let mut addresses: Vec<String> = Vec::new();
+    for node in nodes {
+        let found = node["status"]["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["type"] == "InternalIP")
+            .and_then(|a| a["address"].as_str());
+        if let Some(address) = found
+            && !addresses.iter().any(|a| a == address)
+        {
+            addresses.push(address.to_string());
+        }
+    }
+    addresses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_addresses_take_internal_ips_once() {
+        let nodes = vec![
+            json!({"status": {"addresses": [{"type": "Hostname", "address": "n1"},
+                                             {"type": "InternalIP", "address": "127.0.10.1"}]}}),
+            json!({"status": {"addresses": [{"type": "InternalIP", "address": "127.0.10.2"}]}}),
+            json!({"status": {"addresses": [{"type": "InternalIP", "address": "127.0.10.2"}]}}),
+            json!({"status": {}}),
+        ];
+        assert_eq!(node_addresses(&nodes), ["127.0.10.1", "127.0.10.2"]);
+    }
+}

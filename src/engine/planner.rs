@@ -1,0 +1,630 @@
+//! Preview: compares each desired object with the live cluster and decides
+//! what `up` would do to it.
+//!
+//! Every existing object is sent as a server-side apply with `dryRun=All`,
+//! so the plan is what the cluster itself would store, defaults, admission
+//! and validation included, not a guess made on the client.
+
+use std::collections::HashSet;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use serde_json::Value;
+
+use super::diff;
+use super::error::EngineError;
+use super::plan::{Blocker, Change, Conflict, Op, Plan, Step};
+use super::resource::{DesiredResource, ResourceId};
+use crate::cluster::{Cluster, ClusterError};
+use crate::state::State;
+use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
+
+/// Where new objects are validated when their own namespace does not exist
+/// yet; it exists in every cluster.
+const STAND_IN_NAMESPACE: &str = "default";
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlanOptions {
+    /// Take fields owned by other managers instead of reporting conflicts.
+    pub force_conflicts: bool,
+    /// Take over objects that exist but are not managed by this stack.
+    pub adopt: bool,
+    /// How many objects are previewed at once.
+    pub concurrency: usize,
+}
+
+/// Plans `up`: creates, updates and replaces for the desired objects, and
+/// deletes for objects the state holds that the program no longer declares.
+pub async fn plan_up(
+    cluster: &Cluster,
+    stack: &str,
+    desired: &[DesiredResource],
+    state: &State,
+    options: PlanOptions,
+) -> Result<Plan, EngineError> {
+    let concurrency = options.concurrency.max(1);
+    let new_namespaces = namespaces_to_create(cluster, desired).await?;
+    check_namespaces_exist(cluster, desired, &new_namespaces).await?;
+
+    let ctx = Context {
+        cluster,
+        stack,
+        state,
+        options,
+        new_namespaces: &new_namespaces,
+    };
+    let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+
+    let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
+    let pruned: Vec<&ResourceId> = deletion_order(state)
+        .into_iter()
+        .filter(|id| !declared.contains(id))
+        .collect();
+    let deletes: Vec<Step> = stream::iter(pruned.into_iter().map(|id| ctx.plan_delete(id, true)))
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    steps.extend(deletes);
+
+    Ok(Plan {
+        stack: stack.to_string(),
+        steps,
+        interrupted: interrupted(state),
+    })
+}
+
+/// Plans `destroy`: a delete for every object in the state, dependents first.
+pub async fn plan_destroy(
+    cluster: &Cluster,
+    stack: &str,
+    state: &State,
+    concurrency: usize,
+) -> Result<Plan, EngineError> {
+    let ctx = Context {
+        cluster,
+        stack,
+        state,
+        options: PlanOptions::default(),
+        new_namespaces: &HashSet::new(),
+    };
+    let steps = stream::iter(
+        deletion_order(state)
+            .into_iter()
+            .map(|id| ctx.plan_delete(id, false)),
+    )
+    .buffered(concurrency.max(1))
+    .try_collect()
+    .await?;
+    Ok(Plan {
+        stack: stack.to_string(),
+        steps,
+        interrupted: interrupted(state),
+    })
+}
+
+/// The state's objects ordered so that every object comes before the
+/// objects it depends on.
+pub fn deletion_order(state: &State) -> Vec<&ResourceId> {
+    let ids: Vec<&ResourceId> = state.resources.iter().map(|r| &r.id).collect();
+    let mut order: Vec<&ResourceId> = Vec::with_capacity(ids.len());
+    let mut placed: HashSet<&ResourceId> = HashSet::new();
+    // Kahn's algorithm on the reversed graph: an object can go once nothing
+    // left depends on it. Cycles cannot come from the program, but a
+    // hand-edited state could hold one, so whatever remains goes in order.
+    while order.len() < ids.len() {
+        let before = order.len();
+        for resource in &state.resources {
+            if placed.contains(&resource.id) {
+                continue;
+            }
+            let needed = state.resources.iter().any(|other| {
+                !placed.contains(&other.id) && other.depends_on.contains(&resource.id)
+            });
+            if !needed {
+                placed.insert(&resource.id);
+                order.push(&resource.id);
+            }
+        }
+        if order.len() == before {
+            for resource in &state.resources {
+                if placed.insert(&resource.id) {
+                    order.push(&resource.id);
+                }
+            }
+        }
+    }
+    order
+}
+
+fn interrupted(state: &State) -> Vec<String> {
+    state
+        .pending
+        .iter()
+        .map(|p| format!("{} {} (started {})", p.op, p.id, p.started))
+        .collect()
+}
+
+struct Context<'a> {
+    cluster: &'a Cluster,
+    stack: &'a str,
+    state: &'a State,
+    options: PlanOptions,
+    new_namespaces: &'a HashSet<String>,
+}
+
+impl Context<'_> {
+    async fn plan_desired(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
+        let id = &desired.id;
+        let will_create_namespace = id
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| self.new_namespaces.contains(ns));
+        if will_create_namespace {
+            return self.plan_in_new_namespace(desired).await;
+        }
+
+        let Some(raw_live) = self.cluster.get(id).await? else {
+            return self.plan_create(desired).await;
+        };
+        let blocker =
+            (!self.options.adopt && !self.owns(id, &raw_live)).then(|| Blocker::Unmanaged {
+                owner: describe_owner(&raw_live),
+            });
+        let live = diff::normalize(&raw_live);
+
+        match self
+            .cluster
+            .apply(&desired.object, true, self.options.force_conflicts)
+            .await
+        {
+            Ok(planned) => Ok(self.compare(id, live, diff::normalize(&planned), blocker)),
+            Err(e) => self.plan_rejected_update(desired, live, blocker, e).await,
+        }
+    }
+
+    /// An object bound for a namespace this run creates: nothing can be
+    /// dry-run applied there, so validate a stand-in elsewhere and plan a
+    /// create.
+    async fn plan_in_new_namespace(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
+        let blocker = match self
+            .cluster
+            .validate_create_in(&desired.object, STAND_IN_NAMESPACE)
+            .await
+        {
+            Ok(()) => None,
+            // Validation is a courtesy: credentials scoped to the stack's own
+            // namespace may not write elsewhere, even in a dry run.
+            Err(ClusterError::Forbidden { .. }) => None,
+            Err(ClusterError::Api { status, .. }) => Some(rejected(&status)),
+            Err(e) => return Err(e.into()),
+        };
+        let planned = diff::normalize(&desired.object);
+        Ok(Step {
+            op: Op::Create,
+            id: desired.id.clone(),
+            changes: added(&planned),
+            reason: self.recreated_reason(&desired.id),
+            blocker,
+            live: None,
+            planned: Some(planned),
+        })
+    }
+
+    async fn plan_create(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
+        let (planned, blocker) = match self.cluster.apply(&desired.object, true, false).await {
+            Ok(planned) => (diff::normalize(&planned), None),
+            Err(ClusterError::Api { status, .. }) => {
+                (diff::normalize(&desired.object), Some(rejected(&status)))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Step {
+            op: Op::Create,
+            id: desired.id.clone(),
+            changes: added(&planned),
+            reason: self.recreated_reason(&desired.id),
+            blocker,
+            live: None,
+            planned: Some(planned),
+        })
+    }
+
+    /// The dry run failed: a conflict with another field manager, an
+    /// immutable field (a replace), or a plain rejection.
+    async fn plan_rejected_update(
+        &self,
+        desired: &DesiredResource,
+        live: Value,
+        blocker: Option<Blocker>,
+        error: ClusterError,
+    ) -> Result<Step, EngineError> {
+        let id = &desired.id;
+        let ClusterError::Api { status, .. } = &error else {
+            return Err(error.into());
+        };
+        if status.code == 409 {
+            let conflicts = conflicts(status);
+            // Show what forcing would change, so the conflict can be judged.
+            let planned = match self.cluster.apply(&desired.object, true, true).await {
+                Ok(planned) => diff::normalize(&planned),
+                Err(ClusterError::Api { status, .. }) if immutable_fields(&status).is_some() => {
+                    return Ok(self.replace(desired, live, &status));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut step = self.compare(id, live, planned, blocker);
+            if step.blocker.is_none() {
+                step.blocker = Some(Blocker::Conflicts { conflicts });
+            }
+            return Ok(step);
+        }
+        if immutable_fields(status).is_some() {
+            let mut step = self.replace(desired, live, status);
+            if blocker.is_some() {
+                step.blocker = blocker;
+            }
+            return Ok(step);
+        }
+        Ok(Step {
+            op: Op::Update,
+            id: id.clone(),
+            changes: Vec::new(),
+            reason: None,
+            blocker: blocker.or_else(|| Some(rejected(status))),
+            live: Some(live),
+            planned: None,
+        })
+    }
+
+    fn replace(&self, desired: &DesiredResource, live: Value, status: &kube::core::Status) -> Step {
+        let fields = immutable_fields(status).unwrap_or_default();
+        let planned = diff::normalize(&desired.object);
+        let changes = diff::changes(&project(&live, &planned), &planned);
+        Step {
+            op: Op::Replace,
+            id: desired.id.clone(),
+            changes,
+            reason: Some(format!(
+                "{} cannot be changed in place (immutable); the object will be deleted and recreated",
+                fields.join(", ")
+            )),
+            blocker: None,
+            live: Some(live),
+            planned: Some(planned),
+        }
+    }
+
+    fn compare(
+        &self,
+        id: &ResourceId,
+        live: Value,
+        planned: Value,
+        blocker: Option<Blocker>,
+    ) -> Step {
+        let changes = diff::changes(&live, &planned);
+        let op = if changes.is_empty() {
+            Op::Same
+        } else {
+            Op::Update
+        };
+        Step {
+            op,
+            id: id.clone(),
+            changes,
+            reason: None,
+            // An unmanaged object that would not change still is not ours.
+            blocker,
+            live: Some(live),
+            planned: Some(planned),
+        }
+    }
+
+    async fn plan_delete(&self, id: &ResourceId, pruned: bool) -> Result<Step, EngineError> {
+        let recorded = self.state.resource(id);
+        let live = self.cluster.get(id).await?;
+        let reason = match (&live, recorded) {
+            (None, _) => Some("already gone from the cluster; it is dropped from the state".to_string()),
+            (Some(live), Some(recorded)) if uid(live) != Some(recorded.uid.as_str()) => Some(
+                "the live object has another uid (it was recreated outside echo-iac); it is left alone and dropped from the state"
+                    .to_string(),
+            ),
+            _ if pruned => Some("no longer declared by the stack".to_string()),
+            _ => None,
+        };
+        Ok(Step {
+            op: Op::Delete,
+            id: id.clone(),
+            changes: Vec::new(),
+            reason,
+            blocker: None,
+            live: live.map(|o| diff::normalize(&o)),
+            planned: None,
+        })
+    }
+
+    /// This stack owns an object it recorded (same uid) or that carries its
+    /// labels (created by a run that crashed before recording it).
+    fn owns(&self, id: &ResourceId, live: &Value) -> bool {
+        if let Some(recorded) = self.state.resource(id)
+            && uid(live) == Some(recorded.uid.as_str())
+        {
+            return true;
+        }
+        let labels = &live["metadata"]["labels"];
+        labels[MANAGED_BY_LABEL] == FIELD_MANAGER && labels[STACK_LABEL] == self.stack
+    }
+
+    fn recreated_reason(&self, id: &ResourceId) -> Option<String> {
+        self.state.resource(id).map(|_| {
+            "recorded in the state but missing from the cluster (deleted outside echo-iac)"
+                .to_string()
+        })
+    }
+}
+
+/// Namespaces the desired objects include that do not exist yet.
+async fn namespaces_to_create(
+    cluster: &Cluster,
+    desired: &[DesiredResource],
+) -> Result<HashSet<String>, EngineError> {
+    let mut missing = HashSet::new();
+    for d in desired.iter().filter(|d| d.id.kind == "Namespace") {
+        if cluster.get(&d.id).await?.is_none() {
+            missing.insert(d.id.name.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// Objects bound for a namespace that neither exists nor is created by the
+/// stack would fail one by one; say it once, with what to do.
+async fn check_namespaces_exist(
+    cluster: &Cluster,
+    desired: &[DesiredResource],
+    new_namespaces: &HashSet<String>,
+) -> Result<(), EngineError> {
+    let declared: HashSet<&str> = desired
+        .iter()
+        .filter(|d| d.id.kind == "Namespace")
+        .map(|d| d.id.name.as_str())
+        .collect();
+    let mut checked = HashSet::new();
+    for ns in desired.iter().filter_map(|d| d.id.namespace.as_deref()) {
+        if declared.contains(ns) || new_namespaces.contains(ns) || !checked.insert(ns) {
+            continue;
+        }
+        let id = ResourceId::new("v1", "Namespace", None, ns);
+        match cluster.get(&id).await {
+            Ok(Some(live)) => {
+                if live["status"]["phase"] == "Terminating" {
+                    return Err(EngineError::NamespaceTerminating(ns.to_string()));
+                }
+            }
+            Ok(None) => return Err(EngineError::NamespaceMissing(ns.to_string())),
+            // Namespaced credentials may not read namespaces; the dry runs
+            // will say so if the namespace is really missing.
+            Err(ClusterError::Forbidden { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The fields whose change the server refused as immutable, if that is
+/// why the request failed.
+fn immutable_fields(status: &kube::core::Status) -> Option<Vec<String>> {
+    if status.code != 422 {
+        return None;
+    }
+    let causes = status
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or_default();
+    let fields: Vec<String> = causes
+        .iter()
+        .filter(|c| c.message.contains("immutable"))
+        .map(|c| c.field.trim_start_matches('.').to_string())
+        .collect();
+    if !fields.is_empty() {
+        return Some(fields);
+    }
+    status
+        .message
+        .contains("field is immutable")
+        .then(|| vec!["a field".to_string()])
+}
+
+/// Conflicts from a 409 apply: each cause names a field and, in its
+/// message, the manager that owns it (`conflict with "kubectl" using apps/v1`).
+fn conflicts(status: &kube::core::Status) -> Vec<Conflict> {
+    let causes = status
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or_default();
+    let mut found: Vec<Conflict> = causes
+        .iter()
+        .map(|c| Conflict {
+            path: c.field.trim_start_matches('.').to_string(),
+            manager: c
+                .message
+                .split('"')
+                .nth(1)
+                .unwrap_or("another field manager")
+                .to_string(),
+        })
+        .collect();
+    if found.is_empty() {
+        found.push(Conflict {
+            path: "(not named by the server)".to_string(),
+            manager: status.message.clone(),
+        });
+    }
+    found
+}
+
+fn rejected(status: &kube::core::Status) -> Blocker {
+    let fields = status
+        .details
+        .as_ref()
+        .map(|d| {
+            d.causes
+                .iter()
+                .filter(|c| !c.field.is_empty())
+                .map(|c| c.field.trim_start_matches('.').to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    Blocker::Rejected {
+        message: status.message.clone(),
+        fields,
+    }
+}
+
+fn uid(object: &Value) -> Option<&str> {
+    object["metadata"]["uid"].as_str()
+}
+
+/// Who manages an object this stack does not: another stack, or the field
+/// managers that wrote it.
+fn describe_owner(live: &Value) -> Option<String> {
+    let labels = &live["metadata"]["labels"];
+    if labels[MANAGED_BY_LABEL] == FIELD_MANAGER
+        && let Some(stack) = labels[STACK_LABEL].as_str()
+    {
+        return Some(format!("managed by echo-iac stack `{stack}`"));
+    }
+    let managers: Vec<&str> = live["metadata"]["managedFields"]
+        .as_array()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| f["manager"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    (!managers.is_empty()).then(|| format!("written by {}", managers.join(", ")))
+}
+
+/// All of a new object's fields, as added.
+fn added(planned: &Value) -> Vec<Change> {
+    diff::changes(&Value::Object(Default::default()), planned)
+}
+
+/// `live` cut down to the fields `shape` has, so a replace shows only the
+/// fields the stack sets, not every default the server filled in.
+fn project(live: &Value, shape: &Value) -> Value {
+    match (live, shape) {
+        (Value::Object(l), Value::Object(s)) => Value::Object(
+            s.keys()
+                .filter_map(|k| l.get(k).map(|lv| (k.clone(), project(lv, &s[k]))))
+                .collect(),
+        ),
+        (Value::Array(l), Value::Array(s)) => Value::Array(
+            l.iter()
+                .enumerate()
+                .map(|(i, lv)| s.get(i).map_or_else(|| lv.clone(), |sv| project(lv, sv)))
+                .collect(),
+        ),
+        _ => live.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::{ResourceState, State};
+
+    fn id(kind: &str, name: &str) -> ResourceId {
+        ResourceId::new("v1", kind, Some("ns"), name)
+    }
+
+    fn resource(id: ResourceId, depends_on: Vec<ResourceId>) -> ResourceState {
+        ResourceState {
+            id,
+            uid: "u".into(),
+            depends_on,
+            applied: json!({}),
+        }
+    }
+
+    #[test]
+    fn deletion_order_puts_dependents_first() {
+        let cm = id("ConfigMap", "c");
+        let deploy = id("Deployment", "d");
+        let svc = id("Service", "s");
+        let mut state = State::empty("dev");
+        state.resources = vec![
+            resource(cm.clone(), vec![]),
+            resource(deploy.clone(), vec![cm.clone()]),
+            resource(svc.clone(), vec![deploy.clone()]),
+        ];
+        assert_eq!(deletion_order(&state), [&svc, &deploy, &cm]);
+    }
+
+    #[test]
+    fn conflicts_name_the_field_and_manager() {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "code": 409,
+            "message": "Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas",
+            "details": {"causes": [{
+                "reason": "FieldManagerConflict",
+                "message": "conflict with \"kubectl\" using apps/v1",
+                "field": ".spec.replicas"
+            }]}
+        }))
+        .unwrap();
+        assert_eq!(
+            conflicts(&status),
+            [Conflict {
+                path: "spec.replicas".into(),
+                manager: "kubectl".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn immutable_selector_is_detected() {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "code": 422,
+            "message": "Deployment.apps \"d\" is invalid: spec.selector: Invalid value: ...: field is immutable",
+            "details": {"causes": [{
+                "reason": "FieldValueInvalid",
+                "message": "Invalid value: ...: field is immutable",
+                "field": "spec.selector"
+            }]}
+        }))
+        .unwrap();
+        assert_eq!(
+            immutable_fields(&status),
+            Some(vec!["spec.selector".to_string()])
+        );
+    }
+
+    #[test]
+    fn projection_keeps_only_declared_fields() {
+        let live = json!({"spec": {"replicas": 3, "strategy": {"type": "RollingUpdate"},
+            "template": {"spec": {"containers": [{"name": "nginx", "imagePullPolicy": "Always"}]}}}});
+        let shape = json!({"spec": {"replicas": 1,
+            "template": {"spec": {"containers": [{"name": "nginx"}]}}}});
+        assert_eq!(
+            project(&live, &shape),
+            json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "nginx"}]}}}})
+        );
+    }
+
+    #[test]
+    fn owner_names_another_stack() {
+        let live = json!({"metadata": {"labels": {
+            "app.kubernetes.io/managed-by": "echo-iac", "echo-iac.io/stack": "staging"}}});
+        assert_eq!(
+            describe_owner(&live).as_deref(),
+            Some("managed by echo-iac stack `staging`")
+        );
+    }
+}

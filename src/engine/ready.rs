@@ -1,0 +1,319 @@
+//! Waiting until what was applied really works: Deployments rolled out and
+//! available, Services with ready endpoints behind them.
+//!
+//! kube-runtime's `is_deployment_completed` ignores `observedGeneration`, so
+//! right after an apply it can pass on the previous rollout's status; the
+//! checks here compare against the generation the apply produced.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::error::EngineError;
+use super::resource::{DesiredResource, ResourceId};
+use crate::cluster::Cluster;
+
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Something to wait for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Deployment {
+        id: ResourceId,
+        replicas: i64,
+    },
+    /// A Service whose EndpointSlices must list this many ready endpoints.
+    Service {
+        id: ResourceId,
+        endpoints: i64,
+    },
+}
+
+impl Target {
+    pub fn id(&self) -> &ResourceId {
+        match self {
+            Target::Deployment { id, .. } | Target::Service { id, .. } => id,
+        }
+    }
+}
+
+/// Where one target stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Readiness {
+    pub id: ResourceId,
+    pub ready: bool,
+    /// Short and human: `2/3 available`, `3/3 endpoints ready`.
+    pub progress: String,
+}
+
+/// The targets for the desired objects: every Deployment, and every Service
+/// expecting as many endpoints as the Deployment it depends on has replicas.
+pub fn targets(desired: &[DesiredResource]) -> Vec<Target> {
+    let replicas = |d: &DesiredResource| d.object["spec"]["replicas"].as_i64().unwrap_or(1);
+    let mut targets = Vec::new();
+    for d in desired {
+        match d.id.kind.as_str() {
+            "Deployment" => targets.push(Target::Deployment {
+                id: d.id.clone(),
+                replicas: replicas(d),
+            }),
+            "Service" => {
+                let endpoints = d
+                    .depends_on
+                    .iter()
+                    .filter_map(|dep| desired.iter().find(|o| &o.id == dep))
+                    .filter(|o| o.id.kind == "Deployment")
+                    .map(replicas)
+                    .sum();
+                targets.push(Target::Service {
+                    id: d.id.clone(),
+                    endpoints,
+                });
+            }
+            _ => {}
+        }
+    }
+    targets
+}
+
+/// Polls until every target is ready, calling `progress` whenever what it
+/// would show changes. Fails fast on a Deployment whose progress deadline
+/// passed; on timeout, lists each unready target and why.
+pub async fn wait_ready(
+    cluster: &Cluster,
+    targets: &[Target],
+    timeout: Duration,
+    mut progress: impl FnMut(&[Readiness]),
+) -> Result<Vec<Readiness>, EngineError> {
+    let deadline = Instant::now() + timeout;
+    let mut last: Vec<Readiness> = Vec::new();
+    loop {
+        let mut now = Vec::with_capacity(targets.len());
+        for target in targets {
+            now.push(check(cluster, target).await?);
+        }
+        if now != last {
+            progress(&now);
+            last = now.clone();
+        }
+        if now.iter().all(|r| r.ready) {
+            return Ok(now);
+        }
+        if Instant::now() >= deadline {
+            let details = now
+                .iter()
+                .filter(|r| !r.ready)
+                .map(|r| format!("  {}: {}", r.id, r.progress))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(EngineError::Timeout {
+                what: "the stack".into(),
+                timeout: humantime::format_duration(timeout).to_string(),
+                details,
+            });
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+async fn check(cluster: &Cluster, target: &Target) -> Result<Readiness, EngineError> {
+    match target {
+        Target::Deployment { id, replicas } => {
+            let live = cluster.get(id).await?;
+            let Some(live) = live else {
+                return Ok(not_ready(id, "not found".into()));
+            };
+            if let Some(reason) = progress_deadline_exceeded(&live) {
+                let pods = pod_problems(cluster, id, &live).await?;
+                return Err(EngineError::RolloutFailed {
+                    id: id.to_string(),
+                    details: format!("{reason}{pods}"),
+                });
+            }
+            Ok(deployment_readiness(id, *replicas, &live))
+        }
+        Target::Service { id, endpoints } => {
+            let slices = cluster
+                .list(
+                    "discovery.k8s.io/v1",
+                    "EndpointSlice",
+                    id.namespace.as_deref(),
+                    Some(&format!("kubernetes.io/service-name={}", id.name)),
+                )
+                .await?;
+            let ready = ready_endpoints(&slices);
+            Ok(Readiness {
+                id: id.clone(),
+                ready: ready >= *endpoints,
+                progress: format!("{ready}/{endpoints} endpoints ready"),
+            })
+        }
+    }
+}
+
+fn not_ready(id: &ResourceId, progress: String) -> Readiness {
+    Readiness {
+        id: id.clone(),
+        ready: false,
+        progress,
+    }
+}
+
+/// Ready when the controller has seen the latest spec and every replica is
+/// updated, available, and no old one is left.
+pub fn deployment_readiness(id: &ResourceId, replicas: i64, live: &Value) -> Readiness {
+    let status = &live["status"];
+    let count = |field: &str| status[field].as_i64().unwrap_or(0);
+    let generation = live["metadata"]["generation"].as_i64().unwrap_or(0);
+    let observed = status["observedGeneration"].as_i64().unwrap_or(0);
+    if observed < generation {
+        return not_ready(id, "waiting for the controller to see the new spec".into());
+    }
+    let (updated, available, total) = (
+        count("updatedReplicas"),
+        count("availableReplicas"),
+        count("replicas"),
+    );
+    let ready = updated == replicas && available == replicas && total == replicas;
+    let mut progress = format!("{available}/{replicas} available");
+    if updated != replicas {
+        progress.push_str(&format!(", {updated}/{replicas} updated"));
+    }
+    if total > replicas {
+        progress.push_str(&format!(
+            ", {} old replica(s) terminating",
+            total - replicas
+        ));
+    }
+    Readiness {
+        id: id.clone(),
+        ready,
+        progress,
+    }
+}
+
+fn progress_deadline_exceeded(live: &Value) -> Option<String> {
+    let conditions = live["status"]["conditions"].as_array()?;
+    conditions
+        .iter()
+        .find(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded")
+        .map(|c| {
+            c["message"]
+                .as_str()
+                .unwrap_or("progress deadline exceeded")
+                .to_string()
+        })
+}
+
+/// Why the Deployment's pods are not ready, from their container states.
+async fn pod_problems(
+    cluster: &Cluster,
+    id: &ResourceId,
+    live: &Value,
+) -> Result<String, EngineError> {
+    let Some(labels) = live["spec"]["selector"]["matchLabels"].as_object() else {
+        return Ok(String::new());
+    };
+    let selector = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods = cluster
+        .list("v1", "Pod", id.namespace.as_deref(), Some(&selector))
+        .await?;
+    let mut lines = String::new();
+    for pod in &pods {
+        let name = pod["metadata"]["name"].as_str().unwrap_or("?");
+        let statuses = pod["status"]["containerStatuses"].as_array();
+        for container in statuses.into_iter().flatten() {
+            let state = &container["state"];
+            let why = state["waiting"]["reason"]
+                .as_str()
+                .or_else(|| state["terminated"]["reason"].as_str());
+            if let Some(why) = why {
+                let message = state["waiting"]["message"].as_str().unwrap_or_default();
+                lines.push_str(&format!("\n  pod {name}: {why} {message}"));
+            }
+        }
+        if statuses.is_none()
+            && let Some(condition) = pod["status"]["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["status"] == "False"))
+        {
+            lines.push_str(&format!(
+                "\n  pod {name}: {} {}",
+                condition["reason"].as_str().unwrap_or_default(),
+                condition["message"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(lines)
+}
+
+/// Ready endpoints across a Service's EndpointSlices. An absent `ready`
+/// condition means unknown, which the API says to read as ready.
+pub fn ready_endpoints(slices: &[Value]) -> i64 {
+    slices
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())
+        .filter(|e| e["conditions"]["ready"].as_bool().unwrap_or(true))
+        .count() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn id() -> ResourceId {
+        ResourceId::new("apps/v1", "Deployment", Some("ns"), "d")
+    }
+
+    #[test]
+    fn stale_status_is_not_ready_even_if_counts_match() {
+        let live = json!({"metadata": {"generation": 3},
+            "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
+        assert!(!deployment_readiness(&id(), 3, &live).ready);
+    }
+
+    #[test]
+    fn rolled_out_deployment_is_ready() {
+        let live = json!({"metadata": {"generation": 3},
+            "status": {"observedGeneration": 3, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
+        let r = deployment_readiness(&id(), 3, &live);
+        assert!(r.ready);
+        assert_eq!(r.progress, "3/3 available");
+    }
+
+    #[test]
+    fn old_replicas_still_terminating_are_not_ready() {
+        let live = json!({"metadata": {"generation": 2},
+            "status": {"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}});
+        let r = deployment_readiness(&id(), 3, &live);
+        assert!(!r.ready);
+        assert!(
+            r.progress.contains("1 old replica(s) terminating"),
+            "{}",
+            r.progress
+        );
+    }
+
+    #[test]
+    fn scaled_to_zero_is_ready_with_no_status_counts() {
+        let live = json!({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}});
+        assert!(deployment_readiness(&id(), 0, &live).ready);
+    }
+
+    #[test]
+    fn endpoints_count_ready_and_unknown_but_not_unready() {
+        let slices = vec![json!({"endpoints": [
+            {"conditions": {"ready": true}},
+            {"conditions": {}},
+            {"conditions": {"ready": false}}
+        ]})];
+        assert_eq!(ready_endpoints(&slices), 2);
+    }
+}

@@ -1,0 +1,247 @@
+//! Plans for the rendering tests, built from real-looking echo stack objects
+//! so the snapshots read like what a user would see.
+
+use serde_json::{Value, json};
+
+use crate::engine::diff::changes;
+use crate::engine::{Blocker, Conflict, Op, Plan, ResourceId, Step};
+
+pub fn namespace(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "echo-iac"}},
+    })
+}
+
+pub fn config_map(message: &str) -> Value {
+    let conf = format!(
+        "server {{\n    listen 80;\n    location / {{\n        default_type text/plain;\n        return 200 \"{message}: $server_addr\\n\";\n    }}\n}}\n"
+    );
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "nginx-echo-config", "namespace": "echo-dev"},
+        "data": {"default.conf": conf},
+    })
+}
+
+pub fn deployment(name: &str, replicas: u64, image: &str, app: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": "echo-dev",
+            "labels": {"app.kubernetes.io/managed-by": "echo-iac", "echo-iac.io/stack": "dev"},
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": app}},
+            "template": {
+                "metadata": {"labels": {"app": app}},
+                "spec": {
+                    "containers": [{
+                        "name": "nginx",
+                        "image": image,
+                        "ports": [{"containerPort": 80}],
+                        "volumeMounts": [{"name": "config", "mountPath": "/etc/nginx/conf.d"}],
+                    }],
+                },
+            },
+        },
+    })
+}
+
+pub fn service(name: &str, node_port: u64) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "echo-dev"},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app": "echo-nodeport"},
+            "ports": [{"protocol": "TCP", "port": 80, "targetPort": 80, "nodePort": node_port}],
+        },
+    })
+}
+
+/// A step whose changes are computed from its two sides, as the planner does.
+pub fn step(op: Op, live: Option<Value>, planned: Option<Value>) -> Step {
+    let object = planned.as_ref().or(live.as_ref()).expect("one side");
+    let id = ResourceId::of(object).expect("identity");
+    let changes = match (&live, &planned) {
+        (Some(live), Some(planned)) if op != Op::Same => changes(live, planned),
+        _ => Vec::new(),
+    };
+    Step {
+        op,
+        id,
+        changes,
+        reason: None,
+        blocker: None,
+        live,
+        planned,
+    }
+}
+
+fn with_reason(mut step: Step, reason: &str) -> Step {
+    step.reason = Some(reason.to_string());
+    step
+}
+
+fn with_blocker(mut step: Step, blocker: Blocker) -> Step {
+    step.blocker = Some(blocker);
+    step
+}
+
+fn plan(steps: Vec<Step>) -> Plan {
+    Plan {
+        stack: "dev".to_string(),
+        steps,
+        interrupted: Vec::new(),
+    }
+}
+
+/// The seed's stack scaled down, a config edit, a selector change, a prune,
+/// and an object deleted out of band.
+pub fn every_op_plan() -> Plan {
+    let mut scaled = deployment(
+        "nginx-echo-nodeport",
+        1,
+        "nginx:1.27-alpine",
+        "echo-nodeport",
+    );
+    scaled["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array_mut()
+        .expect("ports")
+        .push(json!({"containerPort": 443}));
+    let mut live_echo = deployment("nginx-echo-nodeport", 3, "nginx:alpine", "echo-nodeport");
+    live_echo["metadata"]["labels"]["tier"] = json!("frontend");
+
+    plan(vec![
+        step(Op::Create, None, Some(namespace("echo-dev"))),
+        step(
+            Op::Update,
+            Some(config_map("Hello! I am Pod")),
+            Some(config_map("Hi from dev")),
+        ),
+        step(Op::Update, Some(live_echo), Some(scaled)),
+        with_reason(
+            step(
+                Op::Replace,
+                Some(deployment("web", 2, "nginx:alpine", "web")),
+                Some(deployment("web", 2, "nginx:alpine", "web2")),
+            ),
+            "spec.selector is immutable; the object will be deleted and recreated",
+        ),
+        with_reason(
+            step(Op::Create, None, Some(service("web-service", 30008))),
+            "in the state but gone from the cluster (deleted out of band)",
+        ),
+        step(
+            Op::Same,
+            Some(service("echo-nodeport-service", 30007)),
+            Some(service("echo-nodeport-service", 30007)),
+        ),
+        with_reason(
+            step(Op::Delete, Some(service("old-service", 30009)), None),
+            "no longer in the program",
+        ),
+    ])
+}
+
+/// Two fields someone scaled and patched with kubectl, and an interrupted
+/// earlier run.
+pub fn conflict_plan() -> Plan {
+    let live = deployment("nginx-echo-nodeport", 5, "nginx:1.25", "echo-nodeport");
+    let planned = deployment("nginx-echo-nodeport", 3, "nginx:alpine", "echo-nodeport");
+    let conflicts = vec![
+        Conflict {
+            path: "spec.replicas".to_string(),
+            manager: "kubectl".to_string(),
+        },
+        Conflict {
+            path: "spec.template.spec.containers[0].image".to_string(),
+            manager: "kubectl-edit".to_string(),
+        },
+    ];
+    let mut plan = plan(vec![
+        step(
+            Op::Same,
+            Some(config_map("Hello! I am Pod")),
+            Some(config_map("Hello! I am Pod")),
+        ),
+        with_blocker(
+            step(Op::Update, Some(live), Some(planned)),
+            Blocker::Conflicts { conflicts },
+        ),
+    ]);
+    plan.interrupted = vec![
+        "apply Deployment echo-dev/nginx-echo-nodeport (started 2025-06-01T10:15:00Z)".to_string(),
+    ];
+    plan
+}
+
+/// Objects with the stack's names that something else put there; one would
+/// change, the others already match but still are not this stack's.
+pub fn unmanaged_plan() -> Plan {
+    let echo = || deployment("nginx-echo-nodeport", 3, "nginx:alpine", "echo-nodeport");
+    let echo_service = || service("echo-nodeport-service", 30007);
+    plan(vec![
+        step(Op::Create, None, Some(namespace("echo-dev"))),
+        with_blocker(
+            step(
+                Op::Update,
+                Some(config_map("Welcome to nginx")),
+                Some(config_map("Hello! I am Pod")),
+            ),
+            Blocker::Unmanaged {
+                owner: Some("written by helm".to_string()),
+            },
+        ),
+        with_blocker(
+            step(Op::Same, Some(echo()), Some(echo())),
+            Blocker::Unmanaged {
+                owner: Some("managed by echo-iac stack `prod`".to_string()),
+            },
+        ),
+        with_blocker(
+            step(Op::Same, Some(echo_service()), Some(echo_service())),
+            Blocker::Unmanaged { owner: None },
+        ),
+    ])
+}
+
+/// A node port outside the cluster's range.
+pub fn rejected_plan() -> Plan {
+    plan(vec![with_blocker(
+        step(Op::Create, None, Some(service("echo-nodeport-service", 40000))),
+        Blocker::Rejected {
+            message: "Service \"echo-nodeport-service\" is invalid: spec.ports[0].nodePort: Invalid value: 40000: provided port is not in the valid range. The range of valid ports is 30000-32767".to_string(),
+            fields: vec!["spec.ports[0].nodePort".to_string()],
+        },
+    )])
+}
+
+/// Every kind of blocker in one plan.
+pub fn blocked_plan() -> Plan {
+    let mut all = conflict_plan();
+    all.steps.extend(unmanaged_plan().steps);
+    all.steps.extend(rejected_plan().steps);
+    all
+}
+
+pub fn unchanged_plan() -> Plan {
+    let same = |object: Value| step(Op::Same, Some(object.clone()), Some(object));
+    plan(vec![
+        same(namespace("echo-dev")),
+        same(config_map("Hello! I am Pod")),
+        same(deployment(
+            "nginx-echo-nodeport",
+            3,
+            "nginx:alpine",
+            "echo-nodeport",
+        )),
+    ])
+}

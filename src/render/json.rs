@@ -1,0 +1,67 @@
+//! The machine-readable plan printed by `--json`.
+//!
+//! The shape is a contract with scripts, so it is spelled out here field by
+//! field rather than derived from the engine types: renaming a Rust field must
+//! not change the output. Every key is always present (`null` when empty), so
+//! consumers never have to tell a missing key from an empty one.
+
+use serde_json::{Value, json};
+
+use crate::engine::{Change, Plan, Step};
+
+/// The plan as one JSON document:
+/// `{"stack", "steps": [{"op", "kind", "namespace", "name", "changes":
+/// [{"path", "old", "new"}], "reason", "blocker"}], "summary", "interrupted"}`.
+/// Unchanged steps are included; `namespace` is null for cluster-scoped
+/// objects, `old`/`new` null for an added/removed field.
+pub fn plan_json(plan: &Plan) -> Value {
+    json!({
+        "stack": plan.stack,
+        "steps": plan.steps.iter().map(step_json).collect::<Vec<_>>(),
+        "summary": plan.summary(),
+        "interrupted": plan.interrupted,
+    })
+}
+
+fn step_json(step: &Step) -> Value {
+    json!({
+        "op": step.op.as_str(),
+        "kind": step.id.kind,
+        "namespace": step.id.namespace,
+        "name": step.id.name,
+        "changes": step.changes.iter().map(change_json).collect::<Vec<_>>(),
+        "reason": step.reason,
+        "blocker": step.blocker,
+    })
+}
+
+fn change_json(change: &Change) -> Value {
+    json!({
+        "path": change.path,
+        "old": change.old,
+        "new": change.new,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn json_plan_with_every_op() {
+        insta::assert_json_snapshot!(plan_json(&every_op_plan()));
+    }
+
+    #[test]
+    fn json_plan_with_blockers() {
+        insta::assert_json_snapshot!(plan_json(&blocked_plan()));
+    }
+
+    #[test]
+    fn json_plan_without_changes_still_lists_every_step() {
+        let value = plan_json(&unchanged_plan());
+        assert_eq!(value["steps"].as_array().map(Vec::len), Some(3));
+        insta::assert_json_snapshot!(value);
+    }
+}

@@ -1,0 +1,83 @@
+//! Broken stack files are reported with file, line and column, exit 1, and
+//! before any contact with the cluster: the kubeconfig here points at a
+//! port nothing listens on, so any contact would show up as a different error.
+
+use crate::harness::TestProject;
+
+/// A kubeconfig for a server that cannot be reached.
+fn unreachable_kubeconfig(project: &TestProject) -> String {
+    let path = project.root().join("unreachable.kubeconfig");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: nowhere\n  context:\n    cluster: nowhere\n    user: nobody\ncurrent-context: nowhere\nusers:\n- name: nobody\n  user:\n    token: not-a-secret\n",
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// Writes `stacks/dev.yaml` as the connection lines plus `body`, runs
+/// `preview`, and checks the error names `dev.yaml:<line>:<column>` and
+/// every one of `words`.
+fn assert_stack_error(body: &str, line_col: &str, words: &[&str]) {
+    let project = TestProject::new();
+    let kubeconfig = unreachable_kubeconfig(&project);
+    project.write_stack("dev", &format!("kubeconfig: {kubeconfig}\n{body}"));
+    for command in [&["preview"][..], &["up", "--yes"], &["render"]] {
+        let run = project.run(command);
+        run.assert_code(1);
+        run.assert_contains(&format!("dev.yaml:{line_col}"));
+        for word in words {
+            run.assert_contains(word);
+        }
+        assert!(
+            !run.stderr.contains("127.0.0.1:1"),
+            "the cluster was contacted: {run}"
+        );
+        assert!(
+            run.stderr.lines().count() <= 24,
+            "the error does not fit on one screen: {run}"
+        );
+    }
+    assert!(project.state("dev").is_none(), "a state file was written");
+}
+
+#[test]
+fn unknown_key_names_file_line_column_and_allowed_keys() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  replicaz: 3\n",
+        "4:3",
+        &["replicaz", "replicas"],
+    );
+}
+
+#[test]
+fn wrong_type_names_file_line_column() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  replicas: three\n",
+        "4:13",
+        &["replicas"],
+    );
+}
+
+#[test]
+fn out_of_range_node_port_names_the_allowed_range() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  nodePort: 40000\n",
+        "4:13",
+        &["40000", "30000-32767"],
+    );
+}
+
+#[test]
+fn duplicate_node_port_names_both_entries() {
+    assert_stack_error(
+        "namespace: echo-dev\nechoes:\n  - name: a\n    nodePort: 30010\n  - name: b\n    nodePort: 30010\n",
+        "7:15",
+        &["30010"],
+    );
+}
+
+#[test]
+fn invalid_name_says_what_a_name_may_hold() {
+    assert_stack_error("namespace: Echo_Dev\n", "2:12", &["Echo_Dev"]);
+}
