@@ -46,7 +46,9 @@ pub struct EchoConfig {
     pub deployment_name: String,
     pub service_name: String,
     /// Value of the `app` label that the Deployment's selector and the
-    /// Service's selector use.
+    /// Service's selector use: the seed's (or the echoes name) unless the
+    /// stack file sets `appLabel`. The selector is immutable, so changing it
+    /// replaces the Deployment.
     pub app_label: String,
     pub replicas: i32,
     pub node_port: i32,
@@ -80,7 +82,7 @@ const SEED_APP_LABEL: &str = "echo-nodeport";
 
 /// Keys of an echo service, for telling someone who put one at the top level
 /// where it belongs.
-const ECHO_KEYS: &[&str] = &["replicas", "nodePort", "image", "message"];
+const ECHO_KEYS: &[&str] = &["replicas", "nodePort", "image", "message", "appLabel"];
 
 /// Reads and validates `stacks/<name>.yaml` of `project`.
 pub fn load(project: &Project, name: &str) -> Result<StackConfig, StackError> {
@@ -208,6 +210,7 @@ struct RawEcho {
     node_port: Option<Spanned<i64>>,
     image: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
+    app_label: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +221,7 @@ struct RawNamedEcho {
     node_port: Option<Spanned<i64>>,
     image: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
+    app_label: Option<Spanned<String>>,
 }
 
 impl RawNamedEcho {
@@ -227,6 +231,7 @@ impl RawNamedEcho {
             node_port: self.node_port,
             image: self.image,
             message: self.message,
+            app_label: self.app_label,
         };
         (self.name, settings)
     }
@@ -434,6 +439,29 @@ impl Source<'_> {
         if let Some(message) = &raw.message {
             self.check_message(message)?;
             echo.message = message.value.clone();
+        }
+        if let Some(label) = &raw.app_label {
+            if let Some(problem) = label_value_problem(&label.value) {
+                return Err(self.at(
+                    label,
+                    format!(
+                        "`appLabel` {:?} is not a valid label value: {problem}",
+                        label.value
+                    ),
+                    "not a label value",
+                    "use up to 63 letters, digits, '-', '_' or '.', starting and ending with a \
+                     letter or digit, e.g. `appLabel: echo-v2`",
+                ));
+            }
+            if label.value.is_empty() {
+                return Err(self.at(
+                    label,
+                    "`appLabel` is empty".into(),
+                    "empty",
+                    "give the value of the pods' `app` label, e.g. `appLabel: echo-v2`",
+                ));
+            }
+            echo.app_label = label.value.clone();
         }
         Ok(echo)
     }
@@ -920,9 +948,9 @@ fn takes(key: &str) -> Option<&'static str> {
         "replicas" => "a whole number (0-1000)",
         "nodePort" => "a whole number (30000-32767)",
         "createNamespace" => "true or false",
-        "echo" => "a mapping of settings (replicas, nodePort, image, message)",
+        "echo" => "a mapping of settings (replicas, nodePort, image, message, appLabel)",
         "echoes" => "a list of mappings, each with a name",
-        "namespace" | "context" | "kubeconfig" | "image" | "message" | "name" => {
+        "namespace" | "context" | "kubeconfig" | "image" | "message" | "name" | "appLabel" => {
             "a single text value"
         }
         _ => return None,
@@ -949,6 +977,7 @@ fn type_hint(key: &str) -> String {
         "image" => "nginx:alpine",
         "message" => "Hello! I am Pod",
         "name" => "web",
+        "appLabel" => "echo-v2",
         _ => "...",
     };
     format!("write it like `{key}: {example}`")
@@ -1247,6 +1276,21 @@ mod tests {
         let mut echo = seed_echo();
         f(&mut echo);
         echo
+    }
+
+    #[test]
+    fn app_label_overrides_the_selector_label_only() {
+        let config = parse_ok("namespace: echo-dev\necho:\n  appLabel: echo-v2\n");
+        assert_eq!(
+            config.echoes,
+            [seed_with(|echo| echo.app_label = "echo-v2".into())]
+        );
+    }
+
+    #[test]
+    fn invalid_app_label_is_rejected_at_its_position() {
+        let err = parse_err("namespace: echo-dev\necho:\n  appLabel: no spaces\n");
+        assert_error(&err, 3, 13, &["appLabel", "label value"]);
     }
 
     #[test]

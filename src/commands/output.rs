@@ -53,9 +53,40 @@ pub fn format_outputs(outputs: &std::collections::BTreeMap<String, Value>) -> St
     for (name, value) in outputs {
         let shown = match value {
             Value::String(s) => s.clone(),
+            // Lists (the URLs) one item a line, aligned under the first.
+            Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(&format!("\n    {:width$}  ", "")),
             other => other.to_string(),
         };
         text.push_str(&format!("    {name:<width$}  {shown}\n"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn outputs_align_and_list_urls_one_per_line() {
+        let outputs = BTreeMap::from([
+            ("namespace".to_string(), json!("echo-dev")),
+            ("nodePort".to_string(), json!(30007)),
+            (
+                "urls".to_string(),
+                json!(["http://a:30007", "http://b:30007"]),
+            ),
+        ]);
+        assert_eq!(
+            format_outputs(&outputs),
+            "Outputs:\n    namespace  echo-dev\n    nodePort   30007\n    urls       http://a:30007\n               http://b:30007\n"
+        );
+    }
 }

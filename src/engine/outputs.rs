@@ -9,9 +9,10 @@ use super::resource::DesiredResource;
 use crate::cluster::{Cluster, ClusterError};
 
 /// Reads the live Services, Deployments and node addresses into outputs:
-/// `namespace`, and per Service its `nodePort`, one URL per node address and
-/// the ready replicas behind it. A stack with one Service also gets those
-/// three at the top level, so `echo-iac output nodePort` just works.
+/// `namespace`, and for the Service its `nodePort`, one URL per node address
+/// and the ready replicas behind it, at the top level so that
+/// `echo-iac output nodePort` just works. With several Services these sit
+/// under `services`, by Service name.
 pub async fn collect(
     cluster: &Cluster,
     namespace: &str,
@@ -54,8 +55,9 @@ pub async fn collect(
         for key in ["nodePort", "urls", "readyReplicas"] {
             outputs.insert(key.to_string(), only[key].clone());
         }
+    } else {
+        outputs.insert("services".to_string(), json!(services));
     }
-    outputs.insert("services".to_string(), json!(services));
     Ok(outputs)
 }
 
