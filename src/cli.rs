@@ -63,6 +63,9 @@ pub enum Command {
     Up(UpArgs),
     /// Delete everything the stack manages, and nothing else.
     Destroy(DestroyArgs),
+    /// Read the live cluster into the stack's state: forget objects deleted
+    /// outside echo-iac and record new uids.
+    Refresh(RefreshArgs),
     /// Print the stack's objects as YAML without contacting the cluster.
     Render,
     /// Print the stack's outputs (node port, URLs, namespace).
@@ -115,6 +118,9 @@ pub struct UpArgs {
     /// How long to wait for the stack to become ready.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
     #[command(flatten)]
     pub plan: PlanArgs,
 }
@@ -130,6 +136,19 @@ pub struct DestroyArgs {
     /// How long to wait for each object to be gone.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -18,9 +18,9 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
     let session = Session::open(global)?;
     let store = session.store();
-    let _lock = store.lock("destroy")?;
+    let _lock = super::lock(&store, "echo-iac destroy", args.wait_for_lock)?;
     let state = store.load()?;
-    if state.resources.is_empty() {
+    if state.resources.is_empty() && state.pending.is_empty() {
         if args.json {
             print(r#"{"stack":"","steps":[],"summary":{}}"#);
         } else {

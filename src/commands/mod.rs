@@ -4,6 +4,7 @@
 mod destroy;
 mod output;
 mod preview;
+mod refresh;
 mod render;
 mod stack_ls;
 mod up;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Preview(args) => preview::run(global, args).await,
             Command::Up(args) => up::run(global, args).await,
             Command::Destroy(args) => destroy::run(global, args).await,
+            Command::Refresh(args) => refresh::run(global, args).await,
             Command::Render => render::run(global),
             Command::Output(args) => output::run(global, args),
             Command::Stack(StackCommand::Ls) => stack_ls::run(global),
@@ -124,6 +126,19 @@ pub fn print(text: &str) {
 /// Progress and notes go to stderr, so stdout stays clean for `--json`.
 pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Takes the stack's lock: at once, or waiting up to `wait` for the holder.
+pub fn lock(
+    store: &LocalStore,
+    command: &str,
+    wait: Option<std::time::Duration>,
+) -> Result<crate::state::StateLock, Error> {
+    use crate::state::StateStore;
+    Ok(match wait {
+        Some(wait) => store.lock_wait(command, wait)?,
+        None => store.lock(command)?,
+    })
 }
 
 /// Asks on the terminal before a change. Without a terminal nobody can

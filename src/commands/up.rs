@@ -21,7 +21,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
     let session = Session::open(global)?;
     let store = session.store();
-    let _lock = store.lock("up")?;
+    let _lock = super::lock(&store, "echo-iac up", args.wait_for_lock)?;
     let state = store.load()?;
     let desired = program::desired_resources(&session.stack);
     let cluster = session.connect().await?;
@@ -74,6 +74,17 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         }
     };
     apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
+    if !plan.interrupted.is_empty() {
+        // Every declared object now matches the program, so what the
+        // interrupted run left half done has converged.
+        journal.update(|s| s.pending.clear())?;
+        if !quiet {
+            note(&format!(
+                "Recovered {} operation(s) an earlier run left unfinished",
+                plan.interrupted.len()
+            ));
+        }
+    }
 
     let targets = ready::targets(&desired);
     if !targets.is_empty() {

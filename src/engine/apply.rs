@@ -252,8 +252,17 @@ async fn delete_step(
 ) -> Result<(), EngineError> {
     let id = &step.id;
     let start = Instant::now();
-    let Some(recorded_uid) = journal.recorded_uid(id) else {
-        return Ok(());
+    let recorded_uid = match journal.recorded_uid(id) {
+        Some(uid) => uid,
+        // Never recorded (an interrupted create): the planner checked that
+        // the live object carries this stack's labels.
+        None => match cluster.get(id).await?.as_ref().and_then(uid) {
+            Some(live_uid) => live_uid.to_string(),
+            None => {
+                journal.forget(id)?;
+                return Ok(());
+            }
+        },
     };
     on_event(Event::Started { op: Op::Delete, id });
     journal.begin(Op::Delete, id)?;

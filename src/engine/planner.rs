@@ -62,11 +62,12 @@ pub async fn plan_up(
         .into_iter()
         .filter(|id| !declared.contains(id))
         .collect();
-    let deletes: Vec<Step> = stream::iter(pruned.into_iter().map(|id| ctx.plan_delete(id, true)))
-        .buffered(concurrency)
-        .try_collect()
-        .await?;
-    steps.extend(deletes);
+    let deletes: Vec<Option<Step>> =
+        stream::iter(pruned.into_iter().map(|id| ctx.plan_delete(id, true)))
+            .buffered(concurrency)
+            .try_collect()
+            .await?;
+    steps.extend(deletes.into_iter().flatten());
 
     Ok(Plan {
         stack: stack.to_string(),
@@ -89,7 +90,7 @@ pub async fn plan_destroy(
         options: PlanOptions::default(),
         new_namespaces: &HashSet::new(),
     };
-    let steps = stream::iter(
+    let steps: Vec<Option<Step>> = stream::iter(
         deletion_order(state)
             .into_iter()
             .map(|id| ctx.plan_delete(id, false)),
@@ -99,14 +100,34 @@ pub async fn plan_destroy(
     .await?;
     Ok(Plan {
         stack: stack.to_string(),
-        steps,
+        steps: steps.into_iter().flatten().collect(),
         interrupted: interrupted(state),
     })
 }
 
-/// The state's objects ordered so that every object comes before the
-/// objects it depends on.
+/// The objects the state knows of, ordered so that every object comes
+/// before the objects it depends on. That includes objects an interrupted
+/// run started to create but never recorded: they may exist, and only this
+/// stack would ever delete them.
 pub fn deletion_order(state: &State) -> Vec<&ResourceId> {
+    let unrecorded: Vec<&ResourceId> = state
+        .pending
+        .iter()
+        .map(|p| &p.id)
+        .filter(|id| state.resource(id).is_none())
+        .collect();
+    // Their dependencies are not recorded; everything lives in a namespace,
+    // so namespaces go last and the rest first.
+    let (namespaces, others): (Vec<&ResourceId>, Vec<&ResourceId>) = unrecorded
+        .into_iter()
+        .partition(|id| id.kind == "Namespace");
+    let mut order = others;
+    order.extend(recorded_deletion_order(state));
+    order.extend(namespaces);
+    order
+}
+
+fn recorded_deletion_order(state: &State) -> Vec<&ResourceId> {
     let ids: Vec<&ResourceId> = state.resources.iter().map(|r| &r.id).collect();
     let mut order: Vec<&ResourceId> = Vec::with_capacity(ids.len());
     let mut placed: HashSet<&ResourceId> = HashSet::new();
@@ -321,9 +342,28 @@ impl Context<'_> {
         }
     }
 
-    async fn plan_delete(&self, id: &ResourceId, pruned: bool) -> Result<Step, EngineError> {
+    async fn plan_delete(
+        &self,
+        id: &ResourceId,
+        pruned: bool,
+    ) -> Result<Option<Step>, EngineError> {
         let recorded = self.state.resource(id);
         let live = self.cluster.get(id).await?;
+        if recorded.is_none() {
+            // Left by an interrupted create: delete it only if it exists and
+            // carries this stack's labels.
+            return Ok(live
+                .filter(|live| self.labelled_ours(live))
+                .map(|live| Step {
+                    op: Op::Delete,
+                    id: id.clone(),
+                    changes: Vec::new(),
+                    reason: Some("created by an interrupted run and never recorded".to_string()),
+                    blocker: None,
+                    live: Some(diff::normalize(&live)),
+                    planned: None,
+                }));
+        }
         let reason = match (&live, recorded) {
             (None, _) => Some("already gone from the cluster; it is dropped from the state".to_string()),
             (Some(live), Some(recorded)) if uid(live) != Some(recorded.uid.as_str()) => Some(
@@ -333,7 +373,7 @@ impl Context<'_> {
             _ if pruned => Some("no longer declared by the stack".to_string()),
             _ => None,
         };
-        Ok(Step {
+        Ok(Some(Step {
             op: Op::Delete,
             id: id.clone(),
             changes: Vec::new(),
@@ -341,7 +381,7 @@ impl Context<'_> {
             blocker: None,
             live: live.map(|o| diff::normalize(&o)),
             planned: None,
-        })
+        }))
     }
 
     /// This stack owns an object it recorded (same uid) or that carries its
@@ -352,8 +392,11 @@ impl Context<'_> {
         {
             return true;
         }
-        let labels = &live["metadata"]["labels"];
-        labels[MANAGED_BY_LABEL] == FIELD_MANAGER && labels[STACK_LABEL] == self.stack
+        self.labelled_ours(live)
+    }
+
+    fn labelled_ours(&self, live: &Value) -> bool {
+        carries_stack_labels(live, self.stack)
     }
 
     fn recreated_reason(&self, id: &ResourceId) -> Option<String> {
@@ -482,6 +525,12 @@ fn rejected(status: &kube::core::Status) -> Blocker {
         message: status.message.clone(),
         fields,
     }
+}
+
+/// Whether an object carries the labels `up` puts on what `stack` manages.
+pub fn carries_stack_labels(object: &Value, stack: &str) -> bool {
+    let labels = &object["metadata"]["labels"];
+    labels[MANAGED_BY_LABEL] == FIELD_MANAGER && labels[STACK_LABEL] == stack
 }
 
 fn uid(object: &Value) -> Option<&str> {
