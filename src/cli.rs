@@ -77,11 +77,11 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
-    /// Plan as if fields owned by other field managers will be taken over.
+    /// Take over fields that other field managers own (preview: plan as if).
     #[arg(long)]
     pub force_conflicts: bool,
-    /// Plan as if objects that exist but are not managed by this stack will
-    /// be taken over.
+    /// Take over objects that exist but that this stack does not manage
+    /// (preview: plan as if).
     #[arg(long)]
     pub adopt: bool,
 }

@@ -6,6 +6,7 @@
 //! works for credentials that may not read the discovery documents.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -31,6 +32,15 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Transient failures (connection refused, 429, 5xx) are retried with
 /// backoff for this long in all before the error is reported.
 const RETRY_BUDGET: Duration = Duration::from_secs(20);
+
+/// API requests sent by this process, retries included.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many API requests this process has sent so far. Benchmarks read it
+/// (through `ECHO_IAC_STATS`) to compare request counts between tools.
+pub fn requests_sent() -> u64 {
+    REQUESTS.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -305,6 +315,7 @@ impl Cluster {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
+            REQUESTS.fetch_add(1, Ordering::Relaxed);
             match request().await {
                 Ok(value) => return Ok(value),
                 Err(e) if is_transient(&e) && start.elapsed() + delay < RETRY_BUDGET => {

@@ -16,5 +16,12 @@ fn main() -> ExitCode {
             error.exit_code()
         }
     };
+    if std::env::var_os("ECHO_IAC_STATS").is_some() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "echo-iac stats: {} API requests",
+            echo_iac::cluster::requests_sent()
+        );
+    }
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

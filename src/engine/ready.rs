@@ -23,10 +23,13 @@ pub enum Target {
         id: ResourceId,
         replicas: i64,
     },
-    /// A Service whose EndpointSlices must list this many ready endpoints.
+    /// A Service whose EndpointSlices must list this many ready endpoints,
+    /// once the Deployments behind it are ready (before that, endpoints of
+    /// old pods can make up the count).
     Service {
         id: ResourceId,
         endpoints: i64,
+        after: Vec<ResourceId>,
     },
 }
 
@@ -59,16 +62,16 @@ pub fn targets(desired: &[DesiredResource]) -> Vec<Target> {
                 replicas: replicas(d),
             }),
             "Service" => {
-                let endpoints = d
+                let deployments: Vec<&DesiredResource> = d
                     .depends_on
                     .iter()
                     .filter_map(|dep| desired.iter().find(|o| &o.id == dep))
                     .filter(|o| o.id.kind == "Deployment")
-                    .map(replicas)
-                    .sum();
+                    .collect();
                 targets.push(Target::Service {
                     id: d.id.clone(),
-                    endpoints,
+                    endpoints: deployments.iter().map(|o| replicas(o)).sum(),
+                    after: deployments.iter().map(|o| o.id.clone()).collect(),
                 });
             }
             _ => {}
@@ -77,7 +80,8 @@ pub fn targets(desired: &[DesiredResource]) -> Vec<Target> {
     targets
 }
 
-/// Polls until every target is ready, calling `progress` whenever what it
+/// Polls until every target is ready (Deployments come before the Services
+/// that wait for them), calling `progress` whenever what it
 /// would show changes. Fails fast on a Deployment whose progress deadline
 /// passed; on timeout, lists each unready target and why.
 pub async fn wait_ready(
@@ -89,9 +93,18 @@ pub async fn wait_ready(
     let deadline = Instant::now() + timeout;
     let mut last: Vec<Readiness> = Vec::new();
     loop {
-        let mut now = Vec::with_capacity(targets.len());
+        let mut now: Vec<Readiness> = Vec::with_capacity(targets.len());
         for target in targets {
-            now.push(check(cluster, target).await?);
+            let waiting_on = match target {
+                Target::Service { after, .. } => after
+                    .iter()
+                    .find(|dep| now.iter().any(|r| &r.id == *dep && !r.ready)),
+                Target::Deployment { .. } => None,
+            };
+            now.push(match waiting_on {
+                Some(dep) => not_ready(target.id(), format!("waiting for {dep}")),
+                None => check(cluster, target).await?,
+            });
         }
         if now != last {
             progress(&now);
@@ -133,7 +146,7 @@ async fn check(cluster: &Cluster, target: &Target) -> Result<Readiness, EngineEr
             }
             Ok(deployment_readiness(id, *replicas, &live))
         }
-        Target::Service { id, endpoints } => {
+        Target::Service { id, endpoints, .. } => {
             let slices = cluster
                 .list(
                     "discovery.k8s.io/v1",
