@@ -45,11 +45,20 @@ pub struct ApplyOptions<'a> {
     pub cancel: &'a AtomicBool,
 }
 
-/// The state, written through after every change so that a crash at any
-/// point leaves a record of what was done and what was in flight.
+/// Results recorded but not yet written are written once this many pile
+/// up, so a large wave does not rewrite the whole state once per object.
+const UNSAVED_LIMIT: usize = 64;
+
+/// The state, written so that a crash at any point leaves a record of what
+/// was done and what was in flight: every step of a wave is recorded as
+/// pending (and written) before any of its API calls, and its result after.
+/// Results are written in batches; a step whose result was not written yet
+/// still reads as pending, and the next run converges it, since everything
+/// echo-iac creates carries the stack's labels.
 pub struct Journal<'a> {
     store: &'a dyn StateStore,
     state: Mutex<State>,
+    unsaved: Mutex<usize>,
 }
 
 impl<'a> Journal<'a> {
@@ -57,6 +66,7 @@ impl<'a> Journal<'a> {
         Journal {
             store,
             state: Mutex::new(state),
+            unsaved: Mutex::new(0),
         }
     }
 
@@ -66,26 +76,73 @@ impl<'a> Journal<'a> {
             .expect("state lock is never poisoned")
     }
 
+    /// Changes the state and writes it at once.
     pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
         let mut state = self.state.lock().expect("state lock is never poisoned");
         change(&mut state);
         self.store.save(&mut state)?;
+        *self
+            .unsaved
+            .lock()
+            .expect("unsaved count lock is never poisoned") = 0;
         Ok(())
     }
 
-    fn begin(&self, op: Op, id: &ResourceId) -> Result<(), EngineError> {
-        self.update(|s| s.begin(op.as_str(), id.clone()))
+    /// Changes the state, writing it only once enough changes piled up.
+    fn defer(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
+        let mut state = self.state.lock().expect("state lock is never poisoned");
+        change(&mut state);
+        let mut unsaved = self
+            .unsaved
+            .lock()
+            .expect("unsaved count lock is never poisoned");
+        *unsaved += 1;
+        if *unsaved >= UNSAVED_LIMIT {
+            self.store.save(&mut state)?;
+            *unsaved = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes what `defer` has not written yet.
+    pub fn flush(&self) -> Result<(), EngineError> {
+        if *self
+            .unsaved
+            .lock()
+            .expect("unsaved count lock is never poisoned")
+            == 0
+        {
+            return Ok(());
+        }
+        self.update(|_| {})
+    }
+
+    /// Records the steps about to start as pending, in one write.
+    fn begin_all(&self, steps: &[(Op, &ResourceId)]) -> Result<(), EngineError> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        self.update(|s| {
+            for (op, id) in steps {
+                s.begin(op.as_str(), (*id).clone());
+            }
+        })
     }
 
     fn record(&self, resource: ResourceState) -> Result<(), EngineError> {
-        self.update(|s| {
+        self.defer(|s| {
             s.finish(&resource.id);
             s.upsert_resource(resource);
         })
     }
 
+    /// Clears the pending entry of a step that never started.
+    fn abandon(&self, id: &ResourceId) -> Result<(), EngineError> {
+        self.defer(|s| s.finish(id))
+    }
+
     fn forget(&self, id: &ResourceId) -> Result<(), EngineError> {
-        self.update(|s| {
+        self.defer(|s| {
             s.finish(id);
             s.remove_resource(id);
         })
@@ -122,7 +179,7 @@ pub async fn apply_plan(
             .cloned()
             .collect()
     };
-    run_in_waves(&applies, apply_deps, options, |step| {
+    run_in_waves(&applies, apply_deps, journal, options, |step| {
         apply_step(cluster, step, by_id[&step.id], journal, options, on_event)
     })
     .await?;
@@ -143,18 +200,21 @@ pub async fn apply_plan(
         map
     };
     let delete_deps = |step: &Step| dependents.get(&step.id).cloned().unwrap_or_default();
-    run_in_waves(&deletes, delete_deps, options, |step| {
+    run_in_waves(&deletes, delete_deps, journal, options, |step| {
         delete_step(cluster, step, journal, options, on_event)
     })
     .await
 }
 
-/// Runs `run` for each step once the steps it waits for are done. Stops
-/// starting new steps after the first failure or a cancel, lets the ones in
-/// flight finish, and reports the first failure.
+/// Runs `run` for each step once the steps it waits for are done, a wave
+/// at a time: the wave's steps are journaled as pending first, and its
+/// results written after it. Stops starting new steps after the first
+/// failure or a cancel, lets the ones in flight finish and records them,
+/// and reports the first failure.
 async fn run_in_waves<'s, F, Fut>(
     steps: &[&'s Step],
     waits_for: impl Fn(&Step) -> Vec<ResourceId>,
+    journal: &Journal<'_>,
     options: &ApplyOptions<'_>,
     run: F,
 ) -> Result<(), EngineError>
@@ -178,10 +238,19 @@ where
         } else {
             (ready, waiting)
         };
+        let mutating: Vec<(Op, &ResourceId)> = ready
+            .iter()
+            .filter(|s| s.op != Op::Same)
+            .map(|s| (s.op, &s.id))
+            .collect();
+        journal.begin_all(&mutating)?;
         let results: Vec<Result<(), EngineError>> = stream::iter(ready.iter().map(|s| {
             let run = &run;
             async move {
                 if options.cancel.load(Ordering::SeqCst) {
+                    if s.op != Op::Same {
+                        journal.abandon(&s.id)?;
+                    }
                     return Err(EngineError::Interrupted);
                 }
                 run(s).await
@@ -190,6 +259,7 @@ where
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
+        journal.flush()?;
         if let Some(error) = results.into_iter().find_map(Result::err) {
             return Err(error);
         }
@@ -222,7 +292,6 @@ async fn apply_step(
 
     let start = Instant::now();
     on_event(Event::Started { op: step.op, id });
-    journal.begin(step.op, id)?;
     if step.op == Op::Replace
         && let Some(live) = cluster.get(id).await?
         && let Some(live_uid) = uid(&live)
@@ -265,7 +334,6 @@ async fn delete_step(
         },
     };
     on_event(Event::Started { op: Op::Delete, id });
-    journal.begin(Op::Delete, id)?;
     if id.kind == "Namespace"
         && let Some(why) = foreign_content(cluster, id, journal).await?
     {
