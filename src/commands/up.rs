@@ -17,6 +17,12 @@ use super::output::format_outputs;
 use super::preview::{check_blocked, header, plan_options};
 use super::{Session, confirm, note, print, watch_interrupts};
 
+/// The pending operation that stands for the readiness wait.
+const WAIT_OP: &str = "wait";
+
+/// Above this many objects to wait for, progress is a count, not a line each.
+const PROGRESS_LINES: usize = 20;
+
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
     let session = Session::open(global)?;
@@ -88,14 +94,29 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
 
     let targets = ready::targets(&desired);
     if !targets.is_empty() {
+        // A run stopped while waiting applied everything but never saw it
+        // work: pending `wait` entries tell the next preview so.
+        if plan.has_changes() {
+            journal.update(|s| {
+                for target in &targets {
+                    s.begin(WAIT_OP, target.id().clone());
+                }
+            })?;
+        }
         if !quiet {
             note("Waiting until ready...");
         }
-        ready::wait_ready(&cluster, &targets, args.timeout, |now| {
+        ready::wait_ready(&cluster, &targets, args.timeout, cancel, |changed, all| {
             if quiet {
                 return;
             }
-            for r in now {
+            // A line per object reads well for a few; for many, a count.
+            if all.len() > PROGRESS_LINES {
+                let ready = all.iter().filter(|r| r.ready).count();
+                note(&format!("    {ready}/{} ready", all.len()));
+                return;
+            }
+            for r in changed {
                 note(&format!(
                     "    {} {}: {}",
                     if r.ready { "✓" } else { "…" },
@@ -111,6 +132,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let changed = journal.into_state();
     let mut state = changed;
     if state.outputs != outputs || plan.has_changes() {
+        state.pending.retain(|p| p.op != WAIT_OP);
         state.outputs = outputs;
         store.save(&mut state)?;
     }

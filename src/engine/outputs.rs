@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::error::EngineError;
+use super::live::Live;
 use super::resource::DesiredResource;
 use crate::cluster::{Cluster, ClusterError};
 
@@ -24,18 +25,26 @@ pub async fn collect(
         Err(ClusterError::Forbidden { .. }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    let service_ids = desired.iter().filter(|d| d.id.kind == "Service");
+    let deployment_ids = desired.iter().filter(|d| d.id.kind == "Deployment");
+    let live = Live::read(
+        cluster,
+        service_ids.clone().chain(deployment_ids).map(|d| &d.id),
+    )
+    .await?;
     let mut services = BTreeMap::new();
-    for service in desired.iter().filter(|d| d.id.kind == "Service") {
-        let Some(live) = cluster.get(&service.id).await? else {
+    for service in service_ids {
+        let Some(live_service) = live.get(&service.id) else {
             continue;
         };
-        let node_port = live["spec"]["ports"][0]["nodePort"].as_i64();
-        let mut ready = 0;
-        for dep in service.depends_on.iter().filter(|d| d.kind == "Deployment") {
-            if let Some(deployment) = cluster.get(dep).await? {
-                ready += deployment["status"]["readyReplicas"].as_i64().unwrap_or(0);
-            }
-        }
+        let node_port = live_service["spec"]["ports"][0]["nodePort"].as_i64();
+        let ready: i64 = service
+            .depends_on
+            .iter()
+            .filter(|d| d.kind == "Deployment")
+            .filter_map(|d| live.get(d))
+            .map(|d| d["status"]["readyReplicas"].as_i64().unwrap_or(0))
+            .sum();
         let urls: Vec<String> = match node_port {
             Some(port) => addresses
                 .iter()

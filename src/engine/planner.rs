@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::diff;
 use super::error::EngineError;
+use super::live::Live;
 use super::plan::{Blocker, Change, Conflict, Op, Plan, Step};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
@@ -42,7 +43,21 @@ pub async fn plan_up(
     options: PlanOptions,
 ) -> Result<Plan, EngineError> {
     let concurrency = options.concurrency.max(1);
-    let new_namespaces = namespaces_to_create(cluster, desired).await?;
+    let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
+    let pruned: Vec<&ResourceId> = deletion_order(state)
+        .into_iter()
+        .filter(|id| !declared.contains(id))
+        .collect();
+    let live = Live::read(
+        cluster,
+        desired.iter().map(|d| &d.id).chain(pruned.iter().copied()),
+    )
+    .await?;
+    let new_namespaces: HashSet<String> = desired
+        .iter()
+        .filter(|d| d.id.kind == "Namespace" && live.get(&d.id).is_none())
+        .map(|d| d.id.name.clone())
+        .collect();
     check_namespaces_exist(cluster, desired, &new_namespaces).await?;
 
     let ctx = Context {
@@ -51,17 +66,13 @@ pub async fn plan_up(
         state,
         options,
         new_namespaces: &new_namespaces,
+        live: &live,
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
         .try_collect()
         .await?;
 
-    let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
-    let pruned: Vec<&ResourceId> = deletion_order(state)
-        .into_iter()
-        .filter(|id| !declared.contains(id))
-        .collect();
     let deletes: Vec<Option<Step>> =
         stream::iter(pruned.into_iter().map(|id| ctx.plan_delete(id, true)))
             .buffered(concurrency)
@@ -83,21 +94,21 @@ pub async fn plan_destroy(
     state: &State,
     concurrency: usize,
 ) -> Result<Plan, EngineError> {
+    let order = deletion_order(state);
+    let live = Live::read(cluster, order.iter().copied()).await?;
     let ctx = Context {
         cluster,
         stack,
         state,
         options: PlanOptions::default(),
         new_namespaces: &HashSet::new(),
+        live: &live,
     };
-    let steps: Vec<Option<Step>> = stream::iter(
-        deletion_order(state)
-            .into_iter()
-            .map(|id| ctx.plan_delete(id, false)),
-    )
-    .buffered(concurrency.max(1))
-    .try_collect()
-    .await?;
+    let steps: Vec<Option<Step>> =
+        stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
+            .buffered(concurrency.max(1))
+            .try_collect()
+            .await?;
     Ok(Plan {
         stack: stack.to_string(),
         steps: steps.into_iter().flatten().collect(),
@@ -173,6 +184,7 @@ struct Context<'a> {
     state: &'a State,
     options: PlanOptions,
     new_namespaces: &'a HashSet<String>,
+    live: &'a Live,
 }
 
 impl Context<'_> {
@@ -186,7 +198,7 @@ impl Context<'_> {
             return self.plan_in_new_namespace(desired).await;
         }
 
-        let Some(raw_live) = self.cluster.get(id).await? else {
+        let Some(raw_live) = self.live.get(id).cloned() else {
             return self.plan_create(desired).await;
         };
         let blocker =
@@ -348,7 +360,7 @@ impl Context<'_> {
         pruned: bool,
     ) -> Result<Option<Step>, EngineError> {
         let recorded = self.state.resource(id);
-        let live = self.cluster.get(id).await?;
+        let live = self.live.get(id).cloned();
         if recorded.is_none() {
             // Left by an interrupted create: delete it only if it exists and
             // carries this stack's labels.
@@ -405,20 +417,6 @@ impl Context<'_> {
                 .to_string()
         })
     }
-}
-
-/// Namespaces the desired objects include that do not exist yet.
-async fn namespaces_to_create(
-    cluster: &Cluster,
-    desired: &[DesiredResource],
-) -> Result<HashSet<String>, EngineError> {
-    let mut missing = HashSet::new();
-    for d in desired.iter().filter(|d| d.id.kind == "Namespace") {
-        if cluster.get(&d.id).await?.is_none() {
-            missing.insert(d.id.name.clone());
-        }
-    }
-    Ok(missing)
 }
 
 /// Objects bound for a namespace that neither exists nor is created by the

@@ -5,6 +5,8 @@
 //! right after an apply it can pass on the previous rollout's status; the
 //! checks here compare against the generation the apply produced.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,6 +15,7 @@ use tokio::time::Instant;
 use super::error::EngineError;
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::Cluster;
+use crate::fault::{self, Point};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -81,33 +84,52 @@ pub fn targets(desired: &[DesiredResource]) -> Vec<Target> {
 }
 
 /// Polls until every target is ready (Deployments come before the Services
-/// that wait for them), calling `progress` whenever what it
-/// would show changes. Fails fast on a Deployment whose progress deadline
-/// passed; on timeout, lists each unready target and why.
+/// that wait for them), calling `progress` with the targets whose progress
+/// changed since the last call, and the whole picture. Fails fast on a
+/// Deployment whose progress deadline passed; on timeout, lists each
+/// unready target and why. Stops with [`EngineError::Interrupted`] once
+/// `cancel` is set.
 pub async fn wait_ready(
     cluster: &Cluster,
     targets: &[Target],
     timeout: Duration,
-    mut progress: impl FnMut(&[Readiness]),
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(&[&Readiness], &[Readiness]),
 ) -> Result<Vec<Readiness>, EngineError> {
     let deadline = Instant::now() + timeout;
     let mut last: Vec<Readiness> = Vec::new();
     loop {
+        fault::reached(Point::Wait, cancel).await;
+        // Everything was applied and recorded before the wait began, so
+        // stopping here leaves nothing half done.
+        if cancel.load(Ordering::SeqCst) {
+            return Err(EngineError::Interrupted);
+        }
+        let snapshot = Snapshot::read(cluster, targets).await?;
         let mut now: Vec<Readiness> = Vec::with_capacity(targets.len());
+        let mut unready: HashSet<&ResourceId> = HashSet::new();
         for target in targets {
             let waiting_on = match target {
-                Target::Service { after, .. } => after
-                    .iter()
-                    .find(|dep| now.iter().any(|r| &r.id == *dep && !r.ready)),
+                Target::Service { after, .. } => after.iter().find(|dep| unready.contains(dep)),
                 Target::Deployment { .. } => None,
             };
             now.push(match waiting_on {
                 Some(dep) => not_ready(target.id(), format!("waiting for {dep}")),
-                None => check(cluster, target).await?,
+                None => check(cluster, &snapshot, target).await?,
             });
+            if !now.last().is_some_and(|r| r.ready) {
+                unready.insert(target.id());
+            }
         }
         if now != last {
-            progress(&now);
+            // Targets keep their order, so position pairs old and new.
+            let changed: Vec<&Readiness> = now
+                .iter()
+                .enumerate()
+                .filter(|(i, r)| last.get(*i) != Some(*r))
+                .map(|(_, r)| r)
+                .collect();
+            progress(&changed, &now);
             last = now.clone();
         }
         if now.iter().all(|r| r.ready) {
@@ -130,32 +152,79 @@ pub async fn wait_ready(
     }
 }
 
-async fn check(cluster: &Cluster, target: &Target) -> Result<Readiness, EngineError> {
+/// What one poll reads: the Deployments and the EndpointSlices of the
+/// targets' namespaces, with one list per kind and namespace.
+#[derive(Default)]
+struct Snapshot {
+    deployments: HashMap<ResourceId, Value>,
+    /// Ready endpoints by (namespace, Service name).
+    endpoints: HashMap<(String, String), i64>,
+}
+
+impl Snapshot {
+    async fn read(cluster: &Cluster, targets: &[Target]) -> Result<Snapshot, EngineError> {
+        let mut snapshot = Snapshot::default();
+        let namespaces = |kind: &str| -> BTreeSet<Option<&str>> {
+            targets
+                .iter()
+                .filter(|t| t.id().kind == kind)
+                .map(|t| t.id().namespace.as_deref())
+                .collect()
+        };
+        for namespace in namespaces("Deployment") {
+            for object in cluster
+                .list("apps/v1", "Deployment", namespace, None)
+                .await?
+            {
+                if let Some(id) = ResourceId::of(&object) {
+                    snapshot.deployments.insert(id, object);
+                }
+            }
+        }
+        for namespace in namespaces("Service") {
+            let slices = cluster
+                .list("discovery.k8s.io/v1", "EndpointSlice", namespace, None)
+                .await?;
+            for slice in &slices {
+                let Some(service) =
+                    slice["metadata"]["labels"]["kubernetes.io/service-name"].as_str()
+                else {
+                    continue;
+                };
+                let key = (
+                    namespace.unwrap_or_default().to_string(),
+                    service.to_string(),
+                );
+                *snapshot.endpoints.entry(key).or_default() +=
+                    ready_endpoints(std::slice::from_ref(slice));
+            }
+        }
+        Ok(snapshot)
+    }
+}
+
+async fn check(
+    cluster: &Cluster,
+    snapshot: &Snapshot,
+    target: &Target,
+) -> Result<Readiness, EngineError> {
     match target {
         Target::Deployment { id, replicas } => {
-            let live = cluster.get(id).await?;
-            let Some(live) = live else {
+            let Some(live) = snapshot.deployments.get(id) else {
                 return Ok(not_ready(id, "not found".into()));
             };
-            if let Some(reason) = progress_deadline_exceeded(&live) {
-                let pods = pod_problems(cluster, id, &live).await?;
+            if let Some(reason) = progress_deadline_exceeded(live) {
+                let pods = pod_problems(cluster, id, live).await?;
                 return Err(EngineError::RolloutFailed {
                     id: id.to_string(),
                     details: format!("{reason}{pods}"),
                 });
             }
-            Ok(deployment_readiness(id, *replicas, &live))
+            Ok(deployment_readiness(id, *replicas, live))
         }
         Target::Service { id, endpoints, .. } => {
-            let slices = cluster
-                .list(
-                    "discovery.k8s.io/v1",
-                    "EndpointSlice",
-                    id.namespace.as_deref(),
-                    Some(&format!("kubernetes.io/service-name={}", id.name)),
-                )
-                .await?;
-            let ready = ready_endpoints(&slices);
+            let key = (id.namespace.clone().unwrap_or_default(), id.name.clone());
+            let ready = snapshot.endpoints.get(&key).copied().unwrap_or(0);
             Ok(Readiness {
                 id: id.clone(),
                 ready: ready >= *endpoints,
