@@ -281,7 +281,18 @@ impl Cluster {
         let list = self
             .retry("list", &target, || async { api.list(&params).await })
             .await?;
-        Ok(list.items.into_iter().map(to_json).collect())
+        // List items come without apiVersion and kind; put them back so a
+        // listed object compares equal to the same object read by name.
+        Ok(list
+            .items
+            .into_iter()
+            .map(|item| {
+                let mut object = to_json(item);
+                object["apiVersion"] = Value::String(api_version.to_string());
+                object["kind"] = Value::String(kind.to_string());
+                object
+            })
+            .collect())
     }
 
     fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {
