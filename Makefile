@@ -35,8 +35,10 @@ cluster-build:
 cluster-down:
 	tests/cluster/down.sh
 
+# The suite runs in steps (see tests/cluster/suite.sh); TEST_ARGS is a test
+# name filter or other `cargo test` options given to every step.
 test:
-	tests/cluster/with-cluster.sh $(CARGO) test $(CARGO_FLAGS) $(TEST_ARGS)
+	CARGO=$(CARGO) tests/cluster/with-cluster.sh tests/cluster/suite.sh $(CARGO_FLAGS) $(TEST_ARGS)
 
 demo: cluster
 	$(CARGO) run $(CARGO_FLAGS) --release -- --stack local up --yes
@@ -48,4 +50,4 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 	for f in tests/cluster/*.sh .ci/run; do bash -n "$$f"; done
-	if command -v shellcheck >/dev/null; then shellcheck -x tests/cluster/*.sh .ci/run; fi
+	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh .ci/run; fi

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{TestNamespace, apply_yaml, kubectl_json, kubectl_ok, try_apply_yaml, wait_for};
+use crate::util::{TestNamespace, kubectl_json, kubectl_ok, try_apply_yaml, wait_for};
 
 /// The seed's three manifests, unchanged except for the node port (see
 /// `seed_with_node_port`).

@@ -40,8 +40,8 @@ fn kubeconfig_path() -> PathBuf {
 }
 
 fn check_cluster() -> Result<PathBuf, String> {
-    const HOW: &str = "start the local control plane with `make cluster` \
-        (or run the suite with `make test`, which starts and stops it)";
+    const HOW: &str = "run `make cluster` to start it \
+        (or `make test`, which starts and stops it around the suite)";
     let path = kubeconfig_path();
     if !path.is_file() {
         return Err(format!(
@@ -52,8 +52,8 @@ fn check_cluster() -> Result<PathBuf, String> {
     let kubectl = kubectl_path();
     if !kubectl.is_file() {
         return Err(format!(
-            "kubectl not found at {} (set ECHO_IAC_KUBECTL or build it with \
-             tests/cluster/build.sh); {HOW}",
+            "kubectl not found at {} (set ECHO_IAC_KUBECTL); run `make cluster`, \
+             which builds it and starts the local control plane",
             kubectl.display()
         ));
     }
@@ -66,7 +66,7 @@ fn check_cluster() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run {}: {e}", kubectl.display()))?;
     if !output.status.success() {
         return Err(format!(
-            "the API server in {} does not answer ({}); {HOW}",
+            "the local control plane's API server in {} does not answer ({}); {HOW}",
             path.display(),
             String::from_utf8_lossy(&output.stderr).trim()
         ));

@@ -1,6 +1,7 @@
 # Shared by up.sh, down.sh and with-cluster.sh: where the local control plane
 # keeps its files, which loopback ports it uses, and how its processes are
 # recognised. Sourced, not run.
+# shellcheck shell=bash disable=SC2034  # the variables are for the sourcing scripts
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cluster_dir=${ECHO_IAC_CLUSTER_DIR:-$repo/.cluster}
@@ -11,12 +12,15 @@ kubeconfig=$cluster_dir/kubeconfig
 
 # Loopback ports, away from the defaults so that a cluster already running on
 # this machine (kind, minikube, a kubelet) does not clash with this one.
-etcd_client_port=12379
-etcd_peer_port=12380
-apiserver_port=16443
-controller_manager_port=20257
-scheduler_port=20259
-kwok_port=20250
+# ECHO_IAC_CLUSTER_PORT_OFFSET shifts them all, so that a second checkout (with
+# its own ECHO_IAC_CLUSTER_DIR) can run a second cluster.
+offset=${ECHO_IAC_CLUSTER_PORT_OFFSET:-0}
+etcd_client_port=$((12379 + offset))
+etcd_peer_port=$((12380 + offset))
+apiserver_port=$((16443 + offset))
+controller_manager_port=$((20257 + offset))
+scheduler_port=$((20259 + offset))
+kwok_port=$((20250 + offset))
 apiserver_url=https://127.0.0.1:$apiserver_port
 
 # Components in start order; down.sh stops them in reverse order.
@@ -105,6 +109,6 @@ stop_cluster() {
 
 # remove_data: everything under the cluster folder but the logs and the lock.
 remove_data() {
-  rm -rf "$cluster_dir/etcd" "$pki_dir" "$pid_dir" "$cluster_dir/kwok" \
+  rm -rf "$cluster_dir/etcd" "$pki_dir" "$pid_dir" "$cluster_dir/kwok" "$cluster_dir/flexvolume" \
     "$kubeconfig" "$kubeconfig.tmp" "$cluster_dir/scheduler.yaml"
 }

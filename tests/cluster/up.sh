@@ -41,7 +41,7 @@ done
 
 remove_data
 rm -f "$log_dir"/*.log
-mkdir -p "$pki_dir" "$pid_dir" "$log_dir" "$cluster_dir/etcd" "$cluster_dir/kwok"
+mkdir -p "$pki_dir" "$pid_dir" "$log_dir" "$cluster_dir/kwok"
 
 # From here on, any failure stops whatever was started and keeps the logs.
 started_ok=0
@@ -154,7 +154,8 @@ EOF
 start() {
   local name=$1 exe=$2; shift 2
   [ -x "$exe" ] || fail "$name" "missing executable $exe (run tests/cluster/build.sh)"
-  (exec setsid "$exe" "$@" </dev/null >"$log_dir/$name.log" 2>&1) &
+  # 8>&-: the lock must not outlive this script in the children.
+  (exec setsid "$exe" "$@" </dev/null >"$log_dir/$name.log" 2>&1 8>&-) &
   echo "$! $exe" >"$pid_dir/$name.pid"
 }
 
@@ -257,6 +258,7 @@ start kube-apiserver "$k8s_bin/kube-apiserver" \
 wait_for kube-apiserver 60 api_get /readyz
 say "kube-apiserver ready ($(elapsed))"
 
+# shellcheck disable=SC2054  # the commas separate paths within one flag
 common=(--kubeconfig="$kubeconfig" --bind-address=127.0.0.1
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --profiling=false)
 start kube-controller-manager "$k8s_bin/kube-controller-manager" "${common[@]}" \
@@ -264,6 +266,7 @@ start kube-controller-manager "$k8s_bin/kube-controller-manager" "${common[@]}" 
   --leader-elect=false \
   --root-ca-file="$pki_dir/ca.crt" \
   --service-account-private-key-file="$pki_dir/sa.key" \
+  --flex-volume-plugin-dir="$cluster_dir/flexvolume" \
   --cluster-signing-cert-file="$pki_dir/ca.crt" \
   --cluster-signing-key-file="$pki_dir/ca.key" \
   --kube-api-qps=500 --kube-api-burst=1000

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# suite.sh [cargo test options]...: the whole test suite, against the control
+# plane in ECHO_IAC_TEST_KUBECONFIG (with-cluster.sh sets it). The options,
+# e.g. --locked or a test name filter, go to every `cargo test` below.
+#   1. unit tests and the integration test binary `tests`, in parallel;
+#   2. doc tests;
+#   3. the `disruptive` binary, one test at a time: its tests stop the API
+#      server for a while, which the others would not survive.
+# Every step runs even when an earlier one fails; exits non-zero if any did.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit
+cargo=${CARGO:-cargo}
+
+status=0
+step() {
+  echo "=== cargo test $*" >&2
+  "$cargo" test "$@" || status=1
+}
+step "$@" --lib --bins --test tests
+step "$@" --doc
+if grep -q '^name = "disruptive"' Cargo.toml; then
+  step "$@" --test disruptive -- --test-threads=1
+fi
+exit "$status"
