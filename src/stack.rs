@@ -11,7 +11,7 @@
 //! message`, then the source lines with the value underlined, so the one
 //! printer at the edge needs nothing but `Display` and [`StackError::hint`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,24 @@ pub struct EchoConfig {
     pub node_port: i32,
     pub image: String,
     pub message: String,
+    /// Node labels the pods must match (`spec.template.spec.nodeSelector`).
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pods tolerate (`spec.template.spec.tolerations`).
+    pub tolerations: Vec<Toleration>,
+}
+
+/// A pod toleration, as Kubernetes spells it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Toleration {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub effect: Option<String>,
 }
 
 pub const DEFAULT_REPLICAS: i32 = 3;
@@ -82,7 +100,15 @@ const SEED_APP_LABEL: &str = "echo-nodeport";
 
 /// Keys of an echo service, for telling someone who put one at the top level
 /// where it belongs.
-const ECHO_KEYS: &[&str] = &["replicas", "nodePort", "image", "message", "appLabel"];
+const ECHO_KEYS: &[&str] = &[
+    "replicas",
+    "nodePort",
+    "image",
+    "message",
+    "appLabel",
+    "nodeSelector",
+    "tolerations",
+];
 
 /// Reads and validates `stacks/<name>.yaml` of `project`.
 pub fn load(project: &Project, name: &str) -> Result<StackConfig, StackError> {
@@ -211,6 +237,8 @@ struct RawEcho {
     image: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
     app_label: Option<Spanned<String>>,
+    node_selector: Option<Spanned<BTreeMap<String, String>>>,
+    tolerations: Option<Spanned<Vec<Spanned<Toleration>>>>,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +250,8 @@ struct RawNamedEcho {
     image: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
     app_label: Option<Spanned<String>>,
+    node_selector: Option<Spanned<BTreeMap<String, String>>>,
+    tolerations: Option<Spanned<Vec<Spanned<Toleration>>>>,
 }
 
 impl RawNamedEcho {
@@ -232,6 +262,8 @@ impl RawNamedEcho {
             image: self.image,
             message: self.message,
             app_label: self.app_label,
+            node_selector: self.node_selector,
+            tolerations: self.tolerations,
         };
         (self.name, settings)
     }
@@ -462,6 +494,40 @@ impl Source<'_> {
                 ));
             }
             echo.app_label = label.value.clone();
+        }
+        if let Some(selector) = &raw.node_selector {
+            for (key, value) in &selector.value {
+                let problem = label_key_problem(key)
+                    .map(|p| format!("node selector key {key:?} is not a label key: {p}"))
+                    .or_else(|| {
+                        label_value_problem(value).map(|p| {
+                            format!("node selector value {value:?} (for {key}) is not a label value: {p}")
+                        })
+                    });
+                if let Some(problem) = problem {
+                    return Err(self.at(
+                        selector,
+                        problem,
+                        "not a node selector",
+                        "write node labels as `key: value` lines, e.g. `nodeSelector: {echo-iac.io/node: real}`",
+                    ));
+                }
+            }
+            echo.node_selector = selector.value.clone();
+        }
+        if let Some(tolerations) = &raw.tolerations {
+            for toleration in &tolerations.value {
+                if let Some(problem) = toleration_problem(&toleration.value) {
+                    return Err(self.at(
+                        toleration,
+                        problem,
+                        "not a toleration",
+                        "write tolerations as Kubernetes does, e.g. \
+                         `- {key: echo-iac.io/node, operator: Equal, value: real, effect: NoSchedule}`",
+                    ));
+                }
+            }
+            echo.tolerations = tolerations.value.iter().map(|t| t.value.clone()).collect();
         }
         Ok(echo)
     }
@@ -840,7 +906,55 @@ fn seed_echo() -> EchoConfig {
         node_port: DEFAULT_NODE_PORT,
         image: DEFAULT_IMAGE.into(),
         message: DEFAULT_MESSAGE.into(),
+        node_selector: BTreeMap::new(),
+        tolerations: Vec::new(),
     }
+}
+
+/// Why a toleration would be rejected by the API server, checked here so
+/// the error can point at the stack file.
+fn toleration_problem(toleration: &Toleration) -> Option<String> {
+    let operator = toleration.operator.as_deref().unwrap_or("Equal");
+    if !matches!(operator, "Equal" | "Exists") {
+        return Some(format!(
+            "toleration operator {operator:?} is not one of Equal, Exists"
+        ));
+    }
+    if operator == "Exists" && toleration.value.as_deref().is_some_and(|v| !v.is_empty()) {
+        return Some("a toleration with operator Exists takes no value".into());
+    }
+    if toleration.key.as_deref().unwrap_or_default().is_empty() && operator != "Exists" {
+        return Some("a toleration without a key must use operator Exists".into());
+    }
+    match toleration.effect.as_deref() {
+        None | Some("" | "NoSchedule" | "PreferNoSchedule" | "NoExecute") => None,
+        Some(effect) => Some(format!(
+            "toleration effect {effect:?} is not one of NoSchedule, PreferNoSchedule, NoExecute"
+        )),
+    }
+}
+
+/// Why `key` is not a label key: an optional DNS-subdomain prefix and `/`,
+/// then a name of up to 63 characters.
+fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= 253
+            && prefix
+                .split('.')
+                .all(|part| dns_label_problem(part, 63, false).is_none());
+        if !ok {
+            return Some(format!("prefix {prefix:?} is not a DNS subdomain"));
+        }
+    }
+    if name.is_empty() {
+        return Some("the name part is empty".into());
+    }
+    label_value_problem(name)
 }
 
 fn named_echo(name: &str) -> EchoConfig {
@@ -950,6 +1064,8 @@ fn takes(key: &str) -> Option<&'static str> {
         "createNamespace" => "true or false",
         "echo" => "a mapping of settings (replicas, nodePort, image, message, appLabel)",
         "echoes" => "a list of mappings, each with a name",
+        "nodeSelector" => "a mapping of node labels, e.g. {echo-iac.io/node: real}",
+        "tolerations" => "a list of tolerations, each with key, operator, value, effect",
         "namespace" | "context" | "kubeconfig" | "image" | "message" | "name" | "appLabel" => {
             "a single text value"
         }
@@ -978,6 +1094,7 @@ fn type_hint(key: &str) -> String {
         "message" => "Hello! I am Pod",
         "name" => "web",
         "appLabel" => "echo-v2",
+        "nodeSelector" => "{echo-iac.io/node: real}",
         _ => "...",
     };
     format!("write it like `{key}: {example}`")
@@ -1279,6 +1396,40 @@ mod tests {
     }
 
     #[test]
+    fn node_selector_and_tolerations_place_the_pods() {
+        let config = parse_ok(
+            "namespace: a\necho:\n  nodeSelector:\n    echo-iac.io/node: real\n  tolerations:\n    - {key: echo-iac.io/node, operator: Equal, value: real, effect: NoSchedule}\n",
+        );
+        assert_eq!(
+            config.echoes[0].node_selector,
+            BTreeMap::from([("echo-iac.io/node".to_string(), "real".to_string())])
+        );
+        assert_eq!(
+            config.echoes[0].tolerations,
+            [Toleration {
+                key: Some("echo-iac.io/node".into()),
+                operator: Some("Equal".into()),
+                value: Some("real".into()),
+                effect: Some("NoSchedule".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn bad_toleration_effect_is_rejected_at_its_position() {
+        let err = parse_err(
+            "namespace: a\necho:\n  tolerations:\n    - {key: k, value: v, effect: Never}\n",
+        );
+        assert_error(&err, 4, 7, &["effect", "NoSchedule"]);
+    }
+
+    #[test]
+    fn bad_node_selector_key_is_rejected() {
+        let err = parse_err("namespace: a\necho:\n  nodeSelector:\n    bad key!: x\n");
+        assert!(err.to_string().contains("label key"), "{err}");
+    }
+
+    #[test]
     fn app_label_overrides_the_selector_label_only() {
         let config = parse_ok("namespace: echo-dev\necho:\n  appLabel: echo-v2\n");
         assert_eq!(
@@ -1342,6 +1493,8 @@ mod tests {
                 node_port: 30007,
                 image: "nginx:alpine".into(),
                 message: "Hello! I am Pod".into(),
+                node_selector: BTreeMap::new(),
+                tolerations: Vec::new(),
             }]
         );
     }
@@ -1380,6 +1533,8 @@ mod tests {
             node_port: 30008,
             image: "nginx:alpine".into(),
             message: "Hello! I am Pod".into(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
         };
         let api = EchoConfig {
             config_map_name: "api-config".into(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Service,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
+    ServicePort, ServiceSpec, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::metadata;
-use crate::stack::{EchoConfig, StackConfig};
+use crate::stack::{self, EchoConfig, StackConfig};
 
 /// Pod template annotation holding a hash of the ConfigMap's data. nginx reads
 /// its config at start, so a changed config must roll the pods; changing the
@@ -95,6 +95,10 @@ pub(super) fn deployment(stack: &StackConfig, echo: &EchoConfig, config_map: &Va
                         }),
                         ..Volume::default()
                     }]),
+                    node_selector: (!echo.node_selector.is_empty())
+                        .then(|| echo.node_selector.clone()),
+                    tolerations: (!echo.tolerations.is_empty())
+                        .then(|| echo.tolerations.iter().map(toleration).collect()),
                     ..PodSpec::default()
                 }),
             },
@@ -123,6 +127,16 @@ pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
             ..ServiceSpec::default()
         }),
         ..Service::default()
+    }
+}
+
+fn toleration(t: &stack::Toleration) -> Toleration {
+    Toleration {
+        key: t.key.clone(),
+        operator: t.operator.clone(),
+        value: t.value.clone(),
+        effect: t.effect.clone(),
+        ..Toleration::default()
     }
 }
 

@@ -15,6 +15,8 @@ fn seed_echo() -> EchoConfig {
         node_port: 30007,
         image: "nginx:alpine".into(),
         message: "Hello! I am Pod".into(),
+        node_selector: Default::default(),
+        tolerations: Vec::new(),
     }
 }
 
@@ -186,4 +188,27 @@ fn config_change_changes_only_the_pod_template_hash() {
 fn nginx_config_embeds_the_message() {
     let conf = nginx_config("Hi there");
     assert!(conf.contains(r#"return 200 "Hi there: $server_addr\n";"#));
+}
+
+#[test]
+fn placement_goes_to_the_pod_template_only_when_set() {
+    let plain = desired_resources(&stack(false, vec![seed_echo()]));
+    let pod = &plain[1].object["spec"]["template"]["spec"];
+    assert!(pod.get("nodeSelector").is_none() && pod.get("tolerations").is_none());
+
+    let mut placed = seed_echo();
+    placed.node_selector = [("echo-iac.io/node".to_string(), "real".to_string())].into();
+    placed.tolerations = vec![crate::stack::Toleration {
+        key: Some("echo-iac.io/node".into()),
+        operator: Some("Equal".into()),
+        value: Some("real".into()),
+        effect: Some("NoSchedule".into()),
+    }];
+    let resources = desired_resources(&stack(false, vec![placed]));
+    let pod = &resources[1].object["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"], json!({"echo-iac.io/node": "real"}));
+    assert_eq!(
+        pod["tolerations"],
+        json!([{"key": "echo-iac.io/node", "operator": "Equal", "value": "real", "effect": "NoSchedule"}])
+    );
 }
