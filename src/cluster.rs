@@ -5,8 +5,10 @@
 //! k8s-openapi instead of discovery: that saves a round trip per run and
 //! works for credentials that may not read the discovery documents.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -32,6 +34,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Transient failures (connection refused, 429, 5xx) are retried with
 /// backoff for this long in all before the error is reported.
 const RETRY_BUDGET: Duration = Duration::from_secs(20);
+/// The longest pause between two tries of one request.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(4);
 
 /// API requests sent by this process, retries included.
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -56,6 +60,10 @@ pub enum ClusterError {
     },
     #[error("cannot reach the Kubernetes API server at {server}: {reason}")]
     Unreachable { server: String, reason: String },
+    #[error(
+        "the API server at {server} presented a certificate that the kubeconfig does not trust: {reason}"
+    )]
+    Tls { server: String, reason: String },
     #[error(
         "the API server at {server} rejected the credentials of context `{context}` (401 Unauthorized)"
     )]
@@ -87,6 +95,7 @@ impl ClusterError {
             ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
             ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
             ClusterError::Unreachable { .. } => "check that the cluster is running and the kubeconfig's server address is right; for the local control plane run `make cluster`".into(),
+            ClusterError::Tls { .. } => "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster; for the local control plane, `make cluster` writes .cluster/kubeconfig".into(),
             ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
             ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
             ClusterError::Api { status, .. } if status.code == 404 => "the object or its namespace does not exist".into(),
@@ -109,6 +118,11 @@ pub struct Cluster {
     client: Client,
     server: String,
     context: String,
+    /// How long to retry once the server has answered in this run; see
+    /// [`Cluster::with_outage_budget`].
+    outage_budget: Duration,
+    /// Set by the first answer from the server, error answers included.
+    answered: Arc<AtomicBool>,
 }
 
 /// Where to find the cluster: explicit values win over the stack file's,
@@ -152,20 +166,33 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Kubeconfig {
                 path: path.clone(),
-                reason: e.to_string(),
+                reason: without_values(&e.to_string()),
             })?;
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.read_timeout = Some(READ_TIMEOUT);
         let server = config.cluster_url.to_string();
         let client = Client::try_from(config).map_err(|e| ClusterError::Kubeconfig {
             path,
-            reason: error_chain(&e),
+            reason: without_values(&error_chain(&e)),
         })?;
         Ok(Cluster {
             client,
             server,
             context,
+            outage_budget: RETRY_BUDGET,
+            answered: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Retries transient failures for up to `budget` (at least the usual
+    /// 20 s) once the server has answered in this run. A server that
+    /// answered and then went away is most likely restarting, and a run
+    /// halfway through its changes is better off waiting for it than
+    /// stopping; a server that never answered is more likely a wrong
+    /// address, which should be reported soon.
+    pub fn with_outage_budget(mut self, budget: Duration) -> Self {
+        self.outage_budget = budget.max(RETRY_BUDGET);
+        self
     }
 
     pub fn server(&self) -> &str {
@@ -325,13 +352,35 @@ impl Cluster {
     {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
+        let mut told = false;
         loop {
             REQUESTS.fetch_add(1, Ordering::Relaxed);
-            match request().await {
+            let result = request().await;
+            if matches!(result, Ok(_) | Err(kube::Error::Api(_))) {
+                self.answered.store(true, Ordering::Relaxed);
+            }
+            let budget = if self.answered.load(Ordering::Relaxed) {
+                self.outage_budget
+            } else {
+                RETRY_BUDGET
+            };
+            match result {
                 Ok(value) => return Ok(value),
-                Err(e) if is_transient(&e) && start.elapsed() + delay < RETRY_BUDGET => {
+                Err(e) if is_transient(&e) && start.elapsed() + delay < budget => {
+                    // Said once per request, so a long outage is not silent
+                    // and a short one costs one line.
+                    if !told && delay >= Duration::from_millis(800) {
+                        told = true;
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "note: {action} {}: {}; retrying for up to {}",
+                            describe_target(id),
+                            short_reason(&e),
+                            humantime::format_duration(budget)
+                        );
+                    }
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(4));
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
                 }
                 Err(e) => return Err(self.classify(action, id, e)),
             }
@@ -339,14 +388,7 @@ impl Cluster {
     }
 
     fn classify(&self, action: &str, id: &ResourceId, error: kube::Error) -> ClusterError {
-        let target = if id.name.is_empty() || id.name == "*" {
-            match &id.namespace {
-                Some(ns) => format!("{} in namespace {ns}", plural_kind(&id.kind)),
-                None => plural_kind(&id.kind),
-            }
-        } else {
-            id.to_string()
-        };
+        let target = describe_target(id);
         match error {
             kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized {
                 server: self.server.clone(),
@@ -365,16 +407,38 @@ impl Cluster {
             e @ (kube::Error::HyperError(_)
             | kube::Error::Service(_)
             | kube::Error::HttpError(_)
-            | kube::Error::RustlsTls(_)) => ClusterError::Unreachable {
-                server: self.server.clone(),
-                reason: error_chain(&e),
-            },
+            | kube::Error::RustlsTls(_)) => {
+                if is_tls_failure(&e) {
+                    ClusterError::Tls {
+                        server: self.server.clone(),
+                        reason: tls_reason(&e),
+                    }
+                } else {
+                    ClusterError::Unreachable {
+                        server: self.server.clone(),
+                        reason: short_reason(&e),
+                    }
+                }
+            }
             e => ClusterError::Other {
                 action: action.to_string(),
                 target,
                 reason: error_chain(&e),
             },
         }
+    }
+}
+
+/// `ConfigMap ns/name` for one object, `ConfigMaps in namespace ns` for a
+/// list.
+fn describe_target(id: &ResourceId) -> String {
+    if id.name.is_empty() || id.name == "*" {
+        match &id.namespace {
+            Some(ns) => format!("{} in namespace {ns}", plural_kind(&id.kind)),
+            None => plural_kind(&id.kind),
+        }
+    } else {
+        id.to_string()
     }
 }
 
@@ -387,13 +451,53 @@ fn plural_kind(kind: &str) -> String {
 fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            let chain = error_chain(error).to_lowercase();
-            // A TLS or certificate failure will not fix itself.
-            !(chain.contains("certificate") || chain.contains("tls"))
-        }
+        // A TLS or certificate failure will not fix itself.
+        kube::Error::HyperError(_) | kube::Error::Service(_) => !is_tls_failure(error),
         _ => false,
     }
+}
+
+fn is_tls_failure(error: &kube::Error) -> bool {
+    if matches!(error, kube::Error::RustlsTls(_)) {
+        return true;
+    }
+    let chain = error_chain(error).to_lowercase();
+    chain.contains("certificate") || chain.contains("tls")
+}
+
+/// The TLS part of a failure (`invalid peer certificate: UnknownIssuer`),
+/// without the layers of client wrapping around it.
+fn tls_reason(error: &kube::Error) -> String {
+    let chain = error_chain(error);
+    match chain.find("invalid peer certificate") {
+        Some(at) => chain[at..].to_string(),
+        None => chain,
+    }
+}
+
+/// Why a connection failed, in words: the client's own text for a timeout
+/// is "deadline has elapsed", which does not say what took too long.
+fn short_reason(error: &kube::Error) -> String {
+    let chain = error_chain(error);
+    if chain.contains("deadline has elapsed") || chain.contains("timed out") {
+        return if chain.contains("(Connect)") {
+            format!(
+                "no connection within {} (nothing answers at that address)",
+                humantime::format_duration(CONNECT_TIMEOUT)
+            )
+        } else {
+            format!(
+                "no response within {}",
+                humantime::format_duration(READ_TIMEOUT)
+            )
+        };
+    }
+    for known in ["Connection refused", "Connection reset", "No route to host"] {
+        if chain.contains(known) {
+            return known.to_lowercase();
+        }
+    }
+    chain
 }
 
 /// The API paths of the kinds echo-iac works with.
@@ -440,7 +544,7 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, PathBuf), Cluster
                 let first = std::env::split_paths(&paths).next().unwrap_or_default();
                 let config = Kubeconfig::read().map_err(|e| ClusterError::Kubeconfig {
                     path: PathBuf::from(&paths),
-                    reason: error_chain(&e),
+                    reason: without_values(&error_chain(&e)),
                 })?;
                 return Ok((config, first));
             }
@@ -452,13 +556,50 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, PathBuf), Cluster
     }
     let config = Kubeconfig::read_from(&path).map_err(|e| ClusterError::Kubeconfig {
         path: path.clone(),
-        reason: error_chain(&e),
+        reason: without_values(&error_chain(&e)),
     })?;
     Ok((config, path))
+}
+
+/// A kubeconfig error without the file's contents: the YAML parser quotes
+/// the offending lines below its first line, and serde quotes values, and a
+/// kubeconfig's values include tokens and private keys. The position on the
+/// first line is enough to find the problem.
+fn without_values(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    let mut text = String::with_capacity(first.len());
+    let mut quoted = false;
+    for c in first.chars() {
+        if c == '"' {
+            quoted = !quoted;
+            text.push_str(if quoted { "\"…" } else { "\"" });
+        } else if !quoted {
+            text.push(c);
+        }
+    }
+    text
 }
 
 fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeconfig_errors_keep_the_position_and_drop_quoted_lines_and_values() {
+        let parse = "failed to parse kubeconfig YAML: error: line 7 column 4: did not find expected key\n --> <input>:7:4\n6 |     token: s3cr3t\n";
+        assert_eq!(
+            without_values(parse),
+            "failed to parse kubeconfig YAML: error: line 7 column 4: did not find expected key"
+        );
+        assert_eq!(
+            without_values(r#"users[0].user.token: invalid value: string "s3cr3t", expected x"#),
+            r#"users[0].user.token: invalid value: string "…", expected x"#
+        );
+    }
 }

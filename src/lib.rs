@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod program;
 pub mod project;
 pub mod render;

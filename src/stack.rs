@@ -2036,7 +2036,23 @@ mod tests {
         assert_eq!(local.context.as_deref(), Some("echo-iac-local"));
         assert_eq!(local.namespace, "echo-local");
         assert!(local.create_namespace);
-        assert_eq!(local.echoes, vec![seed_echo()]);
+        // The seed's stack, placed on the real node.
+        assert_eq!(local.echoes.len(), 1);
+        assert_eq!(
+            local.echoes[0]
+                .node_selector
+                .get("echo-iac.io/node")
+                .map(String::as_str),
+            Some("real")
+        );
+        assert_eq!(
+            EchoConfig {
+                node_selector: BTreeMap::new(),
+                tolerations: Vec::new(),
+                ..local.echoes[0].clone()
+            },
+            seed_echo()
+        );
         let prod = load(&project, "prod").unwrap();
         assert_eq!(prod.echoes[0].replicas, 3);
         // dev, staging and prod can share one cluster.

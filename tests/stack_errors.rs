@@ -81,3 +81,69 @@ fn duplicate_node_port_names_both_entries() {
 fn invalid_name_says_what_a_name_may_hold() {
     assert_stack_error("namespace: Echo_Dev\n", "2:12", &["Echo_Dev"]);
 }
+
+#[test]
+fn malformed_yaml_names_file_line_column() {
+    assert_stack_error(
+        "namespace: \"echo-dev\necho:\n  replicas: 1\n",
+        "2:12",
+        &["unclosed quote"],
+    );
+}
+
+#[test]
+fn negative_replicas_names_the_allowed_range() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  replicas: -1\n",
+        "4:13",
+        &["-1", "0 and 1000"],
+    );
+}
+
+#[test]
+fn invalid_echo_name_says_what_a_name_may_hold() {
+    assert_stack_error(
+        "namespace: echo-dev\nechoes:\n  - name: Bad_Name\n",
+        "4:11",
+        &["Bad_Name", "DNS-1035"],
+    );
+}
+
+#[test]
+fn unknown_stack_names_the_stacks_there_are() {
+    let project = TestProject::new();
+    let kubeconfig = unreachable_kubeconfig(&project);
+    project.write_stack(
+        "dev",
+        &format!("kubeconfig: {kubeconfig}\nnamespace: echo-dev\n"),
+    );
+    for command in [&["preview"][..], &["up", "--yes"], &["destroy", "--yes"]] {
+        let mut args = vec!["--stack", "prod"];
+        args.extend(command);
+        let run = project.run(&args);
+        run.assert_code(1)
+            .assert_contains("no stack named `prod`")
+            .assert_contains("dev");
+    }
+    assert!(
+        !project.root().join("state").exists(),
+        "a state folder was created"
+    );
+}
+
+#[test]
+fn project_without_stack_files_says_how_to_add_one() {
+    let project = TestProject::new();
+    for command in [&["preview"][..], &["up", "--yes"], &["destroy", "--yes"]] {
+        let run = project.run(command);
+        run.assert_code(1)
+            .assert_contains("no stacks")
+            .assert_contains("stacks/dev.yaml");
+    }
+    let run = project.run(&["--stack", "dev", "preview"]);
+    run.assert_code(1).assert_contains("no stack named `dev`");
+    assert!(
+        !project.root().join("state").exists(),
+        "a state folder was created"
+    );
+}

@@ -31,7 +31,9 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let cluster = session.connect().await?;
+    // Once changes are under way, an API server that restarts is waited
+    // for as long as the run may take.
+    let cluster = session.connect().await?.with_outage_budget(args.timeout);
     let plan =
         planner::plan_destroy(&cluster, &session.stack.name, &state, session.concurrency()).await?;
     if args.json {
@@ -73,7 +75,13 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
         }
     };
     apply::apply_plan(&cluster, &plan, &[], &journal, &options, &on_event).await?;
-    journal.update(|s| s.outputs.clear())?;
+    journal.update(|s| {
+        // What is still pending names objects an interrupted run never
+        // created (the plan found none of them live with this stack's
+        // labels), so nothing of it is left to finish.
+        s.pending.clear();
+        s.outputs.clear();
+    })?;
     if !args.json {
         print(&format!(
             "Destroyed stack {} in {:.1}s",

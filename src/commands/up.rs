@@ -30,7 +30,9 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let _lock = super::lock(&store, "echo-iac up", args.wait_for_lock)?;
     let state = store.load()?;
     let desired = program::desired_resources(&session.stack);
-    let cluster = session.connect().await?;
+    // Once changes are under way, an API server that restarts is waited
+    // for as long as the run may take.
+    let cluster = session.connect().await?.with_outage_budget(args.timeout);
     let plan = planner::plan_up(
         &cluster,
         &session.stack.name,

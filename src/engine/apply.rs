@@ -14,6 +14,7 @@ use super::error::EngineError;
 use super::plan::{Op, Plan, Step};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
+use crate::fault::{self, Point};
 use crate::state::{ResourceState, State, StateStore};
 
 const GONE_POLL_INTERVAL: Duration = Duration::from_millis(300);
@@ -292,6 +293,7 @@ async fn apply_step(
 
     let start = Instant::now();
     on_event(Event::Started { op: step.op, id });
+    fault::reached(Point::BeforeApply, options.cancel).await;
     if step.op == Op::Replace
         && let Some(live) = cluster.get(id).await?
         && let Some(live_uid) = uid(&live)
@@ -302,6 +304,7 @@ async fn apply_step(
     let applied = cluster
         .apply(&desired.object, false, options.force_conflicts)
         .await?;
+    fault::reached(Point::AfterApply, options.cancel).await;
     let new_uid = uid(&applied).unwrap_or_default().to_string();
     journal.record(recorded(desired, new_uid))?;
     on_event(Event::Finished {
@@ -347,7 +350,10 @@ async fn delete_step(
     // The uid precondition makes the server refuse to delete a same-named
     // object that someone created since; that one is left alone.
     match cluster.delete(id, &recorded_uid).await {
-        Ok(true) => wait_gone(cluster, id, &recorded_uid, options.timeout).await?,
+        Ok(true) => {
+            fault::reached(Point::Delete, options.cancel).await;
+            wait_gone(cluster, id, &recorded_uid, options.timeout).await?
+        }
         Ok(false) => {}
         Err(ClusterError::Api { status, .. }) if status.code == 409 => on_event(Event::Note {
             id,
@@ -428,11 +434,10 @@ async fn wait_gone(
             Some(live) if uid(&live) != Some(uid_before) => return Ok(()),
             Some(live) => {
                 if Instant::now() >= deadline {
-                    let finalizers = live["metadata"]["finalizers"].to_string();
-                    return Err(EngineError::Timeout {
-                        what: format!("deletion of {id}"),
+                    return Err(EngineError::NotGone {
+                        id: id.to_string(),
                         timeout: humantime::format_duration(timeout).to_string(),
-                        details: format!("  {id}: still present (finalizers: {finalizers})"),
+                        finalizers: live["metadata"]["finalizers"].to_string(),
                     });
                 }
             }

@@ -21,6 +21,12 @@ pub enum EngineError {
         timeout: String,
         details: String,
     },
+    #[error("{id} was deleted but is still there after {timeout} (finalizers: {finalizers})")]
+    NotGone {
+        id: String,
+        timeout: String,
+        finalizers: String,
+    },
     #[error("rollout of {id} failed: {details}")]
     RolloutFailed { id: String, details: String },
     #[error("interrupted; steps in flight were finished and recorded")]
@@ -42,6 +48,9 @@ impl EngineError {
             EngineError::Blocked { hint, .. } => Some(hint.clone()),
             EngineError::Timeout { .. } => Some(
                 "the changes were applied and recorded; run `echo-iac up` again to keep waiting, or raise --timeout".into(),
+            ),
+            EngineError::NotGone { .. } => Some(
+                "something still holds it, usually a finalizer named above whose controller has not finished; the step is recorded as pending, so run the command again once it is gone, or raise --timeout".into(),
             ),
             EngineError::RolloutFailed { .. } => Some(
                 "fix the cause above (image, resources, config) and run `echo-iac up` again".into(),

@@ -9,20 +9,32 @@ use super::live::Live;
 use super::resource::DesiredResource;
 use crate::cluster::{Cluster, ClusterError};
 
+/// The output that says why there are no URLs, when they cannot be known.
+pub const URLS_UNKNOWN: &str = "urlsUnknown";
+
 /// Reads the live Services, Deployments and node addresses into outputs:
 /// `namespace`, and for the Service its `nodePort`, one URL per node address
 /// and the ready replicas behind it, at the top level so that
 /// `echo-iac output nodePort` just works. With several Services these sit
-/// under `services`, by Service name.
+/// under `services`, by Service name. Credentials that may not list nodes
+/// get no URLs, and an output [`URLS_UNKNOWN`] saying why.
 pub async fn collect(
     cluster: &Cluster,
     namespace: &str,
     desired: &[DesiredResource],
 ) -> Result<BTreeMap<String, Value>, EngineError> {
+    let mut urls_unknown = None;
     let addresses = match cluster.list("v1", "Node", None, None).await {
         Ok(nodes) => node_addresses(&nodes),
-        // Namespaced credentials cannot list nodes; outputs then lack URLs.
-        Err(ClusterError::Forbidden { .. }) => Vec::new(),
+        // A Role cannot grant reading nodes, so namespaced credentials get
+        // no node addresses; an empty list alone would read as "no nodes".
+        Err(ClusterError::Forbidden { .. }) => {
+            urls_unknown = Some(
+                "these credentials may not list nodes, so the node addresses are unknown; \
+                 the service listens on its node port on every node",
+            );
+            Vec::new()
+        }
         Err(e) => return Err(e.into()),
     };
     let service_ids = desired.iter().filter(|d| d.id.kind == "Service");
@@ -59,6 +71,9 @@ pub async fn collect(
     }
     let mut outputs = BTreeMap::new();
     outputs.insert("namespace".to_string(), json!(namespace));
+    if let Some(why) = urls_unknown {
+        outputs.insert(URLS_UNKNOWN.to_string(), json!(why));
+    }
     if services.len() == 1 {
         let only = services.values().next().expect("one service").clone();
         for key in ["nodePort", "urls", "readyReplicas"] {

@@ -206,6 +206,16 @@ impl Context<'_> {
                 owner: describe_owner(&raw_live),
             });
         let live = diff::normalize(&raw_live);
+        if let Some(since) = raw_live["metadata"]["deletionTimestamp"].as_str() {
+            // Nothing can be created in a namespace on its way out.
+            if id.kind == "Namespace" {
+                return Err(EngineError::NamespaceTerminating(id.name.clone()));
+            }
+            // Applying to it would change an object about to vanish (a
+            // destroy that was interrupted, or someone else's delete), and
+            // the wait would then wait for it in vain.
+            return Ok(self.being_deleted(desired, live, since, blocker));
+        }
 
         match self
             .cluster
@@ -324,6 +334,27 @@ impl Context<'_> {
                 fields.join(", ")
             )),
             blocker: None,
+            live: Some(live),
+            planned: Some(planned),
+        }
+    }
+
+    fn being_deleted(
+        &self,
+        desired: &DesiredResource,
+        live: Value,
+        since: &str,
+        blocker: Option<Blocker>,
+    ) -> Step {
+        let planned = diff::normalize(&desired.object);
+        Step {
+            op: Op::Replace,
+            id: desired.id.clone(),
+            changes: diff::changes(&project(&live, &planned), &planned),
+            reason: Some(format!(
+                "being deleted since {since}; it is recreated once it is gone"
+            )),
+            blocker,
             live: Some(live),
             planned: Some(planned),
         }

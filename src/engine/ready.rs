@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::error::EngineError;
 use super::resource::{DesiredResource, ResourceId};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -302,9 +302,19 @@ async fn pod_problems(
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
         .collect::<Vec<_>>()
         .join(",");
-    let pods = cluster
+    let pods = match cluster
         .list("v1", "Pod", id.namespace.as_deref(), Some(&selector))
-        .await?;
+        .await
+    {
+        Ok(pods) => pods,
+        // The failed rollout is the news; pods are only the detail.
+        Err(ClusterError::Forbidden { .. }) => {
+            return Ok(
+                "\n  (the pods' reasons are not shown: these credentials may not list pods)".into(),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut lines = String::new();
     for pod in &pods {
         let name = pod["metadata"]["name"].as_str().unwrap_or("?");

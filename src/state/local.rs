@@ -124,6 +124,43 @@ impl LocalStore {
         write_atomically(&self.dir, &file, &bytes)
     }
 
+    /// Removes the temp files of writes that a killed run never finished.
+    /// Only the lock holder writes, so with the lock held any temp file of
+    /// this stack is stale. Best effort: a leftover is only clutter.
+    fn remove_stale_temp_files(&self) {
+        let state_temp = format!(".{}.json.tmp-", self.stack);
+        let history_prefix = format!(".{}.", self.stack);
+        // Matched exactly, so that stack `dev` never touches the files of a
+        // stack `dev.eu` (or `dev.5`) that another run may be writing.
+        let is_history_temp = |name: &str| {
+            name.strip_prefix(&history_prefix)
+                .and_then(|rest| rest.split_once(".json.tmp-"))
+                .is_some_and(|(serial, _)| {
+                    !serial.is_empty() && serial.bytes().all(|b| b.is_ascii_digit())
+                })
+        };
+        let stale = [(self.dir.clone(), false), (self.history_dir(), true)];
+        for (dir, history) in stale {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    continue;
+                };
+                let ours = if history {
+                    is_history_temp(name)
+                } else {
+                    name.starts_with(&state_temp)
+                };
+                if ours {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
     /// Removes all but the newest history copies. Failing to prune only
     /// leaves extra files, so it does not fail a save that already happened.
     fn prune_history(&self) {
@@ -188,7 +225,9 @@ impl StateStore for LocalStore {
 
     fn lock(&self, command: &str) -> Result<StateLock, StateError> {
         create_private_dir(&self.dir)?;
-        StateLock::acquire(&self.lock_file(), &self.stack, command)
+        let lock = StateLock::acquire(&self.lock_file(), &self.stack, command)?;
+        self.remove_stale_temp_files();
+        Ok(lock)
     }
 
     fn location(&self) -> String {
@@ -708,5 +747,35 @@ mod tests {
         assert_eq!(mode(&store.state_file()), 0o600);
         assert_eq!(mode(&store.history_dir().join("dev.1.json")), 0o600);
         assert_eq!(mode(&store.lock_file()), 0o600);
+    }
+
+    #[test]
+    fn lock_removes_temp_files_of_killed_writes_of_this_stack_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let state_dir = dir.path().join("state");
+        let history = state_dir.join(".history");
+        fs::create_dir_all(&history).unwrap();
+        let stale = [
+            state_dir.join(".dev.json.tmp-123-0"),
+            history.join(".dev.7.json.tmp-123-1"),
+        ];
+        let kept = [
+            state_dir.join(".dev.eu.json.tmp-9-0"),
+            state_dir.join(".dev.5.json.tmp-9-0"),
+            history.join(".dev.eu.3.json.tmp-9-1"),
+            history.join("dev.7.json"),
+        ];
+        for path in stale.iter().chain(&kept) {
+            fs::write(path, b"{").unwrap();
+        }
+
+        let _lock = store.lock("echo-iac up").unwrap();
+        for path in &stale {
+            assert!(!path.exists(), "{} was kept", path.display());
+        }
+        for path in &kept {
+            assert!(path.exists(), "{} was removed", path.display());
+        }
     }
 }

@@ -63,7 +63,8 @@ pub struct ResourceState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingOperation {
-    /// `create`, `update`, `replace` or `delete`.
+    /// `create`, `update`, `replace` or `delete`; or `wait`, for a readiness
+    /// wait that had not yet seen the applied objects work.
     pub op: String,
     pub id: ResourceId,
     /// RFC 3339.
