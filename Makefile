@@ -17,20 +17,24 @@ CARGO ?= cargo
 CARGO_FLAGS ?=
 TEST_ARGS ?=
 
-.PHONY: help cluster cluster-build cluster-down test demo fmt lint
+.PHONY: help cluster cluster-node cluster-build cluster-down test demo fmt lint
 
 help:
 	@echo "make cluster        build (once, cached) and start the local control plane"
-	@echo "make cluster-down   stop it and remove its data"
+	@echo "make cluster-node   also start a real node (kubelet, containerd; root) that serves node ports"
+	@echo "make cluster-down   stop it (and the real node) and remove its data"
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
-	@echo "make demo           start it and deploy the local stack"
+	@echo "make demo           start both, deploy the local stack on the real node and curl it"
 	@echo "make fmt | lint     format | check formatting, clippy and the cluster scripts"
 
 cluster:
 	tests/cluster/up.sh
 
+cluster-node: cluster
+	tests/cluster/node-up.sh
+
 cluster-build:
-	tests/cluster/build.sh
+	tests/cluster/build.sh --node
 
 cluster-down:
 	tests/cluster/down.sh
@@ -40,8 +44,8 @@ cluster-down:
 test:
 	CARGO=$(CARGO) tests/cluster/with-cluster.sh tests/cluster/suite.sh $(CARGO_FLAGS) $(TEST_ARGS)
 
-demo: cluster
-	$(CARGO) run $(CARGO_FLAGS) --release -- --stack local up --yes
+demo: cluster cluster-node
+	tests/cluster/node-demo.sh $(CARGO) run $(CARGO_FLAGS) --release --
 
 fmt:
 	$(CARGO) fmt --all

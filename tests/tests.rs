@@ -2,8 +2,14 @@
 //! or `make test` to start and stop it around the suite). One test binary,
 //! one module per area.
 
+mod bad_input;
 mod control_plane;
+mod crash;
 mod harness;
+mod interrupt;
 mod lifecycle;
+mod locking;
+mod rbac;
+mod real_node;
 mod stack_errors;
 mod util;

@@ -14,6 +14,9 @@ k8s_dir="$cache/kubernetes-$K8S_VERSION"
 etcd_dir="$cache/etcd-$ETCD_VERSION"
 kwok_dir="$cache/kwok-$KWOK_VERSION"
 k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+# `build.sh --node` also builds the real node's kubelet and kube-proxy
+# (node-up.sh); the control plane alone does not need them.
+if [ "${1:-}" = --node ]; then k8s_cmds+=(kubelet kube-proxy); fi
 
 print_dirs() {
   echo "K8S_BIN=$k8s_dir"

@@ -9,6 +9,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 lock
+# The real node (node-up.sh) first, while the API server can still remove
+# its Node object.
+if [ -d "$cluster_dir/node" ]; then
+  "$here/node-down.sh" || true
+fi
 if partly_running; then
   stop_cluster
   remove_data

@@ -238,6 +238,10 @@ say "etcd ready ($(elapsed))"
 
 # The `kubernetes` Service gets no endpoints (--endpoint-reconciler-type=none):
 # endpoints may not be loopback addresses, and nothing in this cluster dials it.
+# PodNodeSelector and PodTolerationRestriction let a namespace's annotations
+# place its pods on the real node (node-up.sh); without them they do nothing.
+# The API server reaches kubelets (logs, exec) at their InternalIP: the real
+# node's name resolves nowhere, and must not be looked up in DNS.
 start kube-apiserver "$k8s_bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_client_port" \
   --bind-address=127.0.0.1 \
@@ -251,6 +255,8 @@ start kube-apiserver "$k8s_bin/kube-apiserver" \
   --service-account-key-file="$pki_dir/sa.pub" \
   --service-account-signing-key-file="$pki_dir/sa.key" \
   --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=PodNodeSelector,PodTolerationRestriction \
+  --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
   --service-cluster-ip-range=10.96.0.0/16 \
   --service-node-port-range=30000-32767 \
   --allow-privileged=true \

@@ -1,0 +1,244 @@
+//! The seed's own check, for real: on the node that `make cluster-node`
+//! starts beside the kwok nodes (a kubelet, containerd and kube-proxy in a
+//! network namespace of this machine; see tests/cluster/node-up.sh),
+//! `curl http://<node IP>:<node port>` answers `Hello! I am Pod: <pod IP>`.
+//!
+//! The node is tainted, so that the suite's other pods stay on the kwok
+//! nodes. This test's namespace places its pods there with the annotations
+//! of the PodNodeSelector and PodTolerationRestriction admission plugins,
+//! which tests/cluster/up.sh enables; the stack itself is the seed's.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{TestStack, node_port};
+use crate::util;
+
+/// node-up.sh's node: its label and taint.
+const NODE_LABEL: &str = "echo-iac.io/node=real";
+const NODE_SELECTOR_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/node-selector";
+const TOLERATIONS_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/defaultTolerations";
+const TOLERATION: &str =
+    r#"[{"key":"echo-iac.io/node","operator":"Equal","value":"real","effect":"NoSchedule"}]"#;
+
+/// The real node's name and InternalIP; panics with how to start it when it
+/// is missing or not Ready.
+fn real_node() -> (String, String) {
+    const HOW: &str = "the real node is not running: run `make cluster-node` \
+        (as root, after `make cluster`), or `make test`, which starts it";
+    let nodes = util::kubectl_json(&["get", "nodes", "-l", NODE_LABEL]);
+    let node = nodes["items"]
+        .as_array()
+        .and_then(|items| items.first())
+        .unwrap_or_else(|| panic!("no node labelled {NODE_LABEL}; {HOW}"));
+    let name = node["metadata"]["name"].as_str().unwrap_or("?").to_string();
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| c["status"] == "True")
+        .unwrap_or(false);
+    assert!(ready, "node {name} is not Ready; {HOW}");
+    let ip = node["status"]["addresses"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
+        .and_then(|a| a["address"].as_str())
+        .unwrap_or_else(|| panic!("node {name} has no InternalIP; {HOW}"))
+        .to_string();
+    (name, ip)
+}
+
+/// One `GET /` over a new connection: the status code and body, or why
+/// there was none.
+fn http_get(addr: SocketAddr) -> Result<(u16, String), String> {
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("not an HTTP response: {response:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_string()))
+}
+
+/// The IPs of the Deployment's pods that are Running.
+fn pod_ips(stack: &TestStack) -> BTreeSet<String> {
+    let pods = util::kubectl_json(&[
+        "get",
+        "pods",
+        "-n",
+        &stack.namespace,
+        "-l",
+        "app=echo-nodeport",
+    ]);
+    pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"]["phase"] == "Running")
+        .filter_map(|p| p["status"]["podIP"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The pod IP in an answer `<message>: <ip>\n`, if it is one.
+fn answered_ip<'a>(body: &'a str, message: &str) -> Option<&'a str> {
+    body.strip_suffix('\n')?
+        .strip_prefix(message)?
+        .strip_prefix(": ")
+}
+
+/// Sends `count` requests; every one must be `200 <message>: <ip>` with the
+/// IP of one of the Deployment's pods. Returns the pod IPs that answered.
+fn answers_from_pods(
+    stack: &TestStack,
+    addr: SocketAddr,
+    message: &str,
+    count: usize,
+) -> BTreeSet<String> {
+    let pods = pod_ips(stack);
+    let mut seen = BTreeSet::new();
+    for _ in 0..count {
+        let (status, body) = http_get(addr).unwrap_or_else(|e| panic!("GET http://{addr}/: {e}"));
+        assert_eq!(
+            status, 200,
+            "GET http://{addr}/ answered {status}: {body:?}"
+        );
+        let ip = answered_ip(&body, message).unwrap_or_else(|| {
+            panic!("GET http://{addr}/ answered {body:?}, not \"{message}: <pod IP>\"")
+        });
+        assert!(
+            pods.contains(ip),
+            "GET http://{addr}/ answered from {ip}, which is not one of the pods {pods:?}"
+        );
+        seen.insert(ip.to_string());
+    }
+    seen
+}
+
+#[test]
+fn the_seed_stack_answers_on_the_real_nodes_node_port() {
+    let (node, node_ip) = real_node();
+    let stack = TestStack::new("real-node");
+    util::kubectl_ok(&[
+        "annotate",
+        "namespace",
+        &stack.namespace,
+        &format!("{NODE_SELECTOR_ANNOTATION}={NODE_LABEL}"),
+        &format!("{TOLERATIONS_ANNOTATION}={TOLERATION}"),
+    ]);
+    let port = node_port();
+    let addr: SocketAddr = format!("{node_ip}:{port}").parse().unwrap();
+    stack.write(&format!("echo:\n  replicas: 3\n  nodePort: {port}\n"));
+
+    // up: the seed's stack, unchanged but for the node port.
+    let start = Instant::now();
+    stack.ok(&["up", "--yes"]);
+    let up_took = start.elapsed();
+    let pods = util::kubectl_json(&[
+        "get",
+        "pods",
+        "-n",
+        &stack.namespace,
+        "-l",
+        "app=echo-nodeport",
+    ]);
+    for pod in pods["items"].as_array().unwrap() {
+        assert_eq!(
+            pod["spec"]["nodeName"], node,
+            "pod {} is not on the real node {node}: the API server needs \
+             --enable-admission-plugins=PodNodeSelector,PodTolerationRestriction \
+             (tests/cluster/up.sh sets it; restart with `make cluster-down cluster`)",
+            pod["metadata"]["name"]
+        );
+    }
+    let url = format!("http://{node_ip}:{port}");
+    let state = stack.state().expect("up wrote the state");
+    assert!(
+        state["outputs"]["urls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u.as_str() == Some(&url)),
+        "the outputs do not list {url}: {:#}",
+        state["outputs"]
+    );
+
+    let first = util::wait_for(
+        Duration::from_secs(60),
+        &format!("an answer from {url}"),
+        || http_get(addr),
+    );
+    eprintln!(
+        "real node: `up` took {:.1}s; first answer from {url} after {:.1}s: {} {:?}",
+        up_took.as_secs_f64(),
+        start.elapsed().as_secs_f64(),
+        first.0,
+        first.1
+    );
+    // kube-proxy applies endpoint changes at most once a second, so the
+    // first answers may all come from the first pod that was ready.
+    util::wait_for(
+        Duration::from_secs(30),
+        "answers from more than one pod",
+        || {
+            let seen = answers_from_pods(&stack, addr, "Hello! I am Pod", 30);
+            if seen.len() > 1 {
+                Ok(())
+            } else {
+                Err(format!("30 requests to {url} all reached {seen:?}"))
+            }
+        },
+    );
+
+    // A new message rolls the pods; once the rollout is done every answer
+    // has it.
+    stack.write(&format!(
+        "echo:\n  replicas: 3\n  nodePort: {port}\n  message: Hi from the real node\n"
+    ));
+    stack.ok(&["up", "--yes"]);
+    util::wait_for(Duration::from_secs(60), "only the new message", || {
+        for _ in 0..10 {
+            let (_, body) = http_get(addr)?;
+            answered_ip(&body, "Hi from the real node").ok_or(format!("answered {body:?}"))?;
+        }
+        Ok(())
+    });
+    answers_from_pods(&stack, addr, "Hi from the real node", 30);
+
+    // destroy: the port no longer answers.
+    stack.ok(&["destroy", "--yes"]);
+    util::wait_for(
+        Duration::from_secs(30),
+        &format!("{url} to stop answering"),
+        || match http_get(addr) {
+            Err(_) => Ok(()),
+            Ok(answer) => Err(format!("it still answers {answer:?}")),
+        },
+    );
+    let left: Value = util::kubectl_json(&["get", "pods", "-n", &stack.namespace]);
+    assert!(
+        left["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| !p["metadata"]["deletionTimestamp"].is_null()),
+        "pods left after destroy: {left:#}"
+    );
+}
