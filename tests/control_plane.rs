@@ -7,64 +7,9 @@ use serde_json::Value;
 
 use crate::util::{TestNamespace, kubectl_json, kubectl_ok, try_apply_yaml, wait_for};
 
-/// The seed's three manifests, unchanged except for the node port (see
-/// `seed_with_node_port`).
-const SEED: &str = r#"apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: nginx-echo-config
-data:
-  default.conf: |
-    server {
-      listen 80;
-      server_name localhost;
-      location / {
-        default_type text/plain;
-        return 200 "Hello! I am Pod: $server_addr\n";
-      }
-    }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx-echo-nodeport
-spec:
-  replicas: 3
-  selector:
-    matchLabels:
-      app: echo-nodeport
-  template:
-    metadata:
-      labels:
-        app: echo-nodeport
-    spec:
-      containers:
-        - name: nginx
-          image: nginx:alpine
-          ports:
-            - containerPort: 80
-          volumeMounts:
-            - name: config-volume
-              mountPath: /etc/nginx/conf.d
-      volumes:
-        - name: config-volume
-          configMap:
-            name: nginx-echo-config
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: echo-nodeport-service
-spec:
-  type: NodePort
-  selector:
-    app: echo-nodeport
-  ports:
-    - protocol: TCP
-      port: 80
-      targetPort: 80
-      nodePort: 30007
-"#;
+/// The seed's three manifests as published (`seed_with_node_port` moves the
+/// node port).
+const SEED: &str = include_str!("fixtures/seed.yaml");
 
 /// Node ports are allocated cluster-wide while tests run in parallel, each in
 /// its own namespace, so no test may use the seed's 30007. Every test that

@@ -4,15 +4,13 @@
 use std::time::Instant;
 
 use crate::cli::{DestroyArgs, GlobalArgs};
-use crate::engine::apply::{self, ApplyOptions, Event, Journal};
-use crate::engine::planner;
+use crate::engine::apply::{self, ApplyOptions, Journal};
+use crate::engine::{Plan, planner};
 use crate::error::Error;
-use crate::render::{self, TextOptions};
+use crate::render;
 use crate::state::StateStore;
 
-use super::preview::header;
-use super::up::past_tense as op_done;
-use super::{Session, confirm, note, print, watch_interrupts};
+use super::{Session, confirm, print, progress_printer, show_plan, watch_interrupts};
 
 pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -22,7 +20,14 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
     let state = store.load()?;
     if state.resources.is_empty() && state.pending.is_empty() {
         if args.json {
-            print(r#"{"stack":"","steps":[],"summary":{}}"#);
+            let empty = Plan {
+                stack: session.stack.name.clone(),
+                steps: Vec::new(),
+                interrupted: Vec::new(),
+            };
+            print(
+                &serde_json::to_string_pretty(&render::plan_json(&empty)).expect("plans serialize"),
+            );
         } else {
             print(&format!(
                 "Nothing to destroy: stack {} manages no objects.",
@@ -36,18 +41,7 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
     let cluster = session.connect().await?.with_outage_budget(args.timeout);
     let plan =
         planner::plan_destroy(&cluster, &session.stack.name, &state, session.concurrency()).await?;
-    if args.json {
-        print(&serde_json::to_string_pretty(&render::plan_json(&plan)).expect("plans serialize"));
-    } else {
-        print(&header("Destroying", &session, cluster.context()));
-        print(&render::plan_text(
-            &plan,
-            &TextOptions {
-                diff: false,
-                color: session.color(),
-            },
-        ));
-    }
+    show_plan("Destroying", &session, &cluster, &plan, false, args.json);
     confirm("Do you want to delete these objects?", args.yes, "destroy")?;
 
     let cancel = watch_interrupts();
@@ -59,21 +53,7 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
         cancel,
     };
     let quiet = args.json;
-    let on_event = move |event: Event<'_>| {
-        if quiet {
-            return;
-        }
-        match event {
-            Event::Started { .. } => {}
-            Event::Finished { op, id, elapsed } => note(&format!(
-                " {:<2} {id} {} ({:.1}s)",
-                op.mark(),
-                op_done(op),
-                elapsed.as_secs_f64()
-            )),
-            Event::Note { id, message } => note(&format!(" !  {id}: {message}")),
-        }
-    };
+    let on_event = progress_printer(quiet);
     apply::apply_plan(&cluster, &plan, &[], &journal, &options, &on_event).await?;
     journal.update(|s| {
         // What is still pending names objects an interrupted run never

@@ -14,8 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
 use crate::cluster::{Cluster, Target};
+use crate::engine::apply::Event;
+use crate::engine::{Op, Plan};
 use crate::error::{Error, exit};
 use crate::project::Project;
+use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, StackConfig};
 use crate::state::LocalStore;
 
@@ -110,6 +113,70 @@ fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Auto => {
             std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
         }
+    }
+}
+
+/// Prints a plan: as one JSON document, or as text under a header naming the
+/// stack, its namespace and the context.
+pub fn show_plan(
+    verb: &str,
+    session: &Session,
+    cluster: &Cluster,
+    plan: &Plan,
+    diff: bool,
+    json: bool,
+) {
+    if json {
+        print(&serde_json::to_string_pretty(&plan_json(plan)).expect("plans serialize"));
+        return;
+    }
+    let context = cluster.context();
+    print(&format!(
+        "{verb} stack {} (namespace {}, context {})\n",
+        session.stack.name,
+        session.stack.namespace,
+        if context.is_empty() {
+            "(current)"
+        } else {
+            context
+        }
+    ));
+    print(&plan_text(
+        plan,
+        &TextOptions {
+            diff,
+            color: session.color(),
+        },
+    ));
+}
+
+/// Prints each applied or deleted object as it is done, unless `quiet`
+/// (with `--json`, stdout holds one document and stderr stays quiet too).
+pub fn progress_printer(quiet: bool) -> impl Fn(Event<'_>) + Sync {
+    move |event| {
+        if quiet {
+            return;
+        }
+        match event {
+            Event::Started { .. } => {}
+            Event::Finished { op, id, elapsed } => note(&format!(
+                " {:<2} {id} {} ({:.1}s)",
+                op.mark(),
+                past_tense(op),
+                elapsed.as_secs_f64()
+            )),
+            Event::Note { id, message } => note(&format!(" !  {id}: {message}")),
+        }
+    }
+}
+
+fn past_tense(op: Op) -> &'static str {
+    match op {
+        Op::Same => "unchanged",
+        Op::Create => "created",
+        Op::Update => "updated",
+        Op::Replace => "replaced",
+        Op::Delete => "deleted",
     }
 }
 

@@ -5,10 +5,9 @@ use crate::engine::planner::{self, PlanOptions};
 use crate::engine::{Blocker, EngineError, Plan};
 use crate::error::{Error, exit};
 use crate::program;
-use crate::render::{self, TextOptions};
 use crate::state::StateStore;
 
-use super::{Session, print};
+use super::{Session, show_plan};
 
 pub async fn run(global: &GlobalArgs, args: PreviewArgs) -> Result<(), Error> {
     let session = Session::open(global)?;
@@ -25,18 +24,14 @@ pub async fn run(global: &GlobalArgs, args: PreviewArgs) -> Result<(), Error> {
     )
     .await?;
 
-    if args.json {
-        print(&serde_json::to_string_pretty(&render::plan_json(&plan)).expect("plans serialize"));
-    } else {
-        print(&header("Previewing", &session, cluster.context()));
-        print(&render::plan_text(
-            &plan,
-            &TextOptions {
-                diff: args.diff,
-                color: session.color(),
-            },
-        ));
-    }
+    show_plan(
+        "Previewing",
+        &session,
+        &cluster,
+        &plan,
+        args.diff,
+        args.json,
+    );
     check_blocked(&plan)?;
     if args.expect_no_changes && plan.has_changes() {
         return Err(Error::Exit(exit::CHANGES));
@@ -50,19 +45,6 @@ pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
         adopt: args.adopt,
         concurrency,
     }
-}
-
-pub fn header(verb: &str, session: &Session, context: &str) -> String {
-    format!(
-        "{verb} stack {} (namespace {}, context {})\n",
-        session.stack.name,
-        session.stack.namespace,
-        if context.is_empty() {
-            "(current)"
-        } else {
-            context
-        }
-    )
 }
 
 /// A plan with blocked steps fails the preview too, so that a preview that

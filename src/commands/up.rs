@@ -6,16 +6,16 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, UpArgs};
-use crate::engine::apply::{self, ApplyOptions, Event, Journal};
-use crate::engine::{Op, outputs, planner, ready};
+use crate::engine::apply::{self, ApplyOptions, Journal};
+use crate::engine::{outputs, planner, ready};
 use crate::error::Error;
 use crate::program;
-use crate::render::{self, TextOptions};
+use crate::render;
 use crate::state::StateStore;
 
 use super::output::format_outputs;
-use super::preview::{check_blocked, header, plan_options};
-use super::{Session, confirm, note, print, watch_interrupts};
+use super::preview::{check_blocked, plan_options};
+use super::{Session, confirm, note, print, progress_printer, show_plan, watch_interrupts};
 
 /// The pending operation that stands for the readiness wait.
 const WAIT_OP: &str = "wait";
@@ -43,14 +43,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     .await?;
 
     if !args.json && !args.skip_preview {
-        print(&header("Updating", &session, cluster.context()));
-        print(&render::plan_text(
-            &plan,
-            &TextOptions {
-                diff: args.diff,
-                color: session.color(),
-            },
-        ));
+        show_plan("Updating", &session, &cluster, &plan, args.diff, false);
     }
     check_blocked(&plan)?;
     if plan.has_changes() {
@@ -66,21 +59,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         cancel,
     };
     let quiet = args.json;
-    let on_event = move |event: Event<'_>| {
-        if quiet {
-            return;
-        }
-        match event {
-            Event::Started { .. } => {}
-            Event::Finished { op, id, elapsed } => note(&format!(
-                " {:<2} {id} {} ({:.1}s)",
-                op.mark(),
-                past_tense(op),
-                elapsed.as_secs_f64()
-            )),
-            Event::Note { id, message } => note(&format!(" !  {id}: {message}")),
-        }
-    };
+    let on_event = progress_printer(quiet);
     apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
@@ -158,14 +137,4 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-pub(super) fn past_tense(op: Op) -> &'static str {
-    match op {
-        Op::Same => "unchanged",
-        Op::Create => "created",
-        Op::Update => "updated",
-        Op::Replace => "replaced",
-        Op::Delete => "deleted",
-    }
 }

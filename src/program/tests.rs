@@ -33,63 +33,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
 }
 
 /// The seed's manifests, exactly as published.
-const SEED: &str = r#"
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: nginx-echo-config
-data:
-  default.conf: |
-    server {
-      listen 80;
-      server_name localhost;
-      location / {
-        default_type text/plain;
-        return 200 "Hello! I am Pod: $server_addr\n";
-      }
-    }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx-echo-nodeport
-spec:
-  replicas: 3
-  selector:
-    matchLabels:
-      app: echo-nodeport
-  template:
-    metadata:
-      labels:
-        app: echo-nodeport
-    spec:
-      containers:
-        - name: nginx
-          image: nginx:alpine
-          ports:
-            - containerPort: 80
-          volumeMounts:
-            - name: config-volume
-              mountPath: /etc/nginx/conf.d
-      volumes:
-        - name: config-volume
-          configMap:
-            name: nginx-echo-config
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: echo-nodeport-service
-spec:
-  type: NodePort
-  selector:
-    app: echo-nodeport
-  ports:
-    - protocol: TCP
-      port: 80
-      targetPort: 80
-      nodePort: 30007
-"#;
+const SEED: &str = include_str!("../../tests/fixtures/seed.yaml");
 
 /// Removes what the program adds on top of the seed: the namespace, the
 /// ownership labels and the config hash.
