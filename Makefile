@@ -17,7 +17,7 @@ CARGO ?= cargo
 CARGO_FLAGS ?=
 TEST_ARGS ?=
 
-.PHONY: help cluster cluster-node cluster-build cluster-down test demo fmt lint
+.PHONY: help cluster cluster-node cluster-build cluster-down test demo bench fmt lint
 
 help:
 	@echo "make cluster        build (once, cached) and start the local control plane"
@@ -25,6 +25,7 @@ help:
 	@echo "make cluster-down   stop it (and the real node) and remove its data"
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
 	@echo "make demo           start both, deploy the local stack on the real node and curl it"
+	@echo "make bench          compare echo-iac with kubectl on the local control plane (bench/README.md)"
 	@echo "make fmt | lint     format | check formatting, clippy and the cluster scripts"
 
 cluster:
@@ -47,6 +48,9 @@ test:
 demo: cluster cluster-node
 	tests/cluster/node-demo.sh $(CARGO) run $(CARGO_FLAGS) --release --
 
+bench:
+	CARGO="$(CARGO)" CARGO_FLAGS="$(CARGO_FLAGS)" bench/run.sh
+
 fmt:
 	$(CARGO) fmt --all
 
@@ -54,4 +58,4 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 	for f in tests/cluster/*.sh .ci/run; do bash -n "$$f"; done
-	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh .ci/run; fi
+	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh bench/run.sh .ci/run; fi

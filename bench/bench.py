@@ -1,0 +1,801 @@
+#!/usr/bin/env python3
+"""Benchmarks echo-iac against kubectl on the local control plane.
+
+For each stack size, both tools go through the same life cycle on the same
+objects (rendered by `echo-iac render`), each in its own namespace:
+
+  up       echo-iac up --yes --skip-preview
+           vs kubectl apply --server-side + kubectl wait --for=condition=Available
+  noop     echo-iac preview --expect-no-changes
+           vs kubectl diff --server-side (exit 0: no differences)
+  change   replicas of one entry 1 -> 2: echo-iac preview + echo-iac up
+           vs kubectl diff + kubectl apply --server-side + kubectl rollout status
+  destroy  echo-iac destroy --yes
+           vs kubectl delete --cascade=foreground --wait
+
+One run is one life cycle per tool; the tool that goes first alternates
+from run to run, so drift on a noisy machine hits both. The two tools share
+one set of node ports, which is possible because only one tool's objects
+exist at a time. Each command runs as a child process measured with wait4:
+wall time, user+sys CPU, peak RSS, and the number of API requests (echo-iac's
+own count with ECHO_IAC_STATS=1; kubectl's `-v=6` response log lines).
+
+Started by bench/run.sh (`make bench`), which builds the release binary and
+checks the control plane first. Settings come from the environment; see
+bench/README.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+TOOLS = ("echo-iac", "kubectl")
+SCENARIOS = ("noop", "up", "change", "destroy")
+SCENARIO_TITLES = {
+    "noop": "No-op preview (`echo-iac preview` vs `kubectl diff --server-side`)",
+    "up": "First up to all-ready (`echo-iac up` vs `kubectl apply --server-side` + `kubectl wait`)",
+    "change": "One-field change (`echo-iac preview` + `up` vs `kubectl diff` + `apply` + `rollout status`)",
+    "destroy": "Destroy (`echo-iac destroy` vs `kubectl delete --cascade=foreground --wait`)",
+}
+SHORT_TITLES = {
+    "noop": "no-op preview",
+    "up": "first up (to ready)",
+    "change": "one-field change",
+    "destroy": "destroy",
+}
+
+# kubectl -v=6 logs one line per response: v1.36 as structured klog
+# (`"Response" verb="GET" url="..." status="200 OK"`), older releases as
+# `GET https://... 200 OK in 3 milliseconds`.
+KUBECTL_REQUEST = re.compile(
+    r'"Response" verb="[A-Z]+"|\] (?:GET|PUT|POST|PATCH|DELETE|HEAD) https?://\S+ \d{3}'
+)
+ECHO_IAC_REQUESTS = re.compile(r"echo-iac stats: (\d+) API requests")
+
+# Peak RSS comes from GNU time, not from our own wait4: a child forked from
+# this Python process keeps Python's RSS as its high-water mark across exec.
+TIME = ["/usr/bin/time", "-f", "%M"]
+
+
+def peak_rss_kb(path: Path) -> int:
+    lines = [l for l in path.read_text().split() if l.isdigit()]
+    return int(lines[-1]) if lines else 0
+
+
+def parse_sizes(text: str, runs: int) -> dict[int, int]:
+    """`3 30 3000:1` -> {3: runs, 30: runs, 3000: 1}: a size may carry its own run count."""
+    out: dict[int, int] = {}
+    for item in text.replace(",", " ").split():
+        size, _, n = item.partition(":")
+        out[int(size)] = int(n) if n else runs
+    return out
+
+
+def parse_ports(spec: str) -> list[int]:
+    ports: list[int] = []
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        ports.extend(range(int(lo), int(hi or lo) + 1))
+    return ports
+
+
+@dataclass
+class Settings:
+    sizes: list[int]
+    runs: int
+    runs_by_size: dict[int, int]
+    ports: list[int]
+    timeout: int
+    kubeconfig: Path
+    context: str
+    kubectl: Path
+    echo_iac: Path
+    out_dir: Path
+    keep: bool
+    command: str
+    sizes_text: str = ""
+
+    @staticmethod
+    def from_env() -> "Settings":
+        kubectl = os.environ.get("ECHO_IAC_KUBECTL") or str(
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+            / "echo-iac/cluster/kubernetes-v1.36.3/kubectl"
+        )
+        runs = int(os.environ.get("BENCH_RUNS", "3"))
+        sizes_text = os.environ.get("BENCH_SIZES", "3 30 300 900")
+        by_size = parse_sizes(sizes_text, runs)
+        return Settings(
+            sizes=list(by_size),
+            runs=runs,
+            runs_by_size=by_size,
+            sizes_text=" ".join(sizes_text.split()),
+            # Node ports the tests and shipped stacks leave alone: they use
+            # 30007-30010, 30100-30199, 30999 and 31000-32599 (tests/).
+            ports=parse_ports(os.environ.get("BENCH_PORTS", "30200-30998,32600-32767,30011-30099")),
+            timeout=int(os.environ.get("BENCH_TIMEOUT", "0")),
+            kubeconfig=Path(os.environ.get("BENCH_KUBECONFIG", REPO / ".cluster/kubeconfig")).resolve(),
+            context=os.environ.get("BENCH_CONTEXT", "echo-iac-local"),
+            kubectl=Path(kubectl),
+            echo_iac=Path(os.environ.get("BENCH_ECHO_IAC", REPO / "target/release/echo-iac")),
+            out_dir=Path(os.environ.get("BENCH_OUT", HERE)),
+            keep=os.environ.get("BENCH_KEEP", "") not in ("", "0"),
+            command=os.environ.get("BENCH_COMMAND", "make bench"),
+        )
+
+
+@dataclass
+class Sample:
+    wall: float = 0.0  # seconds
+    cpu: float = 0.0  # user + sys seconds
+    rss_kb: int = 0  # peak resident set of the largest process
+    requests: int = 0
+    processes: list[str] = field(default_factory=list)
+
+    def add(self, other: "Sample") -> None:
+        self.wall += other.wall
+        self.cpu += other.cpu
+        self.rss_kb = max(self.rss_kb, other.rss_kb)
+        self.requests += other.requests
+        self.processes.extend(other.processes)
+
+
+class BenchError(Exception):
+    pass
+
+
+class ClusterRestarted(BenchError):
+    """The control plane went away or was recreated under the benchmark."""
+
+
+class Watchdog:
+    """Kills a measured command if the control plane is recreated under it
+    (a command would otherwise wait on a namespace that no longer exists).
+    Checks every 15 s, so commands shorter than that are never disturbed."""
+
+    def __init__(self, runner: "Runner", pid: int, every: float = 15):
+        import threading
+
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(runner, pid, every), daemon=True)
+        self._thread.start()
+
+    def _watch(self, runner: "Runner", pid: int, every: float) -> None:
+        misses = 0
+        while not self._stop.wait(every):
+            uid = runner.current_cluster_uid()
+            misses = misses + 1 if uid is None else 0
+            if (uid and uid != runner.cluster_uid) or misses >= 4:
+                self.fired = True
+                try:
+                    os.killpg(pid, 15)
+                except ProcessLookupError:
+                    pass
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Runner:
+    def __init__(self, settings: Settings, work: Path):
+        self.s = settings
+        self.work = work
+        self.log_dir = work / "logs"
+        self.log_dir.mkdir()
+        self.counter = 0
+        self.time_overhead = 0.0
+        self.cluster_uid: str | None = None
+        self.others: set[str] = set()
+        self.env = dict(os.environ)
+        self.env["KUBECONFIG"] = str(settings.kubeconfig)
+        self.env["ECHO_IAC_STATS"] = "1"
+        self.env["NO_COLOR"] = "1"
+        self.env.pop("ECHO_IAC_STACK", None)
+
+    # -- processes ---------------------------------------------------------
+
+    def measure(self, tool: str, argv: list[str], stdin: Path | None = None,
+                ok: tuple[int, ...] = (0,)) -> Sample:
+        """Runs one command under /usr/bin/time and returns what it cost."""
+        self.counter += 1
+        log = self.log_dir / f"{self.counter:05d}-{tool}.log"
+        usage_file = self.log_dir / f"{self.counter:05d}-{tool}.rusage"
+        wall, cpu, code = self.spawn(TIME + ["-o", str(usage_file)] + argv, log, stdin)
+        text = log.read_text(errors="replace")
+        if code not in ok:
+            tail = "\n".join(text.splitlines()[-15:])
+            raise BenchError(f"`{' '.join(argv)}` exited {code} (log {log}):\n{tail}")
+        if tool == "echo-iac":
+            found = ECHO_IAC_REQUESTS.findall(text)
+            if not found:
+                raise BenchError(f"no request count from `{' '.join(argv)}` (log {log})")
+            requests = int(found[-1])
+        else:
+            requests = len(KUBECTL_REQUEST.findall(text))
+        return Sample(
+            wall=wall,
+            cpu=max(cpu - self.time_overhead, 0.0),
+            rss_kb=peak_rss_kb(usage_file),
+            requests=requests,
+            processes=[os.path.basename(argv[0]) + " " + argv_summary(argv)],
+        )
+
+    def spawn(self, argv: list[str], log: Path, stdin: Path | None) -> tuple[float, float, int]:
+        """Wall time, CPU time (user+sys, children included) and exit code."""
+        with open(log, "wb") as err, open(os.devnull, "wb") as out, \
+                (open(stdin, "rb") if stdin else open(os.devnull, "rb")) as inp:
+            start = time.perf_counter()
+            proc = subprocess.Popen(argv, stdin=inp, stdout=out, stderr=err, env=self.env,
+                                    start_new_session=True)
+            watchdog = Watchdog(self, proc.pid) if self.cluster_uid else None
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            if watchdog:
+                watchdog.stop()
+        if watchdog and watchdog.fired:
+            raise ClusterRestarted("the control plane was restarted or stopped during the run")
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return wall, usage.ru_utime + usage.ru_stime, proc.returncode
+
+    def current_cluster_uid(self) -> str | None:
+        """The uid of kube-system: it changes when the control plane is recreated."""
+        argv = [str(self.s.kubectl), f"--kubeconfig={self.s.kubeconfig}", f"--context={self.s.context}",
+                "get", "namespace", "kube-system", "-o", "jsonpath={.metadata.uid}", "--request-timeout=5s"]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+        return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+    def wait_for_cluster(self, limit: float = 600) -> None:
+        """Waits until the control plane answers, all its nodes are Ready and
+        its controllers work (a new namespace gets its default ServiceAccount)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            uid = self.current_cluster_uid()
+            if uid and self.nodes_ready() and self.controllers_work():
+                self.cluster_uid = uid
+                return
+            time.sleep(5)
+        raise BenchError("the local control plane is not healthy (see .cluster/logs): run make cluster")
+
+    def note_others(self) -> None:
+        """Remembers namespaces of others (tests) seen on the shared control plane."""
+        try:
+            names = self.quiet("get", "namespaces", "-o", "name").split()
+        except BenchError:
+            return
+        for name in names:
+            name = name.split("/", 1)[-1]
+            if name not in ("default", "kube-system", "kube-public", "kube-node-lease") \
+                    and not name.startswith("bench-"):
+                self.others.add(name)
+
+    def nodes_ready(self) -> bool:
+        try:
+            nodes = json.loads(self.quiet("get", "nodes", "-o", "json"))["items"]
+        except (BenchError, ValueError):
+            return False
+        ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
+                                         for c in n["status"].get("conditions", []))]
+        return bool(nodes) and len(ready) == len(nodes)
+
+    def controllers_work(self) -> bool:
+        ns = f"bench-canary-{uuid.uuid4().hex[:6]}"
+        try:
+            self.quiet("create", "namespace", ns)
+            for _ in range(30):
+                if self.quiet("get", "serviceaccount", "default", "-n", ns, "--ignore-not-found",
+                              "-o", "name", check=False).strip():
+                    return True
+                time.sleep(1)
+            return False
+        except BenchError:
+            return False
+        finally:
+            self.quiet("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+
+    def calibrate(self) -> None:
+        """The CPU that /usr/bin/time itself adds, subtracted from each sample."""
+        log = self.log_dir / "calibrate.log"
+        true = shutil.which("true") or "/bin/true"
+        with_time = [self.spawn(TIME + ["-o", os.devnull, true], log, None)[1] for _ in range(7)]
+        without = [self.spawn([true], log, None)[1] for _ in range(7)]
+        self.time_overhead = max(statistics.median(with_time) - statistics.median(without), 0.0)
+
+    def kubectl(self, *args: str, stdin: Path | None = None, ok=(0,)) -> Sample:
+        argv = [str(self.s.kubectl), f"--kubeconfig={self.s.kubeconfig}",
+                f"--context={self.s.context}", "-v=6", *args]
+        return self.measure("kubectl", argv, stdin=stdin, ok=ok)
+
+    def echo(self, project: Path, *args: str, ok=(0,)) -> Sample:
+        argv = [str(self.s.echo_iac), "-C", str(project), "--stack", "bench", *args]
+        return self.measure("echo-iac", argv, ok=ok)
+
+    def quiet(self, *args: str, check: bool = True, stdin: Path | None = None) -> str:
+        """An unmeasured kubectl call (set-up and clean-up)."""
+        argv = [str(self.s.kubectl), f"--kubeconfig={self.s.kubeconfig}",
+                f"--context={self.s.context}", *args]
+        with open(stdin, "rb") if stdin else open(os.devnull, "rb") as f:
+            done = subprocess.run(argv, stdin=f, capture_output=True, text=True, env=self.env)
+        if check and done.returncode != 0:
+            raise BenchError(f"`kubectl {' '.join(args)}` failed: {done.stderr.strip()}")
+        return done.stdout
+
+    # -- the stacks ------------------------------------------------------------
+
+    def write_stack(self, project: Path, namespace: str, entries: int, ports: list[int],
+                    changed: bool) -> None:
+        (project / "stacks").mkdir(parents=True, exist_ok=True)
+        (project / "state").mkdir(exist_ok=True)
+        lines = [
+            "# Written by bench/bench.py",
+            f"kubeconfig: {self.s.kubeconfig}",
+            f"context: {self.s.context}",
+            f"namespace: {namespace}",
+            "createNamespace: false",
+            "echoes:",
+        ]
+        for i in range(entries):
+            replicas = 2 if (changed and i == 0) else 1
+            lines += [f"  - name: e{i}", f"    replicas: {replicas}", f"    nodePort: {ports[i]}"]
+        (project / "stacks/bench.yaml").write_text("\n".join(lines) + "\n")
+
+    def render(self, project: Path, target: Path) -> None:
+        argv = [str(self.s.echo_iac), "-C", str(project), "--stack", "bench", "render"]
+        done = subprocess.run(argv, capture_output=True, text=True, env=self.env)
+        if done.returncode != 0:
+            raise BenchError(f"`{' '.join(argv)}` failed: {done.stderr.strip()}")
+        target.write_text(done.stdout)
+
+
+def argv_summary(argv: list[str]) -> str:
+    return " ".join(a for a in argv[1:] if not a.startswith(("--kubeconfig", "--context", "-v=")))
+
+
+class SizeBench:
+    """One stack size: its namespaces, projects and rendered manifests."""
+
+    def __init__(self, r: Runner, size: int, run_id: str, ports: list[int]):
+        self.r = r
+        self.size = size
+        self.entries = size // 3
+        # Long enough for kubectl delete --wait (about 0.2 s an object here).
+        self.timeout = r.s.timeout or int(120 + 0.4 * size)
+        self.ns = {t: f"bench-{run_id}-{size}-{'echo' if t == 'echo-iac' else 'kubectl'}" for t in TOOLS}
+        base = r.work / f"size-{size}"
+        self.echo_project = base / "echo-iac"
+        kubectl_project = base / "kubectl"
+        self.manifest = base / "kubectl.yaml"
+        self.manifest_changed = base / "kubectl-changed.yaml"
+        self.ports = ports[: self.entries]
+        r.write_stack(kubectl_project, self.ns["kubectl"], self.entries, self.ports, changed=True)
+        r.render(kubectl_project, self.manifest_changed)
+        r.write_stack(kubectl_project, self.ns["kubectl"], self.entries, self.ports, changed=False)
+        r.render(kubectl_project, self.manifest)
+        self.write_echo(changed=False)
+
+    def write_echo(self, changed: bool) -> None:
+        self.r.write_stack(self.echo_project, self.ns["echo-iac"], self.entries, self.ports, changed)
+
+    def setup(self) -> None:
+        for ns in self.ns.values():
+            self.r.quiet("create", "namespace", ns)
+
+    def teardown(self) -> None:
+        for ns in self.ns.values():
+            self.r.quiet("delete", "namespace", ns, "--ignore-not-found", "--wait=true",
+                         f"--timeout={self.timeout}s", check=False)
+
+    def cycle(self, tool: str) -> dict[str, Sample]:
+        """up, noop, change, destroy for one tool; the objects are gone after it."""
+        r, t = self.r, f"--timeout={self.timeout}s"
+        out: dict[str, Sample] = {}
+        if tool == "echo-iac":
+            p = self.echo_project
+            self.write_echo(changed=False)
+            out["up"] = r.echo(p, "up", "--yes", "--skip-preview", "--timeout", f"{self.timeout}s")
+            out["noop"] = r.echo(p, "preview", "--expect-no-changes")
+            self.write_echo(changed=True)
+            change = r.echo(p, "preview", ok=(0,))
+            change.add(r.echo(p, "up", "--yes", "--skip-preview", "--timeout", f"{self.timeout}s"))
+            out["change"] = change
+            self.write_echo(changed=False)
+            out["destroy"] = r.echo(p, "destroy", "--yes", "--timeout", f"{self.timeout}s")
+        else:
+            ns = self.ns["kubectl"]
+            up = r.kubectl("apply", "--server-side", "-f", "-", stdin=self.manifest)
+            up.add(r.kubectl("wait", "--for=condition=Available", "deployment", "--all", "-n", ns, t))
+            out["up"] = up
+            # kubectl diff exits 0 for no differences, 1 for differences.
+            out["noop"] = r.kubectl("diff", "--server-side", "-f", "-", stdin=self.manifest)
+            change = r.kubectl("diff", "--server-side", "-f", "-", stdin=self.manifest_changed, ok=(1,))
+            change.add(r.kubectl("apply", "--server-side", "-f", "-", stdin=self.manifest_changed))
+            change.add(r.kubectl("rollout", "status", "deployment/e0", "-n", ns, t))
+            out["change"] = change
+            out["destroy"] = r.kubectl("delete", "--cascade=foreground", "--wait=true", t,
+                                       "-f", "-", stdin=self.manifest_changed)
+        return out
+
+
+# -- reporting ------------------------------------------------------------------
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def summarize(samples: dict) -> dict:
+    """samples[size][scenario][tool] = [Sample...] -> medians."""
+    summary: dict = {}
+    for size, by_scenario in samples.items():
+        for scenario, by_tool in by_scenario.items():
+            for tool, runs in by_tool.items():
+                summary.setdefault(size, {}).setdefault(scenario, {})[tool] = {
+                    "wall": median([s.wall for s in runs]),
+                    "cpu": median([s.cpu for s in runs]),
+                    "rss_mb": max(s.rss_kb for s in runs) / 1024,
+                    "requests": median([s.requests for s in runs]),
+                    "runs": len(runs),
+                    "walls": [round(s.wall, 4) for s in runs],
+                }
+    return summary
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def goals(summary: dict) -> list[tuple[str, str, str]]:
+    """(goal, verdict, evidence) for the goals the project set itself."""
+    out = []
+    sizes = sorted(summary)
+
+    def get(size, scenario, tool, key):
+        return summary.get(size, {}).get(scenario, {}).get(tool, {}).get(key)
+
+    def verdict(ok):
+        return "met" if ok else "**missed**"
+
+    if 3 in summary:
+        e, k = get(3, "noop", "echo-iac", "wall"), get(3, "noop", "kubectl", "wall")
+        out.append(("No-op preview of the echo stack (3 objects) < 0.3× kubectl diff",
+                    verdict(e < 0.3 * k), f"{fmt_time(e)} vs {fmt_time(k)} = {e / k:.2f}×"))
+    if 900 in summary:
+        e, k = get(900, "noop", "echo-iac", "wall"), get(900, "noop", "kubectl", "wall")
+        out.append(("No-op preview of 900 objects < 2 s and < 0.5× kubectl diff",
+                    verdict(e < 2 and e < 0.5 * k), f"{fmt_time(e)} vs {fmt_time(k)} = {e / k:.2f}×"))
+        e, k = get(900, "up", "echo-iac", "wall"), get(900, "up", "kubectl", "wall")
+        out.append(("First up of 900 objects to all-ready ≤ kubectl apply + wait",
+                    verdict(e <= k), f"{fmt_time(e)} vs {fmt_time(k)} = {e / k:.2f}×"))
+    per_obj = {n: get(n, "noop", "echo-iac", "requests") / n for n in sizes}
+    worst = max(per_obj, key=per_obj.get)
+    out.append(("No-op preview: ≤ 2 API requests per object",
+                verdict(all(v <= 2 for v in per_obj.values())),
+                ", ".join(f"{n}: {v:.2f}" for n, v in per_obj.items()) + f" (worst at {worst})"))
+    if 30 in summary and max(sizes) > 30:
+        top = max(sizes)
+        parts, ok = [], True
+        for sc in SCENARIOS:
+            a = get(30, sc, "echo-iac", "wall") / 30
+            b = get(top, sc, "echo-iac", "wall") / top
+            ok &= b <= 1.5 * a
+            parts.append(f"{SHORT_TITLES[sc]} {b / a:.2f}×")
+        label = "Time per object flat from 30 to 3,000 objects (≤ 1.5× between ends)"
+        note = "" if top >= 3000 else f" (measured up to {top} only)"
+        out.append((label, verdict(ok), f"{top} vs 30: " + ", ".join(parts) + note))
+    if 3 in summary:
+        m = max(get(3, sc, "echo-iac", "rss_mb") for sc in SCENARIOS)
+        out.append(("Peak memory < 30 MB for the echo stack", verdict(m < 30), f"{m:.1f} MB"))
+    if 3000 in summary:
+        m = max(get(3000, sc, "echo-iac", "rss_mb") for sc in SCENARIOS)
+        out.append(("Peak memory < 150 MB for 3,000 objects", verdict(m < 150), f"{m:.1f} MB"))
+    else:
+        out.append(("Peak memory < 150 MB for 3,000 objects", "not measured",
+                    "3,000 was not among BENCH_SIZES"))
+    return out
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}){mem}"
+
+
+def version_of(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def git_describe() -> str:
+    rev = version_of(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = version_of(["git", "-C", str(REPO), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"])
+    return rev + (" with uncommitted changes to src/" if dirty else "")
+
+
+def write_results(s: Settings, summary: dict, meta: dict) -> None:
+    lines = [
+        "# Benchmarks: echo-iac against kubectl",
+        "",
+        "Generated by `bench/run.sh` (`make bench`); do not edit by hand. See bench/README.md",
+        "for what each scenario runs and how it is measured.",
+        "",
+        f"- date: {meta['date']}",
+        f"- command: `{meta['command']}`",
+        f"- machine: {meta['machine']}",
+        f"- echo-iac: {meta['echo_iac']} (release build, git {meta['git']})",
+        f"- kubectl: {meta['kubectl']}; API server: {meta['server']} (local control plane, kwok nodes)",
+        "- runs per point: " + ", ".join(f"{n} objects: {s.runs_by_size[n]}" for n in sorted(summary))
+        + " (tools alternate from run to run; medians shown; peak RSS is the max over runs)",
+        f"- total benchmark time: {meta['elapsed']}; load average at the end: {meta.get('load', '?')}",
+        "- other users of the control plane during the run: "
+        + (f"{len(meta['others'])} namespaces of others seen (e.g. {', '.join(meta['others'][:3])}): "
+           "their load adds noise to both tools" if meta.get("others") else "none seen"),
+        "",
+        "Wall and CPU (user+sys) are per command sequence; RSS is the peak of the largest",
+        "process; requests are API requests sent (kubectl: `-v=6` response lines).",
+        "Ratio = echo-iac wall / kubectl wall (below 1: echo-iac is faster).",
+        "",
+        "## Goals",
+        "",
+        "| goal | verdict | measured |",
+        "| --- | --- | --- |",
+    ]
+    for goal, verdict, evidence in goals(summary):
+        lines.append(f"| {goal} | {verdict} | {evidence} |")
+    for sc in SCENARIOS:
+        lines += [
+            "",
+            f"## {SCENARIO_TITLES[sc]}",
+            "",
+            "| objects | echo-iac wall | kubectl wall | ratio | echo-iac ms/object | kubectl ms/object "
+            "| echo-iac CPU | kubectl CPU | echo-iac RSS | kubectl RSS | echo-iac requests | kubectl requests |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for size in sorted(summary):
+            e, k = summary[size][sc]["echo-iac"], summary[size][sc]["kubectl"]
+            lines.append(
+                f"| {size} | {fmt_time(e['wall'])} | {fmt_time(k['wall'])} | {e['wall'] / k['wall']:.2f}× "
+                f"| {e['wall'] * 1000 / size:.1f} | {k['wall'] * 1000 / size:.1f} "
+                f"| {fmt_time(e['cpu'])} | {fmt_time(k['cpu'])} "
+                f"| {e['rss_mb']:.1f} MB | {k['rss_mb']:.1f} MB "
+                f"| {e['requests']:.0f} ({e['requests'] / size:.2f}/obj) | {k['requests']:.0f} ({k['requests'] / size:.2f}/obj) |"
+            )
+    lines += ["", "![time per object](scaling.png)", ""]
+    (s.out_dir / "RESULTS.md").write_text("\n".join(lines))
+
+
+def plot(s: Settings, summary: dict, meta: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    sizes = sorted(summary)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
+    colors = {"echo-iac": "#1f77b4", "kubectl": "#d62728"}
+    for ax, sc in zip(axes.flat, SCENARIOS):
+        for tool in TOOLS:
+            ys = [summary[n][sc][tool]["wall"] * 1000 / n for n in sizes]
+            ax.plot(sizes, ys, marker="o", color=colors[tool], label=tool, linewidth=2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(SHORT_TITLES[sc])
+        ax.set_ylabel("wall time per object (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([str(n) for n in sizes])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for ax in axes[1]:
+        ax.set_xlabel("objects in the stack (log)")
+    axes[0][0].legend()
+    fig.suptitle(f"echo-iac vs kubectl: wall time per object (medians; {meta['date']})")
+    fig.tight_layout()
+    fig.savefig(s.out_dir / "scaling.png", dpi=110)
+
+
+# -- main -------------------------------------------------------------------------
+
+
+def quantity(text: str) -> int:
+    """A Kubernetes count quantity such as `110` or `1k`."""
+    units = {"k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for suffix, factor in sorted(units.items(), key=lambda u: -len(u[0])):
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(float(text))
+
+
+def preflight(r: Runner, s: Settings) -> list[int]:
+    if not s.kubeconfig.exists():
+        raise BenchError(f"no kubeconfig at {s.kubeconfig}: the local control plane is not running; run make cluster")
+    ready = subprocess.run(
+        [str(s.kubectl), f"--kubeconfig={s.kubeconfig}", f"--context={s.context}",
+         "get", "--raw", "/readyz", "--request-timeout=5s"],
+        capture_output=True, text=True)
+    if ready.returncode != 0:
+        raise BenchError("the local control plane does not answer "
+                         f"({ready.stderr.strip() or ready.stdout.strip()}): run make cluster")
+    nodes = json.loads(r.quiet("get", "nodes", "-o", "json"))["items"]
+    capacity = sum(quantity(n["status"].get("allocatable", {}).get("pods", "0")) for n in nodes)
+    pods = json.loads(r.quiet("get", "pods", "-A", "-o", "json"))["items"]
+    need = max(s.sizes) // 3 + 1
+    if need > capacity - len(pods):
+        raise BenchError(f"{len(nodes)} nodes with room for {capacity} pods ({len(pods)} used) "
+                         f"cannot hold the {need} pods of {max(s.sizes)} objects")
+    services = json.loads(r.quiet("get", "services", "-A", "-o", "json"))["items"]
+    used = {p.get("nodePort") for svc in services for p in svc["spec"].get("ports", [])}
+    free = [p for p in dict.fromkeys(s.ports) if p not in used and 30000 <= p <= 32767]
+    if len(free) < max(s.sizes) // 3:
+        raise BenchError(f"{max(s.sizes)} objects need {max(s.sizes) // 3} node ports; only {len(free)} "
+                         "of BENCH_PORTS are free")
+    bad = [n for n in s.sizes if n % 3 or n <= 0]
+    if bad:
+        raise BenchError(f"sizes must be positive multiples of 3 (one ConfigMap, Deployment and Service per entry): {bad}")
+    print(f"cluster: {len(nodes)} nodes, room for {capacity} pods; {len(free)} free node ports in BENCH_PORTS",
+          flush=True)
+    return free
+
+
+def run_size(r: Runner, b: SizeBench, runs: int) -> dict:
+    """All runs at one size: samples[scenario][tool] = [Sample...]."""
+    out: dict = {}
+    b.setup()
+    size_start = time.monotonic()
+    for run in range(runs):
+        order = TOOLS if run % 2 == 0 else TOOLS[::-1]
+        for tool in order:
+            t0 = time.monotonic()
+            result = b.cycle(tool)
+            for sc, sample in result.items():
+                out.setdefault(sc, {}).setdefault(tool, []).append(sample)
+            print(f"  {b.size:>5} objects  run {run + 1}/{runs}  {tool:<8} "
+                  + "  ".join(f"{sc} {fmt_time(result[sc].wall)}" for sc in SCENARIOS)
+                  + f"  ({time.monotonic() - t0:.0f}s)", flush=True)
+    print(f"{b.size} objects done in {time.monotonic() - size_start:.0f}s", flush=True)
+    return out
+
+
+def report_from(path: Path) -> int:
+    """Rewrites RESULTS.md and scaling.png from a results.json."""
+    s = Settings.from_env()
+    data = json.loads(path.read_text())
+    summary = {int(n): v for n, v in data["summary"].items()}
+    meta = data["meta"]
+    s.runs_by_size = {n: summary[n]["noop"]["echo-iac"]["runs"] for n in summary}
+    write_results(s, summary, meta)
+    plot(s, summary, meta)
+    print(f"wrote {s.out_dir / 'RESULTS.md'} and {s.out_dir / 'scaling.png'} from {path}")
+    return 0
+
+
+def main() -> int:
+    # SIGTERM cleans up like Ctrl-C: the namespaces go, the node ports are freed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":
+        return report_from(Path(sys.argv[2]))
+    s = Settings.from_env()
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="echo-iac-bench-"))
+    # A copy, so that a rebuild during the benchmark does not change the binary.
+    binary = work / "echo-iac"
+    shutil.copy2(s.echo_iac, binary)
+    s.echo_iac = binary
+    r = Runner(s, work)
+    r.calibrate()
+    git = git_describe()  # what the binary was built from, before anyone commits more
+    run_id = uuid.uuid4().hex[:6]
+    samples: dict = {}
+    benches: list[SizeBench] = []
+    try:
+        ports = preflight(r, s)
+        r.wait_for_cluster(limit=60)
+        for size in s.sizes:
+            for attempt in range(1, 4):
+                r.wait_for_cluster()
+                r.note_others()
+                b = SizeBench(r, size, f"{run_id}{attempt}", ports)
+                benches.append(b)
+                try:
+                    samples[size] = run_size(r, b, s.runs_by_size[size])
+                    b.teardown()
+                    break
+                except BenchError as e:
+                    b.teardown()
+                    if attempt == 3:
+                        raise
+                    # Others share the control plane (tests stop and restart
+                    # it): wait until it is healthy again and start the size over.
+                    print(f"bench: {size} objects failed ({str(e).splitlines()[0]}); "
+                          "running that size again once the control plane is healthy",
+                          file=sys.stderr, flush=True)
+                    r.wait_for_cluster()
+                    ports = preflight(r, s)
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        for b in benches:
+            b.teardown()
+        print(f"bench: logs kept in {work}/logs", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        for b in benches:
+            b.teardown()
+        return 130
+
+    summary = summarize(samples)
+    elapsed = time.monotonic() - started
+    server = json.loads(r.quiet("version", "-o", "json")).get("serverVersion", {}).get("gitVersion", "?")
+    meta = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": s.command + f" BENCH_SIZES=\"{s.sizes_text}\" BENCH_RUNS={s.runs}",
+        "machine": machine(),
+        "echo_iac": version_of([str(s.echo_iac), "--version"]),
+        "kubectl": version_of([str(s.kubectl), "version", "--client", "-o", "json"]),
+        "server": server,
+        "git": git,
+        "elapsed": f"{elapsed / 60:.1f} min",
+        "others": sorted(r.others),
+        "load": "%.2f %.2f %.2f" % os.getloadavg(),
+    }
+    try:
+        meta["kubectl"] = "kubectl " + json.loads(meta["kubectl"])["clientVersion"]["gitVersion"]
+    except (ValueError, KeyError):
+        pass
+    s.out_dir.mkdir(parents=True, exist_ok=True)
+    raw = {str(n): {sc: {t: [vars(x) for x in runs] for t, runs in by_t.items()}
+                    for sc, by_t in by_sc.items()} for n, by_sc in samples.items()}
+    (s.out_dir / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "samples": raw},
+                                                       indent=1, default=str) + "\n")
+    write_results(s, summary, meta)
+    plot(s, summary, meta)
+    print()
+    print((s.out_dir / "RESULTS.md").read_text())
+    print(f"wrote {s.out_dir / 'RESULTS.md'}, {s.out_dir / 'scaling.png'} and results.json in {elapsed / 60:.1f} min")
+    if not s.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
