@@ -66,7 +66,7 @@ build() {
 # The version stamps upstream's hack/lib/version.sh sets, so that /version
 # and `kubectl version` report the real release.
 k8s_commit=$(cd "$here/k8s" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
-  | sed -n 's/.*"Hash": "\([0-9a-f]\{40\}\)".*/\1/p' | head -n1)
+  | sed -n 's/.*"Hash": "\([0-9a-f]\{40\}\)".*/\1/p' | sed -n 1p)
 minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
 k8s_ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do

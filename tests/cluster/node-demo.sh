@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 <echo-iac command>..." >&2; exit 2; }
 
 stack_file=$repo/stacks/local.yaml
-port=$(sed -n 's/^ *nodePort: *//p' "$stack_file" | head -n1)
+port=$(sed -n 's/^ *nodePort: *//p' "$stack_file" | sed -n 1p)
 if [ -z "$port" ]; then
   echo "demo: cannot read nodePort from $stack_file" >&2
   exit 1
