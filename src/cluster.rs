@@ -171,7 +171,7 @@ impl Cluster {
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.read_timeout = Some(READ_TIMEOUT);
         let server = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| ClusterError::Kubeconfig {
+        let client = client(&config).map_err(|e| ClusterError::Kubeconfig {
             path,
             reason: without_values(&error_chain(&e)),
         })?;
@@ -317,6 +317,7 @@ impl Cluster {
                 let mut object = to_json(item);
                 object["apiVersion"] = Value::String(api_version.to_string());
                 object["kind"] = Value::String(kind.to_string());
+                slim_managed_fields(&mut object);
                 object
             })
             .collect())
@@ -442,6 +443,35 @@ fn describe_target(id: &ResourceId) -> String {
     }
 }
 
+/// kube's default client, but with TCP_NODELAY: without it the first request
+/// on each connection waits about 40 ms for the server's delayed ACK (the
+/// request goes out as two segments), which is most of a small preview.
+/// Connect (TCP and TLS) and read timeouts are kept, as in kube's own.
+fn client(config: &Config) -> Result<Client, kube::Error> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+    use kube::client::ConfigExt;
+    use tower::ServiceBuilder;
+
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let https = config.rustls_https_connector_with_connector(http)?;
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    let http_client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build::<_, kube::client::Body>(connector);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(http_client);
+    Ok(Client::new(service, config.default_namespace.clone()))
+}
+
 fn plural_kind(kind: &str) -> String {
     format!("{kind}s")
 }
@@ -513,6 +543,19 @@ pub fn api_resource(api_version: &str, kind: &str) -> Option<ApiResource> {
         ("discovery.k8s.io/v1", "EndpointSlice") => ApiResource::erase::<EndpointSlice>(&()),
         _ => return None,
     })
+}
+
+/// Keeps only who manages a listed object, not which fields: the field sets
+/// are most of a listed object's size, and only the names are ever shown
+/// (a large stack's lists would otherwise dominate its memory).
+fn slim_managed_fields(object: &mut Value) {
+    if let Some(entries) = object["metadata"]["managedFields"].as_array_mut() {
+        for entry in entries {
+            if let Some(entry) = entry.as_object_mut() {
+                entry.retain(|key, _| matches!(key.as_str(), "manager" | "operation"));
+            }
+        }
+    }
 }
 
 fn to_json(object: DynamicObject) -> Value {

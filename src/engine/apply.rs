@@ -12,12 +12,11 @@ use tokio::time::Instant;
 
 use super::error::EngineError;
 use super::plan::{Op, Plan, Step};
+use super::ready::Poll;
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
 use crate::state::{ResourceState, State, StateStore};
-
-const GONE_POLL_INTERVAL: Duration = Duration::from_millis(300);
 
 /// What happened, as it happens, for the progress display.
 #[derive(Clone, Debug)]
@@ -428,6 +427,7 @@ async fn wait_gone(
     timeout: Duration,
 ) -> Result<(), EngineError> {
     let deadline = Instant::now() + timeout;
+    let mut poll = Poll::new();
     loop {
         match cluster.get(id).await? {
             None => return Ok(()),
@@ -442,7 +442,7 @@ async fn wait_gone(
                 }
             }
         }
-        tokio::time::sleep(GONE_POLL_INTERVAL).await;
+        poll.wait().await;
     }
 }
 

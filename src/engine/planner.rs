@@ -58,7 +58,7 @@ pub async fn plan_up(
         .filter(|d| d.id.kind == "Namespace" && live.get(&d.id).is_none())
         .map(|d| d.id.name.clone())
         .collect();
-    check_namespaces_exist(cluster, desired, &new_namespaces).await?;
+    check_namespaces_exist(cluster, desired, &new_namespaces, &live).await?;
 
     let ctx = Context {
         cluster,
@@ -373,6 +373,12 @@ impl Context<'_> {
         } else {
             Op::Update
         };
+        // An unchanged object needs neither copy again, and a large stack
+        // is mostly unchanged objects.
+        let (live, planned) = match op {
+            Op::Same => (None, None),
+            _ => (Some(live), Some(planned)),
+        };
         Step {
             op,
             id: id.clone(),
@@ -380,8 +386,8 @@ impl Context<'_> {
             reason: None,
             // An unmanaged object that would not change still is not ours.
             blocker,
-            live: Some(live),
-            planned: Some(planned),
+            live,
+            planned,
         }
     }
 
@@ -452,10 +458,14 @@ impl Context<'_> {
 
 /// Objects bound for a namespace that neither exists nor is created by the
 /// stack would fail one by one; say it once, with what to do.
+///
+/// A namespace whose every desired object already exists needs no check:
+/// it exists, and nothing will be created in it.
 async fn check_namespaces_exist(
     cluster: &Cluster,
     desired: &[DesiredResource],
     new_namespaces: &HashSet<String>,
+    live: &Live,
 ) -> Result<(), EngineError> {
     let declared: HashSet<&str> = desired
         .iter()
@@ -465,6 +475,13 @@ async fn check_namespaces_exist(
     let mut checked = HashSet::new();
     for ns in desired.iter().filter_map(|d| d.id.namespace.as_deref()) {
         if declared.contains(ns) || new_namespaces.contains(ns) || !checked.insert(ns) {
+            continue;
+        }
+        let all_live = desired
+            .iter()
+            .filter(|d| d.id.namespace.as_deref() == Some(ns))
+            .all(|d| live.get(&d.id).is_some());
+        if all_live {
             continue;
         }
         let id = ResourceId::new("v1", "Namespace", None, ns);

@@ -17,7 +17,28 @@ use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
 
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// The first poll comes this soon after the last: on a healthy cluster most
+/// changes settle within a few hundred milliseconds.
+const FIRST_POLL: Duration = Duration::from_millis(50);
+/// Polls slow down to this, so that a long wait does not load the server.
+const SLOWEST_POLL: Duration = Duration::from_millis(500);
+
+/// Poll intervals that start at [`FIRST_POLL`] and double up to
+/// [`SLOWEST_POLL`].
+pub(crate) struct Poll {
+    next: Duration,
+}
+
+impl Poll {
+    pub(crate) fn new() -> Self {
+        Poll { next: FIRST_POLL }
+    }
+
+    pub(crate) async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(SLOWEST_POLL);
+    }
+}
 
 /// Something to wait for.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,6 +119,7 @@ pub async fn wait_ready(
 ) -> Result<Vec<Readiness>, EngineError> {
     let deadline = Instant::now() + timeout;
     let mut last: Vec<Readiness> = Vec::new();
+    let mut poll = Poll::new();
     loop {
         fault::reached(Point::Wait, cancel).await;
         // Everything was applied and recorded before the wait began, so
@@ -148,7 +170,7 @@ pub async fn wait_ready(
                 details,
             });
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        poll.wait().await;
     }
 }
 

@@ -263,8 +263,9 @@ fn parse(file: &Path, bytes: &[u8], stack: &str) -> Result<State, StateError> {
     if state.version == 0 {
         return Err(corrupt("schema version 0 does not exist".to_string()));
     }
-    for (i, resource) in state.resources.iter().enumerate() {
-        if state.resources[..i].iter().any(|r| r.id == resource.id) {
+    let mut seen = std::collections::HashSet::with_capacity(state.resources.len());
+    for resource in &state.resources {
+        if !seen.insert(&resource.id) {
             return Err(corrupt(format!("{} is listed twice", resource.id)));
         }
     }
