@@ -33,7 +33,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     // Once changes are under way, an API server that restarts is waited
     // for as long as the run may take.
     let cluster = session.connect().await?.with_outage_budget(args.timeout);
-    let plan = planner::plan_up(
+    let mut plan = planner::plan_up(
         &cluster,
         &session.stack.name,
         &desired,
@@ -46,6 +46,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         show_plan("Updating", &session, &cluster, &plan, args.diff, false);
     }
     check_blocked(&plan)?;
+    plan.drop_objects();
     if plan.has_changes() {
         confirm("Do you want to perform this update?", args.yes, "up")?;
     }

@@ -141,6 +141,16 @@ impl Plan {
         self.steps.iter().any(Step::is_change)
     }
 
+    /// Drops the live and planned copies of every object, once the plan has
+    /// been shown: applying works from the desired objects, and at a few
+    /// thousand objects the copies are most of the memory.
+    pub fn drop_objects(&mut self) {
+        for step in &mut self.steps {
+            step.live = None;
+            step.planned = None;
+        }
+    }
+
     pub fn blocked(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(|s| s.blocker.is_some())
     }
