@@ -243,16 +243,7 @@ impl Context<'_> {
             Err(ClusterError::Api { status, .. }) => Some(rejected(&status)),
             Err(e) => return Err(e.into()),
         };
-        let planned = diff::normalize(&desired.object);
-        Ok(Step {
-            op: Op::Create,
-            id: desired.id.clone(),
-            changes: added(&planned),
-            reason: self.recreated_reason(&desired.id),
-            blocker,
-            live: None,
-            planned: Some(planned),
-        })
+        Ok(self.create_step(desired, diff::normalize(&desired.object), blocker))
     }
 
     async fn plan_create(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
@@ -263,7 +254,16 @@ impl Context<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Step {
+        Ok(self.create_step(desired, planned, blocker))
+    }
+
+    fn create_step(
+        &self,
+        desired: &DesiredResource,
+        planned: Value,
+        blocker: Option<Blocker>,
+    ) -> Step {
+        Step {
             op: Op::Create,
             id: desired.id.clone(),
             changes: added(&planned),
@@ -271,7 +271,7 @@ impl Context<'_> {
             blocker,
             live: None,
             planned: Some(planned),
-        })
+        }
     }
 
     /// The dry run failed: a conflict with another field manager, an
