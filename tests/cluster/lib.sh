@@ -76,33 +76,47 @@ lock() {
   fi
 }
 
+# terminate <label> <pid>...: SIGTERM, then SIGKILL after 20 s; waits until
+# every pid is gone.
+terminate() {
+  local label=$1 pid deadline
+  shift
+  local pids=("$@")
+  [ ${#pids[@]} -eq 0 ] && return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  deadline=$((SECONDS + 20))
+  while :; do
+    local left=()
+    for pid in "${pids[@]}"; do alive "$pid" && left+=("$pid"); done
+    [ ${#left[@]} -eq 0 ] && break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "$label: pid ${left[*]} did not stop after SIGTERM; sending SIGKILL" >&2
+      kill -KILL "${left[@]}" 2>/dev/null || true
+      deadline=$((SECONDS + 5))
+    fi
+    pids=("${left[@]}")
+    sleep 0.1
+  done
+}
+
+# log_tail <file>: the end of a component's log, shown when it failed.
+log_tail() {
+  [ -s "$1" ] || return 0
+  echo "---- last 30 lines of $1 ----" >&2
+  tail -n 30 "$1" >&2
+  echo "----" >&2
+}
+
 # stop_cluster: stops the recorded processes that are still ours, clients
-# first and etcd last, each group with SIGTERM, then SIGKILL after 20 s, and
-# waits until they are gone. Forgets the pids.
+# first and etcd last, a group at a time. Forgets the pids.
 stop_cluster() {
-  local group c pid pids deadline
+  local group c pid pids
   for group in "kwok kube-scheduler kube-controller-manager" kube-apiserver etcd; do
     pids=()
     for c in $group; do
-      if pid=$(pid_of "$c"); then
-        kill -TERM "$pid" 2>/dev/null || true
-        pids+=("$pid")
-      fi
+      if pid=$(pid_of "$c"); then pids+=("$pid"); fi
     done
-    [ ${#pids[@]} -eq 0 ] && continue
-    deadline=$((SECONDS + 20))
-    while :; do
-      local left=()
-      for pid in "${pids[@]}"; do alive "$pid" && left+=("$pid"); done
-      [ ${#left[@]} -eq 0 ] && break
-      if [ "$SECONDS" -ge "$deadline" ]; then
-        echo "cluster: pid ${left[*]} did not stop after SIGTERM; sending SIGKILL" >&2
-        kill -KILL "${left[@]}" 2>/dev/null || true
-        deadline=$((SECONDS + 5))
-      fi
-      pids=("${left[@]}")
-      sleep 0.1
-    done
+    terminate cluster "${pids[@]}"
   done
   rm -rf "$pid_dir"
 }

@@ -83,30 +83,13 @@ node_net_is_ours() {
 
 ctr_node() { ctr --address "$node_containerd_sock" --namespace k8s.io "$@"; }
 
-# node_stop_group <component>...: SIGTERM, then SIGKILL after 20 s; waits
-# until they are gone.
+# node_stop_group <component>...: stops them and waits until they are gone.
 node_stop_group() {
-  local c pid pids=() deadline
+  local c pid pids=()
   for c in "$@"; do
-    if pid=$(node_pid_of "$c"); then
-      kill -TERM "$pid" 2>/dev/null || true
-      pids+=("$pid")
-    fi
+    if pid=$(node_pid_of "$c"); then pids+=("$pid"); fi
   done
-  [ ${#pids[@]} -eq 0 ] && return 0
-  deadline=$((SECONDS + 20))
-  while :; do
-    local left=()
-    for pid in "${pids[@]}"; do alive "$pid" && left+=("$pid"); done
-    [ ${#left[@]} -eq 0 ] && break
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "node: pid ${left[*]} did not stop after SIGTERM; sending SIGKILL" >&2
-      kill -KILL "${left[@]}" 2>/dev/null || true
-      deadline=$((SECONDS + 5))
-    fi
-    pids=("${left[@]}")
-    sleep 0.1
-  done
+  terminate node "${pids[@]}"
 }
 
 # node_shim_pids: the containerd shims serving this node's containerd (their

@@ -118,11 +118,7 @@ trap 'exit 143' TERM
 
 fail() {
   say "$1: $2"
-  if [ -s "$node_log_dir/$1.log" ]; then
-    echo "---- last 30 lines of $node_log_dir/$1.log ----" >&2
-    tail -n 30 "$node_log_dir/$1.log" >&2
-    echo "----" >&2
-  fi
+  log_tail "$node_log_dir/$1.log"
   exit 1
 }
 

@@ -63,11 +63,7 @@ trap 'exit 143' TERM
 # component's log, then exits (the EXIT trap stops everything).
 fail() {
   say "$1: $2"
-  if [ -s "$log_dir/$1.log" ]; then
-    echo "---- last 30 lines of $log_dir/$1.log ----" >&2
-    tail -n 30 "$log_dir/$1.log" >&2
-    echo "----" >&2
-  fi
+  log_tail "$log_dir/$1.log"
   exit 1
 }
 
