@@ -309,42 +309,17 @@ fn objects(namespace: &str) -> Vec<String> {
     .collect()
 }
 
-/// Keeps a namespace Terminating with a finalizer of the test's own until
-/// dropped.
-struct Terminating<'a>(&'a str);
-
-impl<'a> Terminating<'a> {
-    fn start(namespace: &'a str) -> Self {
-        util::kubectl_ok(&[
-            "patch",
-            "namespace",
-            namespace,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":["echo-iac.io/test-hold"]}}"#,
-        ]);
-        util::kubectl_ok(&["delete", "namespace", namespace, "--wait=false"]);
-        Terminating(namespace)
-    }
-}
-
-impl Drop for Terminating<'_> {
-    fn drop(&mut self) {
-        let _ = util::kubectl(&[
-            "patch",
-            "namespace",
-            self.0,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ]);
-    }
+/// Deletes a namespace but holds it Terminating until the hold is dropped.
+fn terminating(namespace: &str) -> util::FinalizerHold {
+    let hold = util::FinalizerHold::new("namespace", namespace, None);
+    util::kubectl_ok(&["delete", "namespace", namespace, "--wait=false"]);
+    hold
 }
 
 #[test]
 fn namespace_being_deleted_is_named_and_nothing_is_created() {
     let stack = TestStack::new("terminating");
-    let _terminating = Terminating::start(&stack.namespace);
+    let _terminating = terminating(&stack.namespace);
     for create in ["", "createNamespace: true\n"] {
         stack.write(&format!("{create}{}", echo(node_port())));
         for command in [&["preview"][..], &["up", "--yes"]] {

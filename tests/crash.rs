@@ -309,54 +309,14 @@ fn destroy_after_a_crash_removes_a_namespace_created_just_before_it() {
     assert_eq!(stack.state().unwrap()["pending"], Value::Array(Vec::new()));
 }
 
-/// Removes a finalizer the test put on an object, however the test ends, so
-/// that the namespace can be deleted.
-struct FinalizerGuard<'a> {
-    stack: &'a TestStack,
-    kind: &'a str,
-    name: &'a str,
-}
-
-impl FinalizerGuard<'_> {
-    const FINALIZER: &'static str = "echo-iac.io/test-hold";
-
-    fn hold<'a>(stack: &'a TestStack, kind: &'a str, name: &'a str) -> FinalizerGuard<'a> {
-        util::kubectl_ok(&[
-            "patch",
-            kind,
-            name,
-            "-n",
-            &stack.namespace,
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"metadata":{{"finalizers":["{}"]}}}}"#, Self::FINALIZER),
-        ]);
-        FinalizerGuard { stack, kind, name }
-    }
-}
-
-impl Drop for FinalizerGuard<'_> {
-    fn drop(&mut self) {
-        let _ = util::kubectl(&[
-            "patch",
-            self.kind,
-            self.name,
-            "-n",
-            &self.stack.namespace,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ]);
-    }
-}
-
 #[test]
 fn object_left_terminating_by_a_killed_destroy_is_recreated_once_gone() {
     let stack = TestStack::new("crash-terminating");
     stack.write(&echo(node_port()));
     stack.ok(&["up", "--yes"]);
     let old_uid = stack.get("deployment", "nginx-echo-nodeport")["metadata"]["uid"].clone();
-    let hold = FinalizerGuard::hold(&stack, "deployment", "nginx-echo-nodeport");
+    let hold =
+        util::FinalizerHold::new("deployment", "nginx-echo-nodeport", Some(&stack.namespace));
 
     crash(&stack, &["destroy", "--yes"], "delete:2");
     let deploy = stack.get("deployment", "nginx-echo-nodeport");
@@ -375,7 +335,7 @@ fn object_left_terminating_by_a_killed_destroy_is_recreated_once_gone() {
     let up = stack.run(&["up", "--yes", "--timeout", "3s"]);
     up.assert_code(1)
         .assert_contains("nginx-echo-nodeport")
-        .assert_contains(FinalizerGuard::FINALIZER);
+        .assert_contains(util::TEST_FINALIZER);
 
     drop(hold);
     assert_up_recovers(&stack);

@@ -313,3 +313,41 @@ impl Drop for TestNamespace {
             .status();
     }
 }
+
+/// The finalizer tests put on objects to keep them from going away.
+pub const TEST_FINALIZER: &str = "echo-iac.io/test-hold";
+
+/// Holds an object with [`TEST_FINALIZER`], so that deleting it leaves it
+/// Terminating; dropping the hold removes the finalizer, however the test
+/// ends, so that the object and its namespace can go.
+pub struct FinalizerHold {
+    target: Vec<String>,
+}
+
+impl FinalizerHold {
+    /// `namespace` is `None` for cluster-scoped objects (a Namespace).
+    pub fn new(kind: &str, name: &str, namespace: Option<&str>) -> Self {
+        let mut target = vec![kind.to_string(), name.to_string()];
+        if let Some(ns) = namespace {
+            target.extend(["-n".to_string(), ns.to_string()]);
+        }
+        let hold = FinalizerHold { target };
+        let patch = format!(r#"{{"metadata":{{"finalizers":["{TEST_FINALIZER}"]}}}}"#);
+        kubectl_ok(&hold.patch_args(&patch));
+        hold
+    }
+
+    fn patch_args<'a>(&'a self, patch: &'a str) -> Vec<&'a str> {
+        let mut args = vec!["patch"];
+        args.extend(self.target.iter().map(String::as_str));
+        args.extend(["--type=merge", "-p", patch]);
+        args
+    }
+}
+
+impl Drop for FinalizerHold {
+    fn drop(&mut self) {
+        // Never panic here: a panic while a failing test unwinds would abort.
+        let _ = kubectl(&self.patch_args(r#"{"metadata":{"finalizers":null}}"#));
+    }
+}
