@@ -25,7 +25,7 @@ help:
 	@echo "make cluster-down   stop it (and the real node) and remove its data"
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
 	@echo "make demo           start both, deploy the local stack on the real node and curl it"
-	@echo "make bench          compare echo-iac with kubectl on the local control plane (bench/README.md)"
+	@echo "make bench          compare echo-iac with kubectl and Pulumi on the local control plane (bench/README.md)"
 	@echo "make fmt | lint     format | check formatting, clippy and the cluster scripts"
 
 cluster:
@@ -57,5 +57,5 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
-	for f in tests/cluster/*.sh .ci/run; do bash -n "$$f"; done
-	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh bench/run.sh .ci/run; fi
+	for f in tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; do bash -n "$$f"; done
+	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; fi

@@ -232,13 +232,29 @@ start etcd "$etcd_bin/etcd" \
 wait_for etcd 30 curl -sf --max-time 2 "http://127.0.0.1:$etcd_client_port/health"
 say "etcd ready ($(elapsed))"
 
+# ECHO_IAC_CLUSTER_AUDIT=1 (for `make bench`, which counts every tool's API
+# requests the same way) logs each request to logs/audit.log (watches twice), at
+# level Metadata (no bodies). Off by default: the tests do not need it.
+audit=()
+if [ "${ECHO_IAC_CLUSTER_AUDIT:-}" = 1 ]; then
+  cat >"$cluster_dir/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+EOF
+  audit=(--audit-policy-file="$cluster_dir/audit-policy.yaml" --audit-log-path="$log_dir/audit.log"
+    --audit-log-format=json --audit-log-maxsize=0)
+fi
+
 # The `kubernetes` Service gets no endpoints (--endpoint-reconciler-type=none):
 # endpoints may not be loopback addresses, and nothing in this cluster dials it.
 # PodNodeSelector and PodTolerationRestriction let a namespace's annotations
 # place its pods on the real node (node-up.sh); without them they do nothing.
 # The API server reaches kubelets (logs, exec) at their InternalIP: the real
 # node's name resolves nowhere, and must not be looked up in DNS.
-start kube-apiserver "$k8s_bin/kube-apiserver" \
+start kube-apiserver "$k8s_bin/kube-apiserver" "${audit[@]}" \
   --etcd-servers="http://127.0.0.1:$etcd_client_port" \
   --bind-address=127.0.0.1 \
   --advertise-address=127.0.0.1 \
