@@ -35,6 +35,7 @@ Settings come from the environment; see bench/README.md.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -1151,9 +1152,9 @@ class Report:
                         for sc, by_t in by_sc.items()} for n, by_sc in samples.items()}
         (s.out_dir / "results.json").write_text(
             json.dumps({"meta": meta, "summary": summary, "samples": raw}, indent=1, default=str) + "\n")
-        s.runs_by_size = {n: s.runs_by_size.get(n, 0) for n in summary}
-        write_results(s, summary, meta)
-        plot(s, summary, meta)
+        done = dataclasses.replace(s, runs_by_size={n: s.runs_by_size[n] for n in summary})
+        write_results(done, summary, meta)
+        plot(done, summary, meta)
 
 
 def main() -> int:
