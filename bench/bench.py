@@ -927,9 +927,10 @@ def write_results(s: Settings, summary: dict, meta: dict) -> None:
         "",
         "Wall and CPU (user+sys, the whole process tree) are per command sequence; RSS is the",
         "peak resident memory summed over the process tree (Pulumi runs three processes);",
-        "requests are API requests received by the API server "
-        + ("(its audit log)." if meta.get("requests_from") == "audit"
-           else "(echo-iac's own count, kubectl's `-v=6` lines; not counted for Pulumi)."),
+        ("requests are API requests received by the API server (its audit log)."
+         if meta.get("requests_from") == "audit"
+         else "requests are API requests as the tools count them (echo-iac's own count, "
+         "kubectl's `-v=6` lines; not counted for Pulumi)."),
         "The last column is echo-iac's wall time divided by that tool's (below 1: echo-iac is faster).",
         "",
         "## Goals",
