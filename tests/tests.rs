@@ -12,4 +12,5 @@ mod locking;
 mod rbac;
 mod real_node;
 mod stack_errors;
+mod team_state;
 mod util;
