@@ -258,7 +258,8 @@ impl LeaseLock {
     }
 
     /// Stops renewing and deletes the lease, on the condition that it is
-    /// still the one this run wrote; failing that, it runs out by itself.
+    /// still the one this run wrote; credentials that may not delete it
+    /// clear its holder instead. Failing both, it runs out by itself.
     pub async fn release(mut self) {
         if let Some(renewer) = self.renewer.take() {
             renewer.abort();
@@ -267,26 +268,39 @@ impl LeaseLock {
         if self.fence.check().is_err() {
             return;
         }
-        let lease = self
+        let mut lease = self
             .fence
             .shared
             .lease
             .lock()
             .expect("never poisoned")
             .clone();
-        let (Some(name), version) = (lease.metadata.name, lease.metadata.resource_version) else {
+        let Some(name) = lease.metadata.name.clone() else {
             return;
         };
         let params = DeleteParams {
             preconditions: Some(Preconditions {
-                uid: lease.metadata.uid,
-                resource_version: version,
+                uid: lease.metadata.uid.clone(),
+                resource_version: lease.metadata.resource_version.clone(),
             }),
             ..DeleteParams::default()
         };
         let api = self.cluster.typed::<Lease>(&self.namespace);
         cluster::count_request();
-        let _ = tokio::time::timeout(RENEW_TIMEOUT, api.delete(&name, &params)).await;
+        let deleted = tokio::time::timeout(RENEW_TIMEOUT, api.delete(&name, &params)).await;
+        if let Ok(Err(kube::Error::Api(status))) = deleted
+            && status.code == 403
+        {
+            if let Some(spec) = lease.spec.as_mut() {
+                spec.holder_identity = None;
+            }
+            cluster::count_request();
+            let _ = tokio::time::timeout(
+                RENEW_TIMEOUT,
+                api.replace(&name, &PostParams::default(), &lease),
+            )
+            .await;
+        }
     }
 }
 
@@ -360,5 +374,69 @@ async fn renew(cluster: Cluster, namespace: String, shared: Arc<Shared>) {
             }
             _ => pause = Duration::from_secs(1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fence(valid_for: Duration, expired_by: Duration) -> Fence {
+        let now = (Instant::now(), SystemTime::now());
+        Fence {
+            shared: Arc::new(Shared {
+                lost: Mutex::new(None),
+                valid_until: Mutex::new((
+                    now.0 + valid_for - expired_by.min(valid_for),
+                    now.1 + valid_for - expired_by.min(valid_for),
+                )),
+                lease: Mutex::new(Lease::default()),
+            }),
+            stack: "dev".into(),
+            location: "Lease ns/echo-iac-lock-dev".into(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_lease_passes_the_fence() {
+        fence(Duration::from_secs(10), Duration::ZERO)
+            .check()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_lease_past_its_renewal_deadline_fails_the_fence_saying_why() {
+        let err = fence(Duration::from_secs(1), Duration::from_secs(1))
+            .check()
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("lost the lock on stack dev"), "{message}");
+        assert!(message.contains("not renewed within 15s"), "{message}");
+        assert!(message.contains("Lease ns/echo-iac-lock-dev"), "{message}");
+    }
+
+    #[test]
+    fn a_lease_taken_over_fails_the_fence_even_before_it_runs_out() {
+        let fence = fence(Duration::from_secs(10), Duration::ZERO);
+        *fence.shared.lost.lock().unwrap() = Some("another run took its lease over".into());
+        assert!(
+            fence
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("another run took its lease over")
+        );
+    }
+
+    #[test]
+    fn validity_ends_a_safety_margin_before_the_lease() {
+        let sent = (Instant::now(), SystemTime::now());
+        let (mono, wall) = valid_until(sent);
+        assert_eq!(mono - sent.0, LEASE_DURATION - SAFETY_MARGIN);
+        assert_eq!(
+            wall.duration_since(sent.1).unwrap(),
+            LEASE_DURATION - SAFETY_MARGIN
+        );
+        assert!(RENEW_EVERY * 2 < LEASE_DURATION - SAFETY_MARGIN);
     }
 }
