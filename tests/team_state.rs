@@ -496,9 +496,19 @@ fn objects_with_the_stacks_labels_that_the_state_lost_are_found() {
 
     // Lost again: destroy still finds and removes them.
     std::fs::remove_file(stack.project.state_file("dev")).unwrap();
-    stack
-        .ok(&["destroy", "--yes"])
-        .assert_contains("carries this stack's labels but is not in its state");
+    let destroy = stack.ok(&["destroy", "--yes"]);
+    destroy.assert_contains("carries this stack's labels but is not in its state");
+    // Dependents first, as the program declares them.
+    let at = |kind: &str| {
+        destroy
+            .stderr
+            .find(&format!(" -  {kind} "))
+            .unwrap_or_else(|| panic!("no {kind} deleted: {destroy}"))
+    };
+    assert!(
+        at("Service") < at("Deployment") && at("Deployment") < at("ConfigMap"),
+        "{destroy}"
+    );
     assert!(!stack.exists("deployment", "nginx-echo-nodeport"));
     assert!(!stack.exists("configmap", "nginx-echo-config"));
     stack

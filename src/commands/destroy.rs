@@ -74,7 +74,7 @@ async fn run_locked(
     };
     let quiet = args.json;
     let on_event = progress_printer(quiet);
-    apply::apply_plan(&cluster, &plan, &[], &journal, &options, &on_event).await?;
+    apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
     journal
         .update(|s| {
             // What is still pending names objects an interrupted run never

@@ -183,12 +183,19 @@ pub async fn apply_plan(
     let dependents: HashMap<ResourceId, Vec<ResourceId>> = {
         let state = journal.state.lock().await;
         let mut map: HashMap<ResourceId, Vec<ResourceId>> = HashMap::new();
-        for r in &state.resources {
-            if !deleting.contains(&r.id) {
+        // Objects the state does not record (found by their labels) take
+        // their dependencies from the program, when it declares them.
+        let unrecorded = desired
+            .iter()
+            .filter(|d| state.resource(&d.id).is_none())
+            .map(|d| (&d.id, &d.depends_on));
+        let recorded = state.resources.iter().map(|r| (&r.id, &r.depends_on));
+        for (id, depends_on) in recorded.chain(unrecorded) {
+            if !deleting.contains(id) {
                 continue;
             }
-            for dep in &r.depends_on {
-                map.entry(dep.clone()).or_default().push(r.id.clone());
+            for dep in depends_on {
+                map.entry(dep.clone()).or_default().push(id.clone());
             }
         }
         map
