@@ -64,13 +64,7 @@ impl Session {
         let project = open_project(global)?;
         let name = project.select_stack(global.stack.as_deref())?;
         let stack = stack::load(&project, &name)?;
-        Ok(Session {
-            project,
-            stack,
-            global: global.clone(),
-            cluster: tokio::sync::OnceCell::new(),
-            outage_budget: None,
-        })
+        Ok(Session::with(project, stack, global))
     }
 
     /// A session on an already loaded stack.

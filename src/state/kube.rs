@@ -105,6 +105,28 @@ struct Head {
     current: Option<State>,
 }
 
+impl Index {
+    fn empty() -> Self {
+        Index {
+            format: INDEX_FORMAT,
+            revisions: Vec::new(),
+        }
+    }
+}
+
+impl Head {
+    /// A head with no revision: none written yet, or one being replaced
+    /// whole (`resource_version` then names it).
+    fn empty(resource_version: Option<String>) -> Self {
+        Head {
+            resource_version,
+            index: Index::empty(),
+            data: BTreeMap::new(),
+            current: None,
+        }
+    }
+}
+
 /// One stack's state in one namespace of its cluster.
 pub struct KubeStore {
     cluster: Cluster,
@@ -197,23 +219,10 @@ impl KubeStore {
         Ok(match found {
             None => {
                 self.check_namespace().await?;
-                Head {
-                    resource_version: None,
-                    index: Index {
-                        format: INDEX_FORMAT,
-                        revisions: Vec::new(),
-                    },
-                    data: BTreeMap::new(),
-                    current: None,
-                }
+                Head::empty(None)
             }
             Some(secret) => {
-                let data: BTreeMap<String, Vec<u8>> = secret
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
+                let data = secret_data(secret.data);
                 Head {
                     resource_version: secret.metadata.resource_version,
                     index: self.parse_index(&data)?,
@@ -560,12 +569,7 @@ impl KubeStore {
         else {
             return false;
         };
-        let data: BTreeMap<String, Vec<u8>> = secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
+        let data = secret_data(secret.data);
         self.parse_index(&data)
             .ok()
             .and_then(|index| index.revisions.first().cloned())
@@ -652,13 +656,7 @@ impl StateStore for KubeStore {
             });
         }
 
-        let writer = self.writer.lock().expect("never poisoned").clone();
-        let before = stamp(state, writer.as_ref());
-        let result = self.write(state, &head).await;
-        if result.is_err() {
-            before.restore(state);
-        }
-        result
+        self.commit(state, &head).await
     }
 
     async fn restore(&self, state: &mut State) -> Result<(), StateError> {
@@ -678,15 +676,7 @@ impl StateStore for KubeStore {
                     })
                     .await
                     .map_err(|e| StateError::cluster("read the state in", &self.describe(), e))?;
-                Head {
-                    resource_version: found.and_then(|s| s.metadata.resource_version),
-                    index: Index {
-                        format: INDEX_FORMAT,
-                        revisions: Vec::new(),
-                    },
-                    data: BTreeMap::new(),
-                    current: None,
-                }
+                Head::empty(found.and_then(|s| s.metadata.resource_version))
             }
             Err(e) => return Err(e),
         };
@@ -698,13 +688,7 @@ impl StateStore for KubeStore {
             .max()
             .unwrap_or(0);
         state.serial = state.serial.max(newest);
-        let writer = self.writer.lock().expect("never poisoned").clone();
-        let before = stamp(state, writer.as_ref());
-        let result = self.write(state, &head).await;
-        if result.is_err() {
-            before.restore(state);
-        }
-        result
+        self.commit(state, &head).await
     }
 
     async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
@@ -753,6 +737,18 @@ impl StateStore for KubeStore {
 }
 
 impl KubeStore {
+    /// Stamps `state` as the next serial and writes it over `head`; on
+    /// failure `state` is as it was.
+    async fn commit(&self, state: &mut State, head: &Head) -> Result<(), StateError> {
+        let writer = self.writer.lock().expect("never poisoned").clone();
+        let before = stamp(state, writer.as_ref());
+        let result = self.write(state, head).await;
+        if result.is_err() {
+            before.restore(state);
+        }
+        result
+    }
+
     /// Writes the stamped `state` as the head's new current revision.
     async fn write(&self, state: &State, head: &Head) -> Result<(), StateError> {
         let document = encode(state)?;
@@ -788,10 +784,8 @@ impl KubeStore {
         if inline {
             data.insert(inline_key(state.serial), compressed);
         }
-        let mut index = Index {
-            format: INDEX_FORMAT,
-            revisions: vec![revision.clone()],
-        };
+        let mut index = Index::empty();
+        index.revisions.push(revision.clone());
         let mut used: usize = data.values().map(Vec::len).sum();
         for old in head.index.revisions.iter().take(HISTORY_KEEP) {
             let key = inline_key(old.serial);
@@ -861,6 +855,13 @@ impl KubeStore {
         }
         Ok(())
     }
+}
+
+fn secret_data(data: Option<BTreeMap<String, ByteString>>) -> BTreeMap<String, Vec<u8>> {
+    data.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -206,6 +206,27 @@ impl LocalStore {
         Ok(StateLock::File(lock))
     }
 
+    /// Stamps `state` as the next serial and writes it, keeping `previous`
+    /// (serial, bytes) in the history first; on failure `state` is as it
+    /// was and nothing on disk changed.
+    fn commit(&self, state: &mut State, previous: Option<(u64, &[u8])>) -> Result<(), StateError> {
+        let writer = self
+            .writer
+            .lock()
+            .expect("writer lock is never poisoned")
+            .clone();
+        let before = stamp(state, writer.as_ref());
+        if let Err(e) = self.replace(state, previous) {
+            before.restore(state);
+            return Err(e);
+        }
+        // From here the new file is in place, so `state` keeps its new serial
+        // even if making the rename durable fails.
+        let synced = sync_dir(&self.dir);
+        self.prune_history();
+        synced
+    }
+
     fn read_copy(&self, path: &Path) -> Result<State, StateError> {
         let bytes = fs::read(path).map_err(|e| StateError::io("read", path, e))?;
         parse(&path.display().to_string(), &bytes, &self.stack)
@@ -248,22 +269,7 @@ impl StateStore for LocalStore {
             .as_ref()
             .map(|(s, bytes)| (s.serial, bytes.as_slice()));
 
-        let writer = self
-            .writer
-            .lock()
-            .expect("writer lock is never poisoned")
-            .clone();
-        let before = stamp(state, writer.as_ref());
-        if let Err(e) = self.replace(state, previous) {
-            before.restore(state);
-            return Err(e);
-        }
-
-        // From here the new file is in place, so `state` keeps its new serial
-        // even if making the rename durable fails.
-        let synced = sync_dir(&self.dir);
-        self.prune_history();
-        synced
+        self.commit(state, previous)
     }
 
     async fn restore(&self, state: &mut State) -> Result<(), StateError> {
@@ -284,20 +290,8 @@ impl StateStore for LocalStore {
         // kept when it does not read.
         let previous_serial = stored.unwrap_or(kept.max(state.serial) + 1);
         state.serial = previous_serial.max(kept).max(state.serial);
-        let writer = self
-            .writer
-            .lock()
-            .expect("writer lock is never poisoned")
-            .clone();
-        let before = stamp(state, writer.as_ref());
         let previous = on_disk.as_deref().map(|bytes| (previous_serial, bytes));
-        if let Err(e) = self.replace(state, previous) {
-            before.restore(state);
-            return Err(e);
-        }
-        let synced = sync_dir(&self.dir);
-        self.prune_history();
-        synced
+        self.commit(state, previous)
     }
 
     async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
