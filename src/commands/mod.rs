@@ -68,11 +68,10 @@ impl Session {
     /// Command-line flags win over the stack file.
     pub async fn connect(&self) -> Result<Cluster, Error> {
         let target = Target {
-            kubeconfig: self
-                .global
-                .kubeconfig
-                .clone()
-                .or_else(|| self.stack.kubeconfig.clone()),
+            kubeconfig: match &self.global.kubeconfig {
+                Some(path) => vec![path.clone()],
+                None => self.stack.kubeconfig.clone(),
+            },
             context: self
                 .global
                 .context
