@@ -9,6 +9,7 @@ mod harness;
 mod interrupt;
 mod lifecycle;
 mod locking;
+mod node_ports;
 mod rbac;
 mod real_node;
 mod stack_errors;

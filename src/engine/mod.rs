@@ -4,6 +4,7 @@ pub mod apply;
 pub mod diff;
 pub mod error;
 pub mod live;
+pub mod nodeports;
 pub mod outputs;
 pub mod plan;
 pub mod planner;
