@@ -73,6 +73,17 @@ pub enum Command {
     /// Work with the stacks of this project.
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Print a shell completion script (see the README for where to put it).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `echo-iac man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,7 @@ mod output;
 mod preview;
 mod refresh;
 mod render;
+mod shell;
 mod stack_ls;
 mod up;
 
@@ -38,6 +39,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Render => render::run(global),
             Command::Output(args) => output::run(global, args),
             Command::Stack(StackCommand::Ls) => stack_ls::run(global),
+            Command::Completions(args) => shell::completions(args.shell),
+            Command::Man => shell::man(),
         }
     })
 }
