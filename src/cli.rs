@@ -43,6 +43,10 @@ pub struct GlobalArgs {
     /// When to color output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Log each API request (method, path, status, latency) on stderr;
+    /// twice for more. `ECHO_IAC_LOG=debug` does the same.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// How many objects are previewed or applied at once.
     #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,

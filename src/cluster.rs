@@ -27,6 +27,7 @@ use crate::FIELD_MANAGER;
 use crate::engine::ResourceId;
 
 mod kubeconfig;
+mod trace;
 
 /// How long a TCP connection to the API server may take before the server
 /// counts as unreachable. Short, because a blackholed address otherwise hangs.
@@ -471,6 +472,7 @@ fn client(config: &Config) -> Result<Client, kube::Error> {
     let http_client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .build::<_, kube::client::Body>(connector);
     let service = ServiceBuilder::new()
+        .layer(trace::TraceLayer)
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)

@@ -12,5 +12,6 @@ mod locking;
 mod node_ports;
 mod rbac;
 mod real_node;
+mod shell;
 mod stack_errors;
 mod util;

@@ -24,6 +24,7 @@ use crate::stack::{self, StackConfig};
 use crate::state::LocalStore;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
+    crate::logging::init(cli.global.verbose)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
