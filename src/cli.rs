@@ -133,6 +133,11 @@ pub struct UpArgs {
     /// How long to wait for the stack to become ready.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Stop waiting once every new pod of a rollout has been stuck this
+    /// long on a reason that waiting does not fix (image pull errors,
+    /// config errors, crash loops, no node that fits).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_grace: Duration,
     /// If another run holds the stack's lock, wait this long for it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait_for_lock: Option<Duration>,

@@ -331,6 +331,31 @@ impl Cluster {
             .collect())
     }
 
+    /// The last `lines` lines of a container's log; with `previous`, of its
+    /// last run (a container that crashed). `None` when the API has none to
+    /// give (not yet written, or not allowed): a log is a detail, never
+    /// worth failing over.
+    pub async fn pod_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        lines: i64,
+    ) -> Option<String> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = kube::api::LogParams {
+            container: Some(container.to_string()),
+            previous,
+            tail_lines: Some(lines),
+            limit_bytes: Some(16 * 1024),
+            ..Default::default()
+        };
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        let text = api.logs(pod, &params).await.ok()?;
+        (!text.trim().is_empty()).then_some(text)
+    }
+
     fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {
         let resource =
             api_resource(&id.api_version, &id.kind).ok_or_else(|| ClusterError::Other {

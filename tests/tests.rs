@@ -15,3 +15,4 @@ mod real_node;
 mod shell;
 mod stack_errors;
 mod util;
+mod waits;

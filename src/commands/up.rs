@@ -88,25 +88,37 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         if !quiet {
             note("Waiting until ready...");
         }
-        ready::wait_ready(&cluster, &targets, args.timeout, cancel, |changed, all| {
-            if quiet {
-                return;
-            }
-            // A line per object reads well for a few; for many, a count.
-            if all.len() > PROGRESS_LINES {
-                let ready = all.iter().filter(|r| r.ready).count();
-                note(&format!("    {ready}/{} ready", all.len()));
-                return;
-            }
-            for r in changed {
-                note(&format!(
-                    "    {} {}: {}",
-                    if r.ready { "✓" } else { "…" },
-                    r.id,
-                    r.progress
-                ));
-            }
-        })
+        ready::wait_ready(
+            &cluster,
+            &targets,
+            args.timeout,
+            args.wait_grace,
+            cancel,
+            |changed, all| {
+                if quiet {
+                    return;
+                }
+                // A line per object reads well for a few; for many, a count.
+                if all.len() > PROGRESS_LINES {
+                    let ready = all.iter().filter(|r| r.ready).count();
+                    note(&format!("    {ready}/{} ready", all.len()));
+                    return;
+                }
+                for r in changed {
+                    let reason = r
+                        .reason
+                        .as_deref()
+                        .map(|r| format!("; {r}"))
+                        .unwrap_or_default();
+                    note(&format!(
+                        "    {} {}: {}{reason}",
+                        if r.ready { "✓" } else { "…" },
+                        r.id,
+                        r.progress
+                    ));
+                }
+            },
+        )
         .await?;
     }
 

@@ -9,6 +9,7 @@ pub mod outputs;
 pub mod plan;
 pub mod planner;
 pub mod ready;
+pub mod reasons;
 pub mod resource;
 
 pub use error::EngineError;
