@@ -353,7 +353,10 @@ impl Cluster {
         };
         REQUESTS.fetch_add(1, Ordering::Relaxed);
         let text = api.logs(pod, &params).await.ok()?;
-        (!text.trim().is_empty()).then_some(text)
+        // The kubelet answers 200 with this text for a run whose log it no
+        // longer has.
+        let gone = text.starts_with("unable to retrieve container logs");
+        (!text.trim().is_empty() && !gone).then_some(text)
     }
 
     fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {

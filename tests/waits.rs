@@ -87,8 +87,11 @@ fn a_container_that_exits_at_once_fails_fast_with_crash_loop_back_off_and_its_lo
 
     // A stack file cannot give nginx a command, so another hand does: the
     // container now starts nginx with a directive it does not know, and
-    // nginx exits at once. The field is kubectl's, so echo-iac keeps it;
-    // the next `up` rolls the pods (a new message) and they crash.
+    // nginx exits at once. The fields are kubectl's, so echo-iac keeps
+    // them; the next `up` rolls the pods (a new message) and they crash.
+    // minReadySeconds keeps the Deployment controller from counting a pod
+    // that was Ready for an instant before it died as available (which
+    // would complete the rollout, as Kubernetes itself judges one).
     util::kubectl_ok(&[
         "patch",
         "deployment",
@@ -97,7 +100,8 @@ fn a_container_that_exits_at_once_fails_fast_with_crash_loop_back_off_and_its_lo
         &stack.namespace,
         "--type=json",
         "-p",
-        r#"[{"op": "add", "path": "/spec/template/spec/containers/0/args", "value": ["nginx", "-g", "daemon off; no_such_directive on;"]}]"#,
+        r#"[{"op": "add", "path": "/spec/template/spec/containers/0/args", "value": ["nginx", "-g", "daemon off; no_such_directive on;"]},
+            {"op": "add", "path": "/spec/minReadySeconds", "value": 10}]"#,
     ]);
     stack.write(&format!(
         "echo:\n  replicas: 1\n  nodePort: {port}\n  message: Hello again\n"

@@ -298,14 +298,16 @@ impl LogCache {
         };
         let key = (reason.pod.clone(), container.clone(), reason.restarts);
         if !self.read.contains_key(&key) {
+            // While backing off, the container's newest run is the one that
+            // crashed, and the kubelet may have dropped the run before it.
             let log = match cluster
-                .pod_log(namespace, &reason.pod, &container, true, LOG_LINES)
+                .pod_log(namespace, &reason.pod, &container, false, LOG_LINES)
                 .await
             {
                 Some(log) => Some(log),
                 None => {
                     cluster
-                        .pod_log(namespace, &reason.pod, &container, false, LOG_LINES)
+                        .pod_log(namespace, &reason.pod, &container, true, LOG_LINES)
                         .await
                 }
             };
