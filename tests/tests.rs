@@ -10,6 +10,7 @@ mod interrupt;
 mod lifecycle;
 mod locking;
 mod node_ports;
+mod progress;
 mod rbac;
 mod real_node;
 mod shell;

@@ -54,7 +54,13 @@ fn an_image_that_cannot_be_pulled_fails_fast_naming_the_image_and_the_pull_error
     );
     run.assert_contains("hint: the image cannot be pulled");
     // While it waited it said why, not only a count.
-    run.assert_contains("available; pod ");
+    assert!(
+        run.stderr.lines().any(|l| l.contains("0/2 available; ")
+            && l.contains("ImagePull")
+            && l.contains("(2/2 new pods): ")
+            && l.contains("nginx:does-not-exist")),
+        "no progress line with the reason:\n{run}"
+    );
 
     // What was applied is recorded.
     let applied = recorded_deployment(&stack);

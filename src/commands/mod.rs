@@ -4,6 +4,7 @@
 mod destroy;
 mod output;
 mod preview;
+mod progress;
 mod refresh;
 mod render;
 mod shell;
@@ -15,8 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
 use crate::cluster::{Cluster, Target};
-use crate::engine::apply::Event;
-use crate::engine::{Op, Plan};
+use crate::engine::Plan;
 use crate::error::{Error, exit};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
@@ -92,6 +92,17 @@ impl Session {
     pub fn color(&self) -> bool {
         use_color(self.global.color)
     }
+
+    /// The progress display for `up` and `destroy`; `quiet` (for `--json`)
+    /// shows nothing.
+    pub fn progress(&self, quiet: bool) -> progress::Progress {
+        let logging = self.global.verbose > 0
+            || std::env::var_os(crate::logging::ENV).is_some_and(|v| !v.is_empty());
+        progress::Progress::new(
+            progress::Mode::choose(quiet, logging),
+            progress::stderr_color(self.global.color),
+        )
+    }
 }
 
 pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
@@ -151,36 +162,6 @@ pub fn show_plan(
             color: session.color(),
         },
     ));
-}
-
-/// Prints each applied or deleted object as it is done, unless `quiet`
-/// (with `--json`, stdout holds one document and stderr stays quiet too).
-pub fn progress_printer(quiet: bool) -> impl Fn(Event<'_>) + Sync {
-    move |event| {
-        if quiet {
-            return;
-        }
-        match event {
-            Event::Started { .. } => {}
-            Event::Finished { op, id, elapsed } => note(&format!(
-                " {:<2} {id} {} ({:.1}s)",
-                op.mark(),
-                past_tense(op),
-                elapsed.as_secs_f64()
-            )),
-            Event::Note { id, message } => note(&format!(" !  {id}: {message}")),
-        }
-    }
-}
-
-fn past_tense(op: Op) -> &'static str {
-    match op {
-        Op::Same => "unchanged",
-        Op::Create => "created",
-        Op::Update => "updated",
-        Op::Replace => "replaced",
-        Op::Delete => "deleted",
-    }
 }
 
 /// Writes to stdout; a closed pipe (`echo-iac preview | head`) is not an error.

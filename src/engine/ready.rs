@@ -243,21 +243,18 @@ pub async fn wait_ready(
     }
 }
 
-/// One line for the progress display: the reason that says the most, and
-/// how many of the new pods share it.
+/// One line for the progress display: the reason that says the most first
+/// (a terminal cuts long lines), how many of the new pods share it, and
+/// its detail. Which pod is in the error, should it come to that.
 fn summary(found: &[PodReason], pods: usize) -> Option<String> {
     let first = found.iter().find(|r| r.fatal).or(found.first())?;
     let same = found.iter().filter(|r| r.reason == first.reason).count();
-    let mut line = PodReason {
-        log: None,
-        ..first.clone()
+    let mut line = format!("{} ({same}/{pods} new pods)", first.reason);
+    if !first.message.is_empty() {
+        line.push_str(&format!(": {}", first.message));
     }
-    .to_string();
     if let Some(last) = first.log.as_deref().and_then(|l| l.lines().last()) {
         line.push_str(&format!("; last log line: {last}"));
-    }
-    if pods > 1 {
-        line.push_str(&format!(" ({same} of {pods} new pods)"));
     }
     Some(line)
 }
