@@ -37,6 +37,21 @@ fn a_node_port_clash_names_the_service_that_holds_it() {
         "up changed something although its preview was blocked"
     );
 
+    // The same for a Service that exists and is moved to the taken port.
+    stack.write(&format!(
+        "echo:\n  replicas: 1\n  nodePort: {}\n",
+        node_port()
+    ));
+    stack.ok(&["up", "--yes"]);
+    stack.write(&format!("echo:\n  replicas: 1\n  nodePort: {port}\n"));
+    stack
+        .run(&["preview"])
+        .assert_code(1)
+        .assert_contains(&format!(
+            "node port {port} is held by Service {}/echo-nodeport-service (echo-iac stack `dev`)",
+            holder.namespace
+        ));
+
     // A holder no stack manages is named without one.
     holder.ok(&["destroy", "--yes"]);
     let other = util::TestNamespace::new("port-kubectl");

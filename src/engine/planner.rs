@@ -389,12 +389,23 @@ impl Context<'_> {
             }
             return Ok(step);
         }
+        let mut rejection = rejected(status);
+        if nodeports::is_port_taken(status)
+            && let Blocker::Rejected { message, .. } = &mut rejection
+        {
+            let ports = nodeports::node_ports(&desired.object);
+            // The ports it holds already are not the ones refused.
+            let holders = nodeports::holders(self.cluster, &ports)
+                .await?
+                .map(|all| all.into_iter().filter(|h| &h.id != id).collect::<Vec<_>>());
+            *message = nodeports::taken_message(message, holders.as_deref(), &ports);
+        }
         Ok(Step {
             op: Op::Update,
             id: id.clone(),
             changes: Vec::new(),
             reason: None,
-            blocker: blocker.or_else(|| Some(rejected(status))),
+            blocker: blocker.or(Some(rejection)),
             live: Some(live),
             planned: None,
         })
