@@ -182,8 +182,44 @@ pub struct OutputArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StackCommand {
-    /// List the stacks in stacks/ with their last update.
+    /// List the stacks in stacks/ with their backend and last update.
     Ls,
+    /// List the kept revisions of the stack's state: serial, time, command,
+    /// user and host, and what each changed.
+    History(HistoryArgs),
+    /// Write the stack's state as JSON to FILE, or to stdout.
+    Export(ExportArgs),
+    /// Replace the stack's state with a document written by `stack export`
+    /// (to move a stack between backends).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write the document; default: stdout.
+    pub file: Option<PathBuf>,
+    /// A kept revision (a serial from `stack history`) instead of the current state.
+    #[arg(long, value_name = "SERIAL")]
+    pub revision: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A document written by `echo-iac stack export`.
+    pub file: PathBuf,
+    /// Overwrite a stored state whose serial is newer than the document's.
+    #[arg(long)]
+    pub force: bool,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -49,6 +49,12 @@ pub fn requests_sent() -> u64 {
     REQUESTS.load(Ordering::Relaxed)
 }
 
+/// Counts a request sent without [`Cluster::call`] (lease renewals, which
+/// must not wait out an outage).
+pub(crate) fn count_request() {
+    REQUESTS.fetch_add(1, Ordering::Relaxed);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("no kubeconfig found at {}", path.display())]
@@ -357,6 +363,31 @@ impl Cluster {
         // longer has.
         let gone = text.starts_with("unable to retrieve container logs");
         (!text.trim().is_empty() && !gone).then_some(text)
+    }
+
+    /// A typed API in `namespace`, for the state backend's Secrets and
+    /// Lease; its requests go through [`Cluster::call`].
+    pub(crate) fn typed<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// One request with the retries and error mapping of every other
+    /// request; `id` names its target in messages.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        action: &str,
+        id: &ResourceId,
+        request: F,
+    ) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        self.retry(action, id, request).await
     }
 
     fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use crate::project::{Project, ProjectError};
+use crate::state::Backend;
 
 /// One environment's settings, validated. Built only by parsing a stack file.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +37,9 @@ pub struct StackConfig {
     pub context: Option<String>,
     pub namespace: String,
     pub create_namespace: bool,
+    /// Where the stack's state and lock live (`backend:`, default
+    /// `file://state`).
+    pub backend: Backend,
     /// One entry for `echo:`, one per item for `echoes:`.
     pub echoes: Vec<EchoConfig>,
 }
@@ -205,6 +209,19 @@ fn parse_with_home(
         None => None,
     };
 
+    let backend = match raw.backend {
+        Some(url) => Backend::parse(&url.value, project_root).map_err(|e| {
+            src.at(
+                &url,
+                format!("`backend` {}", e.message),
+                "not a backend URL",
+                &e.hint,
+            )
+        })?,
+        None => Backend::parse(crate::state::backend::DEFAULT, project_root)
+            .expect("the default backend parses"),
+    };
+
     Ok(StackConfig {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -212,6 +229,7 @@ fn parse_with_home(
         context,
         namespace: namespace.value,
         create_namespace: raw.create_namespace.unwrap_or(false),
+        backend,
         echoes: src.echoes(raw.echo, raw.echoes)?,
     })
 }
@@ -260,6 +278,7 @@ struct RawStack {
     context: Option<Spanned<String>>,
     namespace: Option<Spanned<String>>,
     create_namespace: Option<bool>,
+    backend: Option<Spanned<String>>,
     echo: Option<Spanned<RawEcho>>,
     echoes: Option<Spanned<Vec<Spanned<RawNamedEcho>>>>,
 }
@@ -1131,6 +1150,7 @@ fn takes(key: &str) -> Option<&'static str> {
         "namespace" | "context" | "image" | "message" | "name" | "appLabel" => {
             "a single text value"
         }
+        "backend" => "a backend URL, `file://<folder>` or `kubernetes://<namespace>`",
         _ => return None,
     })
 }
@@ -1152,6 +1172,7 @@ fn type_hint(key: &str) -> String {
         "namespace" => "echo-dev",
         "context" => "kind-dev",
         "kubeconfig" => "~/.kube/config",
+        "backend" => "kubernetes://echo-state",
         "image" => "nginx:alpine",
         "message" => "Hello! I am Pod",
         "name" => "web",
@@ -1528,6 +1549,7 @@ mod tests {
                 context: Some("kind-dev".into()),
                 namespace: "echo-dev".into(),
                 create_namespace: true,
+                backend: Backend::File(PathBuf::from("/projects/echo/state")),
                 echoes: vec![seed_with(|echo| {
                     echo.replicas = 1;
                     echo.node_port = 30008;
@@ -1536,6 +1558,31 @@ mod tests {
                 })],
             }
         );
+    }
+
+    #[test]
+    fn backend_key_takes_a_file_or_kubernetes_url() {
+        let config = parse_ok("namespace: a\nbackend: kubernetes://echo-state\n");
+        assert_eq!(
+            config.backend,
+            Backend::Kubernetes {
+                namespace: "echo-state".into()
+            }
+        );
+        let config = parse_ok("namespace: a\nbackend: file://.state\n");
+        assert_eq!(
+            config.backend,
+            Backend::File(PathBuf::from("/projects/echo/.state"))
+        );
+    }
+
+    #[test]
+    fn bad_backend_is_rejected_at_its_position_with_what_is_allowed() {
+        let err = parse_err("namespace: a\nbackend: s3://bucket\n");
+        assert_error(&err, 2, 10, &["unknown backend scheme `s3://`"]);
+        assert!(err.hint().unwrap().contains("kubernetes://<namespace>"));
+        let err = parse_err("namespace: a\nbackend: kubernetes://Not_A_Namespace\n");
+        assert_error(&err, 2, 10, &["does not name a namespace"]);
     }
 
     #[test]

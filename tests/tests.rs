@@ -15,5 +15,6 @@ mod rbac;
 mod real_node;
 mod shell;
 mod stack_errors;
+mod team_state;
 mod util;
 mod waits;

@@ -9,6 +9,7 @@ mod refresh;
 mod render;
 mod shell;
 mod stack_ls;
+mod stack_state;
 mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -21,7 +22,10 @@ use crate::error::{Error, exit};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, StackConfig};
-use crate::state::LocalStore;
+use crate::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
+
+/// Overrides the stack file's `backend:` for one run.
+pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
 
 pub fn run(cli: Cli) -> Result<(), Error> {
     crate::logging::init(cli.global.verbose)?;
@@ -38,8 +42,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Destroy(args) => destroy::run(global, args).await,
             Command::Refresh(args) => refresh::run(global, args).await,
             Command::Render => render::run(global),
-            Command::Output(args) => output::run(global, args),
-            Command::Stack(StackCommand::Ls) => stack_ls::run(global),
+            Command::Output(args) => output::run(global, args).await,
+            Command::Stack(StackCommand::Ls) => stack_ls::run(global).await,
+            Command::Stack(StackCommand::History(args)) => stack_state::history(global, args).await,
+            Command::Stack(StackCommand::Export(args)) => stack_state::export(global, args).await,
+            Command::Stack(StackCommand::Import(args)) => stack_state::import(global, args).await,
             Command::Completions(args) => shell::completions(args.shell),
             Command::Man => shell::man(),
         }
@@ -51,6 +58,9 @@ pub struct Session {
     pub project: Project,
     pub stack: StackConfig,
     global: GlobalArgs,
+    /// One connection per run, shared by the engine and the state backend.
+    cluster: tokio::sync::OnceCell<Cluster>,
+    outage_budget: Option<std::time::Duration>,
 }
 
 impl Session {
@@ -62,15 +72,64 @@ impl Session {
             project,
             stack,
             global: global.clone(),
+            cluster: tokio::sync::OnceCell::new(),
+            outage_budget: None,
         })
     }
 
-    pub fn store(&self) -> LocalStore {
-        LocalStore::new(self.project.state_dir(), &self.stack.name)
+    /// A session on an already loaded stack.
+    pub fn with(project: Project, stack: StackConfig, global: &GlobalArgs) -> Session {
+        Session {
+            project,
+            stack,
+            global: global.clone(),
+            cluster: tokio::sync::OnceCell::new(),
+            outage_budget: None,
+        }
+    }
+
+    /// Once changes are under way, an API server that restarts is waited
+    /// for as long as the run may take (see [`Cluster::with_outage_budget`]).
+    pub fn with_outage_budget(mut self, budget: std::time::Duration) -> Self {
+        self.outage_budget = Some(budget);
+        self
+    }
+
+    /// The stack's backend: `$ECHO_IAC_BACKEND` when set, else the stack
+    /// file's `backend:`.
+    pub fn backend(&self) -> Result<Backend, Error> {
+        backend_of(&self.project, &self.stack)
+    }
+
+    /// The store holding the stack's state, connected when it lives in the
+    /// cluster.
+    pub async fn store(&self) -> Result<Box<dyn StateStore>, Error> {
+        Ok(match self.backend()? {
+            Backend::File(dir) => Box::new(LocalStore::new(dir, &self.stack.name)),
+            Backend::Kubernetes { namespace } => Box::new(KubeStore::new(
+                self.connect().await?,
+                &namespace,
+                &self.stack.name,
+            )),
+        })
     }
 
     /// Command-line flags win over the stack file.
     pub async fn connect(&self) -> Result<Cluster, Error> {
+        let cluster = self
+            .cluster
+            .get_or_try_init(|| async {
+                let cluster = self.dial().await?;
+                Ok::<_, Error>(match self.outage_budget {
+                    Some(budget) => cluster.with_outage_budget(budget),
+                    None => cluster,
+                })
+            })
+            .await?;
+        Ok(cluster.clone())
+    }
+
+    async fn dial(&self) -> Result<Cluster, Error> {
         let target = Target {
             kubeconfig: match &self.global.kubeconfig {
                 Some(path) => vec![path.clone()],
@@ -179,17 +238,36 @@ pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
-/// Takes the stack's lock: at once, or waiting up to `wait` for the holder.
-pub fn lock(
-    store: &LocalStore,
+/// `$ECHO_IAC_BACKEND` when set, else the stack file's `backend:`.
+pub fn backend_of(project: &Project, stack: &StackConfig) -> Result<Backend, Error> {
+    match std::env::var(BACKEND_ENV) {
+        Ok(url) if !url.trim().is_empty() => {
+            Backend::parse(url.trim(), project.root()).map_err(|e| {
+                Error::refused(
+                    format!("{BACKEND_ENV}={url}: {}", e.message),
+                    format!(
+                        "{}; or unset {BACKEND_ENV} to use the stack file's `backend:`",
+                        e.hint
+                    ),
+                )
+            })
+        }
+        _ => Ok(stack.backend.clone()),
+    }
+}
+
+/// Runs `body` holding the stack's lock (taken at once, or waiting up to
+/// `wait` for the holder), and gives the lock back however `body` ends.
+pub async fn locked<T>(
+    store: &dyn StateStore,
     command: &str,
     wait: Option<std::time::Duration>,
-) -> Result<crate::state::StateLock, Error> {
-    use crate::state::StateStore;
-    Ok(match wait {
-        Some(wait) => store.lock_wait(command, wait)?,
-        None => store.lock(command)?,
-    })
+    body: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let lock: StateLock = store.lock(command, wait).await?;
+    let result = body.await;
+    lock.release().await;
+    result
 }
 
 /// Asks on the terminal before a change. Without a terminal nobody can

@@ -22,14 +22,29 @@ const WAIT_OP: &str = "wait";
 
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
-    let session = Session::open(global)?;
-    let store = session.store();
-    let _lock = super::lock(&store, "echo-iac up", args.wait_for_lock)?;
-    let state = store.load()?;
-    let desired = program::desired_resources(&session.stack);
     // Once changes are under way, an API server that restarts is waited
     // for as long as the run may take.
-    let cluster = session.connect().await?.with_outage_budget(args.timeout);
+    let session = Session::open(global)?.with_outage_budget(args.timeout);
+    let store = session.store().await?;
+    let wait = args.wait_for_lock;
+    super::locked(
+        &*store,
+        "echo-iac up",
+        wait,
+        run_locked(&session, &*store, args, started),
+    )
+    .await
+}
+
+async fn run_locked(
+    session: &Session,
+    store: &dyn StateStore,
+    args: UpArgs,
+    started: Instant,
+) -> Result<(), Error> {
+    let state = store.load().await?;
+    let desired = program::desired_resources(&session.stack);
+    let cluster = session.connect().await?;
     let mut plan = planner::plan_up(
         &cluster,
         &session.stack.name,
@@ -40,7 +55,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     .await?;
 
     if !args.json && !args.skip_preview {
-        show_plan("Updating", &session, &cluster, &plan, args.diff, false);
+        show_plan("Updating", session, &cluster, &plan, args.diff, false);
     }
     check_blocked(&plan)?;
     plan.drop_objects();
@@ -49,7 +64,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     }
 
     let cancel = watch_interrupts();
-    let journal = Journal::new(&store, state);
+    let journal = Journal::new(store, state);
     let options = ApplyOptions {
         force_conflicts: args.plan.force_conflicts,
         concurrency: session.concurrency(),
@@ -63,7 +78,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
         // interrupted run left half done has converged.
-        journal.update(|s| s.pending.clear())?;
+        journal.update(|s| s.pending.clear()).await?;
         progress.note(&format!(
             "Recovered {} operation(s) an earlier run left unfinished",
             plan.interrupted.len()
@@ -75,11 +90,13 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         // A run stopped while waiting applied everything but never saw it
         // work: pending `wait` entries tell the next preview so.
         if plan.has_changes() {
-            journal.update(|s| {
-                for target in &targets {
-                    s.begin(WAIT_OP, target.id().clone());
-                }
-            })?;
+            journal
+                .update(|s| {
+                    for target in &targets {
+                        s.begin(WAIT_OP, target.id().clone());
+                    }
+                })
+                .await?;
         }
         progress.note("Waiting until ready...");
         ready::wait_ready(
@@ -101,7 +118,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     if state.outputs != outputs || plan.has_changes() {
         state.pending.retain(|p| p.op != WAIT_OP);
         state.outputs = outputs;
-        store.save(&mut state)?;
+        store.save(&mut state).await?;
     }
 
     let summary = plan.summary();

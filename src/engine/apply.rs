@@ -2,12 +2,12 @@
 //! each step journaled in the state before and after its API call.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
 use serde_json::Value;
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::error::EngineError;
@@ -59,7 +59,7 @@ const UNSAVED_LIMIT: usize = 64;
 pub struct Journal<'a> {
     store: &'a dyn StateStore,
     state: Mutex<State>,
-    unsaved: Mutex<usize>,
+    unsaved: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Journal<'a> {
@@ -67,59 +67,50 @@ impl<'a> Journal<'a> {
         Journal {
             store,
             state: Mutex::new(state),
-            unsaved: Mutex::new(0),
+            unsaved: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     pub fn into_state(self) -> State {
-        self.state
-            .into_inner()
-            .expect("state lock is never poisoned")
+        self.state.into_inner()
     }
 
     /// Changes the state and writes it at once.
-    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
-        let mut state = self.state.lock().expect("state lock is never poisoned");
+    pub async fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
+        let mut state = self.state.lock().await;
         change(&mut state);
-        self.store.save(&mut state)?;
-        *self
-            .unsaved
-            .lock()
-            .expect("unsaved count lock is never poisoned") = 0;
+        self.store.save(&mut state).await?;
+        self.unsaved.store(0, Ordering::SeqCst);
         Ok(())
     }
 
     /// Changes the state, writing it only once enough changes piled up.
-    fn defer(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
-        let mut state = self.state.lock().expect("state lock is never poisoned");
+    async fn defer(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
+        let mut state = self.state.lock().await;
         change(&mut state);
-        let mut unsaved = self
-            .unsaved
-            .lock()
-            .expect("unsaved count lock is never poisoned");
-        *unsaved += 1;
-        if *unsaved >= UNSAVED_LIMIT {
-            self.store.save(&mut state)?;
-            *unsaved = 0;
+        if self.unsaved.fetch_add(1, Ordering::SeqCst) + 1 >= UNSAVED_LIMIT {
+            self.store.save(&mut state).await?;
+            self.unsaved.store(0, Ordering::SeqCst);
         }
         Ok(())
     }
 
     /// Writes what `defer` has not written yet.
-    pub fn flush(&self) -> Result<(), EngineError> {
-        if *self
-            .unsaved
-            .lock()
-            .expect("unsaved count lock is never poisoned")
-            == 0
-        {
+    pub async fn flush(&self) -> Result<(), EngineError> {
+        if self.unsaved.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
-        self.update(|_| {})
+        self.update(|_| {}).await
+    }
+
+    /// Fails once the stack's lock may be another run's; checked right
+    /// before every mutating request.
+    fn check_lock(&self) -> Result<(), EngineError> {
+        Ok(self.store.check_lock()?)
     }
 
     /// Records the steps about to start as pending, in one write.
-    fn begin_all(&self, steps: &[(Op, &ResourceId)]) -> Result<(), EngineError> {
+    async fn begin_all(&self, steps: &[(Op, &ResourceId)]) -> Result<(), EngineError> {
         if steps.is_empty() {
             return Ok(());
         }
@@ -128,29 +119,32 @@ impl<'a> Journal<'a> {
                 s.begin(op.as_str(), (*id).clone());
             }
         })
+        .await
     }
 
-    fn record(&self, resource: ResourceState) -> Result<(), EngineError> {
+    async fn record(&self, resource: ResourceState) -> Result<(), EngineError> {
         self.defer(|s| {
             s.finish(&resource.id);
             s.upsert_resource(resource);
         })
+        .await
     }
 
     /// Clears the pending entry of a step that never started.
-    fn abandon(&self, id: &ResourceId) -> Result<(), EngineError> {
-        self.defer(|s| s.finish(id))
+    async fn abandon(&self, id: &ResourceId) -> Result<(), EngineError> {
+        self.defer(|s| s.finish(id)).await
     }
 
-    fn forget(&self, id: &ResourceId) -> Result<(), EngineError> {
+    async fn forget(&self, id: &ResourceId) -> Result<(), EngineError> {
         self.defer(|s| {
             s.finish(id);
             s.remove_resource(id);
         })
+        .await
     }
 
-    fn recorded_uid(&self, id: &ResourceId) -> Option<String> {
-        let state = self.state.lock().expect("state lock is never poisoned");
+    async fn recorded_uid(&self, id: &ResourceId) -> Option<String> {
+        let state = self.state.lock().await;
         state.resource(id).map(|r| r.uid.clone())
     }
 }
@@ -172,7 +166,7 @@ pub async fn apply_plan(
     let deletes: Vec<&Step> = plan.steps.iter().filter(|s| s.op == Op::Delete).collect();
     // Deletes that free a node port a create needs go before every apply.
     let first = {
-        let state = journal.state.lock().expect("state lock is never poisoned");
+        let state = journal.state.lock().await;
         nodeports::deletes_to_run_first(
             plan,
             |id| {
@@ -203,7 +197,7 @@ pub async fn apply_plan(
         .map(|s| &s.id)
         .collect();
     let dependents: HashMap<ResourceId, Vec<ResourceId>> = {
-        let state = journal.state.lock().expect("state lock is never poisoned");
+        let state = journal.state.lock().await;
         let mut map: HashMap<ResourceId, Vec<ResourceId>> = HashMap::new();
         for r in &state.resources {
             if !deleting.contains(&r.id) {
@@ -275,13 +269,13 @@ where
             .filter(|s| s.op != Op::Same)
             .map(|s| (s.op, &s.id))
             .collect();
-        journal.begin_all(&mutating)?;
+        journal.begin_all(&mutating).await?;
         let results: Vec<Result<(), EngineError>> = stream::iter(ready.iter().map(|s| {
             let run = &run;
             async move {
                 if options.cancel.load(Ordering::SeqCst) {
                     if s.op != Op::Same {
-                        journal.abandon(&s.id)?;
+                        journal.abandon(&s.id).await?;
                     }
                     return Err(EngineError::Interrupted);
                 }
@@ -291,7 +285,7 @@ where
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
-        journal.flush()?;
+        journal.flush().await?;
         if let Some(error) = results.into_iter().find_map(Result::err) {
             return Err(error);
         }
@@ -313,11 +307,13 @@ async fn apply_step(
     if step.op == Op::Same {
         // Nothing to send; make sure the state knows the object (a run that
         // crashed after creating it may not have recorded it).
-        if journal.recorded_uid(id).is_none()
+        if journal.recorded_uid(id).await.is_none()
             && let Some(live) = cluster.get(id).await?
             && let Some(live_uid) = uid(&live)
         {
-            journal.record(recorded(desired, live_uid.to_string()))?;
+            journal
+                .record(recorded(desired, live_uid.to_string()))
+                .await?;
         }
         return Ok(());
     }
@@ -329,15 +325,17 @@ async fn apply_step(
         && let Some(live) = cluster.get(id).await?
         && let Some(live_uid) = uid(&live)
     {
+        journal.check_lock()?;
         cluster.delete(id, live_uid).await?;
         wait_gone(cluster, id, live_uid, options.timeout).await?;
     }
+    journal.check_lock()?;
     let applied = cluster
         .apply(&desired.object, false, options.force_conflicts)
         .await?;
     fault::reached(Point::AfterApply, options.cancel).await;
     let new_uid = uid(&applied).unwrap_or_default().to_string();
-    journal.record(recorded(desired, new_uid))?;
+    journal.record(recorded(desired, new_uid)).await?;
     on_event(Event::Finished {
         op: step.op,
         id,
@@ -355,14 +353,14 @@ async fn delete_step(
 ) -> Result<(), EngineError> {
     let id = &step.id;
     let start = Instant::now();
-    let recorded_uid = match journal.recorded_uid(id) {
+    let recorded_uid = match journal.recorded_uid(id).await {
         Some(uid) => uid,
         // Never recorded (an interrupted create): the planner checked that
         // the live object carries this stack's labels.
         None => match cluster.get(id).await?.as_ref().and_then(uid) {
             Some(live_uid) => live_uid.to_string(),
             None => {
-                journal.forget(id)?;
+                journal.forget(id).await?;
                 return Ok(());
             }
         },
@@ -375,9 +373,10 @@ async fn delete_step(
             id,
             message: format!("kept: {why}; it is no longer managed by this stack"),
         });
-        journal.forget(id)?;
+        journal.forget(id).await?;
         return Ok(());
     }
+    journal.check_lock()?;
     // The uid precondition makes the server refuse to delete a same-named
     // object that someone created since; that one is left alone.
     match cluster.delete(id, &recorded_uid).await {
@@ -393,7 +392,7 @@ async fn delete_step(
         }),
         Err(e) => return Err(e.into()),
     }
-    journal.forget(id)?;
+    journal.forget(id).await?;
     on_event(Event::Finished {
         op: Op::Delete,
         id,
@@ -410,7 +409,7 @@ async fn foreign_content(
     journal: &Journal<'_>,
 ) -> Result<Option<String>, EngineError> {
     let ours: HashSet<(String, String)> = {
-        let state = journal.state.lock().expect("state lock is never poisoned");
+        let state = journal.state.lock().await;
         state
             .resources
             .iter()

@@ -13,5 +13,5 @@ pub mod reasons;
 pub mod resource;
 
 pub use error::EngineError;
-pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary};
+pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
 pub use resource::{DesiredResource, ResourceId};

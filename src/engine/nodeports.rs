@@ -288,6 +288,7 @@ mod tests {
                 step(Op::Delete, &unrelated),
             ],
             interrupted: Vec::new(),
+            untracked: Vec::new(),
         };
         let wanted = |id: &ResourceId| if id == &new { vec![30007] } else { vec![] };
         let first = deletes_to_run_first(&plan, wanted, &state);

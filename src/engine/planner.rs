@@ -14,7 +14,7 @@ use super::diff;
 use super::error::EngineError;
 use super::live::Live;
 use super::nodeports;
-use super::plan::{Blocker, Change, Conflict, Op, Plan, Step};
+use super::plan::{Blocker, Change, Conflict, Op, Plan, Step, Untracked};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
 use crate::state::State;
@@ -86,18 +86,36 @@ pub async fn plan_up(
         stack: stack.to_string(),
         steps,
         interrupted: interrupted(state),
+        untracked: untracked(&live, stack, state, &declared),
     })
 }
 
-/// Plans `destroy`: a delete for every object in the state, dependents first.
+/// Plans `destroy`: a delete for every object in the state, dependents
+/// first, and for every object that carries the stack's labels although the
+/// state does not record it (found among the kinds and namespaces of the
+/// state and of `desired`, the program's objects).
 pub async fn plan_destroy(
     cluster: &Cluster,
     stack: &str,
     state: &State,
+    desired: &[DesiredResource],
     concurrency: usize,
 ) -> Result<Plan, EngineError> {
-    let order = deletion_order(state);
-    let live = Live::read(cluster, order.iter().copied()).await?;
+    let mut order = deletion_order(state);
+    let live = Live::read(
+        cluster,
+        order.iter().copied().chain(desired.iter().map(|d| &d.id)),
+    )
+    .await?;
+    let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
+    let found = untracked(&live, stack, state, &declared);
+    // Everything lives in a namespace, so untracked namespaces go last.
+    let (namespaces, others): (Vec<&Untracked>, Vec<&Untracked>) =
+        found.iter().partition(|u| u.id.kind == "Namespace");
+    let mut with_untracked: Vec<&ResourceId> = others.iter().map(|u| &u.id).collect();
+    with_untracked.append(&mut order);
+    with_untracked.extend(namespaces.iter().map(|u| &u.id));
+    let order = with_untracked;
     let ctx = Context {
         cluster,
         stack,
@@ -116,7 +134,36 @@ pub async fn plan_destroy(
         stack: stack.to_string(),
         steps: steps.into_iter().flatten().collect(),
         interrupted: interrupted(state),
+        untracked: found,
     })
+}
+
+/// Objects read from the cluster that carry this stack's labels and that
+/// its state neither records nor has pending. Objects a controller made
+/// (owner references) are the controller's, not the stack's.
+pub fn untracked(
+    live: &Live,
+    stack: &str,
+    state: &State,
+    declared: &HashSet<&ResourceId>,
+) -> Vec<Untracked> {
+    let pending: HashSet<&ResourceId> = state.pending.iter().map(|p| &p.id).collect();
+    let mut found: Vec<Untracked> = live
+        .objects()
+        .filter(|(id, object)| {
+            carries_stack_labels(object, stack)
+                && object["metadata"]["ownerReferences"].is_null()
+                && state.resource(id).is_none()
+                && !pending.contains(id)
+        })
+        .map(|(id, object)| Untracked {
+            id: id.clone(),
+            uid: uid(object).unwrap_or_default().to_string(),
+            declared: declared.contains(id),
+        })
+        .collect();
+    found.sort_by_key(|a| a.id.to_string());
+    found
 }
 
 /// The objects the state knows of, ordered so that every object comes
@@ -489,15 +536,21 @@ impl Context<'_> {
         let recorded = self.state.resource(id);
         let live = self.live.get(id).cloned();
         if recorded.is_none() {
-            // Left by an interrupted create: delete it only if it exists and
+            // Left by an interrupted create, or labelled as this stack's
+            // without being in its state: delete it only if it exists and
             // carries this stack's labels.
+            let reason = if self.state.pending.iter().any(|p| &p.id == id) {
+                "created by an interrupted run and never recorded"
+            } else {
+                "carries this stack's labels but is not in its state"
+            };
             return Ok(live
                 .filter(|live| self.labelled_ours(live))
                 .map(|live| Step {
                     op: Op::Delete,
                     id: id.clone(),
                     changes: Vec::new(),
-                    reason: Some("created by an interrupted run and never recorded".to_string()),
+                    reason: Some(reason.to_string()),
                     blocker: None,
                     live: Some(diff::normalize(&live)),
                     planned: None,
