@@ -174,8 +174,13 @@ pub async fn wait_ready(
                 } else {
                     stuck_since.remove(id);
                 }
-                readiness.reason = summary(&found, pods.len());
+                if let Some(line) = summary(&found, pods.len()) {
+                    readiness.reason = Some(line);
+                }
                 reasons.insert(target.id(), found);
+            } else {
+                // Ready, or its pods were not read: not stuck.
+                stuck_since.remove(target.id());
             }
             if !readiness.ready {
                 unready.insert(target.id());
@@ -485,7 +490,13 @@ async fn check(
                     details: format!("{reason}{pods}"),
                 });
             }
-            Ok(deployment_readiness(id, *replicas, live))
+            let mut readiness = deployment_readiness(id, *replicas, live);
+            if !readiness.ready {
+                // Pods that could not even be created (a quota, an admission
+                // webhook) leave no pod to read a reason from.
+                readiness.reason = replica_failure(live);
+            }
+            Ok(readiness)
         }
         Target::Service { id, endpoints, .. } => {
             let key = (id.namespace.clone().unwrap_or_default(), id.name.clone());
@@ -541,6 +552,20 @@ pub fn deployment_readiness(id: &ResourceId, replicas: i64, live: &Value) -> Rea
         progress,
         reason: None,
     }
+}
+
+fn replica_failure(live: &Value) -> Option<String> {
+    let conditions = live["status"]["conditions"].as_array()?;
+    conditions
+        .iter()
+        .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["reason"].as_str().unwrap_or("ReplicaFailure"),
+                c["message"].as_str().unwrap_or_default()
+            )
+        })
 }
 
 fn progress_deadline_exceeded(live: &Value) -> Option<String> {
@@ -684,6 +709,17 @@ mod tests {
             newest_template_hash(&deployment, &sets).as_deref(),
             Some("new")
         );
+    }
+
+    #[test]
+    fn a_replica_failure_is_the_reason_when_no_pod_exists() {
+        let live = json!({"status": {"conditions": [{"type": "ReplicaFailure", "status": "True",
+            "reason": "FailedCreate", "message": "pods \"x\" is forbidden: exceeded quota"}]}});
+        assert_eq!(
+            replica_failure(&live).as_deref(),
+            Some("FailedCreate: pods \"x\" is forbidden: exceeded quota")
+        );
+        assert_eq!(replica_failure(&json!({"status": {}})), None);
     }
 
     #[test]
