@@ -16,6 +16,9 @@ const SUBCOMMANDS: &[&str] = &[
     "output",
     "stack",
     "ls",
+    "history",
+    "export",
+    "import",
     "completions",
     "man",
 ];
@@ -114,6 +117,9 @@ fn the_man_page_renders_with_man_and_documents_every_subcommand() {
         "RENDER",
         "OUTPUT",
         "STACK LS",
+        "STACK HISTORY",
+        "STACK EXPORT",
+        "STACK IMPORT",
         "COMPLETIONS",
         "MAN",
     ] {

@@ -252,6 +252,7 @@ where
     let mut remaining: Vec<&'s Step> = steps.to_vec();
     while !remaining.is_empty() {
         if options.cancel.load(Ordering::SeqCst) {
+            journal.flush().await?;
             return Err(EngineError::Interrupted);
         }
         let (ready, waiting): (Vec<&Step>, Vec<&Step>) = remaining
@@ -269,6 +270,10 @@ where
             .filter(|s| s.op != Op::Same)
             .map(|s| (s.op, &s.id))
             .collect();
+        // One write records this wave as pending and the previous wave's
+        // results: a result not yet written still reads as pending, which
+        // the next run converges, so the extra write between would only
+        // cost a request per wave on the cluster backend.
         journal.begin_all(&mutating).await?;
         let results: Vec<Result<(), EngineError>> = stream::iter(ready.iter().map(|s| {
             let run = &run;
@@ -285,14 +290,14 @@ where
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
-        journal.flush().await?;
         if let Some(error) = results.into_iter().find_map(Result::err) {
+            journal.flush().await?;
             return Err(error);
         }
         done.extend(ready.iter().map(|s| s.id.clone()));
         remaining = waiting;
     }
-    Ok(())
+    journal.flush().await
 }
 
 async fn apply_step(
