@@ -11,7 +11,7 @@ use crate::program;
 use crate::render;
 use crate::state::StateStore;
 
-use super::{Session, confirm, print, progress_printer, show_plan, watch_interrupts};
+use super::{Session, confirm, print, show_plan, watch_interrupts};
 
 pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -73,7 +73,8 @@ async fn run_locked(
         cancel,
     };
     let quiet = args.json;
-    let on_event = progress_printer(quiet);
+    let progress = session.progress(quiet);
+    let on_event = |event: crate::engine::apply::Event<'_>| progress.on_event(event);
     apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
     journal
         .update(|s| {

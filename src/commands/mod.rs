@@ -4,8 +4,10 @@
 mod destroy;
 mod output;
 mod preview;
+mod progress;
 mod refresh;
 mod render;
+mod shell;
 mod stack_ls;
 mod stack_state;
 mod up;
@@ -15,8 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
 use crate::cluster::{Cluster, Target};
-use crate::engine::apply::Event;
-use crate::engine::{Op, Plan};
+use crate::engine::Plan;
 use crate::error::{Error, exit};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
@@ -27,6 +28,7 @@ use crate::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
 pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
 
 pub fn run(cli: Cli) -> Result<(), Error> {
+    crate::logging::init(cli.global.verbose)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -45,6 +47,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Stack(StackCommand::History(args)) => stack_state::history(global, args).await,
             Command::Stack(StackCommand::Export(args)) => stack_state::export(global, args).await,
             Command::Stack(StackCommand::Import(args)) => stack_state::import(global, args).await,
+            Command::Completions(args) => shell::completions(args.shell),
+            Command::Man => shell::man(),
         }
     })
 }
@@ -121,11 +125,10 @@ impl Session {
 
     async fn dial(&self) -> Result<Cluster, Error> {
         let target = Target {
-            kubeconfig: self
-                .global
-                .kubeconfig
-                .clone()
-                .or_else(|| self.stack.kubeconfig.clone()),
+            kubeconfig: match &self.global.kubeconfig {
+                Some(path) => vec![path.clone()],
+                None => self.stack.kubeconfig.clone(),
+            },
             context: self
                 .global
                 .context
@@ -141,6 +144,17 @@ impl Session {
 
     pub fn color(&self) -> bool {
         use_color(self.global.color)
+    }
+
+    /// The progress display for `up` and `destroy`; `quiet` (for `--json`)
+    /// shows nothing.
+    pub fn progress(&self, quiet: bool) -> progress::Progress {
+        let logging = self.global.verbose > 0
+            || std::env::var_os(crate::logging::ENV).is_some_and(|v| !v.is_empty());
+        progress::Progress::new(
+            progress::Mode::choose(quiet, logging),
+            progress::stderr_color(self.global.color),
+        )
     }
 }
 
@@ -201,36 +215,6 @@ pub fn show_plan(
             color: session.color(),
         },
     ));
-}
-
-/// Prints each applied or deleted object as it is done, unless `quiet`
-/// (with `--json`, stdout holds one document and stderr stays quiet too).
-pub fn progress_printer(quiet: bool) -> impl Fn(Event<'_>) + Sync {
-    move |event| {
-        if quiet {
-            return;
-        }
-        match event {
-            Event::Started { .. } => {}
-            Event::Finished { op, id, elapsed } => note(&format!(
-                " {:<2} {id} {} ({:.1}s)",
-                op.mark(),
-                past_tense(op),
-                elapsed.as_secs_f64()
-            )),
-            Event::Note { id, message } => note(&format!(" !  {id}: {message}")),
-        }
-    }
-}
-
-fn past_tense(op: Op) -> &'static str {
-    match op {
-        Op::Same => "unchanged",
-        Op::Create => "created",
-        Op::Update => "updated",
-        Op::Replace => "replaced",
-        Op::Delete => "deleted",
-    }
 }
 
 /// Writes to stdout; a closed pipe (`echo-iac preview | head`) is not an error.

@@ -15,13 +15,10 @@ use crate::state::StateStore;
 
 use super::output::format_outputs;
 use super::preview::{check_blocked, plan_options};
-use super::{Session, confirm, note, print, progress_printer, show_plan, watch_interrupts};
+use super::{Session, confirm, print, show_plan, watch_interrupts};
 
 /// The pending operation that stands for the readiness wait.
 const WAIT_OP: &str = "wait";
-
-/// Above this many objects to wait for, progress is a count, not a line each.
-const PROGRESS_LINES: usize = 20;
 
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -75,18 +72,17 @@ async fn run_locked(
         cancel,
     };
     let quiet = args.json;
-    let on_event = progress_printer(quiet);
+    let progress = session.progress(quiet);
+    let on_event = |event: apply::Event<'_>| progress.on_event(event);
     apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
         // interrupted run left half done has converged.
         journal.update(|s| s.pending.clear()).await?;
-        if !quiet {
-            note(&format!(
-                "Recovered {} operation(s) an earlier run left unfinished",
-                plan.interrupted.len()
-            ));
-        }
+        progress.note(&format!(
+            "Recovered {} operation(s) an earlier run left unfinished",
+            plan.interrupted.len()
+        ));
     }
 
     let targets = ready::targets(&desired);
@@ -102,31 +98,20 @@ async fn run_locked(
                 })
                 .await?;
         }
-        if !quiet {
-            note("Waiting until ready...");
-        }
-        ready::wait_ready(&cluster, &targets, args.timeout, cancel, |changed, all| {
-            if quiet {
-                return;
-            }
-            // A line per object reads well for a few; for many, a count.
-            if all.len() > PROGRESS_LINES {
-                let ready = all.iter().filter(|r| r.ready).count();
-                note(&format!("    {ready}/{} ready", all.len()));
-                return;
-            }
-            for r in changed {
-                note(&format!(
-                    "    {} {}: {}",
-                    if r.ready { "✓" } else { "…" },
-                    r.id,
-                    r.progress
-                ));
-            }
-        })
+        progress.note("Waiting until ready...");
+        ready::wait_ready(
+            &cluster,
+            &targets,
+            args.timeout,
+            args.wait_grace,
+            cancel,
+            |changed, all| progress.waiting(changed, all),
+        )
         .await?;
     }
 
+    // Every live line has settled; what follows goes below them.
+    drop(progress);
     let outputs = outputs::collect(&cluster, &session.stack.namespace, &desired).await?;
     let changed = journal.into_state();
     let mut state = changed;

@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::error::EngineError;
+use super::nodeports;
 use super::plan::{Op, Plan, Step};
 use super::ready::Poll;
 use super::resource::{DesiredResource, ResourceId};
@@ -163,6 +164,21 @@ pub async fn apply_plan(
         desired.iter().map(|d| (&d.id, d)).collect();
     let applies: Vec<&Step> = plan.steps.iter().filter(|s| s.op != Op::Delete).collect();
     let deletes: Vec<&Step> = plan.steps.iter().filter(|s| s.op == Op::Delete).collect();
+    // Deletes that free a node port a create needs go before every apply.
+    let first = {
+        let state = journal.state.lock().await;
+        nodeports::deletes_to_run_first(
+            plan,
+            |id| {
+                by_id
+                    .get(id)
+                    .map_or_else(Vec::new, |d| nodeports::node_ports(&d.object))
+            },
+            &state,
+        )
+    };
+    let (early_deletes, deletes): (Vec<&Step>, Vec<&Step>) =
+        deletes.into_iter().partition(|s| first.contains(&s.id));
 
     let in_plan: HashSet<&ResourceId> = applies.iter().map(|s| &s.id).collect();
     let apply_deps = |step: &Step| -> Vec<ResourceId> {
@@ -173,13 +189,13 @@ pub async fn apply_plan(
             .cloned()
             .collect()
     };
-    run_in_waves(&applies, apply_deps, journal, options, |step| {
-        apply_step(cluster, step, by_id[&step.id], journal, options, on_event)
-    })
-    .await?;
 
     // A delete waits for the deletes of everything that depends on it.
-    let deleting: HashSet<&ResourceId> = deletes.iter().map(|s| &s.id).collect();
+    let deleting: HashSet<&ResourceId> = deletes
+        .iter()
+        .chain(&early_deletes)
+        .map(|s| &s.id)
+        .collect();
     let dependents: HashMap<ResourceId, Vec<ResourceId>> = {
         let state = journal.state.lock().await;
         let mut map: HashMap<ResourceId, Vec<ResourceId>> = HashMap::new();
@@ -201,7 +217,23 @@ pub async fn apply_plan(
         map
     };
     let delete_deps = |step: &Step| dependents.get(&step.id).cloned().unwrap_or_default();
-    run_in_waves(&deletes, delete_deps, journal, options, |step| {
+    if !early_deletes.is_empty() {
+        run_in_waves(&early_deletes, delete_deps, journal, options, |step| {
+            delete_step(cluster, step, journal, options, on_event)
+        })
+        .await?;
+    }
+    run_in_waves(&applies, apply_deps, journal, options, |step| {
+        apply_step(cluster, step, by_id[&step.id], journal, options, on_event)
+    })
+    .await?;
+    // The early deletes are done by now.
+    let late_deps = |step: &Step| {
+        let mut deps = delete_deps(step);
+        deps.retain(|d| !first.contains(d));
+        deps
+    };
+    run_in_waves(&deletes, late_deps, journal, options, |step| {
         delete_step(cluster, step, journal, options, on_event)
     })
     .await

@@ -4,10 +4,12 @@ pub mod apply;
 pub mod diff;
 pub mod error;
 pub mod live;
+pub mod nodeports;
 pub mod outputs;
 pub mod plan;
 pub mod planner;
 pub mod ready;
+pub mod reasons;
 pub mod resource;
 
 pub use error::EngineError;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::diff;
 use super::error::EngineError;
 use super::live::Live;
+use super::nodeports;
 use super::plan::{Blocker, Change, Conflict, Op, Plan, Step, Untracked};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
@@ -67,6 +68,7 @@ pub async fn plan_up(
         options,
         new_namespaces: &new_namespaces,
         live: &live,
+        declared: Some(&declared),
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
@@ -121,6 +123,7 @@ pub async fn plan_destroy(
         options: PlanOptions::default(),
         new_namespaces: &HashSet::new(),
         live: &live,
+        declared: None,
     };
     let steps: Vec<Option<Step>> =
         stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
@@ -232,6 +235,9 @@ struct Context<'a> {
     options: PlanOptions,
     new_namespaces: &'a HashSet<String>,
     live: &'a Live,
+    /// What the program declares (`None` for destroy): a recorded object not
+    /// in it is deleted by the plan.
+    declared: Option<&'a HashSet<&'a ResourceId>>,
 }
 
 impl Context<'_> {
@@ -287,6 +293,9 @@ impl Context<'_> {
             // Validation is a courtesy: credentials scoped to the stack's own
             // namespace may not write elsewhere, even in a dry run.
             Err(ClusterError::Forbidden { .. }) => None,
+            Err(ClusterError::Api { status, .. }) if nodeports::is_port_taken(&status) => {
+                return self.plan_port_taken(desired, &status, true).await;
+            }
             Err(ClusterError::Api { status, .. }) => Some(rejected(&status)),
             Err(e) => return Err(e.into()),
         };
@@ -296,12 +305,82 @@ impl Context<'_> {
     async fn plan_create(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
         let (planned, blocker) = match self.cluster.apply(&desired.object, true, false).await {
             Ok(planned) => (diff::normalize(&planned), None),
+            Err(ClusterError::Api { status, .. }) if nodeports::is_port_taken(&status) => {
+                return self.plan_port_taken(desired, &status, false).await;
+            }
             Err(ClusterError::Api { status, .. }) => {
                 (diff::normalize(&desired.object), Some(rejected(&status)))
             }
             Err(e) => return Err(e.into()),
         };
         Ok(self.create_step(desired, planned, blocker))
+    }
+
+    /// A create refused because a node port it asks for is taken. When
+    /// every holder is an object this plan deletes, `up` deletes it first
+    /// (see `nodeports::deletes_to_run_first`), so the create is validated
+    /// without the port and planned; otherwise the refusal names the holder.
+    async fn plan_port_taken(
+        &self,
+        desired: &DesiredResource,
+        status: &kube::core::Status,
+        stand_in: bool,
+    ) -> Result<Step, EngineError> {
+        let ports = nodeports::node_ports(&desired.object);
+        let holders = nodeports::holders(self.cluster, &ports).await?;
+        let freed = holders.as_deref().is_some_and(|holders| {
+            !holders.is_empty() && holders.iter().all(|h| self.deleted_by_plan(&h.id, &h.uid))
+        });
+        if !freed {
+            let mut blocker = rejected(status);
+            if let Blocker::Rejected { message, .. } = &mut blocker {
+                *message = nodeports::taken_message(message, holders.as_deref(), &ports);
+            }
+            return Ok(self.create_step(desired, diff::normalize(&desired.object), Some(blocker)));
+        }
+        let without = nodeports::without_node_ports(&desired.object);
+        let (mut planned, blocker) = if stand_in {
+            match self
+                .cluster
+                .validate_create_in(&without, STAND_IN_NAMESPACE)
+                .await
+            {
+                Ok(()) | Err(ClusterError::Forbidden { .. }) => (desired.object.clone(), None),
+                Err(ClusterError::Api { status, .. }) => {
+                    (desired.object.clone(), Some(rejected(&status)))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            match self.cluster.apply(&without, true, false).await {
+                Ok(planned) => (planned, None),
+                Err(ClusterError::Api { status, .. }) => {
+                    (desired.object.clone(), Some(rejected(&status)))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        nodeports::restore_node_ports(&mut planned, &desired.object);
+        let mut step = self.create_step(desired, diff::normalize(&planned), blocker);
+        let held: Vec<String> = holders
+            .unwrap_or_default()
+            .iter()
+            .map(|h| format!("node port {} is held by {}", h.port, h.id))
+            .collect();
+        step.reason = Some(format!(
+            "{}, which this plan deletes first",
+            held.join(", ")
+        ));
+        Ok(step)
+    }
+
+    /// Whether the plan deletes this object: the state records it with
+    /// this uid and the program no longer declares it.
+    fn deleted_by_plan(&self, id: &ResourceId, uid: &str) -> bool {
+        let Some(declared) = self.declared else {
+            return false;
+        };
+        !declared.contains(id) && self.state.resource(id).is_some_and(|r| r.uid == uid)
     }
 
     fn create_step(
@@ -357,12 +436,23 @@ impl Context<'_> {
             }
             return Ok(step);
         }
+        let mut rejection = rejected(status);
+        if nodeports::is_port_taken(status)
+            && let Blocker::Rejected { message, .. } = &mut rejection
+        {
+            let ports = nodeports::node_ports(&desired.object);
+            // The ports it holds already are not the ones refused.
+            let holders = nodeports::holders(self.cluster, &ports)
+                .await?
+                .map(|all| all.into_iter().filter(|h| &h.id != id).collect::<Vec<_>>());
+            *message = nodeports::taken_message(message, holders.as_deref(), &ports);
+        }
         Ok(Step {
             op: Op::Update,
             id: id.clone(),
             changes: Vec::new(),
             reason: None,
-            blocker: blocker.or_else(|| Some(rejected(status))),
+            blocker: blocker.or(Some(rejection)),
             live: Some(live),
             planned: None,
         })
