@@ -43,6 +43,10 @@ pub struct GlobalArgs {
     /// When to color output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Log each API request (method, path, status, latency) on stderr;
+    /// twice for more. `ECHO_IAC_LOG=debug` does the same.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// How many objects are previewed or applied at once.
     #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -73,6 +77,17 @@ pub enum Command {
     /// Work with the stacks of this project.
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Print a shell completion script (see the README for where to put it).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `echo-iac man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -118,6 +133,11 @@ pub struct UpArgs {
     /// How long to wait for the stack to become ready.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Stop waiting once every new pod of a rollout has been stuck this
+    /// long on a reason that waiting does not fix (image pull errors,
+    /// config errors, crash loops, no node that fits).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_grace: Duration,
     /// If another run holds the stack's lock, wait this long for it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait_for_lock: Option<Duration>,
@@ -162,8 +182,44 @@ pub struct OutputArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StackCommand {
-    /// List the stacks in stacks/ with their last update.
+    /// List the stacks in stacks/ with their backend and last update.
     Ls,
+    /// List the kept revisions of the stack's state: serial, time, command,
+    /// user and host, and what each changed.
+    History(HistoryArgs),
+    /// Write the stack's state as JSON to FILE, or to stdout.
+    Export(ExportArgs),
+    /// Replace the stack's state with a document written by `stack export`
+    /// (to move a stack between backends).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write the document; default: stdout.
+    pub file: Option<PathBuf>,
+    /// A kept revision (a serial from `stack history`) instead of the current state.
+    #[arg(long, value_name = "SERIAL")]
+    pub revision: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A document written by `echo-iac stack export`.
+    pub file: PathBuf,
+    /// Overwrite a stored state whose serial is newer than the document's.
+    #[arg(long)]
+    pub force: bool,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -6,7 +6,7 @@
 //! works for credentials that may not read the discovery documents.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,13 +18,16 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
     Preconditions,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::KubeConfigOptions;
 use kube::core::Status;
 use kube::{Client, Config};
 use serde_json::Value;
 
 use crate::FIELD_MANAGER;
 use crate::engine::ResourceId;
+
+mod kubeconfig;
+mod trace;
 
 /// How long a TCP connection to the API server may take before the server
 /// counts as unreachable. Short, because a blackholed address otherwise hangs.
@@ -44,6 +47,12 @@ static REQUESTS: AtomicU64 = AtomicU64::new(0);
 /// (through `ECHO_IAC_STATS`) to compare request counts between tools.
 pub fn requests_sent() -> u64 {
     REQUESTS.load(Ordering::Relaxed)
+}
+
+/// Counts a request sent without [`Cluster::call`] (lease renewals, which
+/// must not wait out an outage).
+pub(crate) fn count_request() {
+    REQUESTS.fetch_add(1, Ordering::Relaxed);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,13 +138,18 @@ pub struct Cluster {
 /// which win over $KUBECONFIG and ~/.kube/config.
 #[derive(Clone, Debug, Default)]
 pub struct Target {
-    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig files, merged as kubectl merges `KUBECONFIG`; empty means
+    /// $KUBECONFIG, then ~/.kube/config.
+    pub kubeconfig: Vec<PathBuf>,
     pub context: Option<String>,
 }
 
 impl Cluster {
     pub async fn connect(target: &Target) -> Result<Cluster, ClusterError> {
-        let (kubeconfig, path) = read_kubeconfig(target.kubeconfig.as_deref())?;
+        let kubeconfig::Loaded {
+            config: kubeconfig,
+            source: path,
+        } = kubeconfig::load(&target.kubeconfig)?;
         let context = match &target.context {
             Some(context) => {
                 if !kubeconfig.contexts.iter().any(|c| &c.name == context) {
@@ -323,6 +337,59 @@ impl Cluster {
             .collect())
     }
 
+    /// The last `lines` lines of a container's log; with `previous`, of its
+    /// last run (a container that crashed). `None` when the API has none to
+    /// give (not yet written, or not allowed): a log is a detail, never
+    /// worth failing over.
+    pub async fn pod_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        lines: i64,
+    ) -> Option<String> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = kube::api::LogParams {
+            container: Some(container.to_string()),
+            previous,
+            tail_lines: Some(lines),
+            limit_bytes: Some(16 * 1024),
+            ..Default::default()
+        };
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        let text = api.logs(pod, &params).await.ok()?;
+        // The kubelet answers 200 with this text for a run whose log it no
+        // longer has.
+        let gone = text.starts_with("unable to retrieve container logs");
+        (!text.trim().is_empty() && !gone).then_some(text)
+    }
+
+    /// A typed API in `namespace`, for the state backend's Secrets and
+    /// Lease; its requests go through [`Cluster::call`].
+    pub(crate) fn typed<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// One request with the retries and error mapping of every other
+    /// request; `id` names its target in messages.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        action: &str,
+        id: &ResourceId,
+        request: F,
+    ) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        self.retry(action, id, request).await
+    }
+
     fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {
         let resource =
             api_resource(&id.api_version, &id.kind).ok_or_else(|| ClusterError::Other {
@@ -464,6 +531,7 @@ fn client(config: &Config) -> Result<Client, kube::Error> {
     let http_client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .build::<_, kube::client::Body>(connector);
     let service = ServiceBuilder::new()
+        .layer(trace::TraceLayer)
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
@@ -575,33 +643,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     parts.join(": ")
-}
-
-/// Reads the kubeconfig from `path`, else from $KUBECONFIG (which may list
-/// several files), else from ~/.kube/config.
-fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, PathBuf), ClusterError> {
-    let path = match path {
-        Some(path) => path.to_path_buf(),
-        None => match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-            Some(paths) => {
-                let first = std::env::split_paths(&paths).next().unwrap_or_default();
-                let config = Kubeconfig::read().map_err(|e| ClusterError::Kubeconfig {
-                    path: PathBuf::from(&paths),
-                    reason: without_values(&error_chain(&e)),
-                })?;
-                return Ok((config, first));
-            }
-            None => home_dir().join(".kube").join("config"),
-        },
-    };
-    if !path.exists() {
-        return Err(ClusterError::KubeconfigMissing { path });
-    }
-    let config = Kubeconfig::read_from(&path).map_err(|e| ClusterError::Kubeconfig {
-        path: path.clone(),
-        reason: without_values(&error_chain(&e)),
-    })?;
-    Ok((config, path))
 }
 
 /// A kubeconfig error without the file's contents: the YAML parser quotes

@@ -36,13 +36,16 @@ pub enum Point {
     Wait,
     /// A delete was accepted and is not yet recorded in the state.
     Delete,
+    /// The cluster backend is about to send a new revision of the state.
+    StateWrite,
 }
 
-const POINTS: [Point; 4] = [
+const POINTS: [Point; 5] = [
     Point::BeforeApply,
     Point::AfterApply,
     Point::Wait,
     Point::Delete,
+    Point::StateWrite,
 ];
 
 impl Point {
@@ -52,6 +55,7 @@ impl Point {
             Point::AfterApply => "after-apply",
             Point::Wait => "wait",
             Point::Delete => "delete",
+            Point::StateWrite => "state-write",
         }
     }
 
@@ -213,6 +217,6 @@ mod tests {
         let (rules, errors) = parse("nowhere:1,wait:0,wait:x,wait:1:later,after-apply:1:pause:9");
         assert!(rules.is_empty(), "{rules:?}");
         assert_eq!(errors.len(), 5, "{errors:?}");
-        assert!(errors[0].contains("before-apply, after-apply, wait, delete"));
+        assert!(errors[0].contains("before-apply, after-apply, wait, delete, state-write"));
     }
 }

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod engine;
 pub mod error;
 pub mod fault;
+pub mod logging;
 pub mod program;
 pub mod project;
 pub mod render;

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use crate::project::{Project, ProjectError};
+use crate::state::Backend;
 
 /// One environment's settings, validated. Built only by parsing a stack file.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,13 +29,17 @@ pub struct StackConfig {
     pub name: String,
     /// The stack file it was read from.
     pub file: PathBuf,
-    /// Kubeconfig path from the file (`~` expanded, relative paths resolved
-    /// against the project folder); `None` means $KUBECONFIG, then ~/.kube/config.
-    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig paths from the file (`~` expanded, relative paths resolved
+    /// against the project folder), one or a list merged as kubectl merges
+    /// `KUBECONFIG`; empty means $KUBECONFIG, then ~/.kube/config.
+    pub kubeconfig: Vec<PathBuf>,
     /// Kubeconfig context; `None` means the kubeconfig's current context.
     pub context: Option<String>,
     pub namespace: String,
     pub create_namespace: bool,
+    /// Where the stack's state and lock live (`backend:`, default
+    /// `file://state`).
+    pub backend: Backend,
     /// One entry for `echo:`, one per item for `echoes:`.
     pub echoes: Vec<EchoConfig>,
 }
@@ -188,8 +193,8 @@ fn parse_with_home(
     }
 
     let kubeconfig = match raw.kubeconfig {
-        Some(path) => Some(src.resolve_kubeconfig(&path, project_root, home)?),
-        None => None,
+        Some(paths) => src.resolve_kubeconfigs(paths, project_root, home)?,
+        None => Vec::new(),
     };
     let context = match raw.context {
         Some(context) if context.value.trim().is_empty() => {
@@ -204,6 +209,19 @@ fn parse_with_home(
         None => None,
     };
 
+    let backend = match raw.backend {
+        Some(url) => Backend::parse(&url.value, project_root).map_err(|e| {
+            src.at(
+                &url,
+                format!("`backend` {}", e.message),
+                "not a backend URL",
+                &e.hint,
+            )
+        })?,
+        None => Backend::parse(crate::state::backend::DEFAULT, project_root)
+            .expect("the default backend parses"),
+    };
+
     Ok(StackConfig {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -211,8 +229,43 @@ fn parse_with_home(
         context,
         namespace: namespace.value,
         create_namespace: raw.create_namespace.unwrap_or(false),
+        backend,
         echoes: src.echoes(raw.echo, raw.echoes)?,
     })
+}
+
+/// `kubeconfig:` as written: one path, or a list of them.
+enum KubeconfigPaths {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+// By hand rather than `#[serde(untagged)]`, which buffers the value and
+// loses the positions of the list's items.
+impl<'de> Deserialize<'de> for KubeconfigPaths {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KubeconfigPaths;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a path or a list of paths")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(KubeconfigPaths::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    items.push(item);
+                }
+                Ok(KubeconfigPaths::Many(items))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 // The file as written. Two echo structs rather than one with `#[serde(flatten)]`:
@@ -221,10 +274,11 @@ fn parse_with_home(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawStack {
-    kubeconfig: Option<Spanned<String>>,
+    kubeconfig: Option<Spanned<KubeconfigPaths>>,
     context: Option<Spanned<String>>,
     namespace: Option<Spanned<String>>,
     create_namespace: Option<bool>,
+    backend: Option<Spanned<String>>,
     echo: Option<Spanned<RawEcho>>,
     echoes: Option<Spanned<Vec<Spanned<RawNamedEcho>>>>,
 }
@@ -611,6 +665,32 @@ impl Source<'_> {
         }
         let (line, column) = self.position(at)?;
         Some((line, column + unquoted.1 + index))
+    }
+
+    /// One path or a list; an empty list is a mistake, not "the default".
+    fn resolve_kubeconfigs(
+        &self,
+        paths: Spanned<KubeconfigPaths>,
+        project_root: &Path,
+        home: Option<&Path>,
+    ) -> Result<Vec<PathBuf>, StackError> {
+        let items = match paths.value {
+            KubeconfigPaths::One(path) => vec![Spanned::new(path, paths.referenced, paths.defined)],
+            KubeconfigPaths::Many(items) if items.is_empty() => {
+                let empty = Spanned::new(String::new(), paths.referenced, paths.defined);
+                return Err(self.at(
+                    &empty,
+                    "`kubeconfig` is an empty list".into(),
+                    "empty",
+                    "give one path or a list of paths, or remove the key to use $KUBECONFIG, then ~/.kube/config",
+                ));
+            }
+            KubeconfigPaths::Many(items) => items,
+        };
+        items
+            .iter()
+            .map(|path| self.resolve_kubeconfig(path, project_root, home))
+            .collect()
     }
 
     fn resolve_kubeconfig(
@@ -1066,9 +1146,11 @@ fn takes(key: &str) -> Option<&'static str> {
         "echoes" => "a list of mappings, each with a name",
         "nodeSelector" => "a mapping of node labels, e.g. {echo-iac.io/node: real}",
         "tolerations" => "a list of tolerations, each with key, operator, value, effect",
-        "namespace" | "context" | "kubeconfig" | "image" | "message" | "name" | "appLabel" => {
+        "kubeconfig" => "a path, or a list of paths",
+        "namespace" | "context" | "image" | "message" | "name" | "appLabel" => {
             "a single text value"
         }
+        "backend" => "a backend URL, `file://<folder>` or `kubernetes://<namespace>`",
         _ => return None,
     })
 }
@@ -1090,6 +1172,7 @@ fn type_hint(key: &str) -> String {
         "namespace" => "echo-dev",
         "context" => "kind-dev",
         "kubeconfig" => "~/.kube/config",
+        "backend" => "kubernetes://echo-state",
         "image" => "nginx:alpine",
         "message" => "Hello! I am Pod",
         "name" => "web",
@@ -1462,10 +1545,11 @@ mod tests {
             StackConfig {
                 name: "dev".into(),
                 file: PathBuf::from(FILE),
-                kubeconfig: Some(PathBuf::from("/etc/kube/config")),
+                kubeconfig: vec![PathBuf::from("/etc/kube/config")],
                 context: Some("kind-dev".into()),
                 namespace: "echo-dev".into(),
                 create_namespace: true,
+                backend: Backend::File(PathBuf::from("/projects/echo/state")),
                 echoes: vec![seed_with(|echo| {
                     echo.replicas = 1;
                     echo.node_port = 30008;
@@ -1477,9 +1561,34 @@ mod tests {
     }
 
     #[test]
+    fn backend_key_takes_a_file_or_kubernetes_url() {
+        let config = parse_ok("namespace: a\nbackend: kubernetes://echo-state\n");
+        assert_eq!(
+            config.backend,
+            Backend::Kubernetes {
+                namespace: "echo-state".into()
+            }
+        );
+        let config = parse_ok("namespace: a\nbackend: file://.state\n");
+        assert_eq!(
+            config.backend,
+            Backend::File(PathBuf::from("/projects/echo/.state"))
+        );
+    }
+
+    #[test]
+    fn bad_backend_is_rejected_at_its_position_with_what_is_allowed() {
+        let err = parse_err("namespace: a\nbackend: s3://bucket\n");
+        assert_error(&err, 2, 10, &["unknown backend scheme `s3://`"]);
+        assert!(err.hint().unwrap().contains("kubernetes://<namespace>"));
+        let err = parse_err("namespace: a\nbackend: kubernetes://Not_A_Namespace\n");
+        assert_error(&err, 2, 10, &["does not name a namespace"]);
+    }
+
+    #[test]
     fn namespace_alone_gives_the_seed_service_with_defaults() {
         let config = parse_ok("namespace: echo-dev\n");
-        assert_eq!(config.kubeconfig, None);
+        assert!(config.kubeconfig.is_empty());
         assert_eq!(config.context, None);
         assert!(!config.create_namespace);
         assert_eq!(
@@ -1554,7 +1663,7 @@ mod tests {
         let config = parse_ok("kubeconfig: ~/.kube/config\nnamespace: a\n");
         assert_eq!(
             config.kubeconfig,
-            Some(PathBuf::from("/home/dev/.kube/config"))
+            vec![PathBuf::from("/home/dev/.kube/config")]
         );
     }
 
@@ -1563,14 +1672,39 @@ mod tests {
         let config = parse_ok("kubeconfig: .cluster/kubeconfig\nnamespace: a\n");
         assert_eq!(
             config.kubeconfig,
-            Some(PathBuf::from("/projects/echo/.cluster/kubeconfig"))
+            vec![PathBuf::from("/projects/echo/.cluster/kubeconfig")]
         );
     }
 
     #[test]
     fn kubeconfig_absolute_path_is_kept() {
         let config = parse_ok("kubeconfig: /etc/kubeconfig\nnamespace: a\n");
-        assert_eq!(config.kubeconfig, Some(PathBuf::from("/etc/kubeconfig")));
+        assert_eq!(config.kubeconfig, vec![PathBuf::from("/etc/kubeconfig")]);
+    }
+
+    #[test]
+    fn kubeconfig_may_be_a_list_resolved_item_by_item() {
+        let config =
+            parse_ok("kubeconfig:\n  - ~/.kube/config\n  - .cluster/kubeconfig\nnamespace: a\n");
+        assert_eq!(
+            config.kubeconfig,
+            vec![
+                PathBuf::from("/home/dev/.kube/config"),
+                PathBuf::from("/projects/echo/.cluster/kubeconfig")
+            ]
+        );
+    }
+
+    #[test]
+    fn kubeconfig_list_item_errors_point_at_the_item() {
+        let err = parse_err("namespace: a\nkubeconfig:\n  - /etc/k\n  - ~bob/config\n");
+        assert_error(&err, 4, 5, &["only `~` and `~/...`"]);
+    }
+
+    #[test]
+    fn kubeconfig_empty_list_is_rejected() {
+        let err = parse_err("namespace: a\nkubeconfig: []\n");
+        assert!(err.to_string().contains("empty list"), "{err}");
     }
 
     #[test]
@@ -2032,7 +2166,7 @@ mod tests {
             ports.extend(config.echoes.iter().map(|echo| echo.node_port));
         }
         let local = load(&project, "local").unwrap();
-        assert_eq!(local.kubeconfig, Some(root.join(".cluster/kubeconfig")));
+        assert_eq!(local.kubeconfig, vec![root.join(".cluster/kubeconfig")]);
         assert_eq!(local.context.as_deref(), Some("echo-iac-local"));
         assert_eq!(local.namespace, "echo-local");
         assert!(local.create_namespace);

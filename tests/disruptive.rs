@@ -205,3 +205,52 @@ fn up_completes_when_the_api_server_restarts_between_applies() {
 fn up_completes_when_the_api_server_restarts_while_waiting_for_readiness() {
     up_survives_an_api_server_outage_at("wait:1", "outage-wait");
 }
+
+/// The cluster backend's state write meets an API server restart: the
+/// stored state is then the revision before the write or the one after,
+/// never a mix (each revision is checked against its hash when read), and
+/// the next command works. The run itself either completes or, if the
+/// outage outlasted its lease, stops saying it lost the lock.
+#[test]
+fn a_state_write_cut_by_an_api_server_restart_leaves_a_whole_revision() {
+    let stack = TestStack::new("outage-state");
+    let port = node_port();
+    let write = |message: &str| {
+        stack.write(&format!(
+            "backend: kubernetes://{}\necho:\n  replicas: 1\n  nodePort: {port}\n  message: {message}\n",
+            stack.namespace
+        ));
+    };
+    let serial = || -> u64 {
+        let run = stack.ok(&["stack", "export"]);
+        let state: serde_json::Value = serde_json::from_str(&run.stdout).expect("export is JSON");
+        state["serial"].as_u64().expect("a serial")
+    };
+    write("before");
+    stack.ok(&["up", "--yes"]);
+    let before = serial();
+
+    write("after");
+    let mut up = stack.spawn(
+        &["up", "--yes"],
+        &[("ECHO_IAC_FAULT", "state-write:1:pause")],
+    );
+    up.wait_for_pause("state-write:1");
+    let mut server = ApiServer::stop();
+    up.signal(libc::SIGUSR1);
+    std::thread::sleep(Duration::from_secs(2));
+    server.start();
+    let run = up.wait(Duration::from_secs(300));
+    assert!(
+        run.code == 0 || (run.code == 1 && run.all().contains("lost the lock")),
+        "{run}"
+    );
+
+    let after = serial();
+    assert!(after >= before, "serial went from {before} to {after}");
+    stack
+        .ok(&["up", "--yes"])
+        .assert_contains("the stack is ready");
+    stack.ok(&["preview", "--expect-no-changes"]);
+    stack.ok(&["destroy", "--yes"]);
+}

@@ -120,6 +120,7 @@ impl TestProject {
             .env_remove("ECHO_IAC_STACK")
             .env_remove("ECHO_IAC_FAULT")
             .env_remove("KUBECONFIG")
+            .env_remove("ECHO_IAC_LOG")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied());
         command

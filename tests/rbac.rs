@@ -188,3 +188,145 @@ fn destroy_without_delete_permission_names_it_and_finishes_once_granted() {
         assert!(!stack.exists(kind, name), "{kind} {name} survived");
     }
 }
+
+/// What the cluster backend (`backend: kubernetes://<namespace>`) needs in
+/// its namespace for stack `dev`, besides [`LEAST_PRIVILEGE`]: `create`
+/// cannot be limited to names, the rest is.
+const BACKEND_RULES: &str = r#"
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [echo-iac-state-dev]
+  verbs: [get, update]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  resourceNames: [echo-iac-lock-dev]
+  verbs: [get, update, delete]
+"#;
+
+fn write_backend_stack(stack: &TestStack, kubeconfig: &std::path::Path, port: i32) {
+    stack.project.write_stack(
+        &stack.name,
+        &format!(
+            "kubeconfig: {}\nnamespace: {ns}\nbackend: kubernetes://{ns}\necho:\n  replicas: 1\n  nodePort: {port}\n",
+            kubeconfig.display(),
+            ns = stack.namespace
+        ),
+    );
+}
+
+#[test]
+fn cluster_backend_runs_with_named_secret_and_lease_rules_and_needs_each_verb() {
+    let stack = TestStack::new("rbac-backend");
+    let rules = format!("{LEAST_PRIVILEGE}{BACKEND_RULES}");
+    let (kubeconfig, token) = service_account(&stack, Some(&rules));
+    write_backend_stack(&stack, &kubeconfig, node_port());
+
+    stack.ok(&["preview"]);
+    stack.ok(&["up", "--yes"]);
+    stack.ok(&["preview", "--expect-no-changes"]);
+    stack.ok(&["stack", "history"]);
+    let head = stack.get("secret", "echo-iac-state-dev");
+    assert!(
+        !head.to_string().contains(&token),
+        "the token was written to the state"
+    );
+    // The lease was given back: the next run need not wait for it.
+    stack.ok(&["up", "--yes"]);
+
+    // Each verb, taken away, breaks something that needs it.
+    let cases = [
+        // Reading the state.
+        (
+            rules.replace(
+                "resourceNames: [echo-iac-state-dev]\n  verbs: [get, update]",
+                "resourceNames: [echo-iac-state-dev]\n  verbs: [update]",
+            ),
+            &["preview"][..],
+            "not allowed to read Secret",
+        ),
+        // Writing the next revision (the replica change makes `up` write).
+        (
+            rules.replace(
+                "resourceNames: [echo-iac-state-dev]\n  verbs: [get, update]",
+                "resourceNames: [echo-iac-state-dev]\n  verbs: [get]",
+            ),
+            &["up", "--yes"][..],
+            "not allowed to write Secret",
+        ),
+        // Reading the lock.
+        (
+            rules.replace(
+                "resourceNames: [echo-iac-lock-dev]\n  verbs: [get, update, delete]",
+                "resourceNames: [echo-iac-lock-dev]\n  verbs: [update, delete]",
+            ),
+            &["up", "--yes"][..],
+            "not allowed to read Lease",
+        ),
+        // Taking a fresh lock.
+        (
+            rules.replace(
+                "resources: [leases]\n  verbs: [create]",
+                "resources: [leases]\n  verbs: [list]",
+            ),
+            &["up", "--yes"][..],
+            "not allowed to create Lease",
+        ),
+    ];
+    let port = node_port();
+    write_backend_stack(&stack, &kubeconfig, port);
+    stack.project.write_stack(
+        &stack.name,
+        &std::fs::read_to_string(stack.project.stack_file(&stack.name))
+            .unwrap()
+            .replace("replicas: 1", "replicas: 2"),
+    );
+    for (role, command, needle) in cases {
+        set_role(&stack, &role);
+        let run = stack.run(command);
+        run.assert_code(1).assert_contains(needle);
+    }
+
+    // Taking over a lease that ran out needs `update`, and giving it back
+    // needs `delete` (else it is cleared in place, with `update`).
+    set_role(&stack, &rules);
+    util::apply_yaml(
+        &stack.namespace,
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: echo-iac-lock-dev\nspec:\n  holderIdentity: gone@elsewhere pid 1\n  leaseDurationSeconds: 15\n  renewTime: \"2020-01-01T00:00:00.000000Z\"\n",
+    );
+    set_role(
+        &stack,
+        &rules.replace(
+            "resourceNames: [echo-iac-lock-dev]\n  verbs: [get, update, delete]",
+            "resourceNames: [echo-iac-lock-dev]\n  verbs: [get, delete]",
+        ),
+    );
+    stack
+        .run(&["up", "--yes"])
+        .assert_code(1)
+        .assert_contains("not allowed to take over Lease");
+    set_role(
+        &stack,
+        &rules.replace(
+            "resourceNames: [echo-iac-lock-dev]\n  verbs: [get, update, delete]",
+            "resourceNames: [echo-iac-lock-dev]\n  verbs: [get, update]",
+        ),
+    );
+    stack.ok(&["up", "--yes"]);
+    let lease = stack.get("lease", "echo-iac-lock-dev");
+    assert!(
+        lease["spec"]["holderIdentity"].is_null(),
+        "released in place: {lease:#}"
+    );
+    stack.ok(&["up", "--yes"]);
+
+    set_role(&stack, &rules);
+    stack.ok(&["destroy", "--yes"]);
+    assert!(!stack.exists("deployment", "nginx-echo-nodeport"));
+    assert!(!stack.exists("lease", "echo-iac-lock-dev"));
+}

@@ -19,7 +19,7 @@ use crate::harness::{TestStack, node_port};
 use crate::util;
 
 /// node-up.sh's node: its label and taint.
-const NODE_LABEL: &str = "echo-iac.io/node=real";
+pub const NODE_LABEL: &str = "echo-iac.io/node=real";
 const NODE_SELECTOR_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/node-selector";
 const TOLERATIONS_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/defaultTolerations";
 const TOLERATION: &str =
@@ -27,7 +27,7 @@ const TOLERATION: &str =
 
 /// The real node's name and InternalIP; panics with how to start it when it
 /// is missing or not Ready.
-fn real_node() -> (String, String) {
+pub fn real_node() -> (String, String) {
     const HOW: &str = "the real node is not running: run `make cluster-node` \
         (as root, after `make cluster`), or `make test`, which starts it";
     let nodes = util::kubectl_json(&["get", "nodes", "-l", NODE_LABEL]);
@@ -53,7 +53,7 @@ fn real_node() -> (String, String) {
 
 /// One `GET /` over a new connection: the status code and body, or why
 /// there was none.
-fn http_get(addr: SocketAddr) -> Result<(u16, String), String> {
+pub fn http_get(addr: SocketAddr) -> Result<(u16, String), String> {
     let timeout = Duration::from_secs(3);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
     stream
@@ -98,7 +98,7 @@ fn pod_ips(stack: &TestStack) -> BTreeSet<String> {
 }
 
 /// The pod IP in an answer `<message>: <ip>\n`, if it is one.
-fn answered_ip<'a>(body: &'a str, message: &str) -> Option<&'a str> {
+pub fn answered_ip<'a>(body: &'a str, message: &str) -> Option<&'a str> {
     body.strip_suffix('\n')?
         .strip_prefix(message)?
         .strip_prefix(": ")
@@ -132,17 +132,26 @@ fn answers_from_pods(
     seen
 }
 
+/// Makes the namespace's pods run on the real node (see the module doc).
+pub fn place_on_real_node(namespace: &str) {
+    util::kubectl_ok(&[
+        "annotate",
+        "namespace",
+        namespace,
+        &format!("{NODE_SELECTOR_ANNOTATION}={NODE_LABEL}"),
+        &format!("{TOLERATIONS_ANNOTATION}={TOLERATION}"),
+    ]);
+}
+
+/// The stack-file lines that place the echo pods on the real node, for a
+/// namespace the stack creates (and so cannot annotate beforehand).
+pub const ON_REAL_NODE: &str = "  nodeSelector:\n    echo-iac.io/node: real\n  tolerations:\n    - {key: echo-iac.io/node, operator: Equal, value: real, effect: NoSchedule}\n";
+
 #[test]
 fn the_seed_stack_answers_on_the_real_nodes_node_port() {
     let (node, node_ip) = real_node();
     let stack = TestStack::new("real-node");
-    util::kubectl_ok(&[
-        "annotate",
-        "namespace",
-        &stack.namespace,
-        &format!("{NODE_SELECTOR_ANNOTATION}={NODE_LABEL}"),
-        &format!("{TOLERATIONS_ANNOTATION}={TOLERATION}"),
-    ]);
+    place_on_real_node(&stack.namespace);
     let port = node_port();
     let addr: SocketAddr = format!("{node_ip}:{port}").parse().unwrap();
     stack.write(&format!("echo:\n  replicas: 3\n  nodePort: {port}\n"));

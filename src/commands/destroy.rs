@@ -5,28 +5,53 @@ use std::time::Instant;
 
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::engine::apply::{self, ApplyOptions, Journal};
-use crate::engine::{Plan, planner};
+use crate::engine::planner;
 use crate::error::Error;
+use crate::program;
 use crate::render;
 use crate::state::StateStore;
 
-use super::{Session, confirm, print, progress_printer, show_plan, watch_interrupts};
+use super::{Session, confirm, print, show_plan, watch_interrupts};
 
 pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
-    let session = Session::open(global)?;
-    let store = session.store();
-    let _lock = super::lock(&store, "echo-iac destroy", args.wait_for_lock)?;
-    let state = store.load()?;
-    if state.resources.is_empty() && state.pending.is_empty() {
+    // Once changes are under way, an API server that restarts is waited
+    // for as long as the run may take.
+    let session = Session::open(global)?.with_outage_budget(args.timeout);
+    let store = session.store().await?;
+    let wait = args.wait_for_lock;
+    super::locked(
+        &*store,
+        "echo-iac destroy",
+        wait,
+        run_locked(&session, &*store, args, started),
+    )
+    .await
+}
+
+async fn run_locked(
+    session: &Session,
+    store: &dyn StateStore,
+    args: DestroyArgs,
+    started: Instant,
+) -> Result<(), Error> {
+    let state = store.load().await?;
+    let cluster = session.connect().await?;
+    // The program's objects too: their kinds and namespaces are where
+    // objects with this stack's labels that the state lost are looked for.
+    let desired = program::desired_resources(&session.stack);
+    let plan = planner::plan_destroy(
+        &cluster,
+        &session.stack.name,
+        &state,
+        &desired,
+        session.concurrency(),
+    )
+    .await?;
+    if plan.steps.is_empty() && state.pending.is_empty() {
         if args.json {
-            let empty = Plan {
-                stack: session.stack.name.clone(),
-                steps: Vec::new(),
-                interrupted: Vec::new(),
-            };
             print(
-                &serde_json::to_string_pretty(&render::plan_json(&empty)).expect("plans serialize"),
+                &serde_json::to_string_pretty(&render::plan_json(&plan)).expect("plans serialize"),
             );
         } else {
             print(&format!(
@@ -36,16 +61,11 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
-    // Once changes are under way, an API server that restarts is waited
-    // for as long as the run may take.
-    let cluster = session.connect().await?.with_outage_budget(args.timeout);
-    let plan =
-        planner::plan_destroy(&cluster, &session.stack.name, &state, session.concurrency()).await?;
-    show_plan("Destroying", &session, &cluster, &plan, false, args.json);
+    show_plan("Destroying", session, &cluster, &plan, false, args.json);
     confirm("Do you want to delete these objects?", args.yes, "destroy")?;
 
     let cancel = watch_interrupts();
-    let journal = Journal::new(&store, state);
+    let journal = Journal::new(store, state);
     let options = ApplyOptions {
         force_conflicts: false,
         concurrency: session.concurrency(),
@@ -53,15 +73,18 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
         cancel,
     };
     let quiet = args.json;
-    let on_event = progress_printer(quiet);
-    apply::apply_plan(&cluster, &plan, &[], &journal, &options, &on_event).await?;
-    journal.update(|s| {
-        // What is still pending names objects an interrupted run never
-        // created (the plan found none of them live with this stack's
-        // labels), so nothing of it is left to finish.
-        s.pending.clear();
-        s.outputs.clear();
-    })?;
+    let progress = session.progress(quiet);
+    let on_event = |event: crate::engine::apply::Event<'_>| progress.on_event(event);
+    apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
+    journal
+        .update(|s| {
+            // What is still pending names objects an interrupted run never
+            // created (the plan found none of them live with this stack's
+            // labels), so nothing of it is left to finish.
+            s.pending.clear();
+            s.outputs.clear();
+        })
+        .await?;
     if !args.json {
         print(&format!(
             "Destroyed stack {} in {:.1}s",

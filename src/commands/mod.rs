@@ -4,9 +4,12 @@
 mod destroy;
 mod output;
 mod preview;
+mod progress;
 mod refresh;
 mod render;
+mod shell;
 mod stack_ls;
+mod stack_state;
 mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -14,15 +17,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
 use crate::cluster::{Cluster, Target};
-use crate::engine::apply::Event;
-use crate::engine::{Op, Plan};
+use crate::engine::Plan;
 use crate::error::{Error, exit};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, StackConfig};
-use crate::state::LocalStore;
+use crate::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
+
+/// Overrides the stack file's `backend:` for one run.
+pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
 
 pub fn run(cli: Cli) -> Result<(), Error> {
+    crate::logging::init(cli.global.verbose)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -36,8 +42,13 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Destroy(args) => destroy::run(global, args).await,
             Command::Refresh(args) => refresh::run(global, args).await,
             Command::Render => render::run(global),
-            Command::Output(args) => output::run(global, args),
-            Command::Stack(StackCommand::Ls) => stack_ls::run(global),
+            Command::Output(args) => output::run(global, args).await,
+            Command::Stack(StackCommand::Ls) => stack_ls::run(global).await,
+            Command::Stack(StackCommand::History(args)) => stack_state::history(global, args).await,
+            Command::Stack(StackCommand::Export(args)) => stack_state::export(global, args).await,
+            Command::Stack(StackCommand::Import(args)) => stack_state::import(global, args).await,
+            Command::Completions(args) => shell::completions(args.shell),
+            Command::Man => shell::man(),
         }
     })
 }
@@ -47,6 +58,9 @@ pub struct Session {
     pub project: Project,
     pub stack: StackConfig,
     global: GlobalArgs,
+    /// One connection per run, shared by the engine and the state backend.
+    cluster: tokio::sync::OnceCell<Cluster>,
+    outage_budget: Option<std::time::Duration>,
 }
 
 impl Session {
@@ -54,25 +68,67 @@ impl Session {
         let project = open_project(global)?;
         let name = project.select_stack(global.stack.as_deref())?;
         let stack = stack::load(&project, &name)?;
-        Ok(Session {
+        Ok(Session::with(project, stack, global))
+    }
+
+    /// A session on an already loaded stack.
+    pub fn with(project: Project, stack: StackConfig, global: &GlobalArgs) -> Session {
+        Session {
             project,
             stack,
             global: global.clone(),
-        })
+            cluster: tokio::sync::OnceCell::new(),
+            outage_budget: None,
+        }
     }
 
-    pub fn store(&self) -> LocalStore {
-        LocalStore::new(self.project.state_dir(), &self.stack.name)
+    /// Once changes are under way, an API server that restarts is waited
+    /// for as long as the run may take (see [`Cluster::with_outage_budget`]).
+    pub fn with_outage_budget(mut self, budget: std::time::Duration) -> Self {
+        self.outage_budget = Some(budget);
+        self
+    }
+
+    /// The stack's backend: `$ECHO_IAC_BACKEND` when set, else the stack
+    /// file's `backend:`.
+    pub fn backend(&self) -> Result<Backend, Error> {
+        backend_of(&self.project, &self.stack)
+    }
+
+    /// The store holding the stack's state, connected when it lives in the
+    /// cluster.
+    pub async fn store(&self) -> Result<Box<dyn StateStore>, Error> {
+        Ok(match self.backend()? {
+            Backend::File(dir) => Box::new(LocalStore::new(dir, &self.stack.name)),
+            Backend::Kubernetes { namespace } => Box::new(KubeStore::new(
+                self.connect().await?,
+                &namespace,
+                &self.stack.name,
+            )),
+        })
     }
 
     /// Command-line flags win over the stack file.
     pub async fn connect(&self) -> Result<Cluster, Error> {
+        let cluster = self
+            .cluster
+            .get_or_try_init(|| async {
+                let cluster = self.dial().await?;
+                Ok::<_, Error>(match self.outage_budget {
+                    Some(budget) => cluster.with_outage_budget(budget),
+                    None => cluster,
+                })
+            })
+            .await?;
+        Ok(cluster.clone())
+    }
+
+    async fn dial(&self) -> Result<Cluster, Error> {
         let target = Target {
-            kubeconfig: self
-                .global
-                .kubeconfig
-                .clone()
-                .or_else(|| self.stack.kubeconfig.clone()),
+            kubeconfig: match &self.global.kubeconfig {
+                Some(path) => vec![path.clone()],
+                None => self.stack.kubeconfig.clone(),
+            },
             context: self
                 .global
                 .context
@@ -88,6 +144,17 @@ impl Session {
 
     pub fn color(&self) -> bool {
         use_color(self.global.color)
+    }
+
+    /// The progress display for `up` and `destroy`; `quiet` (for `--json`)
+    /// shows nothing.
+    pub fn progress(&self, quiet: bool) -> progress::Progress {
+        let logging = self.global.verbose > 0
+            || std::env::var_os(crate::logging::ENV).is_some_and(|v| !v.is_empty());
+        progress::Progress::new(
+            progress::Mode::choose(quiet, logging),
+            progress::stderr_color(self.global.color),
+        )
     }
 }
 
@@ -150,36 +217,6 @@ pub fn show_plan(
     ));
 }
 
-/// Prints each applied or deleted object as it is done, unless `quiet`
-/// (with `--json`, stdout holds one document and stderr stays quiet too).
-pub fn progress_printer(quiet: bool) -> impl Fn(Event<'_>) + Sync {
-    move |event| {
-        if quiet {
-            return;
-        }
-        match event {
-            Event::Started { .. } => {}
-            Event::Finished { op, id, elapsed } => note(&format!(
-                " {:<2} {id} {} ({:.1}s)",
-                op.mark(),
-                past_tense(op),
-                elapsed.as_secs_f64()
-            )),
-            Event::Note { id, message } => note(&format!(" !  {id}: {message}")),
-        }
-    }
-}
-
-fn past_tense(op: Op) -> &'static str {
-    match op {
-        Op::Same => "unchanged",
-        Op::Create => "created",
-        Op::Update => "updated",
-        Op::Replace => "replaced",
-        Op::Delete => "deleted",
-    }
-}
-
 /// Writes to stdout; a closed pipe (`echo-iac preview | head`) is not an error.
 pub fn print(text: &str) {
     let mut out = std::io::stdout().lock();
@@ -195,17 +232,36 @@ pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
-/// Takes the stack's lock: at once, or waiting up to `wait` for the holder.
-pub fn lock(
-    store: &LocalStore,
+/// `$ECHO_IAC_BACKEND` when set, else the stack file's `backend:`.
+pub fn backend_of(project: &Project, stack: &StackConfig) -> Result<Backend, Error> {
+    match std::env::var(BACKEND_ENV) {
+        Ok(url) if !url.trim().is_empty() => {
+            Backend::parse(url.trim(), project.root()).map_err(|e| {
+                Error::refused(
+                    format!("{BACKEND_ENV}={url}: {}", e.message),
+                    format!(
+                        "{}; or unset {BACKEND_ENV} to use the stack file's `backend:`",
+                        e.hint
+                    ),
+                )
+            })
+        }
+        _ => Ok(stack.backend.clone()),
+    }
+}
+
+/// Runs `body` holding the stack's lock (taken at once, or waiting up to
+/// `wait` for the holder), and gives the lock back however `body` ends.
+pub async fn locked<T>(
+    store: &dyn StateStore,
     command: &str,
     wait: Option<std::time::Duration>,
-) -> Result<crate::state::StateLock, Error> {
-    use crate::state::StateStore;
-    Ok(match wait {
-        Some(wait) => store.lock_wait(command, wait)?,
-        None => store.lock(command)?,
-    })
+    body: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let lock: StateLock = store.lock(command, wait).await?;
+    let result = body.await;
+    lock.release().await;
+    result
 }
 
 /// Asks on the terminal before a change. Without a terminal nobody can

@@ -4,13 +4,12 @@ use serde_json::Value;
 
 use crate::cli::{GlobalArgs, OutputArgs};
 use crate::error::Error;
-use crate::state::StateStore;
 
 use super::{Session, print};
 
-pub fn run(global: &GlobalArgs, args: OutputArgs) -> Result<(), Error> {
+pub async fn run(global: &GlobalArgs, args: OutputArgs) -> Result<(), Error> {
     let session = Session::open(global)?;
-    let state = session.store().load()?;
+    let state = session.store().await?.load().await?;
     let outputs = &state.outputs;
     match args.name {
         Some(name) => {

@@ -5,14 +5,13 @@ use crate::engine::planner::{self, PlanOptions};
 use crate::engine::{Blocker, EngineError, Plan};
 use crate::error::{Error, exit};
 use crate::program;
-use crate::state::StateStore;
 
 use super::{Session, show_plan};
 
 pub async fn run(global: &GlobalArgs, args: PreviewArgs) -> Result<(), Error> {
     let session = Session::open(global)?;
     // Preview takes no lock and writes nothing: it may run beside an `up`.
-    let state = session.store().load()?;
+    let state = session.store().await?.load().await?;
     let desired = program::desired_resources(&session.stack);
     let cluster = session.connect().await?;
     let plan = planner::plan_up(

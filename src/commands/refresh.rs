@@ -2,32 +2,64 @@
 //! objects changed or deleted outside echo-iac. It changes no object.
 
 use crate::cli::{GlobalArgs, RefreshArgs};
-use crate::engine::planner::carries_stack_labels;
+use std::collections::HashSet;
+
+use crate::engine::live::Live;
+use crate::engine::planner::{self, carries_stack_labels};
 use crate::engine::{ResourceId, outputs};
 use crate::error::Error;
 use crate::program;
+use crate::state::ResourceState;
 use crate::state::StateStore;
 
-use super::{Session, confirm, lock, print};
+use super::{Session, confirm, print};
 
-/// What refresh would write for one recorded object.
+/// What refresh would write for one object.
 enum Drift {
     Gone(ResourceId),
-    Recreated { id: ResourceId, uid: String },
+    Recreated {
+        id: ResourceId,
+        uid: String,
+    },
     Foreign(ResourceId),
+    /// Carries the stack's labels but is not in the state: taken back.
+    Untracked(ResourceState),
 }
 
 pub async fn run(global: &GlobalArgs, args: RefreshArgs) -> Result<(), Error> {
     let session = Session::open(global)?;
-    let store = session.store();
-    let _lock = lock(&store, "echo-iac refresh", args.wait_for_lock)?;
-    let mut state = store.load()?;
+    let store = session.store().await?;
+    let wait = args.wait_for_lock;
+    super::locked(
+        &*store,
+        "echo-iac refresh",
+        wait,
+        run_locked(&session, &*store, args),
+    )
+    .await
+}
+
+async fn run_locked(
+    session: &Session,
+    store: &dyn StateStore,
+    args: RefreshArgs,
+) -> Result<(), Error> {
+    let mut state = store.load().await?;
     let cluster = session.connect().await?;
 
+    let desired = program::desired_resources(&session.stack);
+    let live = Live::read(
+        &cluster,
+        state
+            .resources
+            .iter()
+            .map(|r| &r.id)
+            .chain(desired.iter().map(|d| &d.id)),
+    )
+    .await?;
     let mut drift = Vec::new();
     for resource in &state.resources {
-        let live = cluster.get(&resource.id).await?;
-        match live {
+        match live.get(&resource.id).cloned() {
             None => drift.push(Drift::Gone(resource.id.clone())),
             Some(live) => {
                 let live_uid = live["metadata"]["uid"].as_str().unwrap_or_default();
@@ -45,8 +77,36 @@ pub async fn run(global: &GlobalArgs, args: RefreshArgs) -> Result<(), Error> {
             }
         }
     }
-    let desired = program::desired_resources(&session.stack);
-    let fresh_outputs = if state.resources.is_empty() {
+    let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
+    for found in planner::untracked(&live, &session.stack.name, &state, &declared) {
+        let recorded = match desired.iter().find(|d| d.id == found.id) {
+            Some(d) => ResourceState {
+                id: d.id.clone(),
+                uid: found.uid,
+                depends_on: d.depends_on.clone(),
+                applied: d.object.clone(),
+            },
+            None => ResourceState {
+                id: found.id.clone(),
+                uid: found.uid,
+                // Not declared any more: the next `up` prunes it, and a
+                // prune needs no dependencies but its namespace's.
+                depends_on: found
+                    .id
+                    .namespace
+                    .iter()
+                    .map(|ns| ResourceId::new("v1", "Namespace", None, ns))
+                    .filter(|ns| state.resource(ns).is_some())
+                    .collect(),
+                applied: live
+                    .get(&found.id)
+                    .map(crate::engine::diff::normalize)
+                    .unwrap_or_default(),
+            },
+        };
+        drift.push(Drift::Untracked(recorded));
+    }
+    let fresh_outputs = if state.resources.is_empty() && drift.is_empty() {
         state.outputs.clone()
     } else {
         outputs::collect(&cluster, &session.stack.namespace, &desired).await?
@@ -70,6 +130,10 @@ pub async fn run(global: &GlobalArgs, args: RefreshArgs) -> Result<(), Error> {
             Drift::Foreign(id) => format!(
                 " -  {id}: replaced by an object this stack does not manage; dropped from the state\n"
             ),
+            Drift::Untracked(r) => format!(
+                " +  {}: carries this stack's labels but was not in the state; recorded (uid {})\n",
+                r.id, r.uid
+            ),
         });
     }
     if fresh_outputs != state.outputs {
@@ -89,10 +153,11 @@ pub async fn run(global: &GlobalArgs, args: RefreshArgs) -> Result<(), Error> {
                     state.upsert_resource(resource);
                 }
             }
+            Drift::Untracked(resource) => state.upsert_resource(resource),
         }
     }
     state.outputs = fresh_outputs;
-    store.save(&mut state)?;
+    store.save(&mut state).await?;
     print(&format!("State of stack {} refreshed.", session.stack.name));
     Ok(())
 }

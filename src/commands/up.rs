@@ -15,24 +15,36 @@ use crate::state::StateStore;
 
 use super::output::format_outputs;
 use super::preview::{check_blocked, plan_options};
-use super::{Session, confirm, note, print, progress_printer, show_plan, watch_interrupts};
+use super::{Session, confirm, print, show_plan, watch_interrupts};
 
 /// The pending operation that stands for the readiness wait.
 const WAIT_OP: &str = "wait";
 
-/// Above this many objects to wait for, progress is a count, not a line each.
-const PROGRESS_LINES: usize = 20;
-
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
-    let session = Session::open(global)?;
-    let store = session.store();
-    let _lock = super::lock(&store, "echo-iac up", args.wait_for_lock)?;
-    let state = store.load()?;
-    let desired = program::desired_resources(&session.stack);
     // Once changes are under way, an API server that restarts is waited
     // for as long as the run may take.
-    let cluster = session.connect().await?.with_outage_budget(args.timeout);
+    let session = Session::open(global)?.with_outage_budget(args.timeout);
+    let store = session.store().await?;
+    let wait = args.wait_for_lock;
+    super::locked(
+        &*store,
+        "echo-iac up",
+        wait,
+        run_locked(&session, &*store, args, started),
+    )
+    .await
+}
+
+async fn run_locked(
+    session: &Session,
+    store: &dyn StateStore,
+    args: UpArgs,
+    started: Instant,
+) -> Result<(), Error> {
+    let state = store.load().await?;
+    let desired = program::desired_resources(&session.stack);
+    let cluster = session.connect().await?;
     let mut plan = planner::plan_up(
         &cluster,
         &session.stack.name,
@@ -43,7 +55,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     .await?;
 
     if !args.json && !args.skip_preview {
-        show_plan("Updating", &session, &cluster, &plan, args.diff, false);
+        show_plan("Updating", session, &cluster, &plan, args.diff, false);
     }
     check_blocked(&plan)?;
     plan.drop_objects();
@@ -52,7 +64,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     }
 
     let cancel = watch_interrupts();
-    let journal = Journal::new(&store, state);
+    let journal = Journal::new(store, state);
     let options = ApplyOptions {
         force_conflicts: args.plan.force_conflicts,
         concurrency: session.concurrency(),
@@ -60,18 +72,17 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         cancel,
     };
     let quiet = args.json;
-    let on_event = progress_printer(quiet);
+    let progress = session.progress(quiet);
+    let on_event = |event: apply::Event<'_>| progress.on_event(event);
     apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
         // interrupted run left half done has converged.
-        journal.update(|s| s.pending.clear())?;
-        if !quiet {
-            note(&format!(
-                "Recovered {} operation(s) an earlier run left unfinished",
-                plan.interrupted.len()
-            ));
-        }
+        journal.update(|s| s.pending.clear()).await?;
+        progress.note(&format!(
+            "Recovered {} operation(s) an earlier run left unfinished",
+            plan.interrupted.len()
+        ));
     }
 
     let targets = ready::targets(&desired);
@@ -79,44 +90,35 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
         // A run stopped while waiting applied everything but never saw it
         // work: pending `wait` entries tell the next preview so.
         if plan.has_changes() {
-            journal.update(|s| {
-                for target in &targets {
-                    s.begin(WAIT_OP, target.id().clone());
-                }
-            })?;
+            journal
+                .update(|s| {
+                    for target in &targets {
+                        s.begin(WAIT_OP, target.id().clone());
+                    }
+                })
+                .await?;
         }
-        if !quiet {
-            note("Waiting until ready...");
-        }
-        ready::wait_ready(&cluster, &targets, args.timeout, cancel, |changed, all| {
-            if quiet {
-                return;
-            }
-            // A line per object reads well for a few; for many, a count.
-            if all.len() > PROGRESS_LINES {
-                let ready = all.iter().filter(|r| r.ready).count();
-                note(&format!("    {ready}/{} ready", all.len()));
-                return;
-            }
-            for r in changed {
-                note(&format!(
-                    "    {} {}: {}",
-                    if r.ready { "✓" } else { "…" },
-                    r.id,
-                    r.progress
-                ));
-            }
-        })
+        progress.note("Waiting until ready...");
+        ready::wait_ready(
+            &cluster,
+            &targets,
+            args.timeout,
+            args.wait_grace,
+            cancel,
+            |changed, all| progress.waiting(changed, all),
+        )
         .await?;
     }
 
+    // Every live line has settled; what follows goes below them.
+    drop(progress);
     let outputs = outputs::collect(&cluster, &session.stack.namespace, &desired).await?;
     let changed = journal.into_state();
     let mut state = changed;
     if state.outputs != outputs || plan.has_changes() {
         state.pending.retain(|p| p.op != WAIT_OP);
         state.outputs = outputs;
-        store.save(&mut state)?;
+        store.save(&mut state).await?;
     }
 
     let summary = plan.summary();

@@ -2,15 +2,16 @@
 //! each step journaled in the state before and after its API call.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
 use serde_json::Value;
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::error::EngineError;
+use super::nodeports;
 use super::plan::{Op, Plan, Step};
 use super::ready::Poll;
 use super::resource::{DesiredResource, ResourceId};
@@ -58,7 +59,7 @@ const UNSAVED_LIMIT: usize = 64;
 pub struct Journal<'a> {
     store: &'a dyn StateStore,
     state: Mutex<State>,
-    unsaved: Mutex<usize>,
+    unsaved: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Journal<'a> {
@@ -66,59 +67,50 @@ impl<'a> Journal<'a> {
         Journal {
             store,
             state: Mutex::new(state),
-            unsaved: Mutex::new(0),
+            unsaved: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     pub fn into_state(self) -> State {
-        self.state
-            .into_inner()
-            .expect("state lock is never poisoned")
+        self.state.into_inner()
     }
 
     /// Changes the state and writes it at once.
-    pub fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
-        let mut state = self.state.lock().expect("state lock is never poisoned");
+    pub async fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
+        let mut state = self.state.lock().await;
         change(&mut state);
-        self.store.save(&mut state)?;
-        *self
-            .unsaved
-            .lock()
-            .expect("unsaved count lock is never poisoned") = 0;
+        self.store.save(&mut state).await?;
+        self.unsaved.store(0, Ordering::SeqCst);
         Ok(())
     }
 
     /// Changes the state, writing it only once enough changes piled up.
-    fn defer(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
-        let mut state = self.state.lock().expect("state lock is never poisoned");
+    async fn defer(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
+        let mut state = self.state.lock().await;
         change(&mut state);
-        let mut unsaved = self
-            .unsaved
-            .lock()
-            .expect("unsaved count lock is never poisoned");
-        *unsaved += 1;
-        if *unsaved >= UNSAVED_LIMIT {
-            self.store.save(&mut state)?;
-            *unsaved = 0;
+        if self.unsaved.fetch_add(1, Ordering::SeqCst) + 1 >= UNSAVED_LIMIT {
+            self.store.save(&mut state).await?;
+            self.unsaved.store(0, Ordering::SeqCst);
         }
         Ok(())
     }
 
     /// Writes what `defer` has not written yet.
-    pub fn flush(&self) -> Result<(), EngineError> {
-        if *self
-            .unsaved
-            .lock()
-            .expect("unsaved count lock is never poisoned")
-            == 0
-        {
+    pub async fn flush(&self) -> Result<(), EngineError> {
+        if self.unsaved.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
-        self.update(|_| {})
+        self.update(|_| {}).await
+    }
+
+    /// Fails once the stack's lock may be another run's; checked right
+    /// before every mutating request.
+    fn check_lock(&self) -> Result<(), EngineError> {
+        Ok(self.store.check_lock()?)
     }
 
     /// Records the steps about to start as pending, in one write.
-    fn begin_all(&self, steps: &[(Op, &ResourceId)]) -> Result<(), EngineError> {
+    async fn begin_all(&self, steps: &[(Op, &ResourceId)]) -> Result<(), EngineError> {
         if steps.is_empty() {
             return Ok(());
         }
@@ -127,29 +119,32 @@ impl<'a> Journal<'a> {
                 s.begin(op.as_str(), (*id).clone());
             }
         })
+        .await
     }
 
-    fn record(&self, resource: ResourceState) -> Result<(), EngineError> {
+    async fn record(&self, resource: ResourceState) -> Result<(), EngineError> {
         self.defer(|s| {
             s.finish(&resource.id);
             s.upsert_resource(resource);
         })
+        .await
     }
 
     /// Clears the pending entry of a step that never started.
-    fn abandon(&self, id: &ResourceId) -> Result<(), EngineError> {
-        self.defer(|s| s.finish(id))
+    async fn abandon(&self, id: &ResourceId) -> Result<(), EngineError> {
+        self.defer(|s| s.finish(id)).await
     }
 
-    fn forget(&self, id: &ResourceId) -> Result<(), EngineError> {
+    async fn forget(&self, id: &ResourceId) -> Result<(), EngineError> {
         self.defer(|s| {
             s.finish(id);
             s.remove_resource(id);
         })
+        .await
     }
 
-    fn recorded_uid(&self, id: &ResourceId) -> Option<String> {
-        let state = self.state.lock().expect("state lock is never poisoned");
+    async fn recorded_uid(&self, id: &ResourceId) -> Option<String> {
+        let state = self.state.lock().await;
         state.resource(id).map(|r| r.uid.clone())
     }
 }
@@ -169,6 +164,21 @@ pub async fn apply_plan(
         desired.iter().map(|d| (&d.id, d)).collect();
     let applies: Vec<&Step> = plan.steps.iter().filter(|s| s.op != Op::Delete).collect();
     let deletes: Vec<&Step> = plan.steps.iter().filter(|s| s.op == Op::Delete).collect();
+    // Deletes that free a node port a create needs go before every apply.
+    let first = {
+        let state = journal.state.lock().await;
+        nodeports::deletes_to_run_first(
+            plan,
+            |id| {
+                by_id
+                    .get(id)
+                    .map_or_else(Vec::new, |d| nodeports::node_ports(&d.object))
+            },
+            &state,
+        )
+    };
+    let (early_deletes, deletes): (Vec<&Step>, Vec<&Step>) =
+        deletes.into_iter().partition(|s| first.contains(&s.id));
 
     let in_plan: HashSet<&ResourceId> = applies.iter().map(|s| &s.id).collect();
     let apply_deps = |step: &Step| -> Vec<ResourceId> {
@@ -179,28 +189,51 @@ pub async fn apply_plan(
             .cloned()
             .collect()
     };
-    run_in_waves(&applies, apply_deps, journal, options, |step| {
-        apply_step(cluster, step, by_id[&step.id], journal, options, on_event)
-    })
-    .await?;
 
     // A delete waits for the deletes of everything that depends on it.
-    let deleting: HashSet<&ResourceId> = deletes.iter().map(|s| &s.id).collect();
+    let deleting: HashSet<&ResourceId> = deletes
+        .iter()
+        .chain(&early_deletes)
+        .map(|s| &s.id)
+        .collect();
     let dependents: HashMap<ResourceId, Vec<ResourceId>> = {
-        let state = journal.state.lock().expect("state lock is never poisoned");
+        let state = journal.state.lock().await;
         let mut map: HashMap<ResourceId, Vec<ResourceId>> = HashMap::new();
-        for r in &state.resources {
-            if !deleting.contains(&r.id) {
+        // Objects the state does not record (found by their labels) take
+        // their dependencies from the program, when it declares them.
+        let unrecorded = desired
+            .iter()
+            .filter(|d| state.resource(&d.id).is_none())
+            .map(|d| (&d.id, &d.depends_on));
+        let recorded = state.resources.iter().map(|r| (&r.id, &r.depends_on));
+        for (id, depends_on) in recorded.chain(unrecorded) {
+            if !deleting.contains(id) {
                 continue;
             }
-            for dep in &r.depends_on {
-                map.entry(dep.clone()).or_default().push(r.id.clone());
+            for dep in depends_on {
+                map.entry(dep.clone()).or_default().push(id.clone());
             }
         }
         map
     };
     let delete_deps = |step: &Step| dependents.get(&step.id).cloned().unwrap_or_default();
-    run_in_waves(&deletes, delete_deps, journal, options, |step| {
+    if !early_deletes.is_empty() {
+        run_in_waves(&early_deletes, delete_deps, journal, options, |step| {
+            delete_step(cluster, step, journal, options, on_event)
+        })
+        .await?;
+    }
+    run_in_waves(&applies, apply_deps, journal, options, |step| {
+        apply_step(cluster, step, by_id[&step.id], journal, options, on_event)
+    })
+    .await?;
+    // The early deletes are done by now.
+    let late_deps = |step: &Step| {
+        let mut deps = delete_deps(step);
+        deps.retain(|d| !first.contains(d));
+        deps
+    };
+    run_in_waves(&deletes, late_deps, journal, options, |step| {
         delete_step(cluster, step, journal, options, on_event)
     })
     .await
@@ -226,6 +259,7 @@ where
     let mut remaining: Vec<&'s Step> = steps.to_vec();
     while !remaining.is_empty() {
         if options.cancel.load(Ordering::SeqCst) {
+            journal.flush().await?;
             return Err(EngineError::Interrupted);
         }
         let (ready, waiting): (Vec<&Step>, Vec<&Step>) = remaining
@@ -243,13 +277,17 @@ where
             .filter(|s| s.op != Op::Same)
             .map(|s| (s.op, &s.id))
             .collect();
-        journal.begin_all(&mutating)?;
+        // One write records this wave as pending and the previous wave's
+        // results: a result not yet written still reads as pending, which
+        // the next run converges, so the extra write between would only
+        // cost a request per wave on the cluster backend.
+        journal.begin_all(&mutating).await?;
         let results: Vec<Result<(), EngineError>> = stream::iter(ready.iter().map(|s| {
             let run = &run;
             async move {
                 if options.cancel.load(Ordering::SeqCst) {
                     if s.op != Op::Same {
-                        journal.abandon(&s.id)?;
+                        journal.abandon(&s.id).await?;
                     }
                     return Err(EngineError::Interrupted);
                 }
@@ -259,14 +297,14 @@ where
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
-        journal.flush()?;
         if let Some(error) = results.into_iter().find_map(Result::err) {
+            journal.flush().await?;
             return Err(error);
         }
         done.extend(ready.iter().map(|s| s.id.clone()));
         remaining = waiting;
     }
-    Ok(())
+    journal.flush().await
 }
 
 async fn apply_step(
@@ -281,11 +319,13 @@ async fn apply_step(
     if step.op == Op::Same {
         // Nothing to send; make sure the state knows the object (a run that
         // crashed after creating it may not have recorded it).
-        if journal.recorded_uid(id).is_none()
+        if journal.recorded_uid(id).await.is_none()
             && let Some(live) = cluster.get(id).await?
             && let Some(live_uid) = uid(&live)
         {
-            journal.record(recorded(desired, live_uid.to_string()))?;
+            journal
+                .record(recorded(desired, live_uid.to_string()))
+                .await?;
         }
         return Ok(());
     }
@@ -297,15 +337,17 @@ async fn apply_step(
         && let Some(live) = cluster.get(id).await?
         && let Some(live_uid) = uid(&live)
     {
+        journal.check_lock()?;
         cluster.delete(id, live_uid).await?;
         wait_gone(cluster, id, live_uid, options.timeout).await?;
     }
+    journal.check_lock()?;
     let applied = cluster
         .apply(&desired.object, false, options.force_conflicts)
         .await?;
     fault::reached(Point::AfterApply, options.cancel).await;
     let new_uid = uid(&applied).unwrap_or_default().to_string();
-    journal.record(recorded(desired, new_uid))?;
+    journal.record(recorded(desired, new_uid)).await?;
     on_event(Event::Finished {
         op: step.op,
         id,
@@ -323,14 +365,14 @@ async fn delete_step(
 ) -> Result<(), EngineError> {
     let id = &step.id;
     let start = Instant::now();
-    let recorded_uid = match journal.recorded_uid(id) {
+    let recorded_uid = match journal.recorded_uid(id).await {
         Some(uid) => uid,
         // Never recorded (an interrupted create): the planner checked that
         // the live object carries this stack's labels.
         None => match cluster.get(id).await?.as_ref().and_then(uid) {
             Some(live_uid) => live_uid.to_string(),
             None => {
-                journal.forget(id)?;
+                journal.forget(id).await?;
                 return Ok(());
             }
         },
@@ -343,9 +385,10 @@ async fn delete_step(
             id,
             message: format!("kept: {why}; it is no longer managed by this stack"),
         });
-        journal.forget(id)?;
+        journal.forget(id).await?;
         return Ok(());
     }
+    journal.check_lock()?;
     // The uid precondition makes the server refuse to delete a same-named
     // object that someone created since; that one is left alone.
     match cluster.delete(id, &recorded_uid).await {
@@ -361,7 +404,7 @@ async fn delete_step(
         }),
         Err(e) => return Err(e.into()),
     }
-    journal.forget(id)?;
+    journal.forget(id).await?;
     on_event(Event::Finished {
         op: Op::Delete,
         id,
@@ -378,7 +421,7 @@ async fn foreign_content(
     journal: &Journal<'_>,
 ) -> Result<Option<String>, EngineError> {
     let ours: HashSet<(String, String)> = {
-        let state = journal.state.lock().expect("state lock is never poisoned");
+        let state = journal.state.lock().await;
         state
             .resources
             .iter()

@@ -29,6 +29,18 @@ pub enum EngineError {
     },
     #[error("rollout of {id} failed: {details}")]
     RolloutFailed { id: String, details: String },
+    /// Every new pod of a rollout has been stuck for the grace period on a
+    /// reason that waiting does not fix.
+    #[error(
+        "{id} cannot become ready: every new pod has been stuck for {grace} on a reason that waiting will not fix:\n{details}"
+    )]
+    Stuck {
+        id: String,
+        grace: String,
+        details: String,
+        /// What to fix, for the hint.
+        fix: String,
+    },
     #[error("interrupted; steps in flight were finished and recorded")]
     Interrupted,
 }
@@ -55,6 +67,9 @@ impl EngineError {
             EngineError::RolloutFailed { .. } => Some(
                 "fix the cause above (image, resources, config) and run `echo-iac up` again".into(),
             ),
+            EngineError::Stuck { fix, .. } => Some(format!(
+                "{fix}; what was applied is recorded, so run `echo-iac up` again once it is fixed (--wait-grace sets how long a stuck rollout is waited for)"
+            )),
             EngineError::Interrupted => {
                 Some("run the command again to finish what was started".into())
             }

@@ -17,9 +17,11 @@ pub struct Live {
 }
 
 impl Live {
-    /// Reads the objects named by `ids`. Groups of one, and cluster-scoped
-    /// objects, are read by name; credentials that may not list fall back to
-    /// reading by name.
+    /// Reads the objects named by `ids`, with one list per kind and
+    /// namespace; cluster-scoped objects are read by name. The lists also
+    /// bring in the kind's other objects of that namespace, which is how a
+    /// preview finds objects of the stack its state does not record.
+    /// Credentials that may not list fall back to reading by name.
     pub async fn read<'a>(
         cluster: &Cluster,
         ids: impl IntoIterator<Item = &'a ResourceId>,
@@ -33,7 +35,7 @@ impl Live {
         }
         let mut live = Live::default();
         for ((api_version, kind, namespace), members) in groups {
-            if namespace.is_some() && members.len() > 1 {
+            if namespace.is_some() {
                 match cluster.list(api_version, kind, namespace, None).await {
                     Ok(objects) => {
                         for object in objects {
@@ -58,5 +60,10 @@ impl Live {
 
     pub fn get(&self, id: &ResourceId) -> Option<&Value> {
         self.objects.get(id)
+    }
+
+    /// Every object read, in no particular order.
+    pub fn objects(&self) -> impl Iterator<Item = (&ResourceId, &Value)> {
+        self.objects.iter()
     }
 }

@@ -4,12 +4,14 @@ pub mod apply;
 pub mod diff;
 pub mod error;
 pub mod live;
+pub mod nodeports;
 pub mod outputs;
 pub mod plan;
 pub mod planner;
 pub mod ready;
+pub mod reasons;
 pub mod resource;
 
 pub use error::EngineError;
-pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary};
+pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
 pub use resource::{DesiredResource, ResourceId};

@@ -117,6 +117,20 @@ pub struct Plan {
     /// Operations an earlier run started and did not finish.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interrupted: Vec<String>,
+    /// Objects in the cluster that carry this stack's labels but that its
+    /// state does not record (a state lost, or written on another machine).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub untracked: Vec<Untracked>,
+}
+
+/// An object labelled as this stack's that the state does not list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Untracked {
+    pub id: ResourceId,
+    pub uid: String,
+    /// Whether the program still declares it: then `up` records it again
+    /// as it applies; otherwise only `refresh` (or `destroy`) takes it back.
+    pub declared: bool,
 }
 
 impl Plan {

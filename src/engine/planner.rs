@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::diff;
 use super::error::EngineError;
 use super::live::Live;
-use super::plan::{Blocker, Change, Conflict, Op, Plan, Step};
+use super::nodeports;
+use super::plan::{Blocker, Change, Conflict, Op, Plan, Step, Untracked};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
 use crate::state::State;
@@ -67,6 +68,7 @@ pub async fn plan_up(
         options,
         new_namespaces: &new_namespaces,
         live: &live,
+        declared: Some(&declared),
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
@@ -84,18 +86,36 @@ pub async fn plan_up(
         stack: stack.to_string(),
         steps,
         interrupted: interrupted(state),
+        untracked: untracked(&live, stack, state, &declared),
     })
 }
 
-/// Plans `destroy`: a delete for every object in the state, dependents first.
+/// Plans `destroy`: a delete for every object in the state, dependents
+/// first, and for every object that carries the stack's labels although the
+/// state does not record it (found among the kinds and namespaces of the
+/// state and of `desired`, the program's objects).
 pub async fn plan_destroy(
     cluster: &Cluster,
     stack: &str,
     state: &State,
+    desired: &[DesiredResource],
     concurrency: usize,
 ) -> Result<Plan, EngineError> {
-    let order = deletion_order(state);
-    let live = Live::read(cluster, order.iter().copied()).await?;
+    let mut order = deletion_order(state);
+    let live = Live::read(
+        cluster,
+        order.iter().copied().chain(desired.iter().map(|d| &d.id)),
+    )
+    .await?;
+    let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
+    let found = untracked(&live, stack, state, &declared);
+    // Everything lives in a namespace, so untracked namespaces go last.
+    let (namespaces, others): (Vec<&Untracked>, Vec<&Untracked>) =
+        found.iter().partition(|u| u.id.kind == "Namespace");
+    let mut with_untracked: Vec<&ResourceId> = others.iter().map(|u| &u.id).collect();
+    with_untracked.append(&mut order);
+    with_untracked.extend(namespaces.iter().map(|u| &u.id));
+    let order = with_untracked;
     let ctx = Context {
         cluster,
         stack,
@@ -103,6 +123,7 @@ pub async fn plan_destroy(
         options: PlanOptions::default(),
         new_namespaces: &HashSet::new(),
         live: &live,
+        declared: None,
     };
     let steps: Vec<Option<Step>> =
         stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
@@ -113,7 +134,36 @@ pub async fn plan_destroy(
         stack: stack.to_string(),
         steps: steps.into_iter().flatten().collect(),
         interrupted: interrupted(state),
+        untracked: found,
     })
+}
+
+/// Objects read from the cluster that carry this stack's labels and that
+/// its state neither records nor has pending. Objects a controller made
+/// (owner references) are the controller's, not the stack's.
+pub fn untracked(
+    live: &Live,
+    stack: &str,
+    state: &State,
+    declared: &HashSet<&ResourceId>,
+) -> Vec<Untracked> {
+    let pending: HashSet<&ResourceId> = state.pending.iter().map(|p| &p.id).collect();
+    let mut found: Vec<Untracked> = live
+        .objects()
+        .filter(|(id, object)| {
+            carries_stack_labels(object, stack)
+                && object["metadata"]["ownerReferences"].is_null()
+                && state.resource(id).is_none()
+                && !pending.contains(id)
+        })
+        .map(|(id, object)| Untracked {
+            id: id.clone(),
+            uid: uid(object).unwrap_or_default().to_string(),
+            declared: declared.contains(id),
+        })
+        .collect();
+    found.sort_by_key(|a| a.id.to_string());
+    found
 }
 
 /// The objects the state knows of, ordered so that every object comes
@@ -185,6 +235,9 @@ struct Context<'a> {
     options: PlanOptions,
     new_namespaces: &'a HashSet<String>,
     live: &'a Live,
+    /// What the program declares (`None` for destroy): a recorded object not
+    /// in it is deleted by the plan.
+    declared: Option<&'a HashSet<&'a ResourceId>>,
 }
 
 impl Context<'_> {
@@ -240,6 +293,9 @@ impl Context<'_> {
             // Validation is a courtesy: credentials scoped to the stack's own
             // namespace may not write elsewhere, even in a dry run.
             Err(ClusterError::Forbidden { .. }) => None,
+            Err(ClusterError::Api { status, .. }) if nodeports::is_port_taken(&status) => {
+                return self.plan_port_taken(desired, &status, true).await;
+            }
             Err(ClusterError::Api { status, .. }) => Some(rejected(&status)),
             Err(e) => return Err(e.into()),
         };
@@ -249,12 +305,82 @@ impl Context<'_> {
     async fn plan_create(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
         let (planned, blocker) = match self.cluster.apply(&desired.object, true, false).await {
             Ok(planned) => (diff::normalize(&planned), None),
+            Err(ClusterError::Api { status, .. }) if nodeports::is_port_taken(&status) => {
+                return self.plan_port_taken(desired, &status, false).await;
+            }
             Err(ClusterError::Api { status, .. }) => {
                 (diff::normalize(&desired.object), Some(rejected(&status)))
             }
             Err(e) => return Err(e.into()),
         };
         Ok(self.create_step(desired, planned, blocker))
+    }
+
+    /// A create refused because a node port it asks for is taken. When
+    /// every holder is an object this plan deletes, `up` deletes it first
+    /// (see `nodeports::deletes_to_run_first`), so the create is validated
+    /// without the port and planned; otherwise the refusal names the holder.
+    async fn plan_port_taken(
+        &self,
+        desired: &DesiredResource,
+        status: &kube::core::Status,
+        stand_in: bool,
+    ) -> Result<Step, EngineError> {
+        let ports = nodeports::node_ports(&desired.object);
+        let holders = nodeports::holders(self.cluster, &ports).await?;
+        let freed = holders.as_deref().is_some_and(|holders| {
+            !holders.is_empty() && holders.iter().all(|h| self.deleted_by_plan(&h.id, &h.uid))
+        });
+        if !freed {
+            let mut blocker = rejected(status);
+            if let Blocker::Rejected { message, .. } = &mut blocker {
+                *message = nodeports::taken_message(message, holders.as_deref(), &ports);
+            }
+            return Ok(self.create_step(desired, diff::normalize(&desired.object), Some(blocker)));
+        }
+        let without = nodeports::without_node_ports(&desired.object);
+        let (mut planned, blocker) = if stand_in {
+            match self
+                .cluster
+                .validate_create_in(&without, STAND_IN_NAMESPACE)
+                .await
+            {
+                Ok(()) | Err(ClusterError::Forbidden { .. }) => (desired.object.clone(), None),
+                Err(ClusterError::Api { status, .. }) => {
+                    (desired.object.clone(), Some(rejected(&status)))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            match self.cluster.apply(&without, true, false).await {
+                Ok(planned) => (planned, None),
+                Err(ClusterError::Api { status, .. }) => {
+                    (desired.object.clone(), Some(rejected(&status)))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        nodeports::restore_node_ports(&mut planned, &desired.object);
+        let mut step = self.create_step(desired, diff::normalize(&planned), blocker);
+        let held: Vec<String> = holders
+            .unwrap_or_default()
+            .iter()
+            .map(|h| format!("node port {} is held by {}", h.port, h.id))
+            .collect();
+        step.reason = Some(format!(
+            "{}, which this plan deletes first",
+            held.join(", ")
+        ));
+        Ok(step)
+    }
+
+    /// Whether the plan deletes this object: the state records it with
+    /// this uid and the program no longer declares it.
+    fn deleted_by_plan(&self, id: &ResourceId, uid: &str) -> bool {
+        let Some(declared) = self.declared else {
+            return false;
+        };
+        !declared.contains(id) && self.state.resource(id).is_some_and(|r| r.uid == uid)
     }
 
     fn create_step(
@@ -310,12 +436,23 @@ impl Context<'_> {
             }
             return Ok(step);
         }
+        let mut rejection = rejected(status);
+        if nodeports::is_port_taken(status)
+            && let Blocker::Rejected { message, .. } = &mut rejection
+        {
+            let ports = nodeports::node_ports(&desired.object);
+            // The ports it holds already are not the ones refused.
+            let holders = nodeports::holders(self.cluster, &ports)
+                .await?
+                .map(|all| all.into_iter().filter(|h| &h.id != id).collect::<Vec<_>>());
+            *message = nodeports::taken_message(message, holders.as_deref(), &ports);
+        }
         Ok(Step {
             op: Op::Update,
             id: id.clone(),
             changes: Vec::new(),
             reason: None,
-            blocker: blocker.or_else(|| Some(rejected(status))),
+            blocker: blocker.or(Some(rejection)),
             live: Some(live),
             planned: None,
         })
@@ -399,15 +536,21 @@ impl Context<'_> {
         let recorded = self.state.resource(id);
         let live = self.live.get(id).cloned();
         if recorded.is_none() {
-            // Left by an interrupted create: delete it only if it exists and
+            // Left by an interrupted create, or labelled as this stack's
+            // without being in its state: delete it only if it exists and
             // carries this stack's labels.
+            let reason = if self.state.pending.iter().any(|p| &p.id == id) {
+                "created by an interrupted run and never recorded"
+            } else {
+                "carries this stack's labels but is not in its state"
+            };
             return Ok(live
                 .filter(|live| self.labelled_ours(live))
                 .map(|live| Step {
                     op: Op::Delete,
                     id: id.clone(),
                     changes: Vec::new(),
-                    reason: Some("created by an interrupted run and never recorded".to_string()),
+                    reason: Some(reason.to_string()),
                     blocker: None,
                     live: Some(diff::normalize(&live)),
                     planned: None,

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::error::EngineError;
+use super::reasons::{PodReason, pod_reason};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
@@ -22,6 +23,14 @@ use crate::fault::{self, Point};
 const FIRST_POLL: Duration = Duration::from_millis(50);
 /// Polls slow down to this, so that a long wait does not load the server.
 const SLOWEST_POLL: Duration = Duration::from_millis(500);
+
+/// Pods are read only for waits that last longer than this: a healthy
+/// rollout is usually done before, and never pays for the lists.
+const PODS_AFTER: Duration = Duration::from_secs(1);
+/// Log lines shown for a container that crashed.
+const LOG_LINES: i64 = 5;
+/// Pod reasons listed per object in an error.
+const REASONS_SHOWN: usize = 3;
 
 /// Poll intervals that start at [`FIRST_POLL`] and double up to
 /// [`SLOWEST_POLL`].
@@ -72,6 +81,9 @@ pub struct Readiness {
     pub ready: bool,
     /// Short and human: `2/3 available`, `3/3 endpoints ready`.
     pub progress: String,
+    /// The newest pod-level reason it is not ready, on one line
+    /// (`pod web-1 container nginx: ImagePullBackOff: ...`), when one is known.
+    pub reason: Option<String>,
 }
 
 /// The targets for the desired objects: every Deployment, and every Service
@@ -106,20 +118,28 @@ pub fn targets(desired: &[DesiredResource]) -> Vec<Target> {
 
 /// Polls until every target is ready (Deployments come before the Services
 /// that wait for them), calling `progress` with the targets whose progress
-/// changed since the last call, and the whole picture. Fails fast on a
-/// Deployment whose progress deadline passed; on timeout, lists each
-/// unready target and why. Stops with [`EngineError::Interrupted`] once
+/// or reason changed since the last call, and the whole picture.
+///
+/// Fails fast on a Deployment whose progress deadline passed, and on one
+/// whose every new pod has been stuck for `grace` on a reason that waiting
+/// does not fix ([`PodReason::fatal`]); on timeout, lists each unready
+/// target with its reason. Stops with [`EngineError::Interrupted`] once
 /// `cancel` is set.
 pub async fn wait_ready(
     cluster: &Cluster,
     targets: &[Target],
     timeout: Duration,
+    grace: Duration,
     cancel: &AtomicBool,
     mut progress: impl FnMut(&[&Readiness], &[Readiness]),
 ) -> Result<Vec<Readiness>, EngineError> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut last: Vec<Readiness> = Vec::new();
     let mut poll = Poll::new();
+    // Since when each Deployment's new pods have all been stuck.
+    let mut stuck_since: HashMap<ResourceId, Instant> = HashMap::new();
+    let mut logs = LogCache::default();
     loop {
         fault::reached(Point::Wait, cancel).await;
         // Everything was applied and recorded before the wait began, so
@@ -127,21 +147,45 @@ pub async fn wait_ready(
         if cancel.load(Ordering::SeqCst) {
             return Err(EngineError::Interrupted);
         }
-        let snapshot = Snapshot::read(cluster, targets).await?;
+        let read_pods = started.elapsed() >= PODS_AFTER;
+        let snapshot = Snapshot::read(cluster, targets, read_pods).await?;
         let mut now: Vec<Readiness> = Vec::with_capacity(targets.len());
+        let mut reasons: HashMap<&ResourceId, Vec<PodReason>> = HashMap::new();
         let mut unready: HashSet<&ResourceId> = HashSet::new();
         for target in targets {
             let waiting_on = match target {
                 Target::Service { after, .. } => after.iter().find(|dep| unready.contains(dep)),
                 Target::Deployment { .. } => None,
             };
-            now.push(match waiting_on {
+            let mut readiness = match waiting_on {
                 Some(dep) => not_ready(target.id(), format!("waiting for {dep}")),
                 None => check(cluster, &snapshot, target).await?,
-            });
-            if !now.last().is_some_and(|r| r.ready) {
+            };
+            if !readiness.ready
+                && let Target::Deployment { id, .. } = target
+                && let Some(pods) = snapshot.new_pods(id)
+            {
+                let mut found: Vec<PodReason> = pods.iter().filter_map(|p| pod_reason(p)).collect();
+                logs.fill(cluster, id, &mut found).await;
+                let all_stuck =
+                    !pods.is_empty() && found.len() == pods.len() && found.iter().all(|r| r.fatal);
+                if all_stuck {
+                    stuck_since.entry(id.clone()).or_insert_with(Instant::now);
+                } else {
+                    stuck_since.remove(id);
+                }
+                if let Some(line) = summary(&found, pods.len()) {
+                    readiness.reason = Some(line);
+                }
+                reasons.insert(target.id(), found);
+            } else {
+                // Ready, or its pods were not read: not stuck.
+                stuck_since.remove(target.id());
+            }
+            if !readiness.ready {
                 unready.insert(target.id());
             }
+            now.push(readiness);
         }
         if now != last {
             // Targets keep their order, so position pairs old and new.
@@ -157,11 +201,41 @@ pub async fn wait_ready(
         if now.iter().all(|r| r.ready) {
             return Ok(now);
         }
+        if let Some((id, _)) = stuck_since
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= grace)
+            .min_by_key(|(_, since)| **since)
+        {
+            let found = reasons.get(id).map(Vec::as_slice).unwrap_or_default();
+            return Err(EngineError::Stuck {
+                id: id.to_string(),
+                grace: humantime::format_duration(grace).to_string(),
+                details: details(found),
+                fix: found
+                    .first()
+                    .map_or("fix the cause above", PodReason::what_to_fix)
+                    .to_string(),
+            });
+        }
         if Instant::now() >= deadline {
             let details = now
                 .iter()
                 .filter(|r| !r.ready)
-                .map(|r| format!("  {}: {}", r.id, r.progress))
+                .map(|r| {
+                    let mut line = format!("  {}: {}", r.id, r.progress);
+                    match reasons.get(&r.id).filter(|found| !found.is_empty()) {
+                        Some(found) => {
+                            line.push('\n');
+                            line.push_str(&details(found));
+                        }
+                        None => {
+                            if let Some(reason) = &r.reason {
+                                line.push_str(&format!(": {reason}"));
+                            }
+                        }
+                    }
+                    line
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             return Err(EngineError::Timeout {
@@ -174,17 +248,98 @@ pub async fn wait_ready(
     }
 }
 
+/// One line for the progress display: the reason that says the most first
+/// (a terminal cuts long lines), how many of the new pods share it, and
+/// its detail. Which pod is in the error, should it come to that.
+fn summary(found: &[PodReason], pods: usize) -> Option<String> {
+    let first = found.iter().find(|r| r.fatal).or(found.first())?;
+    let same = found.iter().filter(|r| r.reason == first.reason).count();
+    let mut line = format!("{} ({same}/{pods} new pods)", first.reason);
+    if !first.message.is_empty() {
+        line.push_str(&format!(": {}", first.message));
+    }
+    if let Some(last) = first.log.as_deref().and_then(|l| l.lines().last()) {
+        line.push_str(&format!("; last log line: {last}"));
+    }
+    Some(line)
+}
+
+/// The reasons as an error lists them: a few pods, each with its detail
+/// and log lines.
+fn details(found: &[PodReason]) -> String {
+    let mut lines: Vec<String> = found
+        .iter()
+        .take(REASONS_SHOWN)
+        .map(|r| format!("    {r}"))
+        .collect();
+    if found.len() > REASONS_SHOWN {
+        lines.push(format!(
+            "    ... and {} more pod(s)",
+            found.len() - REASONS_SHOWN
+        ));
+    }
+    lines.join("\n")
+}
+
+/// The last log lines of crashed containers, read once per crash.
+#[derive(Default)]
+struct LogCache {
+    read: HashMap<(String, String, i64), Option<String>>,
+}
+
+impl LogCache {
+    async fn fill(&mut self, cluster: &Cluster, id: &ResourceId, found: &mut [PodReason]) {
+        let namespace = id.namespace.as_deref().unwrap_or_default();
+        // One pod's log says why they all crash; reading every pod's would
+        // cost a request per pod per crash.
+        let Some(reason) = found.iter_mut().find(|r| r.reason == "CrashLoopBackOff") else {
+            return;
+        };
+        let Some(container) = reason.container.clone() else {
+            return;
+        };
+        let key = (reason.pod.clone(), container.clone(), reason.restarts);
+        if !self.read.contains_key(&key) {
+            // While backing off, the container's newest run is the one that
+            // crashed, and the kubelet may have dropped the run before it.
+            let log = match cluster
+                .pod_log(namespace, &reason.pod, &container, false, LOG_LINES)
+                .await
+            {
+                Some(log) => Some(log),
+                None => {
+                    cluster
+                        .pod_log(namespace, &reason.pod, &container, true, LOG_LINES)
+                        .await
+                }
+            };
+            self.read.insert(key.clone(), log);
+        }
+        reason.log = self.read[&key].clone();
+    }
+}
+
 /// What one poll reads: the Deployments and the EndpointSlices of the
-/// targets' namespaces, with one list per kind and namespace.
+/// targets' namespaces, with one list per kind and namespace; and, for
+/// namespaces with a Deployment that is not ready, their pods and
+/// ReplicaSets.
 #[derive(Default)]
 struct Snapshot {
     deployments: HashMap<ResourceId, Value>,
     /// Ready endpoints by (namespace, Service name).
     endpoints: HashMap<(String, String), i64>,
+    /// Pods by namespace, for the namespaces whose pods were read.
+    pods: HashMap<String, Vec<Value>>,
+    /// ReplicaSets by namespace; absent when they may not be listed.
+    replica_sets: HashMap<String, Vec<Value>>,
 }
 
 impl Snapshot {
-    async fn read(cluster: &Cluster, targets: &[Target]) -> Result<Snapshot, EngineError> {
+    async fn read(
+        cluster: &Cluster,
+        targets: &[Target],
+        read_pods: bool,
+    ) -> Result<Snapshot, EngineError> {
         let mut snapshot = Snapshot::default();
         let namespaces = |kind: &str| -> BTreeSet<Option<&str>> {
             targets
@@ -202,6 +357,9 @@ impl Snapshot {
                     snapshot.deployments.insert(id, object);
                 }
             }
+        }
+        if read_pods {
+            snapshot.read_pods(cluster, targets).await?;
         }
         for namespace in namespaces("Service") {
             let slices = cluster
@@ -225,6 +383,96 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    async fn read_pods(
+        &mut self,
+        cluster: &Cluster,
+        targets: &[Target],
+    ) -> Result<(), EngineError> {
+        let unready: BTreeSet<&str> = targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Deployment { id, replicas } => {
+                    let live = self.deployments.get(id)?;
+                    (!deployment_readiness(id, *replicas, live).ready)
+                        .then_some(id.namespace.as_deref())
+                        .flatten()
+                }
+                Target::Service { .. } => None,
+            })
+            .collect();
+        for namespace in unready {
+            // Reasons are the detail, not the news: credentials that may
+            // not list pods still get the counts.
+            match cluster.list("v1", "Pod", Some(namespace), None).await {
+                Ok(pods) => {
+                    self.pods.insert(namespace.to_string(), pods);
+                }
+                Err(ClusterError::Forbidden { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            match cluster
+                .list("apps/v1", "ReplicaSet", Some(namespace), None)
+                .await
+            {
+                Ok(sets) => {
+                    self.replica_sets.insert(namespace.to_string(), sets);
+                }
+                Err(ClusterError::Forbidden { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The pods of the Deployment's newest ReplicaSet (all its pods when
+    /// ReplicaSets could not be read), not being deleted; `None` when its
+    /// pods were not read.
+    fn new_pods(&self, id: &ResourceId) -> Option<Vec<&Value>> {
+        let namespace = id.namespace.as_deref()?;
+        let pods = self.pods.get(namespace)?;
+        let live = self.deployments.get(id)?;
+        let selector = live["spec"]["selector"]["matchLabels"].as_object()?;
+        let hash = self
+            .replica_sets
+            .get(namespace)
+            .and_then(|sets| newest_template_hash(live, sets));
+        Some(
+            pods.iter()
+                .filter(|pod| pod["metadata"]["deletionTimestamp"].is_null())
+                .filter(|pod| {
+                    let labels = &pod["metadata"]["labels"];
+                    selector.iter().all(|(k, v)| &labels[k] == v)
+                        && hash
+                            .as_ref()
+                            .is_none_or(|h| labels["pod-template-hash"] == h.as_str())
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The `pod-template-hash` of the Deployment's newest ReplicaSet: the one
+/// it owns with the highest revision.
+fn newest_template_hash(deployment: &Value, sets: &[Value]) -> Option<String> {
+    let uid = deployment["metadata"]["uid"].as_str()?;
+    let revision = |rs: &Value| {
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    sets.iter()
+        .filter(|rs| {
+            rs["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|owners| owners.iter().any(|o| o["uid"] == uid))
+        })
+        .max_by_key(|rs| revision(rs))
+        .and_then(|rs| rs["metadata"]["labels"]["pod-template-hash"].as_str())
+        .map(str::to_string)
+}
+
 async fn check(
     cluster: &Cluster,
     snapshot: &Snapshot,
@@ -242,7 +490,13 @@ async fn check(
                     details: format!("{reason}{pods}"),
                 });
             }
-            Ok(deployment_readiness(id, *replicas, live))
+            let mut readiness = deployment_readiness(id, *replicas, live);
+            if !readiness.ready {
+                // Pods that could not even be created (a quota, an admission
+                // webhook) leave no pod to read a reason from.
+                readiness.reason = replica_failure(live);
+            }
+            Ok(readiness)
         }
         Target::Service { id, endpoints, .. } => {
             let key = (id.namespace.clone().unwrap_or_default(), id.name.clone());
@@ -251,6 +505,7 @@ async fn check(
                 id: id.clone(),
                 ready: ready >= *endpoints,
                 progress: format!("{ready}/{endpoints} endpoints ready"),
+                reason: None,
             })
         }
     }
@@ -261,6 +516,7 @@ fn not_ready(id: &ResourceId, progress: String) -> Readiness {
         id: id.clone(),
         ready: false,
         progress,
+        reason: None,
     }
 }
 
@@ -294,7 +550,22 @@ pub fn deployment_readiness(id: &ResourceId, replicas: i64, live: &Value) -> Rea
         id: id.clone(),
         ready,
         progress,
+        reason: None,
     }
+}
+
+fn replica_failure(live: &Value) -> Option<String> {
+    let conditions = live["status"]["conditions"].as_array()?;
+    conditions
+        .iter()
+        .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["reason"].as_str().unwrap_or("ReplicaFailure"),
+                c["message"].as_str().unwrap_or_default()
+            )
+        })
 }
 
 fn progress_deadline_exceeded(live: &Value) -> Option<String> {
@@ -419,6 +690,36 @@ mod tests {
     fn scaled_to_zero_is_ready_with_no_status_counts() {
         let live = json!({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}});
         assert!(deployment_readiness(&id(), 0, &live).ready);
+    }
+
+    #[test]
+    fn the_newest_replica_set_is_the_owned_one_with_the_highest_revision() {
+        let deployment = json!({"metadata": {"uid": "d1"}});
+        let rs = |hash: &str, revision: &str, owner: &str| {
+            json!({"metadata": {"labels": {"pod-template-hash": hash},
+                "annotations": {"deployment.kubernetes.io/revision": revision},
+                "ownerReferences": [{"uid": owner}]}})
+        };
+        let sets = [
+            rs("old", "1", "d1"),
+            rs("new", "10", "d1"),
+            rs("other", "11", "d2"),
+        ];
+        assert_eq!(
+            newest_template_hash(&deployment, &sets).as_deref(),
+            Some("new")
+        );
+    }
+
+    #[test]
+    fn a_replica_failure_is_the_reason_when_no_pod_exists() {
+        let live = json!({"status": {"conditions": [{"type": "ReplicaFailure", "status": "True",
+            "reason": "FailedCreate", "message": "pods \"x\" is forbidden: exceeded quota"}]}});
+        assert_eq!(
+            replica_failure(&live).as_deref(),
+            Some("FailedCreate: pods \"x\" is forbidden: exceeded quota")
+        );
+        assert_eq!(replica_failure(&json!({"status": {}})), None);
     }
 
     #[test]

@@ -24,10 +24,11 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
     StackConfig {
         name: "dev".into(),
         file: PathBuf::from("stacks/dev.yaml"),
-        kubeconfig: None,
+        kubeconfig: Vec::new(),
         context: None,
         namespace: "echo-dev".into(),
         create_namespace,
+        backend: crate::state::Backend::File(PathBuf::from("state")),
         echoes,
     }
 }

@@ -100,6 +100,7 @@ fn plan(steps: Vec<Step>) -> Plan {
         stack: "dev".to_string(),
         steps,
         interrupted: Vec::new(),
+        untracked: Vec::new(),
     }
 }
 

@@ -11,7 +11,8 @@ use crate::engine::{Change, Plan, Step};
 
 /// The plan as one JSON document:
 /// `{"stack", "steps": [{"op", "kind", "namespace", "name", "changes":
-/// [{"path", "old", "new"}], "reason", "blocker"}], "summary", "interrupted"}`.
+/// [{"path", "old", "new"}], "reason", "blocker"}], "summary", "interrupted",
+/// "untracked": [{"kind", "namespace", "name", "uid", "declared"}]}`.
 /// Unchanged steps are included; `namespace` is null for cluster-scoped
 /// objects, `old`/`new` null for an added/removed field.
 pub fn plan_json(plan: &Plan) -> Value {
@@ -20,6 +21,13 @@ pub fn plan_json(plan: &Plan) -> Value {
         "steps": plan.steps.iter().map(step_json).collect::<Vec<_>>(),
         "summary": plan.summary(),
         "interrupted": plan.interrupted,
+        "untracked": plan.untracked.iter().map(|u| json!({
+            "kind": u.id.kind,
+            "namespace": u.id.namespace,
+            "name": u.id.name,
+            "uid": u.uid,
+            "declared": u.declared,
+        })).collect::<Vec<_>>(),
     })
 }
 

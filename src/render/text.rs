@@ -95,6 +95,49 @@ pub fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
         out.push('\n');
     }
 
+    // Untracked objects the plan deletes are shown as its delete steps.
+    let untracked: Vec<_> = plan
+        .untracked
+        .iter()
+        .filter(|u| {
+            !plan
+                .steps
+                .iter()
+                .any(|s| s.id == u.id && s.op == Op::Delete)
+        })
+        .collect();
+    if !untracked.is_empty() {
+        push_line(
+            &mut out,
+            format!(
+                "{} {} object(s) in the cluster carry the labels of stack {} but are not in its state:",
+                p.paint(WARNING, "warning:"),
+                untracked.len(),
+                plan.stack
+            ),
+        );
+        for u in &untracked {
+            push_line(
+                &mut out,
+                format!(
+                    "  - {} ({})",
+                    u.id,
+                    if u.declared {
+                        "declared by the stack; `up` records it again"
+                    } else {
+                        "no longer declared by the stack"
+                    }
+                ),
+            );
+        }
+        push_line(
+            &mut out,
+            "  the state was lost or written elsewhere: run `echo-iac refresh` to record them, or use the stack's shared backend (`backend:`)"
+                .to_string(),
+        );
+        out.push('\n');
+    }
+
     push_line(&mut out, painted_summary(&plan.summary(), &p));
     out
 }
@@ -410,6 +453,7 @@ mod tests {
             stack: "dev".to_string(),
             steps: Vec::new(),
             interrupted: Vec::new(),
+            untracked: Vec::new(),
         };
         assert_eq!(plan_text(&plan, &PLAIN_TEXT), "Resources: no changes\n");
     }

@@ -3,13 +3,15 @@
 //!
 //! The top-level printer shows only `Display` and [`StateError::hint`], so
 //! each message carries its underlying cause text as well as exposing it as
-//! the error source.
+//! the error source. Locations are strings (a file path, or a Secret), so
+//! that every backend reports through the same variants.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::lock::LockHolder;
+use crate::cluster::ClusterError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -28,37 +30,37 @@ pub enum StateError {
         source: serde_json::Error,
     },
 
-    #[error("state file {} is corrupt: {reason}{}", file.display(), last_good_note(last_good.as_deref()))]
+    #[error("state {location} is corrupt: {reason}{}", last_good_note(last_good.as_deref()))]
     Corrupt {
-        file: PathBuf,
-        /// The newest history copy that still reads as a valid state.
-        last_good: Option<PathBuf>,
+        location: String,
+        /// The newest kept copy that still reads as a valid state.
+        last_good: Option<String>,
         reason: String,
+        /// How to restore it, in this backend's terms.
+        hint: String,
     },
 
     #[error(
-        "state file {} has schema version {found}, written by a newer echo-iac (this one reads up to version {supported})",
-        file.display()
+        "state {location} has schema version {found}, written by a newer echo-iac (this one reads up to version {supported})"
     )]
     NewerVersion {
-        file: PathBuf,
+        location: String,
         found: u64,
         supported: u32,
     },
 
-    #[error("state file {} belongs to stack `{found}`, not `{expected}`", file.display())]
+    #[error("state {location} belongs to stack `{found}`, not `{expected}`")]
     WrongStack {
-        file: PathBuf,
+        location: String,
         expected: String,
         found: String,
     },
 
     #[error(
-        "refusing to write {}: it is at serial {on_disk}, but this run started from serial {loaded}, so another run wrote it in the meantime",
-        file.display()
+        "refusing to write {location}: it is at serial {on_disk}, but this run started from serial {loaded}, so another run wrote it in the meantime"
     )]
     Conflict {
-        file: PathBuf,
+        location: String,
         on_disk: u64,
         loaded: u64,
     },
@@ -66,13 +68,35 @@ pub enum StateError {
     #[error("stack {stack} is {}locked by {}{}", if waited.is_some() { "still " } else { "" }, holder_text(holder.as_deref()), waited_text(*waited))]
     Locked {
         stack: String,
-        /// The lock file, for the hint.
-        file: PathBuf,
+        /// The lock file or Lease, for the hint.
+        location: String,
         /// `None` when the holder has taken the lock but not yet written
         /// who it is.
         holder: Option<Box<LockHolder>>,
         /// How long a waiting caller retried before giving up.
         waited: Option<Duration>,
+        /// How this backend's lock is released.
+        hint: String,
+    },
+
+    #[error(
+        "this run lost the lock on stack {stack} ({location}): {reason}; it stopped and wrote nothing more"
+    )]
+    LockLost {
+        stack: String,
+        location: String,
+        reason: String,
+    },
+
+    #[error("the state backend namespace `{namespace}` does not exist")]
+    BackendNamespaceMissing { namespace: String },
+
+    #[error("cannot {action} {location}: {source}")]
+    Cluster {
+        action: &'static str,
+        location: String,
+        #[source]
+        source: ClusterError,
     },
 }
 
@@ -81,6 +105,14 @@ impl StateError {
         StateError::Io {
             action,
             path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn cluster(action: &'static str, location: &str, source: ClusterError) -> Self {
+        StateError::Cluster {
+            action,
+            location: location.to_string(),
             source,
         }
     }
@@ -99,59 +131,38 @@ impl StateError {
                 _ => None,
             },
             StateError::Encode { .. } => None,
-            StateError::Corrupt {
-                file,
-                last_good: Some(good),
-                ..
-            } => Some(format!(
-                "the file was left unchanged. Compare it with the last good copy (`diff {good} {file}`), then restore that copy with `cp {good} {file}` and run `echo-iac preview` to see what changed since",
-                good = good.display(),
-                file = file.display(),
-            )),
-            StateError::Corrupt {
-                file,
-                last_good: None,
-                ..
-            } => Some(format!(
-                "the file was left unchanged and no readable copy exists under {}. Repair it by hand at the position above; moving it aside would make echo-iac forget the objects this stack owns",
-                file.parent()
-                    .map(|dir| dir.join(".history"))
-                    .unwrap_or_default()
-                    .display()
-            )),
+            StateError::Corrupt { hint, .. } => Some(hint.clone()),
             StateError::NewerVersion { .. } => Some(
-                "upgrade echo-iac to the version that wrote this state; the file was left unchanged"
+                "upgrade echo-iac to the version that wrote this state; it was left unchanged"
                     .to_string(),
             ),
             StateError::WrongStack {
-                file,
+                location,
                 expected,
                 found,
             } => Some(format!(
-                "the file was probably copied or renamed from stack `{found}`. Select stack `{found}` instead, or put the state of `{expected}` back at {}",
-                file.display()
+                "it was probably copied or renamed from stack `{found}`. Select stack `{found}` instead, or put the state of `{expected}` back at {location}"
             )),
             StateError::Conflict { .. } => Some(
                 "run the command again so it starts from the newer state; nothing was written"
                     .to_string(),
             ),
-            StateError::Locked { file, holder, .. } => {
-                let who = match holder {
-                    Some(h) => format!("pid {} on host {}", h.pid, h.host),
-                    None => "the holder".to_string(),
-                };
-                Some(format!(
-                    "wait for that run to finish, or stop {who} if it hangs. The lock on {} is released by the system when its process exits, so never delete the file to break it",
-                    file.display()
-                ))
-            }
+            StateError::Locked { hint, .. } => Some(hint.clone()),
+            StateError::LockLost { .. } => Some(
+                "another run may have taken the stack over since: run `echo-iac preview` to see where the stack stands, then run the command again"
+                    .to_string(),
+            ),
+            StateError::BackendNamespaceMissing { namespace } => Some(format!(
+                "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
+            )),
+            StateError::Cluster { source, .. } => source.hint(),
         }
     }
 }
 
-fn last_good_note(last_good: Option<&Path>) -> String {
+fn last_good_note(last_good: Option<&str>) -> String {
     match last_good {
-        Some(path) => format!("; the last good copy is {}", path.display()),
+        Some(good) => format!("; the last good copy is {good}"),
         None => "; no good copy was found in its history".to_string(),
     }
 }

@@ -9,20 +9,24 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use serde_json::Value;
-
-use super::{SCHEMA_VERSION, State, StateError, StateLock, StateStore, now_rfc3339};
+use super::document::{encode, parse};
+use super::lock::FileLock;
+use super::{Revision, State, StateError, StateLock, StateStore, Writer, lock_waiting, stamp};
 
 /// History copies kept per stack; older ones are removed after each save.
 const HISTORY_KEEP: usize = 10;
 
 /// Stores one stack's state as files in a folder.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct LocalStore {
     dir: PathBuf,
     stack: String,
+    /// Who the lock was taken by, stamped on every write.
+    writer: Mutex<Option<Writer>>,
 }
 
 impl LocalStore {
@@ -30,6 +34,7 @@ impl LocalStore {
         LocalStore {
             dir: state_dir,
             stack: stack.to_string(),
+            writer: Mutex::new(None),
         }
     }
 
@@ -46,7 +51,7 @@ impl LocalStore {
     }
 
     /// This stack's history copies as `(serial, path)`, newest first.
-    pub fn history(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
+    pub fn history_copies(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
         let dir = self.history_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -75,10 +80,37 @@ impl LocalStore {
 
     /// The newest history copy that still reads as this stack's state.
     fn last_good(&self) -> Option<PathBuf> {
-        self.history().ok()?.into_iter().find_map(|(_, path)| {
-            let bytes = fs::read(&path).ok()?;
-            parse(&path, &bytes, &self.stack).ok().map(|_| path)
-        })
+        self.history_copies()
+            .ok()?
+            .into_iter()
+            .find_map(|(_, path)| {
+                let bytes = fs::read(&path).ok()?;
+                parse(&path.display().to_string(), &bytes, &self.stack)
+                    .ok()
+                    .map(|_| path)
+            })
+    }
+
+    /// How to get back to the last good copy, or why there is none.
+    fn corrupt(&self, file: &Path, reason: String) -> StateError {
+        let good = self.last_good();
+        let hint = match &good {
+            Some(good) => format!(
+                "the file was left unchanged. Compare it with the last good copy (`diff {good} {file}`), then restore that copy with `cp {good} {file}` and run `echo-iac preview` to see what changed since",
+                good = good.display(),
+                file = file.display(),
+            ),
+            None => format!(
+                "the file was left unchanged and no readable copy exists under {}. Repair it by hand at the position above; moving it aside would make echo-iac forget the objects this stack owns",
+                self.history_dir().display()
+            ),
+        };
+        StateError::Corrupt {
+            location: file.display().to_string(),
+            last_good: good.map(|p| p.display().to_string()),
+            reason,
+            hint,
+        }
     }
 
     /// The state on disk with the bytes it was read from, or `None` if the
@@ -90,13 +122,9 @@ impl LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StateError::io("read", &file, e)),
         };
-        match parse(&file, &bytes, &self.stack) {
+        match parse(&file.display().to_string(), &bytes, &self.stack) {
             Ok(state) => Ok(Some((state, bytes))),
-            Err(StateError::Corrupt { file, reason, .. }) => Err(StateError::Corrupt {
-                file,
-                last_good: self.last_good(),
-                reason,
-            }),
+            Err(StateError::Corrupt { reason, .. }) => Err(self.corrupt(&file, reason)),
             Err(e) => Err(e),
         }
     }
@@ -105,11 +133,7 @@ impl LocalStore {
     /// first. Nothing on disk changes unless this returns `Ok`.
     fn replace(&self, state: &State, previous: Option<(u64, &[u8])>) -> Result<(), StateError> {
         let file = self.state_file();
-        let mut bytes = serde_json::to_vec_pretty(state).map_err(|source| StateError::Encode {
-            stack: self.stack.clone(),
-            source,
-        })?;
-        bytes.push(b'\n');
+        let bytes = encode(state)?;
 
         if let Some((serial, old)) = previous {
             let history = self.history_dir();
@@ -164,7 +188,7 @@ impl LocalStore {
     /// Removes all but the newest history copies. Failing to prune only
     /// leaves extra files, so it does not fail a save that already happened.
     fn prune_history(&self) {
-        if let Ok(copies) = self.history() {
+        if let Ok(copies) = self.history_copies() {
             for (_, path) in copies.into_iter().skip(HISTORY_KEEP) {
                 let _ = fs::remove_file(path);
             }
@@ -172,19 +196,57 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    fn try_lock(&self, command: &str) -> Result<StateLock, StateError> {
+        create_private_dir(&self.dir)?;
+        let lock = FileLock::acquire(&self.lock_file(), &self.stack, command)?;
+        self.remove_stale_temp_files();
+        *self.writer.lock().expect("writer lock is never poisoned") =
+            Some(Writer::current(command));
+        Ok(StateLock::File(lock))
+    }
+
+    /// Stamps `state` as the next serial and writes it, keeping `previous`
+    /// (serial, bytes) in the history first; on failure `state` is as it
+    /// was and nothing on disk changed.
+    fn commit(&self, state: &mut State, previous: Option<(u64, &[u8])>) -> Result<(), StateError> {
+        let writer = self
+            .writer
+            .lock()
+            .expect("writer lock is never poisoned")
+            .clone();
+        let before = stamp(state, writer.as_ref());
+        if let Err(e) = self.replace(state, previous) {
+            before.restore(state);
+            return Err(e);
+        }
+        // From here the new file is in place, so `state` keeps its new serial
+        // even if making the rename durable fails.
+        let synced = sync_dir(&self.dir);
+        self.prune_history();
+        synced
+    }
+
+    fn read_copy(&self, path: &Path) -> Result<State, StateError> {
+        let bytes = fs::read(path).map_err(|e| StateError::io("read", path, e))?;
+        parse(&path.display().to_string(), &bytes, &self.stack)
+    }
+}
+
+#[async_trait::async_trait]
 impl StateStore for LocalStore {
-    fn load(&self) -> Result<State, StateError> {
+    async fn load(&self) -> Result<State, StateError> {
         Ok(match self.read()? {
             Some((state, _)) => state,
             None => State::empty(&self.stack),
         })
     }
 
-    fn save(&self, state: &mut State) -> Result<(), StateError> {
+    async fn save(&self, state: &mut State) -> Result<(), StateError> {
         let file = self.state_file();
         if state.stack != self.stack {
             return Err(StateError::WrongStack {
-                file,
+                location: file.display().to_string(),
                 expected: self.stack.clone(),
                 found: state.stack.clone(),
             });
@@ -194,89 +256,89 @@ impl StateStore for LocalStore {
         // Reading through the same checks as `load` is what keeps a corrupt,
         // newer or foreign file from being written over.
         let on_disk = self.read()?;
-        if let Some((disk, _)) = &on_disk {
-            if disk.serial > state.serial {
-                return Err(StateError::Conflict {
-                    file,
-                    on_disk: disk.serial,
-                    loaded: state.serial,
-                });
-            }
+        if let Some((disk, _)) = &on_disk
+            && disk.serial > state.serial
+        {
+            return Err(StateError::Conflict {
+                location: file.display().to_string(),
+                on_disk: disk.serial,
+                loaded: state.serial,
+            });
         }
         let previous = on_disk
             .as_ref()
             .map(|(s, bytes)| (s.serial, bytes.as_slice()));
 
-        let loaded = (state.version, state.serial, state.updated.take());
-        state.version = SCHEMA_VERSION;
-        state.serial = loaded.1 + 1;
-        state.updated = Some(now_rfc3339());
-        if let Err(e) = self.replace(state, previous) {
-            (state.version, state.serial, state.updated) = loaded;
-            return Err(e);
-        }
-
-        // From here the new file is in place, so `state` keeps its new serial
-        // even if making the rename durable fails.
-        let synced = sync_dir(&self.dir);
-        self.prune_history();
-        synced
+        self.commit(state, previous)
     }
 
-    fn lock(&self, command: &str) -> Result<StateLock, StateError> {
+    async fn restore(&self, state: &mut State) -> Result<(), StateError> {
         create_private_dir(&self.dir)?;
-        let lock = StateLock::acquire(&self.lock_file(), &self.stack, command)?;
-        self.remove_stale_temp_files();
-        Ok(lock)
+        let file = self.state_file();
+        let on_disk = match fs::read(&file) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StateError::io("read", &file, e)),
+        };
+        let kept = self.history_copies()?.first().map_or(0, |c| c.0);
+        let stored = on_disk
+            .as_deref()
+            .and_then(|b| parse(&file.display().to_string(), b, &self.stack).ok())
+            .map(|s| s.serial);
+        // What is on disk becomes a history copy, readable or not, so
+        // nothing is lost: under its own serial, or one above the newest
+        // kept when it does not read.
+        let previous_serial = stored.unwrap_or(kept.max(state.serial) + 1);
+        state.serial = previous_serial.max(kept).max(state.serial);
+        let previous = on_disk.as_deref().map(|bytes| (previous_serial, bytes));
+        self.commit(state, previous)
+    }
+
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
+        lock_waiting(wait, Duration::from_millis(100), || async {
+            self.try_lock(command)
+        })
+        .await
+    }
+
+    async fn history(&self) -> Result<Vec<Revision>, StateError> {
+        let mut states = Vec::new();
+        if let Some((current, _)) = self.read()? {
+            states.push(current);
+        }
+        for (_, path) in self.history_copies()? {
+            // A damaged copy is skipped: the list shows what can be restored.
+            if let Ok(state) = self.read_copy(&path) {
+                states.push(state);
+            }
+        }
+        Ok((0..states.len())
+            .map(|i| Revision::of(&states[i], states.get(i + 1)))
+            .collect())
+    }
+
+    async fn revision(&self, serial: u64) -> Result<State, StateError> {
+        if let Some((current, _)) = self.read()?
+            && current.serial == serial
+        {
+            return Ok(current);
+        }
+        let path = self
+            .history_dir()
+            .join(format!("{}.{serial}.json", self.stack));
+        if !path.exists() {
+            return Err(StateError::io(
+                "find revision",
+                &path,
+                io::Error::new(io::ErrorKind::NotFound, "no such revision is kept"),
+            ));
+        }
+        self.read_copy(&path)
     }
 
     fn location(&self) -> String {
         self.state_file().display().to_string()
     }
-}
-
-/// Reads `bytes` as the state of `stack`. The version is checked before the
-/// schema so a file from a newer release is reported as such rather than as
-/// corrupt because of fields this release does not know.
-fn parse(file: &Path, bytes: &[u8], stack: &str) -> Result<State, StateError> {
-    let corrupt = |reason: String| StateError::Corrupt {
-        file: file.to_path_buf(),
-        last_good: None,
-        reason,
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(corrupt("the file is empty".to_string()));
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if let Some(found) = value.get("version").and_then(Value::as_u64) {
-        if found > u64::from(SCHEMA_VERSION) {
-            return Err(StateError::NewerVersion {
-                file: file.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
-    }
-    // Parsed again from the bytes, not the value, so schema errors carry a
-    // line and column.
-    let state: State = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if state.version == 0 {
-        return Err(corrupt("schema version 0 does not exist".to_string()));
-    }
-    let mut seen = std::collections::HashSet::with_capacity(state.resources.len());
-    for resource in &state.resources {
-        if !seen.insert(&resource.id) {
-            return Err(corrupt(format!("{} is listed twice", resource.id)));
-        }
-    }
-    if state.stack != stack {
-        return Err(StateError::WrongStack {
-            file: file.to_path_buf(),
-            expected: stack.to_string(),
-            found: state.stack,
-        });
-    }
-    Ok(state)
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), StateError> {
@@ -366,16 +428,16 @@ mod tests {
         state
     }
 
-    #[test]
-    fn missing_file_loads_as_empty_state_at_serial_zero() {
+    #[tokio::test]
+    async fn missing_file_loads_as_empty_state_at_serial_zero() {
         let dir = tempfile::tempdir().unwrap();
-        let state = store(&dir).load().unwrap();
+        let state = store(&dir).load().await.unwrap();
         assert_eq!(state, State::empty("dev"));
         assert!(!dir.path().join("state").exists());
     }
 
-    #[test]
-    fn saved_state_loads_back_equal() {
+    #[tokio::test]
+    async fn saved_state_loads_back_equal() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let mut state = with_resource(State::empty("dev"), "web");
@@ -384,9 +446,9 @@ mod tests {
             ResourceId::new("v1", "ConfigMap", Some("demo"), "web"),
         );
 
-        store.save(&mut state).unwrap();
+        store.save(&mut state).await.unwrap();
 
-        assert_eq!(store.load().unwrap(), state);
+        assert_eq!(store.load().await.unwrap(), state);
         let text = fs::read_to_string(store.state_file()).unwrap();
         assert!(text.ends_with("}\n"));
         assert!(text.contains("\n  \"stack\": \"dev\""));
@@ -394,73 +456,80 @@ mod tests {
         assert_eq!(store.location(), store.state_file().display().to_string());
     }
 
-    #[test]
-    fn each_save_grows_the_serial_by_one() {
+    #[tokio::test]
+    async fn each_save_grows_the_serial_by_one() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let mut state = store.load().unwrap();
+        let mut state = store.load().await.unwrap();
         for expected in 1..=3 {
-            store.save(&mut state).unwrap();
+            store.save(&mut state).await.unwrap();
             assert_eq!(state.serial, expected);
-            assert_eq!(store.load().unwrap().serial, expected);
+            assert_eq!(store.load().await.unwrap().serial, expected);
         }
     }
 
-    #[test]
-    fn save_keeps_the_previous_file_in_history_capped_at_ten() {
+    #[tokio::test]
+    async fn save_keeps_the_previous_file_in_history_capped_at_ten() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let mut state = store.load().unwrap();
+        let mut state = store.load().await.unwrap();
 
-        store.save(&mut state).unwrap();
-        assert!(store.history().unwrap().is_empty());
+        store.save(&mut state).await.unwrap();
+        assert!(store.history_copies().unwrap().is_empty());
         let first = fs::read(store.state_file()).unwrap();
-        store.save(&mut state).unwrap();
+        store.save(&mut state).await.unwrap();
         let copy = store.history_dir().join("dev.1.json");
         assert_eq!(fs::read(copy).unwrap(), first);
 
         for _ in 0..13 {
-            store.save(&mut state).unwrap();
+            store.save(&mut state).await.unwrap();
         }
         assert_eq!(state.serial, 15);
-        let serials: Vec<u64> = store.history().unwrap().iter().map(|h| h.0).collect();
+        let serials: Vec<u64> = store
+            .history_copies()
+            .unwrap()
+            .iter()
+            .map(|h| h.0)
+            .collect();
         assert_eq!(serials, (5..=14).rev().collect::<Vec<_>>());
     }
 
-    #[test]
-    fn history_of_one_stack_ignores_another_stack_with_a_dotted_name() {
+    #[tokio::test]
+    async fn history_of_one_stack_ignores_another_stack_with_a_dotted_name() {
         let dir = tempfile::tempdir().unwrap();
         let dev = store(&dir);
         let dev_eu = LocalStore::new(dir.path().join("state"), "dev.eu");
-        let mut eu = dev_eu.load().unwrap();
+        let mut eu = dev_eu.load().await.unwrap();
         for _ in 0..3 {
-            dev_eu.save(&mut eu).unwrap();
+            dev_eu.save(&mut eu).await.unwrap();
         }
-        assert!(dev.history().unwrap().is_empty());
-        assert_eq!(dev_eu.history().unwrap().len(), 2);
+        assert!(dev.history_copies().unwrap().is_empty());
+        assert_eq!(dev_eu.history_copies().unwrap().len(), 2);
     }
 
-    #[test]
-    fn corrupt_file_is_reported_with_last_good_copy_and_left_unchanged() {
+    #[tokio::test]
+    async fn corrupt_file_is_reported_with_last_good_copy_and_left_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let mut state = store.load().unwrap();
+        let mut state = store.load().await.unwrap();
         for _ in 0..3 {
-            store.save(&mut state).unwrap();
+            store.save(&mut state).await.unwrap();
         }
         let broken = b"{\n  \"version\": 1,\n  \"stack\": \"dev\",\n  \"serial\": \n".to_vec();
         fs::write(store.state_file(), &broken).unwrap();
         // A damaged newest copy must be skipped in favour of an older one.
         fs::write(store.history_dir().join("dev.2.json"), b"{").unwrap();
 
-        let err = store.load().unwrap_err();
+        let err = store.load().await.unwrap_err();
         let good = store.history_dir().join("dev.1.json");
         match &err {
             StateError::Corrupt {
-                file, last_good, ..
+                location,
+                last_good,
+                ..
             } => {
-                assert_eq!(file, &store.state_file());
-                assert_eq!(last_good.as_ref(), Some(&good));
+                assert_eq!(location, &store.state_file().display().to_string());
+                assert_eq!(last_good.as_ref(), Some(&good.display().to_string()));
             }
             other => panic!("expected Corrupt, got {other:?}"),
         }
@@ -471,22 +540,22 @@ mod tests {
         assert!(err.hint().unwrap().contains("cp "));
 
         assert!(matches!(
-            store.save(&mut state),
+            store.save(&mut state).await,
             Err(StateError::Corrupt { .. })
         ));
         assert_eq!(state.serial, 3);
         assert_eq!(fs::read(store.state_file()).unwrap(), broken);
     }
 
-    #[test]
-    fn file_not_matching_the_schema_is_corrupt() {
+    #[tokio::test]
+    async fn file_not_matching_the_schema_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         fs::create_dir_all(dir.path().join("state")).unwrap();
         let text = "{\"version\": 1, \"stack\": \"dev\", \"serial\": 2, \"extra\": true}\n";
         fs::write(store.state_file(), text).unwrap();
 
-        let err = store.load().unwrap_err();
+        let err = store.load().await.unwrap_err();
         assert!(matches!(
             err,
             StateError::Corrupt {
@@ -498,8 +567,8 @@ mod tests {
         assert!(err.to_string().contains("line 1 column"), "{err}");
     }
 
-    #[test]
-    fn duplicate_resources_are_corrupt() {
+    #[tokio::test]
+    async fn duplicate_resources_are_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let mut state = with_resource(State::empty("dev"), "web");
@@ -511,36 +580,36 @@ mod tests {
         )
         .unwrap();
 
-        let err = store.load().unwrap_err();
+        let err = store.load().await.unwrap_err();
         assert!(err.to_string().contains("listed twice"), "{err}");
     }
 
-    #[test]
-    fn newer_schema_version_is_rejected_and_not_overwritten() {
+    #[tokio::test]
+    async fn newer_schema_version_is_rejected_and_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         fs::create_dir_all(dir.path().join("state")).unwrap();
-        let text = "{\"version\": 2, \"stack\": \"dev\", \"serial\": 4, \"newField\": 1}\n";
+        let text = "{\"version\": 3, \"stack\": \"dev\", \"serial\": 4, \"newField\": 1}\n";
         fs::write(store.state_file(), text).unwrap();
 
-        let err = store.load().unwrap_err();
-        assert!(matches!(err, StateError::NewerVersion { found: 2, .. }));
+        let err = store.load().await.unwrap_err();
+        assert!(matches!(err, StateError::NewerVersion { found: 3, .. }));
         assert!(err.to_string().contains("newer echo-iac"));
 
         let mut state = State::empty("dev");
         state.serial = 9;
-        assert!(store.save(&mut state).is_err());
+        assert!(store.save(&mut state).await.is_err());
         assert_eq!(fs::read_to_string(store.state_file()).unwrap(), text);
     }
 
-    #[test]
-    fn state_of_another_stack_is_rejected_naming_both() {
+    #[tokio::test]
+    async fn state_of_another_stack_is_rejected_naming_both() {
         let dir = tempfile::tempdir().unwrap();
         let prod = LocalStore::new(dir.path().join("state"), "prod");
-        prod.save(&mut State::empty("prod")).unwrap();
+        prod.save(&mut State::empty("prod")).await.unwrap();
         fs::rename(prod.state_file(), store(&dir).state_file()).unwrap();
 
-        let err = store(&dir).load().unwrap_err();
+        let err = store(&dir).load().await.unwrap_err();
         assert!(matches!(err, StateError::WrongStack { .. }));
         let message = err.to_string();
         assert!(
@@ -549,19 +618,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn save_refuses_when_another_run_wrote_a_newer_serial() {
+    #[tokio::test]
+    async fn save_refuses_when_another_run_wrote_a_newer_serial() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let mut stale = store.load().unwrap();
-        let mut other = store.load().unwrap();
-        store.save(&mut other).unwrap();
-        store.save(&mut other).unwrap();
-        store.save(&mut stale).unwrap_err();
+        let mut stale = store.load().await.unwrap();
+        let mut other = store.load().await.unwrap();
+        store.save(&mut other).await.unwrap();
+        store.save(&mut other).await.unwrap();
+        store.save(&mut stale).await.unwrap_err();
 
         stale.serial = 1;
         let before = fs::read(store.state_file()).unwrap();
-        let err = store.save(&mut stale).unwrap_err();
+        let err = store.save(&mut stale).await.unwrap_err();
         assert!(matches!(
             err,
             StateError::Conflict {
@@ -575,18 +644,21 @@ mod tests {
         assert_eq!(fs::read(store.state_file()).unwrap(), before);
     }
 
-    #[test]
-    fn failed_write_leaves_the_old_file_and_the_in_memory_serial() {
+    #[tokio::test]
+    async fn failed_write_leaves_the_old_file_and_the_in_memory_serial() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let mut state = store.load().unwrap();
-        store.save(&mut state).unwrap();
+        let mut state = store.load().await.unwrap();
+        store.save(&mut state).await.unwrap();
         let before = fs::read(store.state_file()).unwrap();
         // A file where the history folder should be makes the save fail
         // before the state file is touched.
         fs::write(store.history_dir(), b"").unwrap();
 
-        assert!(matches!(store.save(&mut state), Err(StateError::Io { .. })));
+        assert!(matches!(
+            store.save(&mut state).await,
+            Err(StateError::Io { .. })
+        ));
         assert_eq!(state.serial, 1);
         assert_eq!(fs::read(store.state_file()).unwrap(), before);
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("state"))
@@ -597,16 +669,16 @@ mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
-    #[test]
-    fn second_lock_fails_naming_the_holder_and_succeeds_after_release() {
+    #[tokio::test]
+    async fn second_lock_fails_naming_the_holder_and_succeeds_after_release() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let first = store.lock("echo-iac up").unwrap();
+        let first = store.lock("echo-iac up", None).await.unwrap();
         let recorded: super::super::LockHolder =
             serde_json::from_slice(&fs::read(store.lock_file()).unwrap()).unwrap();
         assert_eq!(&recorded, first.holder());
 
-        let err = store.lock("echo-iac destroy").unwrap_err();
+        let err = store.lock("echo-iac destroy", None).await.unwrap_err();
         let message = err.to_string();
         assert!(
             message.starts_with(&format!(
@@ -620,33 +692,36 @@ mod tests {
 
         drop(first);
         assert_eq!(fs::read(store.lock_file()).unwrap(), b"");
-        let second = store.lock("echo-iac destroy").unwrap();
+        let second = store.lock("echo-iac destroy", None).await.unwrap();
         assert_eq!(second.holder().command, "echo-iac destroy");
     }
 
-    #[test]
-    fn lock_wait_gets_the_lock_once_the_holder_releases_it() {
+    #[tokio::test]
+    async fn lock_wait_gets_the_lock_once_the_holder_releases_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let first = store.lock("echo-iac up").unwrap();
+        let first = store.lock("echo-iac up", None).await.unwrap();
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(250));
             drop(first);
         });
 
-        let lock = store.lock_wait("echo-iac up", Duration::from_secs(5));
+        let lock = store
+            .lock("echo-iac up", Some(Duration::from_secs(5)))
+            .await;
         release.join().unwrap();
         assert!(lock.is_ok());
     }
 
-    #[test]
-    fn lock_wait_gives_up_after_the_timeout_saying_how_long_it_waited() {
+    #[tokio::test]
+    async fn lock_wait_gives_up_after_the_timeout_saying_how_long_it_waited() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let _first = store.lock("echo-iac up").unwrap();
+        let _first = store.lock("echo-iac up", None).await.unwrap();
 
         let err = store
-            .lock_wait("echo-iac up", Duration::from_millis(300))
+            .lock("echo-iac up", Some(Duration::from_millis(300)))
+            .await
             .unwrap_err();
         assert!(matches!(
             err,
@@ -666,21 +741,22 @@ mod tests {
     /// Holds the lock until killed when started by the test below; does
     /// nothing in a normal run.
     #[cfg(unix)]
-    #[test]
-    fn child_holding_the_lock() {
+    #[tokio::test]
+    async fn child_holding_the_lock() {
         let Some(dir) = std::env::var_os(CHILD_LOCK_DIR) else {
             return;
         };
         let _lock = LocalStore::new(PathBuf::from(dir), "dev")
-            .lock("echo-iac up")
+            .lock("echo-iac up", None)
+            .await
             .unwrap();
         println!("child-locked");
         std::thread::sleep(Duration::from_secs(60));
     }
 
     #[cfg(unix)]
-    #[test]
-    fn lock_of_a_killed_process_is_released_at_once() {
+    #[tokio::test]
+    async fn lock_of_a_killed_process_is_released_at_once() {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
 
@@ -715,7 +791,7 @@ mod tests {
             .any(|line| line.is_ok_and(|l| l.contains("child-locked")));
         assert!(locked, "the child process did not take the lock");
 
-        let err = store.lock("echo-iac up").unwrap_err();
+        let err = store.lock("echo-iac up", None).await.unwrap_err();
         match &err {
             StateError::Locked {
                 holder: Some(holder),
@@ -726,21 +802,21 @@ mod tests {
 
         // SIGKILL: the child gets no chance to clean up.
         drop(child);
-        let lock = store.lock("echo-iac up").unwrap();
+        let lock = store.lock("echo-iac up", None).await.unwrap();
         assert_eq!(lock.holder().pid, std::process::id());
     }
 
     #[cfg(unix)]
-    #[test]
-    fn folders_are_private_to_the_owner_and_files_too() {
+    #[tokio::test]
+    async fn folders_are_private_to_the_owner_and_files_too() {
         use std::os::unix::fs::PermissionsExt;
 
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
-        let mut state = store.load().unwrap();
-        store.save(&mut state).unwrap();
-        store.save(&mut state).unwrap();
-        let _lock = store.lock("echo-iac up").unwrap();
+        let mut state = store.load().await.unwrap();
+        store.save(&mut state).await.unwrap();
+        store.save(&mut state).await.unwrap();
+        let _lock = store.lock("echo-iac up", None).await.unwrap();
 
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.path().join("state")), 0o700);
@@ -750,8 +826,8 @@ mod tests {
         assert_eq!(mode(&store.lock_file()), 0o600);
     }
 
-    #[test]
-    fn lock_removes_temp_files_of_killed_writes_of_this_stack_only() {
+    #[tokio::test]
+    async fn lock_removes_temp_files_of_killed_writes_of_this_stack_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let state_dir = dir.path().join("state");
@@ -771,7 +847,7 @@ mod tests {
             fs::write(path, b"{").unwrap();
         }
 
-        let _lock = store.lock("echo-iac up").unwrap();
+        let _lock = store.lock("echo-iac up", None).await.unwrap();
         for path in &stale {
             assert!(!path.exists(), "{} was kept", path.display());
         }

@@ -1,8 +1,9 @@
-//! The one-writer-at-a-time lock on a stack, kept as an OS lock on
-//! `state/<stack>.lock`.
+//! The one-writer-at-a-time lock on a stack: [`StateLock`], held either as
+//! an OS lock on `state/<stack>.lock` (the file backend) or as a Lease in
+//! the cluster (see `lease.rs`).
 //!
-//! The kernel drops the lock when its process exits however it exits, so a
-//! crashed or killed run never leaves a stale lock behind. The file's
+//! The kernel drops a file lock when its process exits however it exits, so
+//! a crashed or killed run never leaves a stale lock behind. The file's
 //! contents only say who holds the lock; they are never what decides it.
 
 use std::fmt;
@@ -14,6 +15,7 @@ use fs4::{FileExt, TryLockError};
 use serde::{Deserialize, Serialize};
 
 use super::StateError;
+use super::lease::LeaseLock;
 
 /// Who holds a stack's lock, as written into the lock file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,16 +31,48 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    fn current(command: &str) -> Self {
+    pub(crate) fn current(command: &str) -> Self {
         LockHolder {
             pid: std::process::id(),
             host: host_name(),
-            user: std::env::var("USER")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "unknown".to_string()),
+            user: user_name(),
             command: command.to_string(),
             started: super::now_rfc3339(),
+        }
+    }
+}
+
+/// A held stack lock, of either backend. Dropping it releases it; a Lease
+/// is best released with [`StateLock::release`], which tells the cluster at
+/// once instead of letting the lease run out.
+#[derive(Debug)]
+pub enum StateLock {
+    File(FileLock),
+    Lease(Box<LeaseLock>),
+}
+
+impl StateLock {
+    pub fn holder(&self) -> &LockHolder {
+        match self {
+            StateLock::File(lock) => &lock.holder,
+            StateLock::Lease(lock) => lock.holder(),
+        }
+    }
+
+    /// Fails once the lock may be someone else's: a lease this run could
+    /// not renew in time, or that another run took over. Called before
+    /// every mutating request and every state write.
+    pub fn check(&self) -> Result<(), StateError> {
+        match self {
+            StateLock::File(_) => Ok(()),
+            StateLock::Lease(lock) => lock.check(),
+        }
+    }
+
+    pub async fn release(self) {
+        match self {
+            StateLock::File(lock) => drop(lock),
+            StateLock::Lease(lock) => (*lock).release().await,
         }
     }
 }
@@ -53,15 +87,15 @@ impl fmt::Display for LockHolder {
     }
 }
 
-/// A held stack lock; dropping it releases the lock.
+/// A held lock file; dropping it releases the lock.
 #[derive(Debug)]
-pub struct StateLock {
+pub struct FileLock {
     file: File,
     path: PathBuf,
     holder: LockHolder,
 }
 
-impl StateLock {
+impl FileLock {
     /// Takes the lock on `path` without waiting.
     pub(crate) fn acquire(path: &Path, stack: &str, command: &str) -> Result<Self, StateError> {
         // Not truncated on open: until the lock is ours the contents belong
@@ -79,11 +113,20 @@ impl StateLock {
         match FileExt::try_lock(&file) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file);
+                let who = match &holder {
+                    Some(h) => format!("pid {} on host {}", h.pid, h.host),
+                    None => "the holder".to_string(),
+                };
                 return Err(StateError::Locked {
                     stack: stack.to_string(),
-                    file: path.to_path_buf(),
-                    holder: read_holder(&mut file),
+                    location: path.display().to_string(),
+                    holder,
                     waited: None,
+                    hint: format!(
+                        "wait for that run to finish, or stop {who} if it hangs. The lock on {} is released by the system when its process exits, so never delete the file to break it",
+                        path.display()
+                    ),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(StateError::io("lock", path, e)),
@@ -101,7 +144,7 @@ impl StateLock {
         };
         write().map_err(|e| StateError::io("write lock file", path, e))?;
 
-        Ok(StateLock {
+        Ok(FileLock {
             file,
             path: path.to_path_buf(),
             holder,
@@ -117,7 +160,7 @@ impl StateLock {
     }
 }
 
-impl Drop for StateLock {
+impl Drop for FileLock {
     fn drop(&mut self) {
         // The file itself stays: removing it would let a run that opened the
         // old file and a run that creates a new one both hold "the" lock.
@@ -136,7 +179,42 @@ fn read_holder(file: &mut File) -> Option<Box<LockHolder>> {
     serde_json::from_str(text.trim()).ok()
 }
 
-fn host_name() -> String {
+pub(crate) fn user_name() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|u| !u.is_empty()))
+        .or_else(account_name)
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of this process's user in the password database, for when the
+/// environment does not say (services, CI containers).
+fn account_name() -> Option<String> {
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and the buffer length is
+    // its own; getpwuid_r writes only into `entry` and `buffer`.
+    let status = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 || found.is_null() || entry.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points at a NUL-terminated string inside
+    // `buffer`, which is still alive.
+    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+    name.to_str().ok().map(str::to_string)
+}
+
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())
@@ -169,8 +247,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dev.lock");
 
-        let first = StateLock::acquire(&path, "dev", "echo-iac up").unwrap();
-        let err = StateLock::acquire(&path, "dev", "echo-iac destroy").unwrap_err();
+        let first = FileLock::acquire(&path, "dev", "echo-iac up").unwrap();
+        let err = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap_err();
         match &err {
             StateError::Locked { holder, .. } => {
                 assert_eq!(holder.as_deref(), Some(first.holder()));
@@ -180,7 +258,7 @@ mod tests {
 
         drop(first);
         assert_eq!(std::fs::read(&path).unwrap(), b"");
-        let second = StateLock::acquire(&path, "dev", "echo-iac destroy").unwrap();
+        let second = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap();
         assert_eq!(second.holder().command, "echo-iac destroy");
     }
 
@@ -188,10 +266,10 @@ mod tests {
     fn lock_file_without_holder_details_still_reports_locked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dev.lock");
-        let first = StateLock::acquire(&path, "dev", "echo-iac up").unwrap();
+        let first = FileLock::acquire(&path, "dev", "echo-iac up").unwrap();
         std::fs::write(&path, b"{\"pid\": 12").unwrap();
 
-        let err = StateLock::acquire(&path, "dev", "echo-iac up").unwrap_err();
+        let err = FileLock::acquire(&path, "dev", "echo-iac up").unwrap_err();
         assert!(matches!(err, StateError::Locked { holder: None, .. }));
         assert!(err.to_string().contains("has not yet recorded who it is"));
         drop(first);

@@ -2,27 +2,59 @@
 //! keeps it.
 //!
 //! The engine reads a [`State`] before planning and writes it back after each
-//! step, always through a [`StateStore`] so the local file backend can be
-//! joined by a cluster one without touching the engine.
+//! step, always through a [`StateStore`]: the local file backend
+//! (`file://state`) and the cluster backend (`kubernetes://<namespace>`,
+//! Secrets and a Lease) are interchangeable behind it.
 
+pub mod backend;
+mod document;
 mod error;
+mod history;
+mod kube;
+mod lease;
 mod local;
 mod lock;
 
 use std::collections::BTreeMap;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::ResourceId;
 
+pub use backend::{Backend, BackendError};
 pub use error::StateError;
+pub use history::{Revision, change_summary};
+pub use kube::KubeStore;
 pub use local::LocalStore;
 pub use lock::{LockHolder, StateLock};
 
 /// The schema version this build writes and the newest it can read.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 1 lacked `writtenBy`; it reads as version 2 without it.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Who wrote a revision of the state, for `stack history`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Writer {
+    /// The command line, e.g. `echo-iac up`.
+    pub command: String,
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Writer {
+    /// This process, running `command`.
+    pub fn current(command: &str) -> Self {
+        Writer {
+            command: command.to_string(),
+            user: lock::user_name(),
+            host: lock::host_name(),
+            pid: std::process::id(),
+        }
+    }
+}
 
 /// One stack's record of what it applied.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +68,9 @@ pub struct State {
     /// RFC 3339 time of the last write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Who made the last write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<Writer>,
     #[serde(default)]
     pub resources: Vec<ResourceState>,
     /// Operations started and not yet confirmed; any left after a run means
@@ -79,6 +114,7 @@ impl State {
             stack: stack.to_string(),
             serial: 0,
             updated: None,
+            written_by: None,
             resources: Vec::new(),
             pending: Vec::new(),
             outputs: BTreeMap::new(),
@@ -123,50 +159,124 @@ impl State {
 
 /// Where a stack's state lives. One writer at a time holds [`StateLock`].
 /// `Send + Sync` so the engine can share one store across concurrent steps.
+#[async_trait::async_trait]
 pub trait StateStore: Send + Sync {
     /// The stored state; a stack never written yet gives
     /// [`State::empty`] with serial 0.
-    fn load(&self) -> Result<State, StateError>;
+    async fn load(&self) -> Result<State, StateError>;
 
-    /// Writes `state` as the next serial and sets `updated`. Refuses when the
-    /// stored serial is ahead of `state.serial`, since that write would undo
-    /// someone else's. On success `state` carries the new serial.
-    fn save(&self, state: &mut State) -> Result<(), StateError>;
+    /// Writes `state` as the next serial and sets `updated` and
+    /// `writtenBy`. Refuses when the stored state changed since this store
+    /// read or wrote it (another writer), and when this process no longer
+    /// holds the stack's lock. On success `state` carries the new serial.
+    async fn save(&self, state: &mut State) -> Result<(), StateError>;
+
+    /// Writes `state` over whatever is stored, even a state that does not
+    /// read (`stack import --force`): the one write that does not refuse a
+    /// corrupt state. The stored bytes are kept in the history first, and
+    /// the new serial is above every serial kept.
+    async fn restore(&self, state: &mut State) -> Result<(), StateError>;
 
     /// Takes the stack's lock for `command`, failing at once with
-    /// [`StateError::Locked`] if another run holds it.
-    fn lock(&self, command: &str) -> Result<StateLock, StateError>;
+    /// [`StateError::Locked`] if another run holds it, or waiting up to
+    /// `wait` for it.
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError>;
+
+    /// The revisions kept, newest first: the current one and its history.
+    async fn history(&self) -> Result<Vec<Revision>, StateError>;
+
+    /// One kept revision by serial.
+    async fn revision(&self, serial: u64) -> Result<State, StateError>;
 
     /// Where the state lives, for messages.
     fn location(&self) -> String;
 
-    /// Like [`StateStore::lock`], retrying every 100 ms for up to `timeout`.
-    fn lock_wait(&self, command: &str, timeout: Duration) -> Result<StateLock, StateError> {
-        const RETRY: Duration = Duration::from_millis(100);
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.lock(command) {
-                Err(StateError::Locked {
-                    stack,
-                    file,
-                    holder,
-                    ..
-                }) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(StateError::Locked {
-                            stack,
-                            file,
-                            holder,
-                            waited: Some(timeout),
-                        });
-                    }
-                    thread::sleep(RETRY.min(deadline - now));
+    /// Fails once this store's lock may have passed to another run, so
+    /// that a run woken up after losing it changes nothing more. Called
+    /// before every mutating request.
+    fn check_lock(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+}
+
+/// The writer identity and time stamped on a state about to be written as
+/// the next serial; returns what to put back if the write fails.
+pub(crate) fn stamp(state: &mut State, writer: Option<&Writer>) -> Stamp {
+    let before = Stamp {
+        version: state.version,
+        serial: state.serial,
+        updated: state.updated.take(),
+        written_by: state.written_by.take(),
+    };
+    state.version = SCHEMA_VERSION;
+    state.serial = before.serial + 1;
+    state.updated = Some(now_rfc3339());
+    state.written_by = writer.cloned().or_else(|| before.written_by.clone());
+    before
+}
+
+/// What [`stamp`] replaced.
+pub(crate) struct Stamp {
+    version: u32,
+    serial: u64,
+    updated: Option<String>,
+    written_by: Option<Writer>,
+}
+
+impl Stamp {
+    pub(crate) fn restore(self, state: &mut State) {
+        state.version = self.version;
+        state.serial = self.serial;
+        state.updated = self.updated;
+        state.written_by = self.written_by;
+    }
+}
+
+/// Polls `try_lock` until it stops answering [`StateError::Locked`] or
+/// `wait` has passed; then the last answer says how long it waited.
+pub(crate) async fn lock_waiting<F, Fut>(
+    wait: Option<Duration>,
+    every: Duration,
+    mut try_lock: F,
+) -> Result<StateLock, StateError>
+where
+    F: FnMut() -> Fut + Send,
+    Fut: Future<Output = Result<StateLock, StateError>> + Send,
+{
+    let Some(wait) = wait else {
+        return try_lock().await;
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match try_lock().await {
+            Err(StateError::Locked {
+                stack,
+                location,
+                holder,
+                hint,
+                ..
+            }) => {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Err(StateError::Locked {
+                        stack,
+                        location,
+                        holder,
+                        hint,
+                        waited: Some(wait),
+                    });
                 }
-                other => return other,
+                tokio::time::sleep(every.min(deadline - now)).await;
             }
+            other => return other,
         }
     }
+}
+
+/// Reads a state document as any backend would (schema, version, stack),
+/// for `stack import`.
+pub fn parse_document(location: &str, bytes: &[u8], stack: &str) -> Result<State, StateError> {
+    document::parse(location, bytes, stack)
 }
 
 pub(crate) fn now_rfc3339() -> String {

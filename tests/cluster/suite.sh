@@ -11,6 +11,24 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit
 cargo=${CARGO:-cargo}
 
+# Commands the tests run besides the binary -> Debian package. Installed
+# when missing and this is root with apt (as on CI); otherwise the tests
+# that need them fail, saying which package to install.
+declare -A package_of=([tmux]=tmux [man]=man-db)
+missing=()
+for cmd in "${!package_of[@]}"; do
+  command -v "$cmd" >/dev/null || missing+=("${package_of[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "suite: installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+      { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }
+  else
+    echo "suite: missing ${missing[*]} (apt-get install ${missing[*]}); the tests that need them will fail" >&2
+  fi
+fi
+
 status=0
 step() {
   echo "=== cargo test $*" >&2

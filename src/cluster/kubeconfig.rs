@@ -1,0 +1,179 @@
+//! Finding and merging kubeconfig files the way kubectl does.
+//!
+//! A list (`KUBECONFIG=a:b`, or a list under the stack file's `kubeconfig:`)
+//! is merged with the first file winning for each entry and for
+//! `current-context`; files in the list that do not exist are skipped, so
+//! one `KUBECONFIG` works on machines that have only some of the files. A
+//! single file named on its own (`--kubeconfig`, a one-path
+//! `kubeconfig:`) must exist: a typo there should not silently fall back.
+
+use std::path::{Path, PathBuf};
+
+use kube::config::Kubeconfig;
+
+use super::{ClusterError, error_chain, home_dir, without_values};
+
+/// The merged kubeconfig and the files it came from, for messages.
+pub struct Loaded {
+    pub config: Kubeconfig,
+    /// The files read, joined as in `KUBECONFIG` (`a:b`).
+    pub source: PathBuf,
+}
+
+/// Reads `paths` (the stack file's or the command line's), else
+/// $KUBECONFIG, else ~/.kube/config.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, ClusterError> {
+    match paths {
+        [] => {}
+        [one] => return read_one(one),
+        many => return merge(many),
+    }
+    match std::env::var_os("KUBECONFIG") {
+        Some(list) => {
+            let paths: Vec<PathBuf> = std::env::split_paths(&list)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect();
+            if paths.is_empty() {
+                read_one(&default_path())
+            } else {
+                merge(&paths)
+            }
+        }
+        None => read_one(&default_path()),
+    }
+}
+
+fn default_path() -> PathBuf {
+    home_dir().join(".kube").join("config")
+}
+
+fn read_one(path: &Path) -> Result<Loaded, ClusterError> {
+    if !path.exists() {
+        return Err(ClusterError::KubeconfigMissing {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(Loaded {
+        config: read(path)?,
+        source: path.to_path_buf(),
+    })
+}
+
+/// Merges the files of a list that exist, first one winning.
+fn merge(paths: &[PathBuf]) -> Result<Loaded, ClusterError> {
+    let present: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
+    if present.is_empty() {
+        return Err(ClusterError::KubeconfigMissing {
+            path: join(paths.iter()),
+        });
+    }
+    let mut merged = Kubeconfig::default();
+    for path in &present {
+        let next = read(path)?;
+        merged = merged.merge(next).map_err(|e| ClusterError::Kubeconfig {
+            path: path.to_path_buf(),
+            reason: format!(
+                "cannot be merged with the files before it: {}",
+                without_values(&error_chain(&e))
+            ),
+        })?;
+    }
+    Ok(Loaded {
+        config: merged,
+        source: join(present.into_iter()),
+    })
+}
+
+fn read(path: &Path) -> Result<Kubeconfig, ClusterError> {
+    // kube makes the certificate and key paths inside absolute, relative to
+    // the file that names them, as kubectl does.
+    Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
+        path: path.to_path_buf(),
+        reason: without_values(&error_chain(&e)),
+    })
+}
+
+fn join<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> PathBuf {
+    let text: Vec<String> = paths.map(|p| p.display().to_string()).collect();
+    PathBuf::from(text.join(":"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, name: &str, current: &str, contexts: &[(&str, &str)]) -> PathBuf {
+        let mut text =
+            format!("apiVersion: v1\nkind: Config\ncurrent-context: {current}\nclusters:\n");
+        for (context, server) in contexts {
+            text.push_str(&format!(
+                "- name: {context}\n  cluster: {{server: \"{server}\"}}\n"
+            ));
+        }
+        text.push_str("users:\n");
+        for (context, _) in contexts {
+            text.push_str(&format!("- name: {context}\n  user: {{token: t}}\n"));
+        }
+        text.push_str("contexts:\n");
+        for (context, _) in contexts {
+            text.push_str(&format!(
+                "- name: {context}\n  context: {{cluster: {context}, user: {context}}}\n"
+            ));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_list_skips_missing_files_and_the_first_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = config(
+            dir.path(),
+            "a",
+            "one",
+            &[("one", "https://a:1"), ("both", "https://a:2")],
+        );
+        let b = config(
+            dir.path(),
+            "b",
+            "two",
+            &[("two", "https://b:1"), ("both", "https://b:2")],
+        );
+        let missing = dir.path().join("missing");
+        let loaded = merge(&[missing, a.clone(), b.clone()]).unwrap();
+        assert_eq!(loaded.config.current_context.as_deref(), Some("one"));
+        let server = |name: &str| {
+            loaded
+                .config
+                .clusters
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.cluster.as_ref())
+                .and_then(|c| c.server.clone())
+        };
+        assert_eq!(server("both").as_deref(), Some("https://a:2"));
+        assert_eq!(server("two").as_deref(), Some("https://b:1"));
+        assert_eq!(
+            loaded.source,
+            PathBuf::from(format!("{}:{}", a.display(), b.display()))
+        );
+    }
+
+    #[test]
+    fn a_list_of_missing_files_names_them_all() {
+        let err = merge(&[PathBuf::from("/no/a"), PathBuf::from("/no/b")])
+            .err()
+            .unwrap();
+        assert_eq!(err.to_string(), "no kubeconfig found at /no/a:/no/b");
+    }
+
+    #[test]
+    fn a_single_missing_file_is_an_error() {
+        let err = load(&[PathBuf::from("/no/such/kubeconfig")]).err().unwrap();
+        assert!(
+            matches!(err, ClusterError::KubeconfigMissing { .. }),
+            "{err}"
+        );
+    }
+}

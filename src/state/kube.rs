@@ -1,0 +1,905 @@
+//! The cluster backend (`kubernetes://<namespace>`): a stack's state kept in
+//! Secrets of the stack's own cluster, its lock in a Lease, so that every
+//! machine that runs the stack (laptops, CI) shares one state and one lock.
+//!
+//! The head Secret `echo-iac-state-<stack>` is the commit point. Its
+//! `index.json` lists the revisions kept, newest first, each with the
+//! SHA-256 of its document; small revisions are stored gzipped beside it
+//! (`state.<serial>.gz`), one too large for one object (1 MiB) is written
+//! first to immutable part Secrets `echo-iac-state-<stack>-<serial>-<hash>-<i>`
+//! that the index then names. Every write of the head is conditional on the
+//! resourceVersion last read, so two writers can never both succeed, and a
+//! reader sees either the old or the new revision, never a mix.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::document::{encode, parse};
+use super::lease::{Fence, LeaseLock, Observed};
+use super::{
+    LockHolder, Revision, State, StateError, StateLock, StateStore, Writer, change_summary,
+    lock_waiting, stamp,
+};
+use crate::cluster::{Cluster, ClusterError};
+use crate::engine::ResourceId;
+use crate::fault::{self, Point};
+use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
+
+/// Revisions kept besides the current one, as the file backend keeps.
+const HISTORY_KEEP: usize = 10;
+/// A revision compressed to more than this goes to part Secrets.
+const INLINE_LIMIT: usize = 256 * 1024;
+/// Bytes per part Secret, well under the 1 MiB limit on a Secret's data.
+const PART_SIZE: usize = 768 * 1024;
+/// What the head's data may hold in all; older inline revisions are
+/// dropped from the history to stay under it.
+const HEAD_BUDGET: usize = 900 * 1024;
+// Checked when compiling: parts and the head stay under the 1 MiB limit
+// on a Secret's data, with room for keys and the index.
+const _: () = {
+    const SECRET_LIMIT: usize = 1024 * 1024;
+    assert!(PART_SIZE + 64 < SECRET_LIMIT);
+    assert!(HEAD_BUDGET + 64 * 1024 < SECRET_LIMIT);
+    assert!(INLINE_LIMIT < HEAD_BUDGET);
+};
+/// The index format this build writes and reads.
+const INDEX_FORMAT: u32 = 1;
+const INDEX_KEY: &str = "index.json";
+const SECRET_TYPE: &str = "echo-iac.io/state";
+const PART_TYPE: &str = "echo-iac.io/state-part";
+/// Label tying a part Secret to its stack's head.
+const PART_OF_LABEL: &str = "echo-iac.io/state-of";
+/// How often a waiting lock request looks at the lease again.
+const LOCK_POLL: Duration = Duration::from_millis(500);
+
+/// The head Secret's index.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Index {
+    format: u32,
+    /// Newest first; the first is the current state.
+    revisions: Vec<StoredRevision>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StoredRevision {
+    serial: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    written_by: Option<Writer>,
+    /// SHA-256 of the uncompressed document, hex.
+    sha256: String,
+    /// Size of the uncompressed document.
+    size: usize,
+    resources: usize,
+    summary: String,
+    /// The part Secrets holding the compressed document, in order; absent
+    /// when it is stored in the head under [`inline_key`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parts: Option<Vec<String>>,
+}
+
+/// The head as last read or written by this store.
+#[derive(Clone, Debug)]
+struct Head {
+    /// `None` when the head does not exist yet.
+    resource_version: Option<String>,
+    index: Index,
+    data: BTreeMap<String, Vec<u8>>,
+    /// The current state, for the summary of the next revision.
+    current: Option<State>,
+}
+
+impl Index {
+    fn empty() -> Self {
+        Index {
+            format: INDEX_FORMAT,
+            revisions: Vec::new(),
+        }
+    }
+}
+
+impl Head {
+    /// A head with no revision: none written yet, or one being replaced
+    /// whole (`resource_version` then names it).
+    fn empty(resource_version: Option<String>) -> Self {
+        Head {
+            resource_version,
+            index: Index::empty(),
+            data: BTreeMap::new(),
+            current: None,
+        }
+    }
+}
+
+/// One stack's state in one namespace of its cluster.
+pub struct KubeStore {
+    cluster: Cluster,
+    namespace: String,
+    stack: String,
+    head: Mutex<Option<Head>>,
+    /// Set once this store holds the lock; checked before every write.
+    fence: Mutex<Option<Fence>>,
+    writer: Mutex<Option<Writer>>,
+    /// The lease's resourceVersion as first seen by a waiting lock request,
+    /// and when: unchanged for a lease duration, it ran out.
+    observed: Mutex<Option<(String, Instant)>>,
+}
+
+impl std::fmt::Debug for KubeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeStore")
+            .field("namespace", &self.namespace)
+            .field("stack", &self.stack)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn head_name(stack: &str) -> String {
+    format!("echo-iac-state-{stack}")
+}
+
+fn inline_key(serial: u64) -> String {
+    format!("state.{serial}.gz")
+}
+
+impl KubeStore {
+    pub fn new(cluster: Cluster, namespace: &str, stack: &str) -> Self {
+        KubeStore {
+            cluster,
+            namespace: namespace.to_string(),
+            stack: stack.to_string(),
+            head: Mutex::new(None),
+            fence: Mutex::new(None),
+            writer: Mutex::new(None),
+            observed: Mutex::new(None),
+        }
+    }
+
+    fn head_id(&self) -> ResourceId {
+        ResourceId::new(
+            "v1",
+            "Secret",
+            Some(&self.namespace),
+            &head_name(&self.stack),
+        )
+    }
+
+    fn describe(&self) -> String {
+        format!("Secret {}/{}", self.namespace, head_name(&self.stack))
+    }
+
+    fn describe_revision(&self, serial: u64) -> String {
+        format!("revision {serial} in {}", self.describe())
+    }
+
+    /// Reads the head and the current state, and remembers both for the
+    /// next write.
+    async fn read_head(&self) -> Result<Head, StateError> {
+        let mut head = self.read_index().await?;
+        if let Some(current) = head.index.revisions.first().cloned() {
+            match self.read_revision(&head, &current).await {
+                Ok(state) => head.current = Some(state),
+                Err(StateError::Corrupt { reason, .. }) => {
+                    return Err(self.corrupt(&head, current.serial, reason).await);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        *self.head.lock().expect("never poisoned") = Some(head.clone());
+        Ok(head)
+    }
+
+    /// Reads the head's index and inline revisions, without reading the
+    /// current revision (which may be the damaged one).
+    async fn read_index(&self) -> Result<Head, StateError> {
+        let id = self.head_id();
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let name = head_name(&self.stack);
+        let found = self
+            .cluster
+            .call("read", &id, || async { api.get_opt(&name).await })
+            .await
+            .map_err(|e| StateError::cluster("read the state in", &self.describe(), e))?;
+        Ok(match found {
+            None => {
+                self.check_namespace().await?;
+                Head::empty(None)
+            }
+            Some(secret) => {
+                let data = secret_data(secret.data);
+                Head {
+                    resource_version: secret.metadata.resource_version,
+                    index: self.parse_index(&data)?,
+                    data,
+                    current: None,
+                }
+            }
+        })
+    }
+
+    fn parse_index(&self, data: &BTreeMap<String, Vec<u8>>) -> Result<Index, StateError> {
+        let corrupt = |reason: String| StateError::Corrupt {
+            location: self.describe(),
+            last_good: None,
+            reason,
+            hint: format!(
+                "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `echo-iac stack export` (`echo-iac stack import --force FILE`), e.g. one taken with `kubectl get secret -n {} {} -o yaml`",
+                self.namespace,
+                head_name(&self.stack)
+            ),
+        };
+        let bytes = data
+            .get(INDEX_KEY)
+            .ok_or_else(|| corrupt(format!("it has no `{INDEX_KEY}`")))?;
+        let index: Index = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(format!("its `{INDEX_KEY}` does not parse: {e}")))?;
+        if index.format != INDEX_FORMAT {
+            return Err(StateError::NewerVersion {
+                location: self.describe(),
+                found: u64::from(index.format),
+                supported: INDEX_FORMAT,
+            });
+        }
+        Ok(index)
+    }
+
+    /// A namespace that does not exist makes every read a plain 404; a dry
+    /// run of the head's creation tells the two apart.
+    async fn check_namespace(&self) -> Result<(), StateError> {
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let probe = self.secret(head_name(&self.stack), SECRET_TYPE, BTreeMap::new(), None);
+        let params = PostParams {
+            dry_run: true,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        let id = self.head_id();
+        match self
+            .cluster
+            .call("check", &id, || async { api.create(&params, &probe).await })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => {
+                Err(StateError::BackendNamespaceMissing {
+                    namespace: self.namespace.clone(),
+                })
+            }
+            Err(ClusterError::Api { status, .. }) if status.code == 409 => Ok(()),
+            // A reader without `create` on Secrets can still preview.
+            Err(ClusterError::Forbidden { .. }) => Ok(()),
+            Err(e) => Err(StateError::cluster(
+                "read the state in",
+                &self.describe(),
+                e,
+            )),
+        }
+    }
+
+    /// The document of one revision, checked against its hash.
+    async fn read_revision(
+        &self,
+        head: &Head,
+        revision: &StoredRevision,
+    ) -> Result<State, StateError> {
+        let location = self.describe_revision(revision.serial);
+        let corrupt = |reason: String| StateError::Corrupt {
+            location: location.clone(),
+            last_good: None,
+            reason,
+            hint: String::new(),
+        };
+        let compressed = match &revision.parts {
+            None => head
+                .data
+                .get(&inline_key(revision.serial))
+                .cloned()
+                .ok_or_else(|| {
+                    corrupt(format!("the head has no `{}`", inline_key(revision.serial)))
+                })?,
+            Some(parts) => {
+                let api = self.cluster.typed::<Secret>(&self.namespace);
+                let mut bytes = Vec::new();
+                for part in parts {
+                    let id = ResourceId::new("v1", "Secret", Some(&self.namespace), part);
+                    let secret = self
+                        .cluster
+                        .call("read", &id, || async { api.get_opt(part).await })
+                        .await
+                        .map_err(|e| StateError::cluster("read the state in", &id.to_string(), e))?
+                        .ok_or_else(|| corrupt(format!("its part Secret {part} is missing")))?;
+                    let chunk = secret
+                        .data
+                        .and_then(|mut d| d.remove("part"))
+                        .ok_or_else(|| corrupt(format!("its part Secret {part} is empty")))?;
+                    bytes.extend_from_slice(&chunk.0);
+                }
+                bytes
+            }
+        };
+        let mut document = Vec::with_capacity(revision.size);
+        GzDecoder::new(compressed.as_slice())
+            .read_to_end(&mut document)
+            .map_err(|e| corrupt(format!("it does not decompress: {e}")))?;
+        let digest = hex(&Sha256::digest(&document));
+        if digest != revision.sha256 {
+            return Err(corrupt(format!(
+                "its checksum does not match (stored {}, computed {digest})",
+                short(&revision.sha256)
+            )));
+        }
+        let state = parse(&location, &document, &self.stack)?;
+        if state.serial != revision.serial {
+            return Err(corrupt(format!(
+                "it holds serial {} where the index says {}",
+                state.serial, revision.serial
+            )));
+        }
+        Ok(state)
+    }
+
+    /// The corrupt-state error for the current revision, naming the newest
+    /// kept revision that still reads.
+    async fn corrupt(&self, head: &Head, serial: u64, reason: String) -> StateError {
+        let mut good = None;
+        for revision in head.index.revisions.iter().skip(1) {
+            if self.read_revision(head, revision).await.is_ok() {
+                good = Some(revision.serial);
+                break;
+            }
+        }
+        let hint = match good {
+            Some(good) => format!(
+                "the Secret was left unchanged. Look at the last good revision with `echo-iac stack export --revision {good}`, restore it with `echo-iac stack export --revision {good} state.json && echo-iac stack import --force state.json`, then run `echo-iac preview` to see what changed since"
+            ),
+            None => format!(
+                "the Secret was left unchanged and no kept revision reads. Restore it from a backup or an `echo-iac stack export` (`echo-iac stack import --force FILE`); deleting it would make echo-iac forget the objects this stack owns (`echo-iac refresh` finds them again by their labels). Revision {serial} is the damaged one"
+            ),
+        };
+        StateError::Corrupt {
+            location: self.describe_revision(serial),
+            last_good: good.map(|g| self.describe_revision(g)),
+            reason,
+            hint,
+        }
+    }
+
+    fn secret(
+        &self,
+        name: String,
+        type_: &str,
+        data: BTreeMap<String, Vec<u8>>,
+        resource_version: Option<String>,
+    ) -> Secret {
+        let mut labels = BTreeMap::from([
+            (MANAGED_BY_LABEL.to_string(), FIELD_MANAGER.to_string()),
+            (STACK_LABEL.to_string(), self.stack.clone()),
+        ]);
+        if type_ == PART_TYPE {
+            labels.insert(PART_OF_LABEL.to_string(), self.stack.clone());
+        }
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(labels),
+                resource_version,
+                ..ObjectMeta::default()
+            },
+            type_: Some(type_.to_string()),
+            immutable: (type_ == PART_TYPE).then_some(true),
+            data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+            ..Secret::default()
+        }
+    }
+
+    /// Writes the parts of a large revision, before the head names them.
+    async fn write_parts(
+        &self,
+        serial: u64,
+        sha256: &str,
+        compressed: &[u8],
+    ) -> Result<Vec<String>, StateError> {
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let mut names = Vec::new();
+        for (i, chunk) in compressed.chunks(PART_SIZE).enumerate() {
+            let name = format!("{}-{serial}-{}-{i}", head_name(&self.stack), short(sha256));
+            let secret = self.secret(
+                name.clone(),
+                PART_TYPE,
+                BTreeMap::from([("part".to_string(), chunk.to_vec())]),
+                None,
+            );
+            let id = ResourceId::new("v1", "Secret", Some(&self.namespace), &name);
+            match self
+                .cluster
+                .call("write", &id, || async {
+                    api.create(&PostParams::default(), &secret).await
+                })
+                .await
+            {
+                Ok(_) => {}
+                // Named by the document's hash: an existing part of that
+                // name holds these very bytes (a retried write).
+                Err(ClusterError::Api { status, .. }) if status.code == 409 => {}
+                Err(e) => {
+                    return Err(StateError::cluster(
+                        "write the state to",
+                        &id.to_string(),
+                        e,
+                    ));
+                }
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Deletes part Secrets of this stack that no kept revision names:
+    /// revisions dropped from the history, and writes that lost a race.
+    async fn collect_parts(&self, index: &Index) {
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let params = ListParams::default().labels(&format!("{PART_OF_LABEL}={}", self.stack));
+        let id = ResourceId::new("v1", "Secret", Some(&self.namespace), "*");
+        let Ok(parts) = self
+            .cluster
+            .call("list", &id, || async { api.list(&params).await })
+            .await
+        else {
+            return;
+        };
+        let named: std::collections::HashSet<&str> = index
+            .revisions
+            .iter()
+            .filter_map(|r| r.parts.as_ref())
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        for part in parts.items {
+            let Some(name) = part.metadata.name else {
+                continue;
+            };
+            if !named.contains(name.as_str()) {
+                let id = ResourceId::new("v1", "Secret", Some(&self.namespace), &name);
+                let _ = self
+                    .cluster
+                    .call("delete", &id, || async {
+                        api.delete(&name, &DeleteParams::default()).await
+                    })
+                    .await;
+            }
+        }
+    }
+
+    fn check_fence(&self) -> Result<(), StateError> {
+        match &*self.fence.lock().expect("never poisoned") {
+            Some(fence) => fence.check(),
+            None => Ok(()),
+        }
+    }
+
+    async fn try_lock(&self, command: &str) -> Result<StateLock, StateError> {
+        let observed = &self.observed;
+        let stale = |version: &str| {
+            let mut seen = observed.lock().expect("never poisoned");
+            match &*seen {
+                Some((v, since)) if v == version => {
+                    since.elapsed() > super::lease::LEASE_DURATION + Duration::from_secs(1)
+                }
+                _ => {
+                    *seen = Some((version.to_string(), Instant::now()));
+                    false
+                }
+            }
+        };
+        let (found, _) =
+            LeaseLock::observe(&self.cluster, &self.namespace, &self.stack, stale).await?;
+        let location = format!(
+            "Lease {}/{}",
+            self.namespace,
+            super::lease::lease_name(&self.stack)
+        );
+        let locked = |holder: Option<Box<LockHolder>>| {
+            let who = match &holder {
+                Some(h) => format!("pid {} on host {}", h.pid, h.host),
+                None => "the holder".to_string(),
+            };
+            StateError::Locked {
+                stack: self.stack.clone(),
+                location: location.clone(),
+                holder,
+                waited: None,
+                hint: format!(
+                    "wait for that run to finish (or pass --wait-for-lock), or stop {who} if it hangs. The holder renews {location} every {}s; if it dies, the lease runs out {}s after its last renewal and the next run takes it: there is nothing to unlock by hand",
+                    super::lease::RENEW_EVERY.as_secs(),
+                    super::lease::LEASE_DURATION.as_secs(),
+                ),
+            }
+        };
+        let lease = match found {
+            Observed::Held(holder) => return Err(locked(holder)),
+            Observed::Free(lease) => lease,
+        };
+        let holder = LockHolder::current(command);
+        match LeaseLock::take(&self.cluster, &self.namespace, &self.stack, lease, holder).await? {
+            Some(lock) => {
+                *self.fence.lock().expect("never poisoned") = Some(lock.fence());
+                *self.writer.lock().expect("never poisoned") = Some(Writer::current(command));
+                Ok(StateLock::Lease(Box::new(lock)))
+            }
+            // Another run took it between the read and the write: say who.
+            None => {
+                match LeaseLock::observe(&self.cluster, &self.namespace, &self.stack, |_| false)
+                    .await?
+                    .0
+                {
+                    Observed::Held(holder) => Err(locked(holder)),
+                    Observed::Free(_) => Err(locked(None)),
+                }
+            }
+        }
+    }
+
+    /// Whether the head now holds exactly `revision`: after a write whose
+    /// answer was lost, the retry's conflict may be the write itself.
+    async fn landed(&self, revision: &StoredRevision) -> bool {
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let name = head_name(&self.stack);
+        let Ok(Some(secret)) = self
+            .cluster
+            .call("read", &self.head_id(), || async {
+                api.get_opt(&name).await
+            })
+            .await
+        else {
+            return false;
+        };
+        let data = secret_data(secret.data);
+        self.parse_index(&data)
+            .ok()
+            .and_then(|index| index.revisions.first().cloned())
+            .is_some_and(|current| {
+                current.serial == revision.serial && current.sha256 == revision.sha256
+            })
+    }
+
+    async fn write_head(
+        &self,
+        head: &Head,
+        index: &Index,
+        data: BTreeMap<String, Vec<u8>>,
+    ) -> Result<Secret, ClusterError> {
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let mut data = data;
+        data.insert(
+            INDEX_KEY.to_string(),
+            serde_json::to_vec(index).expect("indexes serialize"),
+        );
+        let mut secret = self.secret(
+            head_name(&self.stack),
+            SECRET_TYPE,
+            data,
+            head.resource_version.clone(),
+        );
+        if let Some(current) = index.revisions.first() {
+            secret.metadata.annotations = Some(BTreeMap::from([(
+                "echo-iac.io/serial".to_string(),
+                current.serial.to_string(),
+            )]));
+        }
+        let id = self.head_id();
+        let params = PostParams::default();
+        match &head.resource_version {
+            Some(_) => {
+                self.cluster
+                    .call("write", &id, || async {
+                        api.replace(&head_name(&self.stack), &params, &secret).await
+                    })
+                    .await
+            }
+            None => {
+                self.cluster
+                    .call("write", &id, || async {
+                        api.create(&params, &secret).await
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+/// Never set: a state-write pause ends only on SIGUSR1.
+static NO_CANCEL: AtomicBool = AtomicBool::new(false);
+
+#[async_trait::async_trait]
+impl StateStore for KubeStore {
+    async fn load(&self) -> Result<State, StateError> {
+        let head = self.read_head().await?;
+        Ok(head.current.unwrap_or_else(|| State::empty(&self.stack)))
+    }
+
+    async fn save(&self, state: &mut State) -> Result<(), StateError> {
+        self.check_fence()?;
+        if state.stack != self.stack {
+            return Err(StateError::WrongStack {
+                location: self.describe(),
+                expected: self.stack.clone(),
+                found: state.stack.clone(),
+            });
+        }
+        let cached = self.head.lock().expect("never poisoned").clone();
+        let head = match cached {
+            Some(head) => head,
+            None => self.read_head().await?,
+        };
+        let stored_serial = head.current.as_ref().map_or(0, |s| s.serial);
+        if stored_serial > state.serial {
+            return Err(StateError::Conflict {
+                location: self.describe(),
+                on_disk: stored_serial,
+                loaded: state.serial,
+            });
+        }
+
+        self.commit(state, &head).await
+    }
+
+    async fn restore(&self, state: &mut State) -> Result<(), StateError> {
+        self.check_fence()?;
+        // The damaged head's kept revisions stay named in the index; only
+        // the current one is replaced. A head whose index does not read is
+        // replaced whole.
+        let head = match self.read_index().await {
+            Ok(head) => head,
+            Err(StateError::Corrupt { .. }) => {
+                let api = self.cluster.typed::<Secret>(&self.namespace);
+                let name = head_name(&self.stack);
+                let found = self
+                    .cluster
+                    .call("read", &self.head_id(), || async {
+                        api.get_opt(&name).await
+                    })
+                    .await
+                    .map_err(|e| StateError::cluster("read the state in", &self.describe(), e))?;
+                Head::empty(found.and_then(|s| s.metadata.resource_version))
+            }
+            Err(e) => return Err(e),
+        };
+        let newest = head
+            .index
+            .revisions
+            .iter()
+            .map(|r| r.serial)
+            .max()
+            .unwrap_or(0);
+        state.serial = state.serial.max(newest);
+        self.commit(state, &head).await
+    }
+
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
+        lock_waiting(wait, LOCK_POLL, || self.try_lock(command)).await
+    }
+
+    async fn history(&self) -> Result<Vec<Revision>, StateError> {
+        let head = self.read_index().await?;
+        Ok(head
+            .index
+            .revisions
+            .iter()
+            .map(|r| Revision {
+                serial: r.serial,
+                updated: r.updated.clone(),
+                written_by: r.written_by.clone(),
+                summary: r.summary.clone(),
+                resources: r.resources,
+            })
+            .collect())
+    }
+
+    async fn revision(&self, serial: u64) -> Result<State, StateError> {
+        let head = self.read_index().await?;
+        let revision = head
+            .index
+            .revisions
+            .iter()
+            .find(|r| r.serial == serial)
+            .ok_or_else(|| StateError::Corrupt {
+                location: self.describe(),
+                last_good: None,
+                reason: format!("revision {serial} is not kept"),
+                hint: "`echo-iac stack history` lists the revisions kept".to_string(),
+            })?;
+        self.read_revision(&head, revision).await
+    }
+
+    fn location(&self) -> String {
+        self.describe()
+    }
+
+    fn check_lock(&self) -> Result<(), StateError> {
+        self.check_fence()
+    }
+}
+
+impl KubeStore {
+    /// Stamps `state` as the next serial and writes it over `head`; on
+    /// failure `state` is as it was.
+    async fn commit(&self, state: &mut State, head: &Head) -> Result<(), StateError> {
+        let writer = self.writer.lock().expect("never poisoned").clone();
+        let before = stamp(state, writer.as_ref());
+        let result = self.write(state, head).await;
+        if result.is_err() {
+            before.restore(state);
+        }
+        result
+    }
+
+    /// Writes the stamped `state` as the head's new current revision.
+    async fn write(&self, state: &State, head: &Head) -> Result<(), StateError> {
+        let document = encode(state)?;
+        let sha256 = hex(&Sha256::digest(&document));
+        let mut compressed = Vec::new();
+        {
+            let mut encoder = GzEncoder::new(&mut compressed, Compression::default());
+            encoder
+                .write_all(&document)
+                .expect("writing to memory cannot fail");
+            encoder.finish().expect("writing to memory cannot fail");
+        }
+        let inline = compressed.len() <= INLINE_LIMIT;
+        let parts = if inline {
+            None
+        } else {
+            self.check_fence()?;
+            Some(self.write_parts(state.serial, &sha256, &compressed).await?)
+        };
+        let revision = StoredRevision {
+            serial: state.serial,
+            updated: state.updated.clone(),
+            written_by: state.written_by.clone(),
+            sha256,
+            size: document.len(),
+            resources: state.resources.len(),
+            summary: change_summary(head.current.as_ref(), state),
+            parts,
+        };
+
+        // The new revision first, then as much history as fits.
+        let mut data = BTreeMap::new();
+        if inline {
+            data.insert(inline_key(state.serial), compressed);
+        }
+        let mut index = Index::empty();
+        index.revisions.push(revision.clone());
+        let mut used: usize = data.values().map(Vec::len).sum();
+        for old in head.index.revisions.iter().take(HISTORY_KEEP) {
+            let key = inline_key(old.serial);
+            match (&old.parts, head.data.get(&key)) {
+                (Some(_), _) => index.revisions.push(old.clone()),
+                (None, Some(bytes)) if used + bytes.len() + 1024 <= HEAD_BUDGET => {
+                    used += bytes.len();
+                    data.insert(key, bytes.clone());
+                    index.revisions.push(old.clone());
+                }
+                _ => break,
+            }
+        }
+
+        self.check_fence()?;
+        fault::reached(Point::StateWrite, &NO_CANCEL).await;
+        self.check_fence()?;
+        let written = match self.write_head(head, &index, data.clone()).await {
+            Ok(secret) => secret.metadata.resource_version,
+            Err(ClusterError::Api { status, .. })
+                if status.code == 409 && self.landed(&revision).await =>
+            {
+                // The write went through and its answer was lost; the
+                // retry's conflict is with itself. Read back the version.
+                let reread = self.read_head().await?;
+                reread.resource_version
+            }
+            Err(ClusterError::Api { status, .. }) if status.code == 409 => {
+                let on_disk = self
+                    .read_head()
+                    .await
+                    .ok()
+                    .and_then(|h| h.current.map(|s| s.serial))
+                    .unwrap_or(0);
+                return Err(StateError::Conflict {
+                    location: self.describe(),
+                    on_disk,
+                    loaded: state.serial - 1,
+                });
+            }
+            Err(ClusterError::Api { status, .. })
+                if status.code == 404 && status.message.contains("namespaces") =>
+            {
+                return Err(StateError::BackendNamespaceMissing {
+                    namespace: self.namespace.clone(),
+                });
+            }
+            Err(e) => {
+                return Err(StateError::cluster(
+                    "write the state to",
+                    &self.describe(),
+                    e,
+                ));
+            }
+        };
+
+        let had_parts =
+            head.index.revisions.iter().any(|r| r.parts.is_some()) || revision.parts.is_some();
+        *self.head.lock().expect("never poisoned") = Some(Head {
+            resource_version: written,
+            index: index.clone(),
+            data,
+            current: Some(state.clone()),
+        });
+        if had_parts {
+            self.collect_parts(&index).await;
+        }
+        Ok(())
+    }
+}
+
+fn secret_data(data: Option<BTreeMap<String, ByteString>>) -> BTreeMap<String, Vec<u8>> {
+    data.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn short(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_stack() {
+        assert_eq!(head_name("dev"), "echo-iac-state-dev");
+        assert_eq!(inline_key(7), "state.7.gz");
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+    }
+
+    #[test]
+    fn index_round_trips_and_rejects_unknown_fields() {
+        let index = Index {
+            format: INDEX_FORMAT,
+            revisions: vec![StoredRevision {
+                serial: 3,
+                updated: Some("2026-01-01T00:00:00Z".into()),
+                written_by: None,
+                sha256: "ab".into(),
+                size: 10,
+                resources: 1,
+                summary: "1 added".into(),
+                parts: Some(vec!["p-0".into()]),
+            }],
+        };
+        let text = serde_json::to_string(&index).unwrap();
+        assert_eq!(serde_json::from_str::<Index>(&text).unwrap(), index);
+        assert!(serde_json::from_str::<Index>(r#"{"format":1,"revisions":[],"x":1}"#).is_err());
+    }
+}
