@@ -252,24 +252,13 @@ fn a_corrupt_state_secret_is_reported_with_the_last_good_revision_and_kept() {
     stack.ok(&["up", "--yes"]);
     let head = stack.get("secret", "echo-iac-state-dev");
     let index: Value =
-        serde_json::from_slice(&base64(head["data"]["index.json"].as_str().unwrap()))
-            .expect("the index is JSON");
+        serde_json::from_slice(&base64(&head["data"]["index.json"])).expect("the index is JSON");
     let current = index["revisions"][0]["serial"].as_u64().unwrap();
     let previous = index["revisions"][1]["serial"].as_u64().unwrap();
 
     // Truncated: the current revision's bytes cut short.
     let key = format!("state.{current}.gz");
-    let patch = json!({"data": {key.clone(): "H4sIAAAA"}}).to_string();
-    util::kubectl_ok(&[
-        "patch",
-        "secret",
-        "echo-iac-state-dev",
-        "-n",
-        &stack.namespace,
-        "--type=merge",
-        "-p",
-        &patch,
-    ]);
+    patch_head(&stack, json!({key.clone(): "H4sIAAAA"}));
     let version = |stack: &TestStack| {
         stack.get("secret", "echo-iac-state-dev")["metadata"]["resourceVersion"].clone()
     };
@@ -300,17 +289,7 @@ fn a_corrupt_state_secret_is_reported_with_the_last_good_revision_and_kept() {
     stack.ok(&["up", "--yes"]);
 
     // An index that does not parse names the Secret and what is wrong.
-    let patch = json!({"data": {"index.json": "eyJmb3Jt"}}).to_string();
-    util::kubectl_ok(&[
-        "patch",
-        "secret",
-        "echo-iac-state-dev",
-        "-n",
-        &stack.namespace,
-        "--type=merge",
-        "-p",
-        &patch,
-    ]);
+    patch_head(&stack, json!({"index.json": "eyJmb3Jt"}));
     stack
         .run(&["preview"])
         .assert_code(1)
@@ -516,19 +495,25 @@ fn objects_with_the_stacks_labels_that_the_state_lost_are_found() {
         .assert_contains("Nothing to destroy");
 }
 
-fn base64(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let value = ALPHABET.iter().position(|a| *a == c).expect("base64") as u32;
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    out
+/// Overwrites keys of the head Secret's data (base64 values), as a damaged
+/// or hand-edited state would look.
+fn patch_head(stack: &TestStack, data: Value) {
+    let patch = json!({ "data": data }).to_string();
+    util::kubectl_ok(&[
+        "patch",
+        "secret",
+        "echo-iac-state-dev",
+        "-n",
+        &stack.namespace,
+        "--type=merge",
+        "-p",
+        &patch,
+    ]);
+}
+
+/// A Secret's data value, decoded as the API decodes it.
+fn base64(value: &Value) -> Vec<u8> {
+    serde_json::from_value::<k8s_openapi::ByteString>(value.clone())
+        .expect("Secret data is base64")
+        .0
 }

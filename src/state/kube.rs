@@ -555,27 +555,15 @@ impl KubeStore {
         }
     }
 
-    /// Whether the head now holds exactly `revision`: after a write whose
-    /// answer was lost, the retry's conflict may be the write itself.
-    async fn landed(&self, revision: &StoredRevision) -> bool {
-        let api = self.cluster.typed::<Secret>(&self.namespace);
-        let name = head_name(&self.stack);
-        let Ok(Some(secret)) = self
-            .cluster
-            .call("read", &self.head_id(), || async {
-                api.get_opt(&name).await
-            })
-            .await
-        else {
-            return false;
-        };
-        let data = secret_data(secret.data);
-        self.parse_index(&data)
-            .ok()
-            .and_then(|index| index.revisions.first().cloned())
-            .is_some_and(|current| {
-                current.serial == revision.serial && current.sha256 == revision.sha256
-            })
+    /// The head's resourceVersion if it now holds exactly `revision`:
+    /// after a write whose answer was lost, the retry's conflict may be
+    /// with the write itself.
+    async fn landed(&self, revision: &StoredRevision) -> Option<String> {
+        let head = self.read_index().await.ok()?;
+        let current = head.index.revisions.first()?;
+        (current.serial == revision.serial && current.sha256 == revision.sha256)
+            .then_some(head.resource_version)
+            .flatten()
     }
 
     async fn write_head(
@@ -803,16 +791,17 @@ impl KubeStore {
         self.check_fence()?;
         fault::reached(Point::StateWrite, &NO_CANCEL).await;
         self.check_fence()?;
-        let written = match self.write_head(head, &index, data.clone()).await {
-            Ok(secret) => secret.metadata.resource_version,
-            Err(ClusterError::Api { status, .. })
-                if status.code == 409 && self.landed(&revision).await =>
-            {
-                // The write went through and its answer was lost; the
-                // retry's conflict is with itself. Read back the version.
-                let reread = self.read_head().await?;
-                reread.resource_version
+        let result = self.write_head(head, &index, data.clone()).await;
+        let landed = match &result {
+            Err(ClusterError::Api { status, .. }) if status.code == 409 => {
+                self.landed(&revision).await
             }
+            _ => None,
+        };
+        let written = match result {
+            Ok(secret) => secret.metadata.resource_version,
+            // The write went through and its answer was lost.
+            Err(_) if landed.is_some() => landed,
             Err(ClusterError::Api { status, .. }) if status.code == 409 => {
                 let on_disk = self
                     .read_head()
