@@ -56,6 +56,6 @@ fmt:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	for f in tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; do bash -n "$$f"; done
 	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; fi

@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use crate::cluster::ClusterError;
-use crate::engine::EngineError;
 use crate::project::ProjectError;
 use crate::stack::StackError;
-use crate::state::StateError;
+use echo_iac_engine::EngineError;
+use echo_iac_engine::cluster::ClusterError;
+use echo_iac_engine::state::StateError;
 
 /// Exit codes, stable and documented in the README.
 pub mod exit {

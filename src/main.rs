@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         let _ = writeln!(
             std::io::stderr(),
             "echo-iac stats: {} API requests",
-            echo_iac::cluster::requests_sent()
+            echo_iac_engine::cluster::requests_sent()
         );
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use crate::project::{Project, ProjectError};
-use crate::state::Backend;
+use echo_iac_engine::state::Backend;
 
 /// One environment's settings, validated. Built only by parsing a stack file.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,7 +218,7 @@ fn parse_with_home(
                 &e.hint,
             )
         })?,
-        None => Backend::parse(crate::state::backend::DEFAULT, project_root)
+        None => Backend::parse(echo_iac_engine::state::backend::DEFAULT, project_root)
             .expect("the default backend parses"),
     };
 

@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use crate::cli::{DestroyArgs, GlobalArgs};
-use crate::engine::apply::{self, ApplyOptions, Journal};
-use crate::engine::planner;
 use crate::error::Error;
 use crate::program;
 use crate::render;
-use crate::state::StateStore;
+use echo_iac_engine::apply::{self, ApplyOptions, Journal};
+use echo_iac_engine::planner;
+use echo_iac_engine::state::StateStore;
 
 use super::{Session, confirm, print, show_plan, watch_interrupts};
 
@@ -74,7 +74,7 @@ async fn run_locked(
     };
     let quiet = args.json;
     let progress = session.progress(quiet);
-    let on_event = |event: crate::engine::apply::Event<'_>| progress.on_event(event);
+    let on_event = |event: echo_iac_engine::apply::Event<'_>| progress.on_event(event);
     apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
     journal
         .update(|s| {

@@ -16,13 +16,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
-use crate::cluster::{Cluster, Target};
-use crate::engine::Plan;
 use crate::error::{Error, exit};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, StackConfig};
-use crate::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
+use echo_iac_engine::Plan;
+use echo_iac_engine::cluster::{Cluster, Target};
+use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
 
 /// Overrides the stack file's `backend:` for one run.
 pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";

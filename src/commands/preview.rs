@@ -1,10 +1,10 @@
 //! `echo-iac preview`: the plan, and nothing changed.
 
 use crate::cli::{GlobalArgs, PlanArgs, PreviewArgs};
-use crate::engine::planner::{self, PlanOptions};
-use crate::engine::{Blocker, EngineError, Plan};
 use crate::error::{Error, exit};
 use crate::program;
+use echo_iac_engine::planner::{self, PlanOptions};
+use echo_iac_engine::{Blocker, EngineError, Plan};
 
 use super::{Session, show_plan};
 

@@ -16,9 +16,9 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ColorChoice;
-use crate::engine::apply::Event;
-use crate::engine::ready::Readiness;
-use crate::engine::{Op, ResourceId};
+use echo_iac_engine::apply::Event;
+use echo_iac_engine::ready::Readiness;
+use echo_iac_engine::{Op, ResourceId};
 
 use super::note;
 

@@ -4,13 +4,14 @@
 use crate::cli::{GlobalArgs, RefreshArgs};
 use std::collections::HashSet;
 
-use crate::engine::live::Live;
-use crate::engine::planner::{self, carries_stack_labels};
-use crate::engine::{ResourceId, outputs};
 use crate::error::Error;
 use crate::program;
-use crate::state::ResourceState;
-use crate::state::StateStore;
+use crate::program::outputs;
+use echo_iac_engine::ResourceId;
+use echo_iac_engine::live::Live;
+use echo_iac_engine::planner::{self, carries_stack_labels};
+use echo_iac_engine::state::ResourceState;
+use echo_iac_engine::state::StateStore;
 
 use super::{Session, confirm, print};
 
@@ -100,7 +101,7 @@ async fn run_locked(
                     .collect(),
                 applied: live
                     .get(&found.id)
-                    .map(crate::engine::diff::normalize)
+                    .map(echo_iac_engine::diff::normalize)
                     .unwrap_or_default(),
             },
         };

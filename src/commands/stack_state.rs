@@ -6,7 +6,7 @@ use std::io::Write;
 
 use crate::cli::{ExportArgs, GlobalArgs, HistoryArgs, ImportArgs};
 use crate::error::Error;
-use crate::state::{State, StateError, StateStore};
+use echo_iac_engine::state::{State, StateError, StateStore};
 
 use super::{Session, note, print};
 
@@ -105,7 +105,7 @@ pub async fn import(global: &GlobalArgs, args: ImportArgs) -> Result<(), Error> 
     let bytes = std::fs::read(&args.file).map_err(|e| StateError::io("read", &args.file, e))?;
     // The same checks as any stored state: schema, version, duplicates, and
     // that it is this stack's.
-    let imported = crate::state::parse_document(
+    let imported = echo_iac_engine::state::parse_document(
         &args.file.display().to_string(),
         &bytes,
         &session.stack.name,

@@ -6,12 +6,13 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, UpArgs};
-use crate::engine::apply::{self, ApplyOptions, Journal};
-use crate::engine::{outputs, planner, ready};
 use crate::error::Error;
 use crate::program;
+use crate::program::outputs;
 use crate::render;
-use crate::state::StateStore;
+use echo_iac_engine::apply::{self, ApplyOptions, Journal};
+use echo_iac_engine::state::StateStore;
+use echo_iac_engine::{planner, ready};
 
 use super::output::format_outputs;
 use super::preview::{check_blocked, plan_options};

@@ -5,6 +5,7 @@
 //! turned into JSON for the engine, which handles every kind the same way.
 
 mod echo;
+pub mod outputs;
 
 use std::collections::BTreeMap;
 
@@ -13,9 +14,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{DesiredResource, ResourceId};
 use crate::stack::StackConfig;
-use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
+use echo_iac_engine::{DesiredResource, ResourceId};
+use echo_iac_engine::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
 
 pub use echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 

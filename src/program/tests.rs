@@ -28,7 +28,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
         context: None,
         namespace: "echo-dev".into(),
         create_namespace,
-        backend: crate::state::Backend::File(PathBuf::from("state")),
+        backend: echo_iac_engine::state::Backend::File(PathBuf::from("state")),
         echoes,
     }
 }

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::engine::diff::changes;
-use crate::engine::{Blocker, Conflict, Op, Plan, ResourceId, Step};
+use echo_iac_engine::diff::changes;
+use echo_iac_engine::{Blocker, Conflict, Op, Plan, ResourceId, Step};
 
 pub fn namespace(name: &str) -> Value {
     json!({

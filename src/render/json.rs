@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::engine::{Change, Plan, Step};
+use echo_iac_engine::{Change, Plan, Step};
 
 /// The plan as one JSON document:
 /// `{"stack", "steps": [{"op", "kind", "namespace", "name", "changes":

@@ -10,8 +10,8 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use super::value::format_value;
-use crate::engine::diff::unified_yaml;
-use crate::engine::{Blocker, Change, Op, Plan, Step, Summary};
+use echo_iac_engine::diff::unified_yaml;
+use echo_iac_engine::{Blocker, Change, Op, Plan, Step, Summary};
 
 /// How [`plan_text`] renders.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

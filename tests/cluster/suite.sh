@@ -2,9 +2,10 @@
 # suite.sh [cargo test options]...: the whole test suite, against the control
 # plane in ECHO_IAC_TEST_KUBECONFIG (with-cluster.sh sets it). The options,
 # e.g. --locked or a test name filter, go to every `cargo test` below.
-#   1. unit tests and the integration test binary `tests`, in parallel;
-#   2. doc tests;
-#   3. the `disruptive` binary, one test at a time: its tests stop the API
+#   1. the engine crate's own tests, which need no cluster;
+#   2. unit tests and the integration test binary `tests`, in parallel;
+#   3. doc tests;
+#   4. the `disruptive` binary, one test at a time: its tests stop the API
 #      server for a while, which the others would not survive.
 # Every step runs even when an earlier one fails; exits non-zero if any did.
 set -uo pipefail
@@ -34,9 +35,10 @@ step() {
   echo "=== cargo test $*" >&2
   "$cargo" test "$@" || status=1
 }
-step "$@" --lib --bins --test tests
-step "$@" --doc
+step "$@" -p echo-iac-engine
+step "$@" -p echo-iac --lib --bins --test tests
+step "$@" --workspace --doc
 if grep -q '^name = "disruptive"' Cargo.toml; then
-  step "$@" --test disruptive -- --test-threads=1
+  step "$@" -p echo-iac --test disruptive -- --test-threads=1
 fi
 exit "$status"

@@ -24,7 +24,7 @@ use kube::{Client, Config};
 use serde_json::Value;
 
 use crate::FIELD_MANAGER;
-use crate::engine::ResourceId;
+use crate::ResourceId;
 
 mod kubeconfig;
 mod trace;

@@ -86,7 +86,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::ResourceId;
+    use crate::ResourceId;
     use crate::state::ResourceState;
 
     fn with(names: &[(&str, &str)]) -> State {

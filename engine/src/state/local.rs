@@ -410,7 +410,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::ResourceId;
+    use crate::ResourceId;
     use crate::state::ResourceState;
 
     fn store(dir: &tempfile::TempDir) -> LocalStore {

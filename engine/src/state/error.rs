@@ -101,7 +101,7 @@ pub enum StateError {
 }
 
 impl StateError {
-    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+    pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         StateError::Io {
             action,
             path: path.to_path_buf(),

@@ -23,8 +23,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 
 use super::{LockHolder, StateError};
+use crate::ResourceId;
 use crate::cluster::{self, Cluster, ClusterError};
-use crate::engine::ResourceId;
 use crate::{MANAGED_BY_LABEL, STACK_LABEL};
 
 /// How long a lease lasts without renewal.

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::error::EngineError;
-use super::live::Live;
-use super::resource::DesiredResource;
-use crate::cluster::{Cluster, ClusterError};
+use echo_iac_engine::DesiredResource;
+use echo_iac_engine::EngineError;
+use echo_iac_engine::cluster::{Cluster, ClusterError};
+use echo_iac_engine::live::Live;
 
 /// The output that says why there are no URLs, when they cannot be known.
 pub const URLS_UNKNOWN: &str = "urlsUnknown";

@@ -203,7 +203,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::plan::Step;
+    use crate::plan::Step;
     use crate::state::ResourceState;
 
     fn service(ns: &str, name: &str, port: i64, stack: Option<&str>) -> Value {

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ResourceId;
+use crate::ResourceId;
 
 pub use backend::{Backend, BackendError};
 pub use error::StateError;

@@ -33,8 +33,8 @@ use super::{
     LockHolder, Revision, State, StateError, StateLock, StateStore, Writer, change_summary,
     lock_waiting, stamp,
 };
+use crate::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
-use crate::engine::ResourceId;
 use crate::fault::{self, Point};
 use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
 

@@ -11,16 +11,20 @@
 //!   SIGTERM), so a test can act while the run holds the lock, or signal it
 //!   at a known step, without sleeping and hoping.
 //!
-//! The variable is read once. Unset, a point costs one atomic load.
+//! The variable is read once. Unset, a point costs one atomic load. Without
+//! the `fault-points` feature (release builds) a point is an empty function
+//! and the variable is ignored.
 
-use std::io::Write;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
+#[cfg(feature = "fault-points")]
+use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "fault-points")]
 use std::time::Duration;
 
 /// The environment variable that switches faults on.
 pub const ENV: &str = "ECHO_IAC_FAULT";
 
+#[cfg(feature = "fault-points")]
 /// A pause that nobody resumes ends after this long, so a forgotten test
 /// process does not hold a stack's lock forever.
 const PAUSE_LIMIT: Duration = Duration::from_secs(600);
@@ -40,6 +44,7 @@ pub enum Point {
     StateWrite,
 }
 
+#[cfg(any(test, feature = "fault-points"))]
 const POINTS: [Point; 5] = [
     Point::BeforeApply,
     Point::AfterApply,
@@ -59,17 +64,20 @@ impl Point {
         }
     }
 
+    #[cfg(feature = "fault-points")]
     fn index(self) -> usize {
         self as usize
     }
 }
 
+#[cfg(any(test, feature = "fault-points"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Kill,
     Pause,
 }
 
+#[cfg(any(test, feature = "fault-points"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Rule {
     point: Point,
@@ -77,11 +85,14 @@ struct Rule {
     action: Action,
 }
 
+#[cfg(feature = "fault-points")]
 /// How many times each point has been reached, by [`Point::index`].
 static REACHED: [AtomicU64; POINTS.len()] = [const { AtomicU64::new(0) }; POINTS.len()];
 
+#[cfg(feature = "fault-points")]
 fn rules() -> &'static [Rule] {
-    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    use std::io::Write;
+    static RULES: std::sync::OnceLock<Vec<Rule>> = std::sync::OnceLock::new();
     RULES.get_or_init(|| {
         let Ok(spec) = std::env::var(ENV) else {
             return Vec::new();
@@ -94,6 +105,7 @@ fn rules() -> &'static [Rule] {
     })
 }
 
+#[cfg(any(test, feature = "fault-points"))]
 /// Parses `<point>:<n>[:pause]` entries; returns the valid rules and a
 /// message for each invalid entry.
 fn parse(spec: &str) -> (Vec<Rule>, Vec<String>) {
@@ -125,6 +137,7 @@ fn parse(spec: &str) -> (Vec<Rule>, Vec<String>) {
 
 /// Marks that the run reached `point`; kills or pauses the process if a
 /// rule says so. `cancel` is the run's interrupt flag, which ends a pause.
+#[cfg(feature = "fault-points")]
 pub async fn reached(point: Point, cancel: &AtomicBool) {
     let rules = rules();
     if rules.is_empty() {
@@ -139,6 +152,10 @@ pub async fn reached(point: Point, cancel: &AtomicBool) {
     }
 }
 
+#[cfg(not(feature = "fault-points"))]
+pub async fn reached(_point: Point, _cancel: &AtomicBool) {}
+
+#[cfg(feature = "fault-points")]
 fn kill() -> ! {
     // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
     unsafe {
@@ -148,7 +165,9 @@ fn kill() -> ! {
     std::process::abort()
 }
 
+#[cfg(feature = "fault-points")]
 async fn pause(point: Point, count: u64, cancel: &AtomicBool) {
+    use std::io::Write;
     use tokio::signal::unix::{SignalKind, signal};
     // Installed before announcing the pause: a SIGUSR1 that arrived without
     // a handler would end the process.
