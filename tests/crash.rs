@@ -227,9 +227,15 @@ fn up_killed_while_waiting_for_readiness_is_reported_and_recovered() {
     crash(&stack, &["up", "--yes"], "wait:1");
     // Everything was applied and recorded; only the wait was cut short.
     assert_eq!(recorded(&stack), [CONFIG_MAP, DEPLOYMENT, SERVICE]);
-    assert_eq!(pending(&stack), ["wait Deployment", "wait Service"]);
+    assert_eq!(
+        pending(&stack),
+        ["wait ConfigMap", "wait Deployment", "wait Service"]
+    );
 
-    assert_preview_reports(&stack, &["wait Deployment", "wait Service"]);
+    assert_preview_reports(
+        &stack,
+        &["wait ConfigMap", "wait Deployment", "wait Service"],
+    );
     assert_up_recovers(&stack);
     assert_destroy_leaves_nothing(&stack);
 }

@@ -95,7 +95,7 @@ fn interrupt_while_waiting_for_readiness_exits_130_and_is_reported() {
     );
     assert_eq!(
         kinds(&state, "pending"),
-        ["wait Deployment", "wait Service"]
+        ["wait ConfigMap", "wait Deployment", "wait Service"]
     );
     stack
         .run(&["preview"])

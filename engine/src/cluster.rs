@@ -609,6 +609,12 @@ pub fn api_resource(api_version: &str, kind: &str) -> Option<ApiResource> {
         ("apps/v1", "Deployment") => ApiResource::erase::<Deployment>(&()),
         ("apps/v1", "ReplicaSet") => ApiResource::erase::<ReplicaSet>(&()),
         ("discovery.k8s.io/v1", "EndpointSlice") => ApiResource::erase::<EndpointSlice>(&()),
+        // Until discovery: kinds the readiness tests use.
+        ("apps/v1", "StatefulSet") => ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+        ("apps/v1", "DaemonSet") => ApiResource::erase::<k8s_openapi::api::apps::v1::DaemonSet>(&()),
+        ("batch/v1", "Job") => ApiResource::erase::<k8s_openapi::api::batch::v1::Job>(&()),
+        ("v1", "PersistentVolumeClaim") => ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => ApiResource::erase::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(&()),
         _ => return None,
     })
 }

@@ -29,6 +29,11 @@ pub enum EngineError {
     },
     #[error("rollout of {id} failed: {details}")]
     RolloutFailed { id: String, details: String },
+    /// An object other than a Deployment that, by the rules of its kind,
+    /// will not become ready without a change (a failed Job, a stalled
+    /// resource, a CRD whose names clash).
+    #[error("{id} failed: {details}")]
+    Failed { id: String, details: String },
     /// Every new pod of a rollout has been stuck for the grace period on a
     /// reason that waiting does not fix.
     #[error(
@@ -66,6 +71,9 @@ impl EngineError {
             ),
             EngineError::RolloutFailed { .. } => Some(
                 "fix the cause above (image, resources, config) and run `echo-iac up` again".into(),
+            ),
+            EngineError::Failed { .. } => Some(
+                "fix the cause above and run `echo-iac up` again".into(),
             ),
             EngineError::Stuck { fix, .. } => Some(format!(
                 "{fix}; what was applied is recorded, so run `echo-iac up` again once it is fixed (--wait-grace sets how long a stuck rollout is waited for)"

@@ -1,18 +1,26 @@
-//! Waiting until what was applied really works: Deployments rolled out and
-//! available, Services with ready endpoints behind them.
+//! Waiting until what was applied really works, for any kind: each object
+//! is judged by the rules of its kind ([`rules`]), read from its status;
+//! a Service by the ready endpoints its workloads should give it. While a
+//! workload is not ready, its pods say why ([`crate::reasons`]), and a
+//! wait stops early once every new pod is stuck on a reason that waiting
+//! does not fix.
 //!
 //! kube-runtime's `is_deployment_completed` ignores `observedGeneration`, so
 //! right after an apply it can pass on the previous rollout's status; the
-//! checks here compare against the generation the apply produced.
+//! rules here compare against the generation the apply produced.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
+use self::rules::{Endpoints, Status, Verdict};
 use super::error::EngineError;
+use super::plan::{Op, Plan};
 use super::reasons::{PodReason, pod_reason};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
@@ -51,26 +59,22 @@ impl Poll {
 
 /// Something to wait for.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Target {
-    Deployment {
-        id: ResourceId,
-        replicas: i64,
-    },
-    /// A Service whose EndpointSlices must list this many ready endpoints,
-    /// once the Deployments behind it are ready (before that, endpoints of
-    /// old pods can make up the count).
-    Service {
-        id: ResourceId,
-        endpoints: i64,
-        after: Vec<ResourceId>,
-    },
+pub struct Target {
+    pub id: ResourceId,
+    /// For a Service: the workloads among the desired objects whose pod
+    /// template its selector matches. It expects their ready pods as ready
+    /// endpoints, counted once those of them being waited for are ready
+    /// (before that, endpoints of old pods can make up the count).
+    pub selects: Vec<ResourceId>,
 }
 
 impl Target {
     pub fn id(&self) -> &ResourceId {
-        match self {
-            Target::Deployment { id, .. } | Target::Service { id, .. } => id,
-        }
+        &self.id
+    }
+
+    fn is_service(&self) -> bool {
+        self.id.api_version == "v1" && self.id.kind == "Service"
     }
 }
 
@@ -79,52 +83,103 @@ impl Target {
 pub struct Readiness {
     pub id: ResourceId,
     pub ready: bool,
-    /// Short and human: `2/3 available`, `3/3 endpoints ready`.
+    /// Short and human, in the words of its kind: `2/3 available`,
+    /// `3/3 endpoints ready`, `PVC Pending`, `complete (1/1 succeeded)`.
     pub progress: String,
-    /// The newest pod-level reason it is not ready, on one line
-    /// (`pod web-1 container nginx: ImagePullBackOff: ...`), when one is known.
+    /// Why it is not ready, on one line, when that is known: the newest
+    /// pod-level reason (`ImagePullBackOff (2/2 new pods): ...`), or what
+    /// the object itself says (a condition, no load-balancer address).
     pub reason: Option<String>,
 }
 
-/// The targets for the desired objects: every Deployment, and every Service
-/// expecting as many endpoints as the Deployment it depends on has replicas.
-pub fn targets(desired: &[DesiredResource]) -> Vec<Target> {
-    let replicas = |d: &DesiredResource| d.object["spec"]["replicas"].as_i64().unwrap_or(1);
-    let mut targets = Vec::new();
-    for d in desired {
-        match d.id.kind.as_str() {
-            "Deployment" => targets.push(Target::Deployment {
-                id: d.id.clone(),
-                replicas: replicas(d),
-            }),
-            "Service" => {
-                let deployments: Vec<&DesiredResource> = d
-                    .depends_on
-                    .iter()
-                    .filter_map(|dep| desired.iter().find(|o| &o.id == dep))
-                    .filter(|o| o.id.kind == "Deployment")
-                    .collect();
-                targets.push(Target::Service {
-                    id: d.id.clone(),
-                    endpoints: deployments.iter().map(|o| replicas(o)).sum(),
-                    after: deployments.iter().map(|o| o.id.clone()).collect(),
-                });
-            }
-            _ => {}
-        }
-    }
-    targets
+/// What to wait for after an apply: every desired object the plan creates,
+/// updates or replaces, and every one an interrupted run left `unfinished`
+/// (applied, maybe, but never seen ready), in the order apply uses, each
+/// after the objects it depends on.
+pub fn targets(plan: &Plan, desired: &[DesiredResource], unfinished: &[ResourceId]) -> Vec<Target> {
+    let waited: HashSet<&ResourceId> = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.op, Op::Create | Op::Update | Op::Replace))
+        .map(|s| &s.id)
+        .chain(unfinished)
+        .collect();
+    let chosen: Vec<&DesiredResource> = desired.iter().filter(|d| waited.contains(&d.id)).collect();
+    apply_order(&chosen)
+        .into_iter()
+        .map(|d| Target {
+            id: d.id.clone(),
+            selects: if d.id.kind == "Service" && d.id.api_version == "v1" {
+                selected_workloads(d, desired)
+            } else {
+                Vec::new()
+            },
+        })
+        .collect()
 }
 
-/// Polls until every target is ready (Deployments come before the Services
-/// that wait for them), calling `progress` with the targets whose progress
-/// or reason changed since the last call, and the whole picture.
+/// Dependency order among `chosen`, as apply's waves run them: an object
+/// once everything it depends on among them is placed, desired order
+/// within a wave.
+fn apply_order<'a>(chosen: &[&'a DesiredResource]) -> Vec<&'a DesiredResource> {
+    let ids: HashSet<&ResourceId> = chosen.iter().map(|d| &d.id).collect();
+    let mut placed: HashSet<&ResourceId> = HashSet::new();
+    let mut order: Vec<&DesiredResource> = Vec::with_capacity(chosen.len());
+    while order.len() < chosen.len() {
+        let wave: Vec<&DesiredResource> = chosen
+            .iter()
+            .filter(|d| !placed.contains(&d.id))
+            .filter(|d| {
+                d.depends_on
+                    .iter()
+                    .all(|dep| !ids.contains(dep) || placed.contains(dep))
+            })
+            .copied()
+            .collect();
+        if wave.is_empty() {
+            // A cycle cannot come from a program that applied; keep the rest
+            // in desired order rather than loop.
+            order.extend(chosen.iter().filter(|d| !placed.contains(&d.id)));
+            break;
+        }
+        placed.extend(wave.iter().map(|d| &d.id));
+        order.extend(wave);
+    }
+    order
+}
+
+/// The workloads in the Service's namespace whose pod template carries
+/// every label of its selector: their pods become its endpoints, whether
+/// or not the program declared a dependency between them.
+fn selected_workloads(service: &DesiredResource, desired: &[DesiredResource]) -> Vec<ResourceId> {
+    let spec = &service.object["spec"];
+    if spec["type"] == "ExternalName" {
+        return Vec::new();
+    }
+    let Some(selector) = spec["selector"].as_object().filter(|s| !s.is_empty()) else {
+        return Vec::new();
+    };
+    desired
+        .iter()
+        .filter(|d| d.id.namespace == service.id.namespace)
+        .filter(|d| rules::is_workload(&d.id.api_version, &d.id.kind))
+        .filter(|d| {
+            let labels = &d.object["spec"]["template"]["metadata"]["labels"];
+            selector.iter().all(|(k, v)| &labels[k] == v)
+        })
+        .map(|d| d.id.clone())
+        .collect()
+}
+
+/// Polls until every target is ready (workloads are judged before the
+/// Services that count on them), calling `progress` with the targets whose
+/// progress or reason changed since the last call, and the whole picture.
 ///
-/// Fails fast on a Deployment whose progress deadline passed, and on one
-/// whose every new pod has been stuck for `grace` on a reason that waiting
-/// does not fix ([`PodReason::fatal`]); on timeout, lists each unready
-/// target with its reason. Stops with [`EngineError::Interrupted`] once
-/// `cancel` is set.
+/// Fails fast on an object whose kind says it failed (a Deployment past its
+/// progress deadline, a failed Job, ...), and on a workload whose every new
+/// pod has been stuck for `grace` on a reason that waiting does not fix
+/// ([`PodReason::fatal`]); on timeout, lists each unready target with its
+/// reason. Stops with [`EngineError::Interrupted`] once `cancel` is set.
 pub async fn wait_ready(
     cluster: &Cluster,
     targets: &[Target],
@@ -137,9 +192,20 @@ pub async fn wait_ready(
     let deadline = started + timeout;
     let mut last: Vec<Readiness> = Vec::new();
     let mut poll = Poll::new();
-    // Since when each Deployment's new pods have all been stuck.
+    // Since when each workload's new pods have all been stuck.
     let mut stuck_since: HashMap<ResourceId, Instant> = HashMap::new();
     let mut logs = LogCache::default();
+    // Targets that need not be read again: ready objects that no Service
+    // counts on (their readiness does not come and go with pods).
+    let mut settled: HashMap<usize, Readiness> = HashMap::new();
+    // Live Services whose own fields say nothing more after the first read
+    // (all but load balancers): only their endpoints are read again.
+    let mut kept: HashMap<ResourceId, Value> = HashMap::new();
+    // Services after the workloads they count on.
+    let order: Vec<usize> = (0..targets.len())
+        .filter(|&i| !targets[i].is_service())
+        .chain((0..targets.len()).filter(|&i| targets[i].is_service()))
+        .collect();
     loop {
         fault::reached(Point::Wait, cancel).await;
         // Everything was applied and recorded before the wait began, so
@@ -148,45 +214,69 @@ pub async fn wait_ready(
             return Err(EngineError::Interrupted);
         }
         let read_pods = started.elapsed() >= PODS_AFTER;
-        let snapshot = Snapshot::read(cluster, targets, read_pods).await?;
-        let mut now: Vec<Readiness> = Vec::with_capacity(targets.len());
+        let open: Vec<&Target> = targets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !settled.contains_key(i))
+            .map(|(_, t)| t)
+            .collect();
+        let snapshot = Snapshot::read(cluster, &open, &kept, read_pods).await?;
+        let mut now: Vec<Option<Readiness>> = vec![None; targets.len()];
         let mut reasons: HashMap<&ResourceId, Vec<PodReason>> = HashMap::new();
         let mut unready: HashSet<&ResourceId> = HashSet::new();
-        for target in targets {
-            let waiting_on = match target {
-                Target::Service { after, .. } => after.iter().find(|dep| unready.contains(dep)),
-                Target::Deployment { .. } => None,
-            };
+        for &i in &order {
+            let target = &targets[i];
+            if let Some(done) = settled.get(&i) {
+                now[i] = Some(done.clone());
+                continue;
+            }
+            let waiting_on = target.selects.iter().find(|dep| unready.contains(dep));
             let mut readiness = match waiting_on {
                 Some(dep) => not_ready(target.id(), format!("waiting for {dep}")),
                 None => check(cluster, &snapshot, target).await?,
             };
-            if !readiness.ready
-                && let Target::Deployment { id, .. } = target
-                && let Some(pods) = snapshot.new_pods(id)
-            {
-                let mut found: Vec<PodReason> = pods.iter().filter_map(|p| pod_reason(p)).collect();
-                logs.fill(cluster, id, &mut found).await;
-                let all_stuck =
-                    !pods.is_empty() && found.len() == pods.len() && found.iter().all(|r| r.fatal);
-                if all_stuck {
-                    stuck_since.entry(id.clone()).or_insert_with(Instant::now);
-                } else {
-                    stuck_since.remove(id);
+            match snapshot.pods_of(target.id()).filter(|_| !readiness.ready) {
+                Some(pods) => {
+                    let mut found: Vec<PodReason> =
+                        pods.iter().filter_map(|p| pod_reason(p)).collect();
+                    logs.fill(cluster, target.id(), &mut found).await;
+                    let all_stuck = !pods.is_empty()
+                        && found.len() == pods.len()
+                        && found.iter().all(|r| r.fatal);
+                    if all_stuck {
+                        stuck_since
+                            .entry(target.id().clone())
+                            .or_insert_with(Instant::now);
+                    } else {
+                        stuck_since.remove(target.id());
+                    }
+                    if let Some(line) = summary(&found, pods.len()) {
+                        readiness.reason = Some(line);
+                    }
+                    reasons.insert(target.id(), found);
                 }
-                if let Some(line) = summary(&found, pods.len()) {
-                    readiness.reason = Some(line);
-                }
-                reasons.insert(target.id(), found);
-            } else {
                 // Ready, or its pods were not read: not stuck.
-                stuck_since.remove(target.id());
+                None => {
+                    stuck_since.remove(target.id());
+                }
             }
             if !readiness.ready {
                 unready.insert(target.id());
+            } else if !rules::is_workload(&target.id.api_version, &target.id.kind) {
+                settled.insert(i, readiness.clone());
             }
-            now.push(readiness);
+            if target.is_service()
+                && let Some(live) = snapshot.objects.get(target.id())
+                && live["spec"]["type"] != "LoadBalancer"
+            {
+                kept.insert(target.id().clone(), live.clone());
+            }
+            now[i] = Some(readiness);
         }
+        let now: Vec<Readiness> = now
+            .into_iter()
+            .map(|r| r.expect("every target was judged"))
+            .collect();
         if now != last {
             // Targets keep their order, so position pairs old and new.
             let changed: Vec<&Readiness> = now
@@ -319,13 +409,14 @@ impl LogCache {
     }
 }
 
-/// What one poll reads: the Deployments and the EndpointSlices of the
-/// targets' namespaces, with one list per kind and namespace; and, for
-/// namespaces with a Deployment that is not ready, their pods and
-/// ReplicaSets.
+/// What one poll reads: the open targets and the workloads their Services
+/// count on (one request per object, or one list per kind and namespace
+/// where there are several), the EndpointSlices of their Services'
+/// namespaces; and, for namespaces with a workload that is not ready,
+/// their pods and ReplicaSets.
 #[derive(Default)]
 struct Snapshot {
-    deployments: HashMap<ResourceId, Value>,
+    objects: HashMap<ResourceId, Value>,
     /// Ready endpoints by (namespace, Service name).
     endpoints: HashMap<(String, String), i64>,
     /// Pods by namespace, for the namespaces whose pods were read.
@@ -334,34 +425,51 @@ struct Snapshot {
     replica_sets: HashMap<String, Vec<Value>>,
 }
 
+/// Kinds whose pods can say why they are not ready.
+fn runs_pods(id: &ResourceId) -> bool {
+    rules::is_workload(&id.api_version, &id.kind)
+        || (id.api_version == "batch/v1" && id.kind == "Job")
+}
+
 impl Snapshot {
     async fn read(
         cluster: &Cluster,
-        targets: &[Target],
+        open: &[&Target],
+        kept: &HashMap<ResourceId, Value>,
         read_pods: bool,
     ) -> Result<Snapshot, EngineError> {
         let mut snapshot = Snapshot::default();
-        let namespaces = |kind: &str| -> BTreeSet<Option<&str>> {
-            targets
-                .iter()
-                .filter(|t| t.id().kind == kind)
-                .map(|t| t.id().namespace.as_deref())
-                .collect()
-        };
-        for namespace in namespaces("Deployment") {
-            for object in cluster
-                .list("apps/v1", "Deployment", namespace, None)
-                .await?
-            {
-                if let Some(id) = ResourceId::of(&object) {
-                    snapshot.deployments.insert(id, object);
-                }
+        // Kind and namespace first, so each group can be one list.
+        let mut wanted: BTreeMap<(&str, &str, Option<&str>), Vec<&ResourceId>> = BTreeMap::new();
+        for id in open
+            .iter()
+            .flat_map(|t| std::iter::once(&t.id).chain(&t.selects))
+        {
+            if let Some(live) = kept.get(id) {
+                snapshot.objects.insert(id.clone(), live.clone());
+                continue;
             }
+            wanted
+                .entry((&id.api_version, &id.kind, id.namespace.as_deref()))
+                .or_default()
+                .push(id);
+        }
+        for ((api_version, kind, namespace), mut ids) in wanted {
+            let mut seen = HashSet::new();
+            ids.retain(|id| seen.insert(*id));
+            snapshot
+                .read_objects(cluster, api_version, kind, namespace, &ids)
+                .await?;
         }
         if read_pods {
-            snapshot.read_pods(cluster, targets).await?;
+            snapshot.read_pods(cluster, open).await?;
         }
-        for namespace in namespaces("Service") {
+        let service_namespaces: BTreeSet<Option<&str>> = open
+            .iter()
+            .filter(|t| t.is_service())
+            .map(|t| t.id.namespace.as_deref())
+            .collect();
+        for namespace in service_namespaces {
             let slices = cluster
                 .list("discovery.k8s.io/v1", "EndpointSlice", namespace, None)
                 .await?;
@@ -381,27 +489,61 @@ impl Snapshot {
         }
         Ok(snapshot)
     }
-}
 
-impl Snapshot {
-    async fn read_pods(
+    /// One object is read by name; several of a kind in a namespace with
+    /// one list, unless these credentials may only read them by name.
+    async fn read_objects(
         &mut self,
         cluster: &Cluster,
-        targets: &[Target],
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        ids: &[&ResourceId],
     ) -> Result<(), EngineError> {
-        let unready: BTreeSet<&str> = targets
-            .iter()
-            .filter_map(|t| match t {
-                Target::Deployment { id, replicas } => {
-                    let live = self.deployments.get(id)?;
-                    (!deployment_readiness(id, *replicas, live).ready)
-                        .then_some(id.namespace.as_deref())
-                        .flatten()
+        if ids.len() > 1 {
+            let ids: HashSet<&ResourceId> = ids.iter().copied().collect();
+            match cluster.list(api_version, kind, namespace, None).await {
+                Ok(objects) => {
+                    for object in objects {
+                        if let Some(id) = ResourceId::of(&object)
+                            && ids.contains(&id)
+                        {
+                            self.objects.insert(id, object);
+                        }
+                    }
+                    return Ok(());
                 }
-                Target::Service { .. } => None,
+                Err(ClusterError::Forbidden { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for id in ids {
+            if let Some(mut object) = cluster.get(id).await? {
+                // The rules go by kind; a read by name may come without it.
+                object["apiVersion"] = Value::String(id.api_version.clone());
+                object["kind"] = Value::String(id.kind.clone());
+                self.objects.insert((*id).clone(), object);
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_pods(&mut self, cluster: &Cluster, open: &[&Target]) -> Result<(), EngineError> {
+        let unready: Vec<&ResourceId> = open
+            .iter()
+            .map(|t| &t.id)
+            .filter(|id| runs_pods(id))
+            .filter(|id| {
+                self.objects.get(*id).is_some_and(|live| {
+                    rules::assess(live, Endpoints::default()).status != Status::Ready
+                })
             })
             .collect();
-        for namespace in unready {
+        let namespaces: BTreeSet<&str> = unready
+            .iter()
+            .filter_map(|id| id.namespace.as_deref())
+            .collect();
+        for namespace in namespaces {
             // Reasons are the detail, not the news: credentials that may
             // not list pods still get the counts.
             match cluster.list("v1", "Pod", Some(namespace), None).await {
@@ -410,6 +552,12 @@ impl Snapshot {
                 }
                 Err(ClusterError::Forbidden { .. }) => continue,
                 Err(e) => return Err(e.into()),
+            }
+            let deployments = unready
+                .iter()
+                .any(|id| id.kind == "Deployment" && id.namespace.as_deref() == Some(namespace));
+            if !deployments {
+                continue;
             }
             match cluster
                 .list("apps/v1", "ReplicaSet", Some(namespace), None)
@@ -425,31 +573,62 @@ impl Snapshot {
         Ok(())
     }
 
-    /// The pods of the Deployment's newest ReplicaSet (all its pods when
-    /// ReplicaSets could not be read), not being deleted; `None` when its
-    /// pods were not read.
-    fn new_pods(&self, id: &ResourceId) -> Option<Vec<&Value>> {
+    /// The pods whose reasons say why the object is not ready, not being
+    /// deleted: a Pod itself; a Deployment's pods of its newest ReplicaSet
+    /// (all its pods when ReplicaSets could not be read); a StatefulSet's
+    /// pods of its update revision; the pods any other workload owns.
+    /// `None` when its pods were not read.
+    fn pods_of(&self, id: &ResourceId) -> Option<Vec<&Value>> {
+        let live = self.objects.get(id)?;
+        if id.api_version == "v1" && id.kind == "Pod" {
+            return Some(vec![live]);
+        }
+        if !runs_pods(id) {
+            return None;
+        }
         let namespace = id.namespace.as_deref()?;
         let pods = self.pods.get(namespace)?;
-        let live = self.deployments.get(id)?;
-        let selector = live["spec"]["selector"]["matchLabels"].as_object()?;
-        let hash = self
-            .replica_sets
-            .get(namespace)
-            .and_then(|sets| newest_template_hash(live, sets));
+        let alive = pods
+            .iter()
+            .filter(|pod| pod["metadata"]["deletionTimestamp"].is_null());
+        if id.kind == "Deployment" {
+            let selector = live["spec"]["selector"]["matchLabels"].as_object()?;
+            let hash = self
+                .replica_sets
+                .get(namespace)
+                .and_then(|sets| newest_template_hash(live, sets));
+            return Some(
+                alive
+                    .filter(|pod| {
+                        let labels = &pod["metadata"]["labels"];
+                        selector.iter().all(|(k, v)| &labels[k] == v)
+                            && hash
+                                .as_ref()
+                                .is_none_or(|h| labels["pod-template-hash"] == h.as_str())
+                    })
+                    .collect(),
+            );
+        }
+        let uid = live["metadata"]["uid"].as_str()?;
+        let revision = (id.kind == "StatefulSet")
+            .then(|| live["status"]["updateRevision"].as_str())
+            .flatten();
         Some(
-            pods.iter()
-                .filter(|pod| pod["metadata"]["deletionTimestamp"].is_null())
+            alive
+                .filter(|pod| owned_by(pod, uid))
                 .filter(|pod| {
-                    let labels = &pod["metadata"]["labels"];
-                    selector.iter().all(|(k, v)| &labels[k] == v)
-                        && hash
-                            .as_ref()
-                            .is_none_or(|h| labels["pod-template-hash"] == h.as_str())
+                    revision
+                        .is_none_or(|r| pod["metadata"]["labels"]["controller-revision-hash"] == r)
                 })
                 .collect(),
         )
     }
+}
+
+fn owned_by(object: &Value, uid: &str) -> bool {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|owners| owners.iter().any(|o| o["uid"] == uid))
 }
 
 /// The `pod-template-hash` of the Deployment's newest ReplicaSet: the one
@@ -463,14 +642,25 @@ fn newest_template_hash(deployment: &Value, sets: &[Value]) -> Option<String> {
             .unwrap_or(0)
     };
     sets.iter()
-        .filter(|rs| {
-            rs["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|owners| owners.iter().any(|o| o["uid"] == uid))
-        })
+        .filter(|rs| owned_by(rs, uid))
         .max_by_key(|rs| revision(rs))
         .and_then(|rs| rs["metadata"]["labels"]["pod-template-hash"].as_str())
         .map(str::to_string)
+}
+
+/// The ready endpoints a Service should have: the ready pods of the
+/// workloads it selects, or one when none of them is among the desired
+/// objects (its pods come from elsewhere, but some must be there).
+fn expected_endpoints(snapshot: &Snapshot, target: &Target) -> i64 {
+    if target.selects.is_empty() {
+        return 1;
+    }
+    target
+        .selects
+        .iter()
+        .filter_map(|id| snapshot.objects.get(id))
+        .map(rules::ready_pods)
+        .sum()
 }
 
 async fn check(
@@ -478,36 +668,49 @@ async fn check(
     snapshot: &Snapshot,
     target: &Target,
 ) -> Result<Readiness, EngineError> {
-    match target {
-        Target::Deployment { id, replicas } => {
-            let Some(live) = snapshot.deployments.get(id) else {
-                return Ok(not_ready(id, "not found".into()));
-            };
-            if let Some(reason) = progress_deadline_exceeded(live) {
+    let id = target.id();
+    let Some(live) = snapshot.objects.get(id) else {
+        return Ok(not_ready(id, "not found".into()));
+    };
+    let endpoints = if target.is_service() {
+        Endpoints {
+            ready: snapshot
+                .endpoints
+                .get(&(id.namespace.clone().unwrap_or_default(), id.name.clone()))
+                .copied()
+                .unwrap_or(0),
+            expected: expected_endpoints(snapshot, target),
+        }
+    } else {
+        Endpoints::default()
+    };
+    let Verdict {
+        status,
+        progress,
+        reason,
+    } = rules::assess(live, endpoints);
+    match status {
+        Status::Failed => {
+            let reason = reason.unwrap_or_else(|| progress.clone());
+            if id.kind == "Deployment" {
                 let pods = pod_problems(cluster, id, live).await?;
-                return Err(EngineError::RolloutFailed {
+                Err(EngineError::RolloutFailed {
                     id: id.to_string(),
                     details: format!("{reason}{pods}"),
-                });
+                })
+            } else {
+                Err(EngineError::Failed {
+                    id: id.to_string(),
+                    details: reason,
+                })
             }
-            let mut readiness = deployment_readiness(id, *replicas, live);
-            if !readiness.ready {
-                // Pods that could not even be created (a quota, an admission
-                // webhook) leave no pod to read a reason from.
-                readiness.reason = replica_failure(live);
-            }
-            Ok(readiness)
         }
-        Target::Service { id, endpoints, .. } => {
-            let key = (id.namespace.clone().unwrap_or_default(), id.name.clone());
-            let ready = snapshot.endpoints.get(&key).copied().unwrap_or(0);
-            Ok(Readiness {
-                id: id.clone(),
-                ready: ready >= *endpoints,
-                progress: format!("{ready}/{endpoints} endpoints ready"),
-                reason: None,
-            })
-        }
+        status => Ok(Readiness {
+            id: id.clone(),
+            ready: status == Status::Ready,
+            progress,
+            reason,
+        }),
     }
 }
 
@@ -518,67 +721,6 @@ fn not_ready(id: &ResourceId, progress: String) -> Readiness {
         progress,
         reason: None,
     }
-}
-
-/// Ready when the controller has seen the latest spec and every replica is
-/// updated, available, and no old one is left.
-pub fn deployment_readiness(id: &ResourceId, replicas: i64, live: &Value) -> Readiness {
-    let status = &live["status"];
-    let count = |field: &str| status[field].as_i64().unwrap_or(0);
-    let generation = live["metadata"]["generation"].as_i64().unwrap_or(0);
-    let observed = status["observedGeneration"].as_i64().unwrap_or(0);
-    if observed < generation {
-        return not_ready(id, "waiting for the controller to see the new spec".into());
-    }
-    let (updated, available, total) = (
-        count("updatedReplicas"),
-        count("availableReplicas"),
-        count("replicas"),
-    );
-    let ready = updated == replicas && available == replicas && total == replicas;
-    let mut progress = format!("{available}/{replicas} available");
-    if updated != replicas {
-        progress.push_str(&format!(", {updated}/{replicas} updated"));
-    }
-    if total > replicas {
-        progress.push_str(&format!(
-            ", {} old replica(s) terminating",
-            total - replicas
-        ));
-    }
-    Readiness {
-        id: id.clone(),
-        ready,
-        progress,
-        reason: None,
-    }
-}
-
-fn replica_failure(live: &Value) -> Option<String> {
-    let conditions = live["status"]["conditions"].as_array()?;
-    conditions
-        .iter()
-        .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
-        .map(|c| {
-            format!(
-                "{}: {}",
-                c["reason"].as_str().unwrap_or("ReplicaFailure"),
-                c["message"].as_str().unwrap_or_default()
-            )
-        })
-}
-
-fn progress_deadline_exceeded(live: &Value) -> Option<String> {
-    let conditions = live["status"]["conditions"].as_array()?;
-    conditions
-        .iter()
-        .find(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded")
-        .map(|c| {
-            c["message"]
-                .as_str()
-                .unwrap_or("progress deadline exceeded")
-                .to_string()
-        })
 }
 
 /// Why the Deployment's pods are not ready, from their container states.
@@ -652,44 +794,171 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::plan::Step;
 
-    fn id() -> ResourceId {
-        ResourceId::new("apps/v1", "Deployment", Some("ns"), "d")
+    fn step(op: Op, id: &ResourceId) -> Step {
+        Step {
+            op,
+            id: id.clone(),
+            changes: Vec::new(),
+            reason: None,
+            blocker: None,
+            live: None,
+            planned: None,
+        }
+    }
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan {
+            stack: "s".into(),
+            steps,
+            interrupted: Vec::new(),
+            untracked: Vec::new(),
+        }
+    }
+
+    fn desired(api_version: &str, kind: &str, name: &str, spec: Value) -> DesiredResource {
+        DesiredResource {
+            id: ResourceId::new(api_version, kind, Some("ns"), name),
+            object: json!({"apiVersion": api_version, "kind": kind,
+                "metadata": {"name": name, "namespace": "ns"}, "spec": spec}),
+            depends_on: Vec::new(),
+        }
+    }
+
+    fn workload(kind: &str, name: &str, labels: Value) -> DesiredResource {
+        desired(
+            "apps/v1",
+            kind,
+            name,
+            json!({"template": {"metadata": {"labels": labels}}}),
+        )
+    }
+
+    fn service(name: &str, selector: Value) -> DesiredResource {
+        desired("v1", "Service", name, json!({"selector": selector}))
+    }
+
+    fn names(targets: &[Target]) -> Vec<&str> {
+        targets.iter().map(|t| t.id.name.as_str()).collect()
     }
 
     #[test]
-    fn stale_status_is_not_ready_even_if_counts_match() {
-        let live = json!({"metadata": {"generation": 3},
-            "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
-        assert!(!deployment_readiness(&id(), 3, &live).ready);
+    fn a_service_counts_on_the_workloads_whose_pod_labels_its_selector_matches() {
+        let objects = vec![
+            workload("StatefulSet", "db", json!({"app": "db", "tier": "data"})),
+            workload("Deployment", "web", json!({"app": "web"})),
+            workload("DaemonSet", "agent", json!({"app": "db"})),
+            service("db", json!({"app": "db"})),
+        ];
+        let steps = objects.iter().map(|d| step(Op::Create, &d.id)).collect();
+        let targets = targets(&plan(steps), &objects, &[]);
+        let db = targets.iter().find(|t| t.id.kind == "Service").unwrap();
+        let selected: Vec<&str> = db.selects.iter().map(|id| id.name.as_str()).collect();
+        assert_eq!(selected, ["db", "agent"]);
     }
 
     #[test]
-    fn rolled_out_deployment_is_ready() {
-        let live = json!({"metadata": {"generation": 3},
-            "status": {"observedGeneration": 3, "replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
-        let r = deployment_readiness(&id(), 3, &live);
-        assert!(r.ready);
-        assert_eq!(r.progress, "3/3 available");
+    fn a_service_without_a_selector_or_in_another_namespace_selects_nothing() {
+        let mut elsewhere = workload("Deployment", "web", json!({"app": "web"}));
+        elsewhere.id.namespace = Some("other".into());
+        let objects = vec![
+            elsewhere,
+            service("web", json!({"app": "web"})),
+            desired("v1", "Service", "manual", json!({"ports": []})),
+        ];
+        let steps = objects.iter().map(|d| step(Op::Create, &d.id)).collect();
+        let targets = targets(&plan(steps), &objects, &[]);
+        assert!(targets.iter().all(|t| t.selects.is_empty()), "{targets:?}");
     }
 
     #[test]
-    fn old_replicas_still_terminating_are_not_ready() {
-        let live = json!({"metadata": {"generation": 2},
-            "status": {"observedGeneration": 2, "replicas": 4, "updatedReplicas": 3, "availableReplicas": 3}});
-        let r = deployment_readiness(&id(), 3, &live);
-        assert!(!r.ready);
-        assert!(
-            r.progress.contains("1 old replica(s) terminating"),
-            "{}",
-            r.progress
+    fn only_what_the_plan_changes_or_an_interrupted_run_left_is_waited_for() {
+        let objects = vec![
+            desired("v1", "ConfigMap", "same", json!({})),
+            desired("v1", "ConfigMap", "created", json!({})),
+            desired("v1", "ConfigMap", "updated", json!({})),
+            desired("v1", "ConfigMap", "replaced", json!({})),
+            desired("v1", "ConfigMap", "left", json!({})),
+        ];
+        let ops = [Op::Same, Op::Create, Op::Update, Op::Replace, Op::Same];
+        let steps = objects
+            .iter()
+            .zip(ops)
+            .map(|(d, op)| step(op, &d.id))
+            .chain([step(
+                Op::Delete,
+                &ResourceId::new("v1", "ConfigMap", Some("ns"), "gone"),
+            )])
+            .collect();
+        let left = [objects[4].id.clone()];
+        let targets = targets(&plan(steps), &objects, &left);
+        assert_eq!(names(&targets), ["created", "updated", "replaced", "left"]);
+    }
+
+    #[test]
+    fn targets_come_in_the_order_apply_uses() {
+        let mut web = workload("Deployment", "web", json!({"app": "web"}));
+        let config = desired("v1", "ConfigMap", "config", json!({}));
+        web.depends_on = vec![config.id.clone()];
+        let mut front = service("front", json!({"app": "web"}));
+        front.depends_on = vec![web.id.clone()];
+        // Declared dependents first: apply still goes config, web, front.
+        let objects = vec![front, web, config];
+        let steps = objects.iter().map(|d| step(Op::Create, &d.id)).collect();
+        assert_eq!(
+            names(&targets(&plan(steps), &objects, &[])),
+            ["config", "web", "front"]
         );
     }
 
     #[test]
-    fn scaled_to_zero_is_ready_with_no_status_counts() {
-        let live = json!({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}});
-        assert!(deployment_readiness(&id(), 0, &live).ready);
+    fn a_service_expects_the_ready_pods_of_its_workloads_or_one() {
+        let web = ResourceId::new("apps/v1", "Deployment", Some("ns"), "web");
+        let agent = ResourceId::new("apps/v1", "DaemonSet", Some("ns"), "agent");
+        let mut snapshot = Snapshot::default();
+        snapshot.objects.insert(
+            web.clone(),
+            json!({"kind": "Deployment", "status": {"readyReplicas": 3}}),
+        );
+        snapshot.objects.insert(
+            agent.clone(),
+            json!({"kind": "DaemonSet", "status": {"numberReady": 2}}),
+        );
+        let target = |selects: Vec<ResourceId>| Target {
+            id: ResourceId::new("v1", "Service", Some("ns"), "s"),
+            selects,
+        };
+        assert_eq!(expected_endpoints(&snapshot, &target(vec![web, agent])), 5);
+        assert_eq!(expected_endpoints(&snapshot, &target(Vec::new())), 1);
+    }
+
+    #[test]
+    fn a_stateful_sets_pods_are_those_it_owns_of_its_update_revision() {
+        let id = ResourceId::new("apps/v1", "StatefulSet", Some("ns"), "db");
+        let pod = |name: &str, owner: &str, revision: &str| {
+            json!({"metadata": {"name": name, "ownerReferences": [{"uid": owner}],
+                "labels": {"controller-revision-hash": revision}}})
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.objects.insert(
+            id.clone(),
+            json!({"metadata": {"uid": "s1"}, "status": {"updateRevision": "db-2"}}),
+        );
+        snapshot.pods.insert(
+            "ns".into(),
+            vec![
+                pod("db-0", "s1", "db-1"),
+                pod("db-1", "s1", "db-2"),
+                pod("other-0", "s2", "db-2"),
+            ],
+        );
+        let pods = snapshot.pods_of(&id).unwrap();
+        let names: Vec<&str> = pods
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["db-1"]);
     }
 
     #[test]
@@ -709,17 +978,6 @@ mod tests {
             newest_template_hash(&deployment, &sets).as_deref(),
             Some("new")
         );
-    }
-
-    #[test]
-    fn a_replica_failure_is_the_reason_when_no_pod_exists() {
-        let live = json!({"status": {"conditions": [{"type": "ReplicaFailure", "status": "True",
-            "reason": "FailedCreate", "message": "pods \"x\" is forbidden: exceeded quota"}]}});
-        assert_eq!(
-            replica_failure(&live).as_deref(),
-            Some("FailedCreate: pods \"x\" is forbidden: exceeded quota")
-        );
-        assert_eq!(replica_failure(&json!({"status": {}})), None);
     }
 
     #[test]

@@ -65,6 +65,8 @@ async fn run_locked(
     }
 
     let cancel = watch_interrupts();
+    // Objects an interrupted run may have applied without seeing them work.
+    let unfinished: Vec<_> = state.pending.iter().map(|p| p.id.clone()).collect();
     let journal = Journal::new(store, state);
     let options = ApplyOptions {
         force_conflicts: args.plan.force_conflicts,
@@ -86,7 +88,7 @@ async fn run_locked(
         ));
     }
 
-    let targets = ready::targets(&desired);
+    let targets = ready::targets(&plan, &desired, &unfinished);
     if !targets.is_empty() {
         // A run stopped while waiting applied everything but never saw it
         // work: pending `wait` entries tell the next preview so.
