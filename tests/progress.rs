@@ -227,7 +227,11 @@ fn a_terminal_shows_a_live_line_per_object_with_its_reason_then_a_summary() {
         "--color always shows no colors"
     );
 
-    // Off a terminal: plain, stable lines without control codes.
+    // Off a terminal: plain, stable lines without control codes. (A run
+    // that changes nothing waits for nothing, so this one rolls the pods.)
+    stack.write(&format!(
+        "echo:\n  replicas: 1\n  nodePort: {port}\n  image: nginx:alpine\n  message: Hello again\n"
+    ));
     let run = stack.ok(&["up", "--yes"]);
     assert!(
         !run.stderr.contains('\x1b') && !run.stderr.contains('\r'),

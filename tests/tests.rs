@@ -12,6 +12,7 @@ mod locking;
 mod node_ports;
 mod progress;
 mod rbac;
+mod readiness;
 mod real_node;
 mod shell;
 mod stack_errors;

@@ -1,0 +1,325 @@
+//! Readiness for kinds the echo program does not declare, through the
+//! engine itself: plan, apply and wait on the local control plane, with
+//! the objects of a small program written here. kwok makes pods Running
+//! and Ready and completes Jobs' pods; there is no volume provisioner and
+//! no load-balancer controller, which is what the timeouts below show.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use echo_iac_engine::apply::{self, ApplyOptions, Journal};
+use echo_iac_engine::cluster::{self, Cluster};
+use echo_iac_engine::planner::{self, PlanOptions};
+use echo_iac_engine::ready::{self, Readiness};
+use echo_iac_engine::state::{LocalStore, StateStore};
+use echo_iac_engine::{
+    DesiredResource, EngineError, FIELD_MANAGER, MANAGED_BY_LABEL, ResourceId, STACK_LABEL,
+};
+
+use crate::util::{self, TestNamespace};
+
+const STACK: &str = "readiness";
+
+/// What a wait ended with, and every progress line it reported on the way
+/// (`Kind ns/name: progress; reason`).
+struct Waited {
+    result: Result<Vec<Readiness>, EngineError>,
+    lines: Vec<String>,
+    took: Duration,
+}
+
+impl Waited {
+    fn saw(&self, needle: &str) -> bool {
+        self.lines.iter().any(|l| l.contains(needle))
+    }
+
+    fn ready(&self) -> &[Readiness] {
+        match &self.result {
+            Ok(all) => all,
+            Err(e) => panic!("the wait failed: {e}\nprogress:\n{}", self.lines.join("\n")),
+        }
+    }
+
+    fn progress_of(&self, kind: &str, name: &str) -> String {
+        self.ready()
+            .iter()
+            .find(|r| r.id.kind == kind && r.id.name == name)
+            .map(|r| r.progress.clone())
+            .unwrap_or_else(|| panic!("{kind} {name} was not waited for: {:?}", self.ready()))
+    }
+
+    fn error(&self) -> String {
+        match &self.result {
+            Ok(all) => panic!("the wait succeeded: {all:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+/// Plans, applies and waits for `objects` the way `up` does, with the
+/// stack's labels put on each.
+fn up(objects: Vec<Value>, timeout: Duration) -> Waited {
+    let runtime = tokio::runtime::Runtime::new().expect("start a runtime");
+    let state_dir = tempfile::tempdir().expect("a folder for the state");
+    runtime.block_on(async {
+        let target = cluster::Target {
+            kubeconfig: vec![util::kubeconfig()],
+            context: None,
+        };
+        let cluster = Cluster::connect(&target)
+            .await
+            .expect("connect to the control plane");
+        let desired: Vec<DesiredResource> = objects
+            .into_iter()
+            .map(|mut object| {
+                let labels = &mut object["metadata"]["labels"];
+                labels[MANAGED_BY_LABEL] = json!(FIELD_MANAGER);
+                labels[STACK_LABEL] = json!(STACK);
+                DesiredResource {
+                    id: ResourceId::of(&object).expect("test objects have an identity"),
+                    object,
+                    depends_on: Vec::new(),
+                }
+            })
+            .collect();
+        let store = LocalStore::new(state_dir.path().to_path_buf(), STACK);
+        let state = store.load().await.expect("an empty state");
+        let options = PlanOptions {
+            concurrency: 4,
+            ..PlanOptions::default()
+        };
+        let plan = planner::plan_up(&cluster, STACK, &desired, &state, options)
+            .await
+            .expect("plan");
+        let journal = Journal::new(&store, state);
+        let cancel = AtomicBool::new(false);
+        let apply_options = ApplyOptions {
+            force_conflicts: false,
+            concurrency: 4,
+            timeout,
+            cancel: &cancel,
+        };
+        apply::apply_plan(&cluster, &plan, &desired, &journal, &apply_options, &|_| {})
+            .await
+            .expect("apply");
+        let targets = ready::targets(&plan, &desired, &[]);
+        let lines = Mutex::new(Vec::new());
+        let started = Instant::now();
+        // The grace period is long: these tests are about the kinds' own
+        // verdicts, not about pods stuck on a reason.
+        let result = ready::wait_ready(
+            &cluster,
+            &targets,
+            timeout,
+            Duration::from_secs(300),
+            &cancel,
+            |changed, _| {
+                let mut lines = lines.lock().unwrap();
+                for r in changed {
+                    let reason = r.reason.as_deref().unwrap_or_default();
+                    lines.push(format!("{}: {}; {reason}", r.id, r.progress));
+                }
+            },
+        )
+        .await;
+        let lines = lines.into_inner().unwrap();
+        // Shown when a test fails.
+        eprintln!("progress:\n{}", lines.join("\n"));
+        Waited {
+            result,
+            lines,
+            took: started.elapsed(),
+        }
+    })
+}
+
+fn meta(name: &str, ns: &TestNamespace) -> Value {
+    json!({"name": name, "namespace": ns.name()})
+}
+
+fn pod_template(app: &str) -> Value {
+    json!({"metadata": {"labels": {"app": app}},
+        "spec": {"containers": [{"name": "main", "image": "nginx:alpine"}]}})
+}
+
+fn stateful_set(ns: &TestNamespace, name: &str, replicas: i64) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(name, ns),
+        "spec": {"replicas": replicas, "serviceName": name,
+            "selector": {"matchLabels": {"app": name}}, "template": pod_template(name)}})
+}
+
+fn service(ns: &TestNamespace, name: &str, app: &str, kind: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(name, ns),
+        "spec": {"type": kind, "selector": {"app": app},
+            "ports": [{"port": 80, "targetPort": 80}]}})
+}
+
+/// A CRD of a group of its own, deleted when dropped.
+struct TestCrd {
+    name: String,
+}
+
+impl TestCrd {
+    fn new(ns: &TestNamespace) -> (Self, Value) {
+        let group = format!("{}.example.org", ns.name());
+        let name = format!("widgets.{group}");
+        let object = json!({"apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition", "metadata": {"name": name},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
+        (TestCrd { name }, object)
+    }
+}
+
+impl Drop for TestCrd {
+    fn drop(&mut self) {
+        let _ = util::kubectl(&["delete", "crd", &self.name, "--wait=false"]);
+    }
+}
+
+#[test]
+fn a_stateful_set_a_daemon_set_a_job_a_pod_and_a_crd_are_each_waited_for_by_their_kind() {
+    let ns = TestNamespace::new("ready-kinds");
+    let (held, crd) = TestCrd::new(&ns);
+    let objects = vec![
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("settings", &ns),
+            "data": {"a": "b"}}),
+        crd,
+        stateful_set(&ns, "db", 2),
+        // No dependency on the StatefulSet: its selector is the link.
+        service(&ns, "db", "db", "ClusterIP"),
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta("agent", &ns),
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                "template": pod_template("agent")}}),
+        service(&ns, "agent", "agent", "ClusterIP"),
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("migrate", &ns),
+            "spec": {"completions": 1, "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox"}]}}}}),
+        // A Pod is no workload: the Service that selects it expects one
+        // ready endpoint.
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata":
+            {"name": "solo", "namespace": ns.name(), "labels": {"app": "solo"}},
+            "spec": {"containers": [{"name": "main", "image": "nginx:alpine"}]}}),
+        service(&ns, "solo", "solo", "ClusterIP"),
+    ];
+    let waited = up(objects, Duration::from_secs(90));
+    let progress = |kind, name| waited.progress_of(kind, name);
+
+    assert_eq!(progress("ConfigMap", "settings"), "exists");
+    assert_eq!(
+        progress("CustomResourceDefinition", &held.name),
+        "established"
+    );
+    assert_eq!(progress("StatefulSet", "db"), "2/2 ready replicas");
+    assert_eq!(progress("Service", "db"), "2/2 endpoints ready");
+    // The DaemonSet runs a pod on each of the nodes that take its pods, and
+    // its Service expects each of them.
+    let agent = progress("DaemonSet", "agent");
+    let nodes: i64 = agent
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no node count in {agent:?}"));
+    assert!(nodes >= 1, "{agent}");
+    assert_eq!(agent, format!("{nodes}/{nodes} nodes ready"));
+    assert_eq!(
+        progress("Service", "agent"),
+        format!("{nodes}/{nodes} endpoints ready")
+    );
+    assert_eq!(progress("Job", "migrate"), "complete (1/1 succeeded)");
+    assert_eq!(progress("Pod", "solo"), "ready");
+    assert_eq!(progress("Service", "solo"), "1/1 endpoints ready");
+    // The StatefulSet starts its pods one at a time, and its Service was
+    // not counted before it was ready.
+    assert!(
+        waited.saw(&format!(
+            "Service {}/db: waiting for StatefulSet {}/db",
+            ns.name(),
+            ns.name()
+        )),
+        "{:#?}",
+        waited.lines
+    );
+    assert!(waited.saw("ready replicas"), "{:#?}", waited.lines);
+
+    // What the wait saw is what the cluster holds.
+    let sts = util::kubectl_json(&["get", "statefulset", "db", "-n", ns.name()]);
+    assert_eq!(sts["status"]["readyReplicas"], 2, "{sts:#}");
+    let job = util::kubectl_json(&["get", "job", "migrate", "-n", ns.name()]);
+    assert_eq!(job["status"]["succeeded"], 1, "{job:#}");
+}
+
+#[test]
+fn a_load_balancer_without_an_address_and_an_unbound_claim_time_out_saying_why() {
+    let ns = TestNamespace::new("ready-never");
+    let mut lb = service(&ns, "front", "front", "LoadBalancer");
+    // A class no controller implements: no address comes, on any cluster.
+    lb["spec"]["loadBalancerClass"] = json!("example.org/none");
+    // Node ports are the other tests' to choose.
+    lb["spec"]["allocateLoadBalancerNodePorts"] = json!(false);
+    let objects = vec![
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("front", &ns),
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "front"}},
+                "template": pod_template("front")}}),
+        lb,
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta("data", &ns),
+            "spec": {"storageClassName": "no-such-class", "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}}}}),
+    ];
+    let waited = up(objects, Duration::from_secs(8));
+    let error = waited.error();
+    let ns = ns.name();
+    assert!(error.contains("did not become ready within 8s"), "{error}");
+    assert!(
+        error.contains(&format!(
+            "Service {ns}/front: 1/1 endpoints ready, waiting for a load-balancer address: no load-balancer controller has assigned an address"
+        )),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!(
+            "PersistentVolumeClaim {ns}/data: PVC Pending: no volume bound yet (storage class no-such-class)"
+        )),
+        "{error}"
+    );
+    // The Deployment became ready, and is not listed as unready.
+    assert!(!error.contains("Deployment"), "{error}");
+    assert!(
+        waited.saw(&format!("Deployment {ns}/front: 1/1 available")),
+        "{:#?}",
+        waited.lines
+    );
+}
+
+#[test]
+fn a_job_that_fails_ends_the_wait_at_once_with_its_reason() {
+    let ns = TestNamespace::new("ready-job-fails");
+    // Its pod can go nowhere, and the Job gives up after two seconds.
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("late", &ns),
+        "spec": {"activeDeadlineSeconds": 2, "backoffLimit": 0,
+            "template": {"spec": {"restartPolicy": "Never",
+                "nodeSelector": {"echo-iac.io/no-such-node": "x"},
+                "containers": [{"name": "main", "image": "busybox"}]}}}});
+    let waited = up(vec![job], Duration::from_secs(120));
+    let error = waited.error();
+    assert!(
+        error.starts_with(&format!("Job {}/late failed: DeadlineExceeded", ns.name())),
+        "{error}"
+    );
+    // Failed is final: the wait did not run into its timeout.
+    assert!(
+        waited.took < Duration::from_secs(60),
+        "took {:?}",
+        waited.took
+    );
+    assert!(
+        waited.saw(&format!("Job {}/late: 0/1 succeeded", ns.name())),
+        "{:#?}",
+        waited.lines
+    );
+}
