@@ -195,8 +195,9 @@ pub async fn wait_ready(
     // Since when each workload's new pods have all been stuck.
     let mut stuck_since: HashMap<ResourceId, Instant> = HashMap::new();
     let mut logs = LogCache::default();
-    // Targets that need not be read again: ready objects that no Service
-    // counts on (their readiness does not come and go with pods).
+    // Targets that need not be read again: ready objects other than
+    // workloads, whose ready pods can come and go and are what Services
+    // count on.
     let mut settled: HashMap<usize, Readiness> = HashMap::new();
     // Live Services whose own fields say nothing more after the first read
     // (all but load balancers): only their endpoints are read again.
