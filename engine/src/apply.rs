@@ -441,7 +441,10 @@ async fn foreign_content(
     namespace: &ResourceId,
     journal: &Journal<'_>,
 ) -> Result<Option<String>, EngineError> {
-    let (ours, mut kinds): (HashSet<(String, String)>, BTreeSet<(String, String)>) = {
+    // (kind, name) of what the stack keeps there; (apiVersion, kind) to list.
+    type Names = HashSet<(String, String)>;
+    type Kinds = BTreeSet<(String, String)>;
+    let (ours, mut kinds): (Names, Kinds) = {
         let state = journal.state.lock().await;
         let inside = || {
             state
