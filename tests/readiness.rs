@@ -15,13 +15,13 @@ use echo_iac_engine::cluster::{self, Cluster};
 use echo_iac_engine::planner::{self, PlanOptions};
 use echo_iac_engine::ready::{self, Readiness};
 use echo_iac_engine::state::{LocalStore, StateStore};
-use echo_iac_engine::{
-    DesiredResource, EngineError, FIELD_MANAGER, MANAGED_BY_LABEL, ResourceId, STACK_LABEL,
-};
+use echo_iac_engine::{DesiredResource, EngineError, Identity, ResourceId};
 
 use crate::util::{self, TestNamespace};
 
 const STACK: &str = "readiness";
+/// A program of its own, not the echo program.
+const PROGRAM: &str = "ready-test";
 
 /// What a wait ended with, and every progress line it reported on the way
 /// (`Kind ns/name: progress; reason`).
@@ -60,7 +60,7 @@ impl Waited {
 }
 
 /// Plans, applies and waits for `objects` the way `up` does, with the
-/// stack's labels put on each.
+/// stack's ownership labels put on each.
 fn up(objects: Vec<Value>, timeout: Duration) -> Waited {
     let runtime = tokio::runtime::Runtime::new().expect("start a runtime");
     let state_dir = tempfile::tempdir().expect("a folder for the state");
@@ -69,15 +69,17 @@ fn up(objects: Vec<Value>, timeout: Duration) -> Waited {
             kubeconfig: vec![util::kubeconfig()],
             context: None,
         };
-        let cluster = Cluster::connect(&target)
+        let identity = Identity::new(PROGRAM);
+        let labels = identity.ownership_labels(STACK);
+        let cluster = Cluster::connect(&target, identity)
             .await
             .expect("connect to the control plane");
         let desired: Vec<DesiredResource> = objects
             .into_iter()
             .map(|mut object| {
-                let labels = &mut object["metadata"]["labels"];
-                labels[MANAGED_BY_LABEL] = json!(FIELD_MANAGER);
-                labels[STACK_LABEL] = json!(STACK);
+                for (key, value) in &labels {
+                    object["metadata"]["labels"][key] = json!(value);
+                }
                 DesiredResource {
                     id: ResourceId::of(&object).expect("test objects have an identity"),
                     object,

@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::stack::StackConfig;
+use echo_iac_engine::Identity;
 use echo_iac_engine::{DesiredResource, ResourceId};
-use echo_iac_engine::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
 
 pub use echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 
@@ -55,12 +55,15 @@ pub fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
     resources
 }
 
+/// Who the echo program applies as: field manager `echo-iac`, labels and
+/// state under `echo-iac.io/`.
+pub fn identity() -> Identity {
+    Identity::new("echo-iac")
+}
+
 /// The labels that mark an object as managed by `stack`.
 pub fn ownership_labels(stack: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (MANAGED_BY_LABEL.to_string(), FIELD_MANAGER.to_string()),
-        (STACK_LABEL.to_string(), stack.to_string()),
-    ])
+    identity().ownership_labels(stack)
 }
 
 fn metadata(stack: &StackConfig, name: &str, namespace: Option<&str>) -> ObjectMeta {
