@@ -93,7 +93,7 @@ impl Resources {
         let ids: Vec<ResourceId> = self.declared.iter().map(|d| d.id.clone()).collect();
         let mut resources = self.declared;
         for resource in &mut resources {
-            for missing in resource.depends_on.iter().filter(|d| !ids.contains(d)) {
+            if let Some(missing) = resource.depends_on.iter().find(|d| !ids.contains(d)) {
                 return Err(DeclareError::MissingDependency {
                     id: resource.id.to_string(),
                     missing: missing.to_string(),
