@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::identity::Identity;
-use crate::references::references;
+use crate::references::{Declared, references};
 use crate::resource::{DesiredResource, ResourceId};
 
 /// The objects of one stack, as a program declares them.
@@ -91,16 +91,18 @@ impl Resources {
             }
         }
         let ids: Vec<ResourceId> = self.declared.iter().map(|d| d.id.clone()).collect();
+        let index = Declared::new(&ids);
+        let known: HashSet<&ResourceId> = ids.iter().collect();
         let mut resources = self.declared;
         for resource in &mut resources {
-            if let Some(missing) = resource.depends_on.iter().find(|d| !ids.contains(d)) {
+            if let Some(missing) = resource.depends_on.iter().find(|d| !known.contains(d)) {
                 return Err(DeclareError::MissingDependency {
                     id: resource.id.to_string(),
                     missing: missing.to_string(),
                 });
             }
             // What the object names first, then what the program added.
-            let mut depends_on: Vec<ResourceId> = references(&resource.object, &ids)
+            let mut depends_on: Vec<ResourceId> = references(&resource.object, &index)
                 .into_iter()
                 .filter(|found| *found != resource.id)
                 .collect();

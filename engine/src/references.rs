@@ -4,12 +4,49 @@
 //! and a custom resource's definition. A declared object it refers to must
 //! exist first, so it becomes a dependency.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use crate::resource::ResourceId;
 
+/// Declared objects by API group, kind, namespace and name, for finding
+/// references without a scan per reference.
+pub struct Declared<'a> {
+    by_name: HashMap<(&'a str, &'a str, Option<&'a str>, &'a str), Vec<&'a ResourceId>>,
+    definitions: Vec<&'a ResourceId>,
+}
+
+impl<'a> Declared<'a> {
+    pub fn new(ids: &'a [ResourceId]) -> Self {
+        let mut by_name: HashMap<_, Vec<&ResourceId>> = HashMap::new();
+        for id in ids {
+            by_name
+                .entry((
+                    group_of(&id.api_version),
+                    id.kind.as_str(),
+                    id.namespace.as_deref(),
+                    id.name.as_str(),
+                ))
+                .or_default()
+                .push(id);
+        }
+        Declared {
+            by_name,
+            definitions: ids
+                .iter()
+                .filter(|id| id.kind == "CustomResourceDefinition")
+                .collect(),
+        }
+    }
+}
+
+fn group_of(api_version: &str) -> &str {
+    api_version.split_once('/').map_or("", |(group, _)| group)
+}
+
 /// Those of `declared` that `object` refers to, in the order found.
-pub fn references(object: &Value, declared: &[ResourceId]) -> Vec<ResourceId> {
+pub fn references(object: &Value, declared: &Declared<'_>) -> Vec<ResourceId> {
     let namespace = object["metadata"]["namespace"].as_str();
     let mut wanted: Vec<Wanted> = Vec::new();
     if let Some(ns) = namespace {
@@ -97,9 +134,10 @@ pub fn references(object: &Value, declared: &[ResourceId]) -> Vec<ResourceId> {
 
     let mut found: Vec<ResourceId> = Vec::new();
     for want in &wanted {
-        for id in declared.iter().filter(|id| want.matches(id)) {
+        let key = (want.group, want.kind, want.namespace, want.name);
+        for id in declared.by_name.get(&key).into_iter().flatten() {
             if !found.contains(id) {
-                found.push(id.clone());
+                found.push((*id).clone());
             }
         }
     }
@@ -110,13 +148,12 @@ pub fn references(object: &Value, declared: &[ResourceId]) -> Vec<ResourceId> {
         .and_then(|v| v.split_once('/'))
     {
         let definition_suffix = format!(".{group}");
-        for id in declared {
-            if id.kind == "CustomResourceDefinition"
-                && id.name.ends_with(&definition_suffix)
+        for id in &declared.definitions {
+            if id.name.ends_with(&definition_suffix)
                 && !found.contains(id)
                 && crd_names_kind(&id.name, group, kind)
             {
-                found.push(id.clone());
+                found.push((*id).clone());
             }
         }
     }
@@ -202,17 +239,6 @@ impl<'a> Wanted<'a> {
             name,
         }
     }
-
-    fn matches(&self, id: &ResourceId) -> bool {
-        let group = id
-            .api_version
-            .split_once('/')
-            .map_or("", |(group, _)| group);
-        group == self.group
-            && id.kind == self.kind
-            && id.namespace.as_deref() == self.namespace
-            && id.name == self.name
-    }
 }
 
 #[cfg(test)]
@@ -243,7 +269,7 @@ mod tests {
                 "volumes": [{"name": "conf", "configMap": {"name": "pg-conf"}}],
                 "containers": [{"name": "pg", "env": [{"name": "PW",
                     "valueFrom": {"secretKeyRef": {"name": "pg-password", "key": "pw"}}}]}]}}}});
-        let found = references(&statefulset, &declared);
+        let found = references(&statefulset, &Declared::new(&declared));
         let expected = [0, 2, 3, 4, 1].map(|i| declared[i].clone());
         assert_eq!(found, expected);
     }
@@ -265,13 +291,22 @@ mod tests {
             "metadata": {"name": "b", "namespace": "a"},
             "roleRef": {"kind": "Role", "name": "reader", "apiGroup": "rbac.authorization.k8s.io"},
             "subjects": [{"kind": "ServiceAccount", "name": "bot"}]});
-        assert_eq!(references(&binding, &declared), declared[..2].to_vec());
+        assert_eq!(
+            references(&binding, &Declared::new(&declared)),
+            declared[..2].to_vec()
+        );
         let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"name": "i", "namespace": "a"},
             "spec": {"rules": [{"http": {"paths": [{"backend": {"service": {"name": "web"}}}]}}]}});
-        assert_eq!(references(&ingress, &declared), [declared[2].clone()]);
+        assert_eq!(
+            references(&ingress, &Declared::new(&declared)),
+            [declared[2].clone()]
+        );
         let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
             "metadata": {"name": "w", "namespace": "a"}});
-        assert_eq!(references(&widget, &declared), [declared[3].clone()]);
+        assert_eq!(
+            references(&widget, &Declared::new(&declared)),
+            [declared[3].clone()]
+        );
     }
 }
