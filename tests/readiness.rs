@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use echo_iac_engine::apply::{self, ApplyOptions, Journal};
+use echo_iac_engine::apply::Event;
 use echo_iac_engine::cluster::{self, Cluster};
+use echo_iac_engine::operation::{self, Observer, Options};
 use echo_iac_engine::planner::{self, PlanOptions};
-use echo_iac_engine::ready::{self, Readiness};
+use echo_iac_engine::ready::Readiness;
 use echo_iac_engine::state::{LocalStore, StateStore};
 use echo_iac_engine::{DesiredResource, EngineError, Identity, ResourceId};
 
@@ -26,8 +27,10 @@ const PROGRAM: &str = "ready-test";
 /// What a wait ended with, and every progress line it reported on the way
 /// (`Kind ns/name: progress; reason`).
 struct Waited {
-    result: Result<Vec<Readiness>, EngineError>,
+    result: Result<(), EngineError>,
     lines: Vec<String>,
+    /// Every target as the wait last reported it.
+    last: Vec<Readiness>,
     took: Duration,
 }
 
@@ -38,7 +41,7 @@ impl Waited {
 
     fn ready(&self) -> &[Readiness] {
         match &self.result {
-            Ok(all) => all,
+            Ok(()) => &self.last,
             Err(e) => panic!("the wait failed: {e}\nprogress:\n{}", self.lines.join("\n")),
         }
     }
@@ -53,14 +56,34 @@ impl Waited {
 
     fn error(&self) -> String {
         match &self.result {
-            Ok(all) => panic!("the wait succeeded: {all:?}"),
+            Ok(()) => panic!("the wait succeeded: {:?}", self.last),
             Err(e) => e.to_string(),
         }
     }
 }
 
-/// Plans, applies and waits for `objects` the way `up` does, with the
-/// stack's ownership labels put on each.
+/// Keeps the wait's progress lines, and its last picture.
+#[derive(Default)]
+struct Lines {
+    lines: Mutex<Vec<String>>,
+    last: Mutex<Vec<Readiness>>,
+}
+
+impl Observer for Lines {
+    fn event(&self, _event: Event<'_>) {}
+
+    fn waiting(&self, changed: &[&Readiness], all: &[Readiness]) {
+        *self.last.lock().unwrap() = all.to_vec();
+        let mut lines = self.lines.lock().unwrap();
+        for r in changed {
+            let reason = r.reason.as_deref().unwrap_or_default();
+            lines.push(format!("{}: {}; {reason}", r.id, r.progress));
+        }
+    }
+}
+
+/// Plans and runs `up` for `objects` through the engine, with the stack's
+/// ownership labels put on each.
 fn up(objects: Vec<Value>, timeout: Duration) -> Waited {
     let runtime = tokio::runtime::Runtime::new().expect("start a runtime");
     let state_dir = tempfile::tempdir().expect("a folder for the state");
@@ -89,51 +112,38 @@ fn up(objects: Vec<Value>, timeout: Duration) -> Waited {
             .collect();
         let store = LocalStore::new(state_dir.path().to_path_buf(), STACK);
         let state = store.load().await.expect("an empty state");
-        let options = PlanOptions {
+        let plan_options = PlanOptions {
             concurrency: 4,
             ..PlanOptions::default()
         };
-        let plan = planner::plan_up(&cluster, STACK, &desired, &state, options)
+        let plan = planner::plan_up(&cluster, STACK, &desired, &state, plan_options)
             .await
             .expect("plan");
-        let journal = Journal::new(&store, state);
         let cancel = AtomicBool::new(false);
-        let apply_options = ApplyOptions {
+        let options = Options {
             force_conflicts: false,
             concurrency: 4,
             timeout,
+            // Long: these tests are about the kinds' own verdicts, not
+            // about pods stuck on a reason.
+            wait_grace: Duration::from_secs(300),
             cancel: &cancel,
         };
-        apply::apply_plan(&cluster, &plan, &desired, &journal, &apply_options, &|_| {})
-            .await
-            .expect("apply");
-        let targets = ready::targets(&plan, &desired, &[]);
-        let lines = Mutex::new(Vec::new());
+        let lines = Lines::default();
         let started = Instant::now();
-        // The grace period is long: these tests are about the kinds' own
-        // verdicts, not about pods stuck on a reason.
-        let result = ready::wait_ready(
-            &cluster,
-            &targets,
-            timeout,
-            Duration::from_secs(300),
-            &cancel,
-            |changed, _| {
-                let mut lines = lines.lock().unwrap();
-                for r in changed {
-                    let reason = r.reason.as_deref().unwrap_or_default();
-                    lines.push(format!("{}: {}; {reason}", r.id, r.progress));
-                }
-            },
-        )
-        .await;
-        let lines = lines.into_inner().unwrap();
+        let result = operation::up(&cluster, &store, state, &plan, &desired, &options, &lines)
+            .await
+            .map(|_applied| ());
+        let took = started.elapsed();
+        let last = lines.last.into_inner().unwrap();
+        let lines = lines.lines.into_inner().unwrap();
         // Shown when a test fails.
         eprintln!("progress:\n{}", lines.join("\n"));
         Waited {
             result,
             lines,
-            took: started.elapsed(),
+            last,
+            took,
         }
     })
 }

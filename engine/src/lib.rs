@@ -5,16 +5,19 @@
 
 pub mod apply;
 pub mod cluster;
+pub mod declare;
 pub mod diff;
 pub mod error;
 pub mod fault;
 pub mod identity;
 pub mod live;
 pub mod nodeports;
+pub mod operation;
 pub mod plan;
 pub mod planner;
 pub mod ready;
 pub mod reasons;
+pub mod references;
 pub mod resource;
 pub mod state;
 

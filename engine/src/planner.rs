@@ -845,12 +845,12 @@ mod tests {
     #[test]
     fn projection_keeps_only_declared_fields() {
         let live = json!({"spec": {"replicas": 3, "strategy": {"type": "RollingUpdate"},
-            "template": {"spec": {"containers": [{"name": "nginx", "imagePullPolicy": "Always"}]}}}});
+            "template": {"spec": {"containers": [{"name": "web", "imagePullPolicy": "Always"}]}}}});
         let shape = json!({"spec": {"replicas": 1,
-            "template": {"spec": {"containers": [{"name": "nginx"}]}}}});
+            "template": {"spec": {"containers": [{"name": "web"}]}}}});
         assert_eq!(
             project(&live, &shape),
-            json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "nginx"}]}}}})
+            json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "web"}]}}}})
         );
     }
 
