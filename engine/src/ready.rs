@@ -93,9 +93,10 @@ pub struct Readiness {
 }
 
 /// What to wait for after an apply: every desired object the plan creates,
-/// updates or replaces, and every one an interrupted run left `unfinished`
-/// (applied, maybe, but never seen ready), in the order apply uses, each
-/// after the objects it depends on.
+/// updates or replaces, every one an interrupted run left `unfinished`
+/// (applied, maybe, but never seen ready), and every Service that selects
+/// the pods of one of those; in the order apply uses, each after the
+/// objects it depends on.
 pub fn targets(plan: &Plan, desired: &[DesiredResource], unfinished: &[ResourceId]) -> Vec<Target> {
     let waited: HashSet<&ResourceId> = plan
         .steps
@@ -104,16 +105,30 @@ pub fn targets(plan: &Plan, desired: &[DesiredResource], unfinished: &[ResourceI
         .map(|s| &s.id)
         .chain(unfinished)
         .collect();
-    let chosen: Vec<&DesiredResource> = desired.iter().filter(|d| waited.contains(&d.id)).collect();
-    apply_order(&chosen)
+    let selects = |d: &DesiredResource| {
+        if d.id.kind == "Service" && d.id.api_version == "v1" {
+            selected_workloads(d, desired)
+        } else {
+            Vec::new()
+        }
+    };
+    // A Service in front of a workload that rolls is waited for too, even
+    // if it did not change itself: its endpoints change with the pods.
+    let chosen: Vec<(&DesiredResource, Vec<ResourceId>)> = desired
+        .iter()
+        .map(|d| (d, selects(d)))
+        .filter(|(d, selected)| {
+            waited.contains(&d.id) || selected.iter().any(|w| waited.contains(w))
+        })
+        .collect();
+    let by_id: HashMap<&ResourceId, &Vec<ResourceId>> =
+        chosen.iter().map(|(d, s)| (&d.id, s)).collect();
+    let objects: Vec<&DesiredResource> = chosen.iter().map(|(d, _)| *d).collect();
+    apply_order(&objects)
         .into_iter()
         .map(|d| Target {
             id: d.id.clone(),
-            selects: if d.id.kind == "Service" && d.id.api_version == "v1" {
-                selected_workloads(d, desired)
-            } else {
-                Vec::new()
-            },
+            selects: by_id[&d.id].clone(),
         })
         .collect()
 }
@@ -895,6 +910,23 @@ mod tests {
         let left = [objects[4].id.clone()];
         let targets = targets(&plan(steps), &objects, &left);
         assert_eq!(names(&targets), ["created", "updated", "replaced", "left"]);
+    }
+
+    #[test]
+    fn an_unchanged_service_in_front_of_a_changed_workload_is_waited_for() {
+        let objects = vec![
+            workload("Deployment", "web", json!({"app": "web"})),
+            service("web", json!({"app": "web"})),
+            service("other", json!({"app": "other"})),
+        ];
+        let steps = vec![
+            step(Op::Update, &objects[0].id),
+            step(Op::Same, &objects[1].id),
+            step(Op::Same, &objects[2].id),
+        ];
+        let targets = targets(&plan(steps), &objects, &[]);
+        assert_eq!(names(&targets), ["web", "web"]);
+        assert_eq!(targets[1].selects, [objects[0].id.clone()]);
     }
 
     #[test]
