@@ -66,6 +66,11 @@ pub struct Target {
     /// endpoints, counted once those of them being waited for are ready
     /// (before that, endpoints of old pods can make up the count).
     pub selects: Vec<ResourceId>,
+    /// What to judge it by instead of a read, for an object whose own
+    /// fields cannot change its verdict once it is applied: a Service that
+    /// is no load balancer (its endpoints say the rest). Kinds without a
+    /// status ([`rules::has_no_status`]) are not read either.
+    pub judge_by: Option<Value>,
 }
 
 impl Target {
@@ -129,8 +134,24 @@ pub fn targets(plan: &Plan, desired: &[DesiredResource], unfinished: &[ResourceI
         .map(|d| Target {
             id: d.id.clone(),
             selects: by_id[&d.id].clone(),
+            judge_by: judged_as_declared(d),
         })
         .collect()
+}
+
+/// A Service's type and selector as declared, unless it is a load balancer,
+/// whose address only a read can tell.
+fn judged_as_declared(d: &DesiredResource) -> Option<Value> {
+    let spec = &d.object["spec"];
+    let service = d.id.api_version == "v1" && d.id.kind == "Service";
+    (service && spec["type"] != "LoadBalancer").then(|| {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": d.id.name, "namespace": d.id.namespace},
+            "spec": {"type": spec["type"], "selector": spec["selector"]},
+        })
+    })
 }
 
 /// Dependency order among `chosen`, as apply's waves run them: an object
@@ -214,9 +235,6 @@ pub async fn wait_ready(
     // workloads, whose ready pods can come and go and are what Services
     // count on.
     let mut settled: HashMap<usize, Readiness> = HashMap::new();
-    // Live Services whose own fields say nothing more after the first read
-    // (all but load balancers): only their endpoints are read again.
-    let mut kept: HashMap<ResourceId, Value> = HashMap::new();
     // Services after the workloads they count on.
     let order: Vec<usize> = (0..targets.len())
         .filter(|&i| !targets[i].is_service())
@@ -236,7 +254,7 @@ pub async fn wait_ready(
             .filter(|(i, _)| !settled.contains_key(i))
             .map(|(_, t)| t)
             .collect();
-        let snapshot = Snapshot::read(cluster, &open, &kept, read_pods).await?;
+        let snapshot = Snapshot::read(cluster, &open, read_pods).await?;
         let mut now: Vec<Option<Readiness>> = vec![None; targets.len()];
         let mut reasons: HashMap<&ResourceId, Vec<PodReason>> = HashMap::new();
         let mut unready: HashSet<&ResourceId> = HashSet::new();
@@ -280,12 +298,6 @@ pub async fn wait_ready(
                 unready.insert(target.id());
             } else if !rules::is_workload(&target.id.api_version, &target.id.kind) {
                 settled.insert(i, readiness.clone());
-            }
-            if target.is_service()
-                && let Some(live) = snapshot.objects.get(target.id())
-                && live["spec"]["type"] != "LoadBalancer"
-            {
-                kept.insert(target.id().clone(), live.clone());
             }
             now[i] = Some(readiness);
         }
@@ -451,20 +463,27 @@ impl Snapshot {
     async fn read(
         cluster: &Cluster,
         open: &[&Target],
-        kept: &HashMap<ResourceId, Value>,
         read_pods: bool,
     ) -> Result<Snapshot, EngineError> {
         let mut snapshot = Snapshot::default();
         // Kind and namespace first, so each group can be one list.
         let mut wanted: BTreeMap<(&str, &str, Option<&str>), Vec<&ResourceId>> = BTreeMap::new();
-        for id in open
+        for target in open {
+            if let Some(object) = &target.judge_by {
+                snapshot.objects.insert(target.id.clone(), object.clone());
+            } else if rules::has_no_status(&target.id.api_version, &target.id.kind) {
+                // Applied moments ago: it exists, and that is all it can be.
+                let object = serde_json::json!({"apiVersion": target.id.api_version,
+                    "kind": target.id.kind, "metadata": {"name": target.id.name}});
+                snapshot.objects.insert(target.id.clone(), object);
+            }
+        }
+        let unread: Vec<&ResourceId> = open
             .iter()
             .flat_map(|t| std::iter::once(&t.id).chain(&t.selects))
-        {
-            if let Some(live) = kept.get(id) {
-                snapshot.objects.insert(id.clone(), live.clone());
-                continue;
-            }
+            .filter(|id| !snapshot.objects.contains_key(*id))
+            .collect();
+        for id in unread {
             wanted
                 .entry((&id.api_version, &id.kind, id.namespace.as_deref()))
                 .or_default()
@@ -961,6 +980,7 @@ mod tests {
         let target = |selects: Vec<ResourceId>| Target {
             id: ResourceId::new("v1", "Service", Some("ns"), "s"),
             selects,
+            judge_by: None,
         };
         assert_eq!(expected_endpoints(&snapshot, &target(vec![web, agent])), 5);
         assert_eq!(expected_endpoints(&snapshot, &target(Vec::new())), 1);

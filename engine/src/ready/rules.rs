@@ -82,6 +82,31 @@ pub fn is_workload(api_version: &str, kind: &str) -> bool {
         )
 }
 
+/// Kinds with no status at all: once applied they are all they will be, so
+/// a wait need not read them.
+pub fn has_no_status(api_version: &str, kind: &str) -> bool {
+    match group(api_version) {
+        "" => matches!(
+            kind,
+            "ConfigMap" | "Secret" | "ServiceAccount" | "LimitRange"
+        ),
+        "rbac.authorization.k8s.io" => {
+            matches!(
+                kind,
+                "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+            )
+        }
+        "scheduling.k8s.io" => kind == "PriorityClass",
+        "storage.k8s.io" => kind == "StorageClass",
+        "networking.k8s.io" => kind == "IngressClass",
+        "admissionregistration.k8s.io" => matches!(
+            kind,
+            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+        ),
+        _ => false,
+    }
+}
+
 /// How many of a workload's pods are ready now.
 pub fn ready_pods(live: &Value) -> i64 {
     let status = &live["status"];
@@ -959,6 +984,10 @@ mod tests {
         assert_eq!(ready_pods(&d), 2);
         assert_eq!(ready_pods(&daemon_set(json!({"numberReady": 4}))), 4);
         assert!(is_workload("apps/v1", "StatefulSet"));
+        assert!(has_no_status("v1", "ConfigMap"));
+        assert!(has_no_status("rbac.authorization.k8s.io/v1", "Role"));
+        assert!(!has_no_status("v1", "Namespace"));
+        assert!(!has_no_status("example.org/v1", "ConfigMap"));
         assert!(!is_workload("batch/v1", "Job"));
     }
 }
