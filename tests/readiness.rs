@@ -83,8 +83,15 @@ impl Observer for Lines {
 }
 
 /// Plans and runs `up` for `objects` through the engine, with the stack's
-/// ownership labels put on each.
+/// ownership labels put on each. The grace period is long: most of these
+/// tests are about the kinds' own verdicts, not about pods stuck on a
+/// reason.
 fn up(objects: Vec<Value>, timeout: Duration) -> Waited {
+    up_with_grace(objects, timeout, Duration::from_secs(300))
+}
+
+/// [`up`], giving up on a workload whose new pods are all stuck for `grace`.
+fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Waited {
     let runtime = tokio::runtime::Runtime::new().expect("start a runtime");
     let state_dir = tempfile::tempdir().expect("a folder for the state");
     runtime.block_on(async {
@@ -124,9 +131,7 @@ fn up(objects: Vec<Value>, timeout: Duration) -> Waited {
             force_conflicts: false,
             concurrency: 4,
             timeout,
-            // Long: these tests are about the kinds' own verdicts, not
-            // about pods stuck on a reason.
-            wait_grace: Duration::from_secs(300),
+            wait_grace: grace,
             cancel: &cancel,
         };
         let lines = Lines::default();
@@ -331,6 +336,37 @@ fn a_job_that_fails_ends_the_wait_at_once_with_its_reason() {
     );
     assert!(
         waited.saw(&format!("Job {}/late: 0/1 succeeded", ns.name())),
+        "{:#?}",
+        waited.lines
+    );
+}
+
+#[test]
+fn a_stateful_set_whose_pods_fit_no_node_stops_after_the_grace_period_with_the_schedulers_reason() {
+    let ns = TestNamespace::new("ready-sts-stuck");
+    let mut sts = stateful_set(&ns, "db", 2);
+    sts["spec"]["template"]["spec"]["nodeSelector"] = json!({"echo-iac.io/no-such-node": "x"});
+    let waited = up_with_grace(vec![sts], Duration::from_secs(120), Duration::from_secs(3));
+    let error = waited.error();
+    assert!(
+        error.starts_with(&format!(
+            "StatefulSet {}/db cannot become ready: every new pod has been stuck for 3s",
+            ns.name()
+        )),
+        "{error}"
+    );
+    assert!(error.contains("pod db-0: Unschedulable: 0/"), "{error}");
+    assert!(
+        waited.took < Duration::from_secs(60),
+        "took {:?}",
+        waited.took
+    );
+    // While it waited, the StatefulSet's line said why.
+    assert!(
+        waited.saw(&format!(
+            "StatefulSet {}/db: 0/2 ready replicas; Unschedulable (1/1 new pods)",
+            ns.name()
+        )),
         "{:#?}",
         waited.lines
     );
