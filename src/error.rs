@@ -161,7 +161,7 @@ fn state_hint(error: &StateError) -> Option<String> {
             _ => return None,
         },
         StateError::Encode { .. } => return None,
-        StateError::Corrupt { recovery, .. } => return recovery_hint(recovery),
+        StateError::Corrupt { recovery, .. } => return recovery_hint(recovery.as_ref()),
         StateError::NewerVersion { .. } => {
             "upgrade echo-iac to the version that wrote this state; it was left unchanged".into()
         }

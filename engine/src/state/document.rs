@@ -17,7 +17,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8], stack: &str) -> Result<State, 
         location: location.to_string(),
         last_good: None,
         reason,
-        recovery: Recovery::Unknown,
+        recovery: Box::new(Recovery::Unknown),
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt("the document is empty".to_string()));

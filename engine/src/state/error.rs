@@ -73,7 +73,7 @@ pub enum StateError {
         last_good: Option<String>,
         reason: String,
         /// How it can be restored, in this backend's terms.
-        recovery: Recovery,
+        recovery: Box<Recovery>,
     },
 
     #[error(

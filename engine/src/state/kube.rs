@@ -235,10 +235,10 @@ impl KubeStore {
             location: self.describe(),
             last_good: None,
             reason,
-            recovery: Recovery::Index {
+            recovery: Box::new(Recovery::Index {
                 namespace: self.namespace.clone(),
                 secret: self.head_name(),
-            },
+            }),
         };
         let bytes = data
             .get(INDEX_KEY)
@@ -298,7 +298,7 @@ impl KubeStore {
             location: location.clone(),
             last_good: None,
             reason,
-            recovery: Recovery::Unknown,
+            recovery: Box::new(Recovery::Unknown),
         };
         let compressed = match &revision.parts {
             None => head
@@ -363,10 +363,10 @@ impl KubeStore {
             location: self.describe_revision(serial),
             last_good: good.map(|g| self.describe_revision(g)),
             reason,
-            recovery: Recovery::Revision {
+            recovery: Box::new(Recovery::Revision {
                 good,
                 damaged: serial,
-            },
+            }),
         }
     }
 
@@ -700,7 +700,7 @@ impl StateStore for KubeStore {
                 location: self.describe(),
                 last_good: None,
                 reason: format!("revision {serial} is not kept"),
-                recovery: Recovery::NotKept,
+                recovery: Box::new(Recovery::NotKept),
             })?;
         self.read_revision(&head, revision).await
     }

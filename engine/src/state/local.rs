@@ -99,11 +99,11 @@ impl LocalStore {
             location: file.display().to_string(),
             last_good: good.as_ref().map(|p| p.display().to_string()),
             reason,
-            recovery: Recovery::File {
+            recovery: Box::new(Recovery::File {
                 file: file.to_path_buf(),
                 good,
                 history: self.history_dir(),
-            },
+            }),
         }
     }
 
@@ -532,11 +532,11 @@ mod tests {
         assert!(message.contains("line 5 column 0"), "{message}");
         assert!(message.contains(&good.display().to_string()));
         match &err {
-            StateError::Corrupt {
-                recovery: Recovery::File { good: Some(g), .. },
-                ..
-            } => assert_eq!(g, &good),
-            other => panic!("expected a file recovery, got {other:?}"),
+            StateError::Corrupt { recovery, .. } => match recovery.as_ref() {
+                Recovery::File { good: Some(g), .. } => assert_eq!(g, &good),
+                other => panic!("expected a file recovery, got {other:?}"),
+            },
+            other => panic!("expected Corrupt, got {other:?}"),
         }
 
         assert!(matches!(
