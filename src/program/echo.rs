@@ -1,6 +1,8 @@
 //! One echo service: an nginx ConfigMap, a Deployment mounting it, and a
 //! NodePort Service in front of the Deployment's pods.
 
+pub(crate) mod config;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
@@ -14,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::metadata;
-use crate::stack::{self, EchoConfig, StackConfig};
+use config::{EchoConfig, StackConfig};
 
 /// Pod template annotation holding a hash of the ConfigMap's data. nginx reads
 /// its config at start, so a changed config must roll the pods; changing the
@@ -130,7 +132,7 @@ pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
     }
 }
 
-fn toleration(t: &stack::Toleration) -> Toleration {
+fn toleration(t: &config::Toleration) -> Toleration {
     Toleration {
         key: t.key.clone(),
         operator: t.operator.clone(),

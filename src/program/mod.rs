@@ -14,15 +14,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::{DesiredResource, ResourceId};
-use crate::stack::StackConfig;
 use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
 
+pub(crate) use echo::config::{RawEchoSection, StackConfig};
 pub use echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 
 /// Every object the stack declares, in dependency order: the namespace (if
 /// the stack creates it), then each echo service's ConfigMap, Deployment and
 /// Service.
-pub fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
+pub(crate) fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
     let mut resources = Vec::new();
     let namespace_dep = if stack.create_namespace {
         let ns = Namespace {
@@ -36,7 +36,7 @@ pub fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
     } else {
         None
     };
-    for echo in &stack.echoes {
+    for echo in &stack.program.echoes {
         let base: Vec<ResourceId> = namespace_dep.iter().cloned().collect();
 
         let config_map = desired(echo::config_map(stack, echo), base.clone());

@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use super::echo::config::{EchoConfig, EchoSection, Toleration};
 use super::*;
-use crate::stack::EchoConfig;
 
 fn seed_echo() -> EchoConfig {
     EchoConfig {
@@ -29,7 +29,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
         namespace: "echo-dev".into(),
         create_namespace,
         backend: crate::state::Backend::File(PathBuf::from("state")),
-        echoes,
+        program: EchoSection { echoes },
     }
 }
 
@@ -143,7 +143,7 @@ fn placement_goes_to_the_pod_template_only_when_set() {
 
     let mut placed = seed_echo();
     placed.node_selector = [("echo-iac.io/node".to_string(), "real".to_string())].into();
-    placed.tolerations = vec![crate::stack::Toleration {
+    placed.tolerations = vec![Toleration {
         key: Some("echo-iac.io/node".into()),
         operator: Some("Equal".into()),
         value: Some("real".into()),
