@@ -1,5 +1,6 @@
 //! One echo service: an nginx ConfigMap, a Deployment mounting it, and a
-//! NodePort Service in front of the Deployment's pods.
+//! Service in front of the Deployment's pods (NodePort unless the stack file
+//! sets `serviceType`).
 
 pub(crate) mod config;
 
@@ -114,7 +115,7 @@ pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
     Service {
         metadata: metadata(stack, &echo.service_name, Some(&stack.namespace)),
         spec: Some(ServiceSpec {
-            type_: Some("NodePort".to_string()),
+            type_: Some(echo.service_type.as_str().to_string()),
             selector: Some(BTreeMap::from([(
                 "app".to_string(),
                 echo.app_label.clone(),
@@ -123,7 +124,7 @@ pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
                 protocol: Some("TCP".to_string()),
                 port: HTTP_PORT,
                 target_port: Some(IntOrString::Int(HTTP_PORT)),
-                node_port: Some(echo.node_port),
+                node_port: echo.node_port,
                 ..ServicePort::default()
             }]),
             ..ServiceSpec::default()

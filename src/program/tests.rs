@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::echo::config::{EchoConfig, EchoSection, Toleration};
+use super::echo::config::{EchoConfig, EchoSection, ServiceType, Toleration};
 use super::*;
 
 fn seed_echo() -> EchoConfig {
@@ -12,7 +12,8 @@ fn seed_echo() -> EchoConfig {
         service_name: "echo-nodeport-service".into(),
         app_label: "echo-nodeport".into(),
         replicas: 3,
-        node_port: 30007,
+        service_type: ServiceType::NodePort,
+        node_port: Some(30007),
         image: "nginx:alpine".into(),
         message: "Hello! I am Pod".into(),
         node_selector: Default::default(),
@@ -156,4 +157,33 @@ fn placement_goes_to_the_pod_template_only_when_set() {
         pod["tolerations"],
         json!([{"key": "echo-iac.io/node", "operator": "Equal", "value": "real", "effect": "NoSchedule"}])
     );
+}
+
+#[test]
+fn service_type_sets_the_spec_type_and_a_node_port_only_where_it_has_one() {
+    let service = |service_type| {
+        let echo = EchoConfig {
+            service_type,
+            node_port: service_type.has_node_port().then_some(30100),
+            ..seed_echo()
+        };
+        desired_resources(&stack(false, vec![echo]))[2].object["spec"].clone()
+    };
+
+    let internal = service(ServiceType::ClusterIp);
+    assert_eq!(internal["type"], "ClusterIP");
+    assert_eq!(
+        internal["ports"],
+        json!([{"protocol": "TCP", "port": 80, "targetPort": 80}]),
+        "a ClusterIP Service has no nodePort field at all"
+    );
+
+    let balanced = service(ServiceType::LoadBalancer);
+    assert_eq!(balanced["type"], "LoadBalancer");
+    assert_eq!(balanced["ports"][0]["nodePort"], 30100);
+
+    let node_port = service(ServiceType::NodePort);
+    assert_eq!(node_port["type"], "NodePort");
+    assert_eq!(node_port["ports"][0]["nodePort"], 30100);
+    assert_eq!(node_port["selector"], internal["selector"]);
 }

@@ -12,7 +12,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::stack::{
     KeyHelp, MAX_LABEL_CHARS, Mark, ProgramConfig, Source, Stack, StackError, ValueKinds, Wording,
-    dns_label_problem, label_key_problem, label_value_problem, show_char,
+    closest, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
 
 /// A stack whose program is the echo stack.
@@ -37,13 +37,50 @@ pub(crate) struct EchoConfig {
     /// replaces the Deployment.
     pub(crate) app_label: String,
     pub(crate) replicas: i32,
-    pub(crate) node_port: i32,
+    /// How the Service is reached (`spec.type`).
+    pub(crate) service_type: ServiceType,
+    /// `Some` exactly when the service type has node ports.
+    pub(crate) node_port: Option<i32>,
     pub(crate) image: String,
     pub(crate) message: String,
     /// Node labels the pods must match (`spec.template.spec.nodeSelector`).
     pub(crate) node_selector: BTreeMap<String, String>,
     /// Taints the pods tolerate (`spec.template.spec.tolerations`).
     pub(crate) tolerations: Vec<Toleration>,
+}
+
+/// How an echo service is reached: a Service's `spec.type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ServiceType {
+    /// Inside the cluster only, with no node port.
+    ClusterIp,
+    /// Also on a port of every node: the seed's.
+    #[default]
+    NodePort,
+    /// Through an external load balancer, which forwards to a node port.
+    LoadBalancer,
+}
+
+impl ServiceType {
+    const ALL: [ServiceType; 3] = [
+        ServiceType::ClusterIp,
+        ServiceType::NodePort,
+        ServiceType::LoadBalancer,
+    ];
+
+    /// The name Kubernetes and the stack file use.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIp => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+        }
+    }
+
+    /// Whether the Service has a node port (`spec.ports[].nodePort`).
+    pub(crate) fn has_node_port(self) -> bool {
+        !matches!(self, ServiceType::ClusterIp)
+    }
 }
 
 /// A pod toleration, as Kubernetes spells it.
@@ -88,6 +125,7 @@ const SEED_APP_LABEL: &str = "echo-nodeport";
 const ECHO_KEYS: &[&str] = &[
     "replicas",
     "nodePort",
+    "serviceType",
     "image",
     "message",
     "appLabel",
@@ -115,6 +153,7 @@ struct RawEcho {
     app_label: Option<Spanned<String>>,
     node_selector: Option<Spanned<BTreeMap<String, String>>>,
     tolerations: Option<Spanned<Vec<Spanned<Toleration>>>>,
+    service_type: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +167,7 @@ struct RawNamedEcho {
     app_label: Option<Spanned<String>>,
     node_selector: Option<Spanned<BTreeMap<String, String>>>,
     tolerations: Option<Spanned<Vec<Spanned<Toleration>>>>,
+    service_type: Option<Spanned<String>>,
 }
 
 impl RawNamedEcho {
@@ -140,6 +180,7 @@ impl RawNamedEcho {
             app_label: self.app_label,
             node_selector: self.node_selector,
             tolerations: self.tolerations,
+            service_type: self.service_type,
         };
         (self.name, settings)
     }
@@ -200,6 +241,11 @@ impl ProgramConfig for RawEchoSection {
                 key,
                 "a list of tolerations, each with key, operator, value, effect",
                 "...",
+            ),
+            "serviceType" => KeyHelp::example(
+                key,
+                "one of ClusterIP, NodePort, LoadBalancer",
+                ServiceType::ClusterIp.as_str(),
             ),
             "image" => KeyHelp::example(key, "a single text value", DEFAULT_IMAGE),
             "message" => KeyHelp::example(key, "a single text value", DEFAULT_MESSAGE),
@@ -312,6 +358,10 @@ fn echoes(
             None => (seed_echo(), "the echo service".to_string()),
         };
         let echo = fill_in(src, echo, &settings)?;
+        let Some(port) = echo.node_port.map(i64::from) else {
+            resolved.push(echo);
+            continue;
+        };
 
         let (port_at, port_label) = match (&settings.node_port, &name) {
             (Some(port), _) => (port.referenced, "node port".to_string()),
@@ -321,7 +371,6 @@ fn echoes(
             ),
             (None, None) => (at, format!("the default {DEFAULT_NODE_PORT}")),
         };
-        let port = i64::from(echo.node_port);
         if let Some((first_at, first_who)) = ports.get(&port) {
             return Err(src.error(
                 src.position(port_at),
@@ -388,7 +437,32 @@ fn fill_in(
         }
         echo.replicas = replicas.value as i32;
     }
+    if let Some(kind) = &raw.service_type {
+        echo.service_type = service_type(src, kind)?;
+        if !echo.service_type.has_node_port() {
+            echo.node_port = None;
+        }
+    }
     if let Some(port) = &raw.node_port {
+        if !echo.service_type.has_node_port() {
+            let kind = echo.service_type.as_str();
+            let marks = [
+                Some(src.mark(port.referenced, &format!("not with {kind}"), true)),
+                raw.service_type
+                    .as_ref()
+                    .map(|at| src.mark(at.referenced, "no node port", false)),
+            ];
+            return Err(src.error(
+                src.position(port.referenced),
+                format!("`nodePort` is set, but a {kind} service has no node port"),
+                marks.into_iter().flatten().collect(),
+                Some(
+                    "remove `nodePort`, or set `serviceType: NodePort` or \
+                     `serviceType: LoadBalancer` to reach the service on a node port"
+                        .into(),
+                ),
+            ));
+        }
         if !NODE_PORT_RANGE.contains(&port.value) {
             return Err(src.at(
                 port,
@@ -411,7 +485,7 @@ fn fill_in(
                 ),
             ));
         }
-        echo.node_port = port.value as i32;
+        echo.node_port = Some(port.value as i32);
     }
     if let Some(image) = &raw.image {
         let problem = if image.value.is_empty() {
@@ -566,7 +640,8 @@ fn seed_echo() -> EchoConfig {
         service_name: SEED_SERVICE.into(),
         app_label: SEED_APP_LABEL.into(),
         replicas: DEFAULT_REPLICAS,
-        node_port: DEFAULT_NODE_PORT,
+        service_type: ServiceType::NodePort,
+        node_port: Some(DEFAULT_NODE_PORT),
         image: DEFAULT_IMAGE.into(),
         message: DEFAULT_MESSAGE.into(),
         node_selector: BTreeMap::new(),
@@ -582,6 +657,36 @@ fn named_echo(name: &str) -> EchoConfig {
         app_label: name.to_string(),
         ..seed_echo()
     }
+}
+
+/// `serviceType:` as one of Kubernetes' names for it, spelled exactly.
+fn service_type(src: &Source<'_>, kind: &Spanned<String>) -> Result<ServiceType, StackError> {
+    if let Some(found) = ServiceType::ALL
+        .into_iter()
+        .find(|t| t.as_str() == kind.value)
+    {
+        return Ok(found);
+    }
+    let names = ServiceType::ALL.map(ServiceType::as_str);
+    let hint = match closest(&kind.value, names.into_iter()) {
+        Some(close) => {
+            format!("did you mean `{close}`? Service types are spelled as Kubernetes does")
+        }
+        None => "use ClusterIP (inside the cluster only), NodePort (also on a port of every \
+                 node; the default) or LoadBalancer (through an external load balancer, with a \
+                 node port)"
+            .into(),
+    };
+    Err(src.at(
+        kind,
+        format!(
+            "`serviceType` is `{}`; it must be one of {}",
+            kind.value.escape_debug(),
+            names.join(", ")
+        ),
+        "not a service type",
+        &hint,
+    ))
 }
 
 /// Why a toleration would be rejected by the API server, checked here so
@@ -706,7 +811,7 @@ mod tests {
                 program: EchoSection {
                     echoes: vec![seed_with(|echo| {
                         echo.replicas = 1;
-                        echo.node_port = 30008;
+                        echo.node_port = Some(30008);
                         echo.image = "nginx:1.27-alpine".into();
                         echo.message = "Hello from dev! I am Pod".into();
                     })],
@@ -729,7 +834,8 @@ mod tests {
                 service_name: "echo-nodeport-service".into(),
                 app_label: "echo-nodeport".into(),
                 replicas: 3,
-                node_port: 30007,
+                service_type: ServiceType::NodePort,
+                node_port: Some(30007),
                 image: "nginx:alpine".into(),
                 message: "Hello! I am Pod".into(),
                 node_selector: BTreeMap::new(),
@@ -772,7 +878,8 @@ mod tests {
             service_name: "web-service".into(),
             app_label: "web".into(),
             replicas: 3,
-            node_port: 30008,
+            service_type: ServiceType::NodePort,
+            node_port: Some(30008),
             image: "nginx:alpine".into(),
             message: "Hello! I am Pod".into(),
             node_selector: BTreeMap::new(),
@@ -784,7 +891,7 @@ mod tests {
             service_name: "api-service".into(),
             app_label: "api".into(),
             replicas: 2,
-            node_port: 30009,
+            node_port: Some(30009),
             message: "API here".into(),
             ..web.clone()
         };
@@ -862,7 +969,7 @@ mod tests {
     fn node_port_range_ends_are_accepted() {
         for port in [30000, 32767] {
             let config = parse_ok(&format!("namespace: a\necho:\n  nodePort: {port}\n"));
-            assert_eq!(config.program.echoes[0].node_port, port);
+            assert_eq!(config.program.echoes[0].node_port, Some(port));
         }
     }
 
@@ -1106,7 +1213,13 @@ mod tests {
             let config =
                 load::<RawEchoSection>(&project, name).unwrap_or_else(|err| panic!("{err}"));
             assert_eq!(&config.name, name);
-            ports.extend(config.program.echoes.iter().map(|echo| echo.node_port));
+            ports.extend(
+                config
+                    .program
+                    .echoes
+                    .iter()
+                    .filter_map(|echo| echo.node_port),
+            );
         }
         let local = load::<RawEchoSection>(&project, "local").unwrap();
         assert_eq!(local.kubeconfig, vec![root.join(".cluster/kubeconfig")]);
@@ -1141,11 +1254,142 @@ mod tests {
                     .program
                     .echoes
             })
-            .map(|echo| echo.node_port)
+            .filter_map(|echo| echo.node_port)
             .collect();
         let mut distinct = shared.clone();
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), shared.len(), "{shared:?}");
+    }
+
+    #[test]
+    fn service_type_defaults_to_node_port_and_takes_each_kubernetes_type() {
+        let echo = |text: &str| parse_ok(text).program.echoes.remove(0);
+        let seed = echo("namespace: a\n");
+        assert_eq!(
+            (seed.service_type, seed.node_port),
+            (ServiceType::NodePort, Some(30007))
+        );
+        let internal = echo("namespace: a\necho:\n  serviceType: ClusterIP\n");
+        assert_eq!(
+            internal,
+            seed_with(|echo| {
+                echo.service_type = ServiceType::ClusterIp;
+                echo.node_port = None;
+            })
+        );
+        let balanced = echo("namespace: a\necho:\n  serviceType: LoadBalancer\n");
+        assert_eq!(
+            (balanced.service_type, balanced.node_port),
+            (ServiceType::LoadBalancer, Some(30007))
+        );
+        let balanced =
+            echo("namespace: a\necho:\n  nodePort: 30100\n  serviceType: LoadBalancer\n");
+        assert_eq!(balanced.node_port, Some(30100));
+        let explicit = echo("namespace: a\necho:\n  serviceType: NodePort\n  nodePort: 30101\n");
+        assert_eq!(
+            (explicit.service_type, explicit.node_port),
+            (ServiceType::NodePort, Some(30101))
+        );
+    }
+
+    #[test]
+    fn node_port_with_cluster_ip_is_rejected_at_the_node_port() {
+        let err = parse_err("namespace: a\necho:\n  serviceType: ClusterIP\n  nodePort: 30007\n");
+        assert_error(
+            &err,
+            4,
+            13,
+            &[
+                "`nodePort` is set, but a ClusterIP service has no node port",
+                "remove `nodePort`, or set `serviceType: NodePort`",
+            ],
+        );
+        assert!(
+            err.to_string().ends_with(
+                "3 |   serviceType: ClusterIP\n  \
+                   |                --------- no node port\n\
+                 4 |   nodePort: 30007\n  \
+                   |             ^^^^^ not with ClusterIP"
+            ),
+            "{err}"
+        );
+        // Whichever comes first in the file, the node port is the mistake.
+        let err = parse_err(
+            "namespace: a\nechoes:\n  - name: web\n    nodePort: 30008\n    serviceType: ClusterIP\n",
+        );
+        assert_error(&err, 4, 15, &["a ClusterIP service has no node port"]);
+    }
+
+    #[test]
+    fn unknown_service_type_is_rejected_at_its_position() {
+        let err = parse_err("namespace: a\necho:\n  serviceType: nodeport\n");
+        assert_error(
+            &err,
+            3,
+            16,
+            &[
+                "`serviceType` is `nodeport`; it must be one of ClusterIP, NodePort, LoadBalancer",
+                "did you mean `NodePort`?",
+            ],
+        );
+        let err = parse_err("namespace: a\necho:\n  serviceType: ExternalName\n");
+        assert_error(
+            &err,
+            3,
+            16,
+            &["not a service type", "ClusterIP (inside the cluster only)"],
+        );
+        let err = parse_err("namespace: a\necho:\n  serviceType: [ClusterIP]\n");
+        assert_error(
+            &err,
+            3,
+            16,
+            &[
+                "`serviceType` must be one of ClusterIP, NodePort, LoadBalancer, found a list",
+                "serviceType: ClusterIP",
+            ],
+        );
+    }
+
+    #[test]
+    fn services_without_node_ports_never_clash_on_one() {
+        let config = parse_ok(
+            "namespace: a\n\
+             echoes:\n  \
+               - name: web\n    \
+                 serviceType: ClusterIP\n  \
+               - name: api\n    \
+                 serviceType: ClusterIP\n  \
+               - name: edge\n",
+        );
+        let ports: Vec<Option<i32>> = config.program.echoes.iter().map(|e| e.node_port).collect();
+        assert_eq!(ports, [None, None, Some(30007)]);
+        let err = parse_err(
+            "namespace: a\n\
+             echoes:\n  \
+               - name: web\n    \
+                 serviceType: LoadBalancer\n  \
+               - name: api\n",
+        );
+        assert_error(
+            &err,
+            5,
+            11,
+            &["node port 30007 is used by both `web` (line 3) and `api` (line 5)"],
+        );
+    }
+
+    #[test]
+    fn service_type_at_the_top_level_says_where_it_belongs() {
+        let err = parse_err("namespace: a\nserviceType: ClusterIP\n");
+        assert_error(
+            &err,
+            2,
+            1,
+            &["unknown key `serviceType`", "indent it under `echo:`"],
+        );
+        let err = parse_err("namespace: a\necho:\n  servicetype: ClusterIP\n");
+        assert_error(&err, 3, 3, &["did you mean `serviceType`?"]);
     }
 }
