@@ -918,6 +918,23 @@ mod tests {
     }
 
     #[test]
+    fn top_level_typos_are_matched_against_generic_and_echo_keys_alike() {
+        let err = parse_err("namespace: a\nechos:\n  - name: web\n");
+        assert_error(
+            &err,
+            2,
+            1,
+            &[
+                "allowed here: kubeconfig, context, namespace, createNamespace, backend, echo, \
+                 echoes",
+                "did you mean `echo`?",
+            ],
+        );
+        let err = parse_err("namespace: a\nnamespaec: b\n");
+        assert_error(&err, 2, 1, &["did you mean `namespace`?"]);
+    }
+
+    #[test]
     fn echo_setting_at_the_top_level_says_where_it_belongs() {
         let err = parse_err("namespace: a\nnodePort: 30008\n");
         assert_error(&err, 2, 1, &["unknown key `nodePort`", "under `echo:`"]);
