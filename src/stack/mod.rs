@@ -5,11 +5,11 @@
 //! program's keys.
 //!
 //! serde-saphyr does the YAML work: syntax, unknown keys and value types,
-//! each failure with a position. Values are read as [`Spanned`] so that the
-//! checks serde cannot express (ranges, Kubernetes names, uniqueness across
-//! entries) point at the offending value as well. All of it runs before any
-//! cluster is contacted, so a bad stack file never gets as far as a
-//! half-applied change.
+//! each failure with a position. Values are read as
+//! [`Spanned`](serde_saphyr::Spanned) so that the checks serde cannot
+//! express (ranges, Kubernetes names, uniqueness across entries) point at
+//! the offending value as well. All of it runs before any cluster is
+//! contacted, so a bad stack file never gets as far as a half-applied change.
 
 mod error;
 mod kubeconfig;
@@ -82,7 +82,8 @@ pub(crate) trait ProgramConfig: Default {
 
     /// Reads the value of `key`, one of [`KEYS`](Self::KEYS), from the
     /// file's top-level mapping with `map.next_value()`. Values read as
-    /// [`Spanned`] keep their positions for [`validate`](Self::validate).
+    /// [`Spanned`](serde_saphyr::Spanned) keep their positions for
+    /// [`validate`](Self::validate).
     fn read_key<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
 
     /// Checks serde cannot express, with errors built by `source` so they
