@@ -251,16 +251,27 @@ fn a_stateful_set_a_daemon_set_a_job_a_pod_and_a_crd_are_each_waited_for_by_thei
     assert_eq!(progress("Job", "migrate"), "complete (1/1 succeeded)");
     assert_eq!(progress("Pod", "solo"), "ready");
     assert_eq!(progress("Service", "solo"), "1/1 endpoints ready");
-    // The StatefulSet starts its pods one at a time, and its Service was
-    // not counted before it was ready.
+    // The Service was never counted before its StatefulSet was ready (which
+    // starts its pods one at a time): it waited for it, then expected both.
+    let line = |prefix: &str| {
+        let prefix = format!("{prefix} {}/db: ", ns.name());
+        waited
+            .lines
+            .iter()
+            .position(|l| l.starts_with(&prefix) && l.contains("2/2"))
+            .unwrap_or_else(|| panic!("no line for {prefix}: {:#?}", waited.lines))
+    };
+    assert!(line("StatefulSet") < line("Service"), "{:#?}", waited.lines);
+    let counted: Vec<&String> = waited
+        .lines
+        .iter()
+        .filter(|l| {
+            l.starts_with(&format!("Service {}/db: ", ns.name())) && l.contains("endpoints")
+        })
+        .collect();
     assert!(
-        waited.saw(&format!(
-            "Service {}/db: waiting for StatefulSet {}/db",
-            ns.name(),
-            ns.name()
-        )),
-        "{:#?}",
-        waited.lines
+        counted.iter().all(|l| l.contains("/2 endpoints ready")),
+        "{counted:#?}"
     );
     assert!(waited.saw("ready replicas"), "{:#?}", waited.lines);
 
