@@ -223,6 +223,12 @@ fn a_stateful_set_a_daemon_set_a_job_a_pod_and_a_crd_are_each_waited_for_by_thei
             {"name": "solo", "namespace": ns.name(), "labels": {"app": "solo"}},
             "spec": {"containers": [{"name": "main", "image": "nginx:alpine"}]}}),
         service(&ns, "solo", "solo", "ClusterIP"),
+        // Endpoints someone else manages, and a name elsewhere: nothing to
+        // count.
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": meta("manual", &ns),
+            "spec": {"ports": [{"port": 80}]}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": meta("elsewhere", &ns),
+            "spec": {"type": "ExternalName", "externalName": "example.org"}}),
     ];
     let waited = up(objects, Duration::from_secs(90));
     let progress = |kind, name| waited.progress_of(kind, name);
@@ -251,6 +257,8 @@ fn a_stateful_set_a_daemon_set_a_job_a_pod_and_a_crd_are_each_waited_for_by_thei
     assert_eq!(progress("Job", "migrate"), "complete (1/1 succeeded)");
     assert_eq!(progress("Pod", "solo"), "ready");
     assert_eq!(progress("Service", "solo"), "1/1 endpoints ready");
+    assert_eq!(progress("Service", "manual"), "no selector");
+    assert_eq!(progress("Service", "elsewhere"), "external name");
     // The Service was never counted before its StatefulSet was ready (which
     // starts its pods one at a time): it waited for it, then expected both.
     let line = |prefix: &str| {

@@ -499,9 +499,20 @@ impl Snapshot {
         if read_pods {
             snapshot.read_pods(cluster, open).await?;
         }
+        // A Service without a selector, or an ExternalName, has no
+        // endpoints to count.
+        let counts_endpoints = |t: &&&Target| {
+            t.judge_by.as_ref().is_none_or(|declared| {
+                declared["spec"]["selector"]
+                    .as_object()
+                    .is_some_and(|s| !s.is_empty())
+                    && declared["spec"]["type"] != "ExternalName"
+            })
+        };
         let service_namespaces: BTreeSet<Option<&str>> = open
             .iter()
             .filter(|t| t.is_service())
+            .filter(counts_endpoints)
             .map(|t| t.id.namespace.as_deref())
             .collect();
         for namespace in service_namespaces {
