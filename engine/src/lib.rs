@@ -16,6 +16,8 @@ pub mod ready;
 pub mod reasons;
 pub mod resource;
 pub mod state;
+#[cfg(test)]
+pub mod testing;
 
 pub use error::EngineError;
 pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};

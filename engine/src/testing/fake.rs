@@ -1,0 +1,1377 @@
+//! An in-process Kubernetes API server for the engine's tests: a tower
+//! service that kube's `Client` talks to as it would to a real one, over
+//! the same paths, queries, bodies and `Status` answers.
+//!
+//! It is a small state machine, not a recording: objects live in memory,
+//! server-side apply creates and merges them and tracks which field
+//! manager owns which field (so conflicts come out as the real server
+//! words them), deletes honour uid and resourceVersion preconditions and
+//! finalizers, updates honour resourceVersion conditions, and node ports
+//! are allocated cluster-wide. What it leaves out: watches, subresources,
+//! strategic merge of lists (an applied list replaces the stored one), and
+//! the removal of fields a manager stops applying.
+//!
+//! Tests stage what a controller would do (status, finalizers, another
+//! manager's apply) through its methods, inject failures per request, and
+//! assert on the log of requests it answered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use kube::client::Body;
+use serde_json::{Map, Value, json};
+
+use crate::ResourceId;
+use crate::cluster::Cluster;
+
+/// A kind the fake serves.
+struct Kind {
+    api_version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+}
+
+const KINDS: &[Kind] = &[
+    kind("v1", "Namespace", "namespaces", false),
+    kind("v1", "Node", "nodes", false),
+    kind("v1", "ConfigMap", "configmaps", true),
+    kind("v1", "Secret", "secrets", true),
+    kind("v1", "Service", "services", true),
+    kind("v1", "Pod", "pods", true),
+    kind("apps/v1", "Deployment", "deployments", true),
+    kind("apps/v1", "ReplicaSet", "replicasets", true),
+    kind(
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        "endpointslices",
+        true,
+    ),
+    kind("coordination.k8s.io/v1", "Lease", "leases", true),
+];
+
+const fn kind(
+    api_version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> Kind {
+    Kind {
+        api_version,
+        kind,
+        plural,
+        namespaced,
+    }
+}
+
+fn kind_of(api_version: &str, name: &str) -> Option<&'static Kind> {
+    KINDS
+        .iter()
+        .find(|k| k.api_version == api_version && (k.kind == name || k.plural == name))
+}
+
+/// What a request asks for, in the API server's own terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    List,
+    Create,
+    Update,
+    Patch,
+    Delete,
+}
+
+/// One request the fake answered (or refused).
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub verb: Verb,
+    pub method: Method,
+    pub path: String,
+    /// Decoded query parameters.
+    pub query: BTreeMap<String, String>,
+    pub content_type: Option<String>,
+    /// The JSON body, when the request had one.
+    pub body: Option<Value>,
+    /// The resource's plural (`configmaps`), empty for unknown paths.
+    pub plural: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Logged {
+    pub fn dry_run(&self) -> bool {
+        self.query.get("dryRun").is_some_and(|v| v == "All")
+    }
+
+    pub fn is_mutation(&self) -> bool {
+        !matches!(self.verb, Verb::Get | Verb::List) && !self.dry_run()
+    }
+}
+
+impl fmt::Display for Logged {
+    /// `PATCH configmaps ns/name`, with ` (dry run)` for dry runs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.plural)?;
+        match (&self.namespace, &self.name) {
+            (Some(ns), Some(name)) => write!(f, " {ns}/{name}")?,
+            (Some(ns), None) => write!(f, " in {ns}")?,
+            (None, Some(name)) => write!(f, " {name}")?,
+            (None, None) => {}
+        }
+        if self.dry_run() {
+            write!(f, " (dry run)")?;
+        }
+        Ok(())
+    }
+}
+
+/// How an injected failure answers.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// A `Status` with this code and the server's usual words for it.
+    Status(u16),
+    /// The connection drops before the request is carried out.
+    Drop,
+    /// The request is carried out, then the connection drops before the
+    /// answer arrives.
+    LoseAnswer,
+}
+
+/// A failure for the requests it matches: by verb, resource, name and
+/// whether the request is a dry run. It skips the first `after` matches,
+/// then answers the next `times` (default one; `None` for all).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    verb: Option<Verb>,
+    plural: Option<String>,
+    name: Option<String>,
+    dry_run: Option<bool>,
+    after: usize,
+    times: Option<usize>,
+    answer: Answer,
+    seen: usize,
+}
+
+impl Fault {
+    pub fn on(verb: Verb) -> Self {
+        Fault {
+            verb: Some(verb),
+            plural: None,
+            name: None,
+            dry_run: None,
+            after: 0,
+            times: Some(1),
+            answer: Answer::Status(500),
+            seen: 0,
+        }
+    }
+
+    pub fn resource(mut self, plural: &str) -> Self {
+        self.plural = Some(plural.to_string());
+        self
+    }
+
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// Only requests that are (or are not) dry runs.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = Some(dry_run);
+        self
+    }
+
+    /// Lets the first `n` matching requests through.
+    pub fn after(mut self, n: usize) -> Self {
+        self.after = n;
+        self
+    }
+
+    pub fn times(mut self, n: usize) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    pub fn always(mut self) -> Self {
+        self.times = None;
+        self
+    }
+
+    pub fn answer(mut self, answer: Answer) -> Self {
+        self.answer = answer;
+        self
+    }
+
+    pub fn status(self, code: u16) -> Self {
+        self.answer(Answer::Status(code))
+    }
+
+    fn matches(&self, request: &Logged) -> bool {
+        self.verb.is_none_or(|v| v == request.verb)
+            && self.plural.as_ref().is_none_or(|p| p == &request.plural)
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| request.name.as_ref() == Some(n))
+            && self.dry_run.is_none_or(|d| d == request.dry_run())
+    }
+
+    /// Counts a matching request; whether this one fails.
+    fn strikes(&mut self) -> bool {
+        self.seen += 1;
+        self.seen > self.after && self.times.is_none_or(|t| self.seen <= self.after + t)
+    }
+}
+
+/// The fields one manager owns, and how it last wrote them.
+#[derive(Clone, Debug, Default)]
+struct Manager {
+    operation: &'static str,
+    fields: BTreeSet<Vec<Seg>>,
+}
+
+/// A step in a field path.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Clone, Debug)]
+struct Stored {
+    /// The object without managedFields, which are rendered from `managers`.
+    object: Value,
+    managers: BTreeMap<String, Manager>,
+}
+
+#[derive(Default)]
+struct Inner {
+    objects: BTreeMap<Key, Stored>,
+    next_version: u64,
+    next_uid: u64,
+    log: Vec<Logged>,
+    faults: Vec<Fault>,
+    /// Fields that may not change once set, by kind.
+    immutable: Vec<(String, Vec<Seg>)>,
+}
+
+/// Objects are keyed by kind, namespace and name.
+type Key = (&'static str, Option<String>, String);
+
+/// The fake API server. Clones share one store.
+#[derive(Clone)]
+pub struct FakeApi {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Default for FakeApi {
+    fn default() -> Self {
+        FakeApi::new()
+    }
+}
+
+/// A failed request: the status code and the `Status` body.
+struct Failure(u16, Value);
+
+type Answered = Result<(u16, Value), Failure>;
+
+impl FakeApi {
+    /// A server holding the `default` namespace, where Deployment
+    /// selectors are immutable as on a real one.
+    pub fn new() -> Self {
+        let fake = FakeApi {
+            inner: Arc::new(Mutex::new(Inner {
+                next_version: 1,
+                ..Inner::default()
+            })),
+        };
+        fake.immutable("Deployment", "spec.selector");
+        fake.insert(super::namespace("default"));
+        fake
+    }
+
+    /// A `Cluster` whose requests this server answers. Needs a tokio
+    /// runtime (kube's client spawns its buffer task).
+    pub fn cluster(&self) -> Cluster {
+        Cluster::from_client(self.client(), "https://fake.invalid", "fake")
+    }
+
+    /// A bare kube client of this server, without the cluster's retries.
+    pub fn client(&self) -> kube::Client {
+        let fake = self.clone();
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let fake = fake.clone();
+            async move { fake.serve(request).await }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    /// Makes `path` (dotted, e.g. `spec.selector`) of `kind` immutable.
+    pub fn immutable(&self, kind: &str, path: &str) {
+        let path = path.split('.').map(|k| Seg::Key(k.to_string())).collect();
+        self.lock().immutable.push((kind.to_string(), path));
+    }
+
+    /// Stores `object` as a create without a field manager would (kubectl
+    /// create of old), and returns it as stored.
+    pub fn insert(&self, object: Value) -> Value {
+        let mut inner = self.lock();
+        let key = key_of(&object).expect("fixtures are objects of a known kind");
+        let created = inner.create_object(object, None);
+        let version = inner.bump();
+        let mut stored = created;
+        stored.object["metadata"]["resourceVersion"] = json!(version);
+        inner.objects.insert(key.clone(), stored);
+        inner.render(&key)
+    }
+
+    /// Server-side applies `object` as `manager`, forcing conflicts: how a
+    /// test stages an object another tool owns fields of.
+    pub fn apply_as(&self, manager: &str, object: Value) -> Value {
+        let mut inner = self.lock();
+        let key = key_of(&object).expect("fixtures are objects of a known kind");
+        match inner.apply(&key, object, manager, true, false) {
+            Ok((_, object)) => object,
+            Err(Failure(code, status)) => panic!("fixture apply failed with {code}: {status}"),
+        }
+    }
+
+    /// The stored object, rendered as a GET returns it.
+    pub fn get(&self, id: &ResourceId) -> Option<Value> {
+        let inner = self.lock();
+        let key = key_of_id(id)?;
+        inner.objects.contains_key(&key).then(|| inner.render(&key))
+    }
+
+    /// Changes a stored object as a controller would (status, finalizers,
+    /// labels); bumps its resourceVersion. Panics if it does not exist.
+    pub fn update(&self, id: &ResourceId, change: impl FnOnce(&mut Value)) {
+        let mut inner = self.lock();
+        let key = key_of_id(id).expect("a known kind");
+        let version = inner.bump();
+        let stored = inner
+            .objects
+            .get_mut(&key)
+            .unwrap_or_else(|| panic!("{id} is not stored"));
+        change(&mut stored.object);
+        stored.object["metadata"]["resourceVersion"] = json!(version);
+    }
+
+    pub fn set_status(&self, id: &ResourceId, status: Value) {
+        self.update(id, |object| object["status"] = status);
+    }
+
+    /// Removes an object at once, as a controller finishing a deletion.
+    pub fn remove(&self, id: &ResourceId) -> Option<Value> {
+        let mut inner = self.lock();
+        let key = key_of_id(id)?;
+        let value = inner.objects.contains_key(&key).then(|| inner.render(&key));
+        inner.objects.remove(&key);
+        value
+    }
+
+    /// Every stored object of `api_version`/`kind`.
+    pub fn objects(&self, api_version: &str, kind: &str) -> Vec<Value> {
+        let inner = self.lock();
+        inner
+            .objects
+            .keys()
+            .filter(|(k, _, _)| kind_of(api_version, kind).is_some_and(|found| found.plural == *k))
+            .map(|key| inner.render(key))
+            .collect()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Every request so far, in the order they arrived.
+    pub fn requests(&self) -> Vec<Logged> {
+        self.lock().log.clone()
+    }
+
+    /// How many requests arrived so far.
+    pub fn request_count(&self) -> usize {
+        self.lock().log.len()
+    }
+
+    /// The requests that changed (or would have changed) something, as
+    /// `METHOD plural ns/name`, dry runs left out.
+    pub fn mutations(&self) -> Vec<String> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.is_mutation())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    pub fn clear_log(&self) {
+        self.lock().log.clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().expect("never poisoned")
+    }
+
+    async fn serve(&self, request: Request<Body>) -> Result<Response<Body>, tower::BoxError> {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect().await?.to_bytes();
+        let body: Option<Value> = if bytes.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_slice(&bytes).map_err(|e| format!("request body: {e}"))?)
+        };
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let path = parts.uri.path().to_string();
+        let query = parse_query(parts.uri.query().unwrap_or_default());
+        let route = route(&path);
+        let verb = match (&parts.method, route.as_ref().and_then(|r| r.name.as_ref())) {
+            (&Method::GET, Some(_)) => Verb::Get,
+            (&Method::GET, None) => Verb::List,
+            (&Method::POST, _) => Verb::Create,
+            (&Method::PUT, _) => Verb::Update,
+            (&Method::PATCH, _) => Verb::Patch,
+            (&Method::DELETE, _) => Verb::Delete,
+            _ => Verb::Get,
+        };
+        let logged = Logged {
+            verb,
+            method: parts.method.clone(),
+            path,
+            query,
+            content_type,
+            body,
+            plural: route.as_ref().map_or("", |r| r.kind.plural).to_string(),
+            namespace: route.as_ref().and_then(|r| r.namespace.clone()),
+            name: route.as_ref().and_then(|r| r.name.clone()),
+        };
+
+        let mut inner = self.lock();
+        inner.log.push(logged.clone());
+        let struck = inner
+            .faults
+            .iter_mut()
+            .filter(|f| f.matches(&logged))
+            .find_map(|f| f.strikes().then(|| f.answer.clone()));
+        let answered = match struck {
+            Some(Answer::Drop) => return Err("connection reset by peer (injected)".into()),
+            Some(Answer::Status(code)) => Err(injected(code, &logged)),
+            Some(Answer::LoseAnswer) => {
+                let _ = inner.handle(&logged, route);
+                return Err(
+                    "connection reset by peer (injected, after the request was carried out)".into(),
+                );
+            }
+            None => inner.handle(&logged, route),
+        };
+        drop(inner);
+        let (code, value) = match answered {
+            Ok(answer) => answer,
+            Err(Failure(code, status)) => (code, status),
+        };
+        let response = Response::builder()
+            .status(StatusCode::from_u16(code).expect("valid codes"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                serde_json::to_vec(&value).expect("values serialize"),
+            ))?;
+        Ok(response)
+    }
+}
+
+/// What a path names.
+struct Route {
+    kind: &'static Kind,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+/// `/api/v1/namespaces/ns/configmaps/name`, `/apis/apps/v1/deployments`, …
+fn route(path: &str) -> Option<Route> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (api_version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => (version.to_string(), rest),
+        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
+        _ => (None, rest),
+    };
+    let (plural, name) = match rest {
+        [plural] => (*plural, None),
+        [plural, name] => (*plural, Some(name.to_string())),
+        _ => return None,
+    };
+    let kind = KINDS
+        .iter()
+        .find(|k| k.api_version == api_version && k.plural == plural)?;
+    if namespace.is_some() && !kind.namespaced {
+        return None;
+    }
+    Some(Route {
+        kind,
+        namespace,
+        name,
+    })
+}
+
+fn key_of(object: &Value) -> Option<Key> {
+    key_of_id(&ResourceId::of(object)?)
+}
+
+fn key_of_id(id: &ResourceId) -> Option<Key> {
+    let kind = kind_of(&id.api_version, &id.kind)?;
+    Some((kind.plural, id.namespace.clone(), id.name.clone()))
+}
+
+fn kind_of_key(key: &Key) -> &'static Kind {
+    KINDS
+        .iter()
+        .find(|k| k.plural == key.0)
+        .expect("keys name known kinds")
+}
+
+impl Inner {
+    fn bump(&mut self) -> String {
+        self.next_version += 1;
+        self.next_version.to_string()
+    }
+
+    fn handle(&mut self, request: &Logged, route: Option<Route>) -> Answered {
+        let Some(route) = route else {
+            return Err(status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                None,
+            ));
+        };
+        let key = |name: &str| (route.kind.plural, route.namespace.clone(), name.to_string());
+        let dry_run = request.dry_run();
+        match (request.verb, &route.name) {
+            (Verb::Get, Some(name)) => {
+                let key = key(name);
+                if !self.objects.contains_key(&key) {
+                    return Err(not_found(&key));
+                }
+                Ok((200, self.render(&key)))
+            }
+            (Verb::List, _) => Ok((200, self.list(&route, request.query.get("labelSelector")))),
+            (Verb::Patch, Some(name)) => {
+                let apply = request
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("application/apply-patch"));
+                if !apply {
+                    return Err(status(
+                        415,
+                        "UnsupportedMediaType",
+                        "the fake API server only takes server-side apply patches",
+                        None,
+                    ));
+                }
+                let Some(manager) = request.query.get("fieldManager") else {
+                    return Err(bad_request(
+                        "PATCH requests of type apply must specify a fieldManager",
+                    ));
+                };
+                let object = self.body_for(request, &route, name)?;
+                let force = request.query.get("force").is_some_and(|f| f == "true");
+                self.apply(&key(name), object, manager, force, dry_run)
+            }
+            (Verb::Create, None) => {
+                let object = request.body.clone().ok_or_else(|| bad_request("no body"))?;
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .ok_or_else(|| bad_request("metadata.name: Required value"))?
+                    .to_string();
+                let object = self.body_for(request, &route, &name)?;
+                self.create(
+                    &key(&name),
+                    object,
+                    request.query.get("fieldManager").map(String::as_str),
+                    dry_run,
+                )
+            }
+            (Verb::Update, Some(name)) => {
+                let object = self.body_for(request, &route, name)?;
+                self.replace(&key(name), object, dry_run)
+            }
+            (Verb::Delete, Some(name)) => self.delete(&key(name), request.body.as_ref(), dry_run),
+            _ => Err(status(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+                None,
+            )),
+        }
+    }
+
+    /// The request's object, checked against the path and given the
+    /// path's namespace.
+    fn body_for(&self, request: &Logged, route: &Route, name: &str) -> Result<Value, Failure> {
+        let mut object = request
+            .body
+            .clone()
+            .filter(Value::is_object)
+            .ok_or_else(|| bad_request("the body is not an object"))?;
+        if object["metadata"]["name"] != name {
+            return Err(bad_request(&format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                object["metadata"]["name"]
+            )));
+        }
+        if let Some(ns) = &route.namespace {
+            match object["metadata"]["namespace"].as_str() {
+                None => object["metadata"]["namespace"] = json!(ns),
+                Some(found) if found != ns => {
+                    return Err(bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if object.get("apiVersion").is_none() {
+            object["apiVersion"] = json!(route.kind.api_version);
+        }
+        if object.get("kind").is_none() {
+            object["kind"] = json!(route.kind.kind);
+        }
+        if object["apiVersion"] != route.kind.api_version || object["kind"] != route.kind.kind {
+            return Err(bad_request(&format!(
+                "the object is a {} {}, the URL names {}",
+                object["apiVersion"], object["kind"], route.kind.plural
+            )));
+        }
+        Ok(object)
+    }
+
+    fn list(&self, route: &Route, selector: Option<&String>) -> Value {
+        let selector = selector.map(|s| parse_selector(s)).unwrap_or_default();
+        let items: Vec<Value> = self
+            .objects
+            .iter()
+            .filter(|((plural, ns, _), stored)| {
+                *plural == route.kind.plural
+                    && (route.namespace.is_none() || ns == &route.namespace)
+                    && selector.iter().all(|r| r.matches(&stored.object))
+            })
+            .map(|(key, _)| {
+                // Items of a list come without their apiVersion and kind.
+                let mut item = self.render(key);
+                if let Some(item) = item.as_object_mut() {
+                    item.remove("apiVersion");
+                    item.remove("kind");
+                }
+                item
+            })
+            .collect();
+        json!({
+            "apiVersion": route.kind.api_version,
+            "kind": format!("{}List", route.kind.kind),
+            "metadata": {"resourceVersion": self.next_version.to_string()},
+            "items": items,
+        })
+    }
+
+    /// A namespaced object needs its namespace; one being deleted takes
+    /// nothing new.
+    fn check_namespace(&self, key: &Key) -> Result<(), Failure> {
+        let Some(ns) = &key.1 else {
+            return Ok(());
+        };
+        let ns_key: Key = ("namespaces", None, ns.clone());
+        match self.objects.get(&ns_key) {
+            None => Err(not_found(&ns_key)),
+            Some(stored) if !stored.object["metadata"]["deletionTimestamp"].is_null() => {
+                Err(status(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        key.0, key.2
+                    ),
+                    None,
+                ))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A new object as the server stores it: identity, versions, defaults.
+    fn create_object(
+        &mut self,
+        mut object: Value,
+        manager: Option<(&str, &'static str)>,
+    ) -> Stored {
+        self.next_uid += 1;
+        let uid = format!("00000000-0000-4000-8000-{:012}", self.next_uid);
+        let mut managers = BTreeMap::new();
+        if let Some((manager, operation)) = manager {
+            managers.insert(
+                manager.to_string(),
+                Manager {
+                    operation,
+                    fields: owned_fields(&object),
+                },
+            );
+        }
+        let meta = &mut object["metadata"];
+        meta["uid"] = json!(uid);
+        meta["generation"] = json!(1);
+        meta["creationTimestamp"] = json!(now());
+        if let Some(meta) = meta.as_object_mut() {
+            meta.remove("managedFields");
+            meta.remove("resourceVersion");
+        }
+        if object["kind"] == "Namespace" {
+            object["status"] = json!({"phase": "Active"});
+        } else if let Some(root) = object.as_object_mut() {
+            root.remove("status");
+        }
+        Stored { object, managers }
+    }
+
+    fn apply(
+        &mut self,
+        key: &Key,
+        applied: Value,
+        manager: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Answered {
+        let Some(stored) = self.objects.get(key).cloned() else {
+            self.check_namespace(key)?;
+            let mut created = self.create_object(applied, Some((manager, "Apply")));
+            self.admit(key, &mut created.object, None)?;
+            return Ok((201, self.commit(key, created, dry_run)));
+        };
+        let mut applied = applied;
+        if let Some(root) = applied.as_object_mut() {
+            root.remove("status");
+        }
+        if let Some(meta) = applied["metadata"].as_object_mut() {
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+        }
+        self.check_immutable(key, &stored.object, &applied)?;
+
+        let fields = owned_fields(&applied);
+        let mut conflicts = Vec::new();
+        for (other, owned) in &stored.managers {
+            if other == manager {
+                continue;
+            }
+            for path in owned.fields.intersection(&fields) {
+                if at(&stored.object, path) != at(&applied, path) {
+                    conflicts.push((other.clone(), path.clone()));
+                }
+            }
+        }
+        if !conflicts.is_empty() && !force {
+            return Err(conflict_status(key, &conflicts));
+        }
+
+        let mut next = stored.clone();
+        for (other, path) in &conflicts {
+            if let Some(owner) = next.managers.get_mut(other) {
+                owner.fields.remove(path);
+            }
+        }
+        next.managers.retain(|_, m| !m.fields.is_empty());
+        next.managers.insert(
+            manager.to_string(),
+            Manager {
+                operation: "Apply",
+                fields,
+            },
+        );
+        merge(&mut next.object, &applied);
+        self.admit(key, &mut next.object, Some(&stored.object))?;
+        let unchanged = next.object == stored.object
+            && next.managers.len() == stored.managers.len()
+            && next
+                .managers
+                .iter()
+                .all(|(m, f)| stored.managers.get(m).is_some_and(|s| s.fields == f.fields));
+        if unchanged {
+            return Ok((200, self.render(key)));
+        }
+        if next.object["spec"] != stored.object["spec"] {
+            let generation = stored.object["metadata"]["generation"]
+                .as_i64()
+                .unwrap_or(1);
+            next.object["metadata"]["generation"] = json!(generation + 1);
+        }
+        Ok((200, self.commit(key, next, dry_run)))
+    }
+
+    fn create(
+        &mut self,
+        key: &Key,
+        object: Value,
+        manager: Option<&str>,
+        dry_run: bool,
+    ) -> Answered {
+        if self.objects.contains_key(key) {
+            return Err(status(
+                409,
+                "AlreadyExists",
+                &format!("{} \"{}\" already exists", key.0, key.2),
+                Some(json!({"name": key.2, "kind": key.0})),
+            ));
+        }
+        self.check_namespace(key)?;
+        let mut created =
+            self.create_object(object, Some((manager.unwrap_or("kube-client"), "Update")));
+        self.admit(key, &mut created.object, None)?;
+        Ok((201, self.commit(key, created, dry_run)))
+    }
+
+    fn replace(&mut self, key: &Key, object: Value, dry_run: bool) -> Answered {
+        let Some(stored) = self.objects.get(key).cloned() else {
+            return Err(not_found(key));
+        };
+        let sent = object["metadata"]["resourceVersion"].as_str();
+        let current = stored.object["metadata"]["resourceVersion"].as_str();
+        if sent.is_some() && sent != current {
+            return Err(modified(key));
+        }
+        if stored.object["immutable"] == true && stored.object["data"] != object["data"] {
+            return Err(status(
+                422,
+                "Invalid",
+                &format!(
+                    "{} \"{}\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
+                    kind_of_key(key).kind,
+                    key.2
+                ),
+                None,
+            ));
+        }
+        let mut next = stored.clone();
+        next.object = object;
+        let meta = &mut next.object["metadata"];
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+        ] {
+            meta[field] = stored.object["metadata"][field].clone();
+        }
+        if let Some(meta) = meta.as_object_mut() {
+            meta.remove("managedFields");
+            meta.retain(|_, v| !v.is_null());
+        }
+        next.object["status"] = stored.object["status"].clone();
+        if let Some(root) = next.object.as_object_mut() {
+            root.retain(|_, v| !v.is_null());
+        }
+        self.admit(key, &mut next.object, Some(&stored.object))?;
+        if next.object["spec"] != stored.object["spec"] {
+            let generation = stored.object["metadata"]["generation"]
+                .as_i64()
+                .unwrap_or(1);
+            next.object["metadata"]["generation"] = json!(generation + 1);
+        }
+        Ok((200, self.commit(key, next, dry_run)))
+    }
+
+    fn delete(&mut self, key: &Key, options: Option<&Value>, dry_run: bool) -> Answered {
+        let Some(stored) = self.objects.get(key).cloned() else {
+            return Err(not_found(key));
+        };
+        let preconditions = options.map(|o| &o["preconditions"]);
+        for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+            let wanted = preconditions.and_then(|p| p[field].as_str());
+            let found = stored.object["metadata"][field]
+                .as_str()
+                .unwrap_or_default();
+            if let Some(wanted) = wanted
+                && wanted != found
+            {
+                return Err(status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on {} \"{}\": Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {found}",
+                        key.0, key.2
+                    ),
+                    Some(json!({"name": key.2, "kind": key.0})),
+                ));
+            }
+        }
+        let rendered = self.render(key);
+        if dry_run {
+            return Ok((200, rendered));
+        }
+        let finalizers = stored.object["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if finalizers {
+            if stored.object["metadata"]["deletionTimestamp"].is_null() {
+                let version = self.bump();
+                let object = &mut self.objects.get_mut(key).expect("checked above").object;
+                object["metadata"]["deletionTimestamp"] = json!(now());
+                object["metadata"]["resourceVersion"] = json!(version);
+            }
+            return Ok((200, self.render(key)));
+        }
+        self.objects.remove(key);
+        if key.0 == "namespaces" {
+            self.objects
+                .retain(|(_, ns, _), _| ns.as_deref() != Some(&key.2));
+        }
+        self.bump();
+        Ok((200, rendered))
+    }
+
+    /// Checks and defaults an object about to be stored, as admission and
+    /// validation would: node ports are allocated cluster-wide.
+    fn admit(
+        &mut self,
+        key: &Key,
+        object: &mut Value,
+        before: Option<&Value>,
+    ) -> Result<(), Failure> {
+        if key.0 != "services" {
+            return Ok(());
+        }
+        let spec = &mut object["spec"];
+        if spec["clusterIP"].is_null() {
+            spec["clusterIP"] = match before {
+                Some(before) => before["spec"]["clusterIP"].clone(),
+                None => json!(format!("10.96.0.{}", 10 + self.next_uid % 200)),
+            };
+        }
+        if spec["type"].is_null() {
+            spec["type"] = json!("ClusterIP");
+        }
+        if !matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer")) {
+            return Ok(());
+        }
+        let held: BTreeSet<i64> = self
+            .objects
+            .iter()
+            .filter(|((plural, _, _), _)| *plural == "services")
+            .filter(|(k, _)| *k != key)
+            .flat_map(|(_, s)| crate::nodeports::node_ports(&s.object))
+            .collect();
+        let Some(ports) = spec["ports"].as_array_mut() else {
+            return Ok(());
+        };
+        for (i, port) in ports.iter_mut().enumerate() {
+            if port["nodePort"].is_null() {
+                let kept = before.map(|b| b["spec"]["ports"][i]["nodePort"].clone());
+                port["nodePort"] = match kept {
+                    Some(kept) if kept.is_i64() => kept,
+                    _ => json!(
+                        (30000..=32767)
+                            .find(|p| !held.contains(p))
+                            .expect("a free node port")
+                    ),
+                };
+                continue;
+            }
+            let wanted = port["nodePort"].as_i64().unwrap_or_default();
+            let problem = if !(30000..=32767).contains(&wanted) {
+                Some(
+                    "provided port is not in the valid range. The range of valid ports is 30000-32767",
+                )
+            } else if held.contains(&wanted) {
+                Some("provided port is already allocated")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                let field = format!("spec.ports[{i}].nodePort");
+                return Err(invalid(
+                    key,
+                    "Service",
+                    &field,
+                    &format!("Invalid value: {wanted}: {problem}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_immutable(&self, key: &Key, stored: &Value, applied: &Value) -> Result<(), Failure> {
+        let kind = kind_of_key(key).kind;
+        for (k, path) in &self.immutable {
+            if k != kind {
+                continue;
+            }
+            if let (Some(old), Some(new)) = (at(stored, path), at(applied, path))
+                && old != new
+            {
+                let field = render_path(path).trim_start_matches('.').to_string();
+                return Err(invalid(
+                    key,
+                    kind,
+                    &field,
+                    &format!("Invalid value: {new}: field is immutable"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `stored` under a new resourceVersion (unless a dry run) and
+    /// returns it as rendered.
+    fn commit(&mut self, key: &Key, mut stored: Stored, dry_run: bool) -> Value {
+        if dry_run {
+            return render(&stored);
+        }
+        let version = self.bump();
+        stored.object["metadata"]["resourceVersion"] = json!(version);
+        self.objects.insert(key.clone(), stored);
+        self.render(key)
+    }
+
+    fn render(&self, key: &Key) -> Value {
+        render(&self.objects[key])
+    }
+}
+
+/// The object with managedFields as the server shows them.
+fn render(stored: &Stored) -> Value {
+    let mut object = stored.object.clone();
+    let entries: Vec<Value> = stored
+        .managers
+        .iter()
+        .map(|(manager, m)| {
+            json!({
+                "manager": manager,
+                "operation": m.operation,
+                "apiVersion": object["apiVersion"],
+                "time": object["metadata"]["creationTimestamp"],
+                "fieldsType": "FieldsV1",
+                "fieldsV1": fields_v1(&m.fields),
+            })
+        })
+        .collect();
+    if !entries.is_empty() {
+        object["metadata"]["managedFields"] = Value::Array(entries);
+    }
+    object
+}
+
+/// The leaf fields an applied object sets, which its manager then owns;
+/// the identity fields are nobody's.
+fn owned_fields(object: &Value) -> BTreeSet<Vec<Seg>> {
+    let mut out = BTreeSet::new();
+    let mut path = Vec::new();
+    leaves(object, &mut path, &mut out);
+    out.retain(|p| {
+        let top = |k: &str| matches!(p.first(), Some(Seg::Key(f)) if f == k);
+        let meta = |k: &str| top("metadata") && matches!(p.get(1), Some(Seg::Key(f)) if f == k);
+        !(top("apiVersion")
+            || top("kind")
+            || top("status")
+            || meta("name")
+            || meta("namespace")
+            || meta("uid")
+            || meta("resourceVersion")
+            || meta("managedFields")
+            || meta("creationTimestamp")
+            || meta("generation"))
+    });
+    out
+}
+
+fn leaves(value: &Value, path: &mut Vec<Seg>, out: &mut BTreeSet<Vec<Seg>>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                path.push(Seg::Key(k.clone()));
+                leaves(v, path, out);
+                path.pop();
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, v) in items.iter().enumerate() {
+                path.push(Seg::Index(i));
+                leaves(v, path, out);
+                path.pop();
+            }
+        }
+        _ => {
+            out.insert(path.clone());
+        }
+    }
+}
+
+fn at<'v>(value: &'v Value, path: &[Seg]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, seg| match seg {
+        Seg::Key(k) => v.get(k),
+        Seg::Index(i) => v.get(i),
+    })
+}
+
+/// `.spec.ports[0].nodePort`, as the server names fields in conflicts.
+fn render_path(path: &[Seg]) -> String {
+    let mut text = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                text.push('.');
+                text.push_str(k);
+            }
+            Seg::Index(i) => text.push_str(&format!("[{i}]")),
+        }
+    }
+    text
+}
+
+/// The `fieldsV1` tree of a set of leaf paths (`f:` keys, `i:` indexes).
+fn fields_v1(fields: &BTreeSet<Vec<Seg>>) -> Value {
+    let mut root = Map::new();
+    for path in fields {
+        let mut node = &mut root;
+        for seg in path {
+            let key = match seg {
+                Seg::Key(k) => format!("f:{k}"),
+                Seg::Index(i) => format!("i:{i}"),
+            };
+            node = node
+                .entry(key)
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+                .expect("only objects are inserted");
+        }
+    }
+    Value::Object(root)
+}
+
+/// Merges `applied` into `stored`: maps recursively, anything else
+/// (lists included) replaced.
+fn merge(stored: &mut Value, applied: &Value) {
+    match (stored, applied) {
+        (Value::Object(s), Value::Object(a)) => {
+            for (k, v) in a {
+                match s.get_mut(k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        s.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (s, a) => *s = a.clone(),
+    }
+}
+
+/// One requirement of a label selector.
+enum Requirement {
+    Equals(String, String),
+    NotEquals(String, String),
+    Exists(String),
+    Absent(String),
+}
+
+impl Requirement {
+    fn matches(&self, object: &Value) -> bool {
+        let labels = &object["metadata"]["labels"];
+        match self {
+            Requirement::Equals(k, v) => labels[k] == v.as_str(),
+            Requirement::NotEquals(k, v) => labels[k] != v.as_str(),
+            Requirement::Exists(k) => !labels[k].is_null(),
+            Requirement::Absent(k) => labels[k].is_null(),
+        }
+    }
+}
+
+/// `k=v,k2==v2,k3!=v3,k4,!k5`.
+fn parse_selector(text: &str) -> Vec<Requirement> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            if let Some((k, v)) = part.split_once("!=") {
+                Requirement::NotEquals(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                Requirement::Equals(k.trim().into(), v.trim().into())
+            } else if let Some(k) = part.strip_prefix('!') {
+                Requirement::Absent(k.trim().into())
+            } else {
+                Requirement::Exists(part.into())
+            }
+        })
+        .collect()
+}
+
+fn parse_query(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn status(code: u16, reason: &str, message: &str, details: Option<Value>) -> Failure {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    if let Some(details) = details {
+        body["details"] = details;
+    }
+    Failure(code, body)
+}
+
+fn bad_request(message: &str) -> Failure {
+    status(400, "BadRequest", message, None)
+}
+
+fn not_found(key: &Key) -> Failure {
+    status(
+        404,
+        "NotFound",
+        &format!("{} \"{}\" not found", key.0, key.2),
+        Some(json!({"name": key.2, "kind": key.0})),
+    )
+}
+
+fn modified(key: &Key) -> Failure {
+    status(
+        409,
+        "Conflict",
+        &format!(
+            "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+            key.0, key.2
+        ),
+        Some(json!({"name": key.2, "kind": key.0})),
+    )
+}
+
+/// A 422 naming one field, as validation words it.
+fn invalid(key: &Key, kind: &str, field: &str, message: &str) -> Failure {
+    status(
+        422,
+        "Invalid",
+        &format!("{kind} \"{}\" is invalid: {field}: {message}", key.2),
+        Some(json!({
+            "name": key.2,
+            "kind": kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],
+        })),
+    )
+}
+
+/// The 409 of a server-side apply that would take fields from other
+/// managers, in the real server's words.
+fn conflict_status(key: &Key, conflicts: &[(String, Vec<Seg>)]) -> Failure {
+    let api_version = kind_of_key(key).api_version;
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(manager, path)| {
+            json!({
+                "reason": "FieldManagerConflict",
+                "message": format!("conflict with \"{manager}\" using {api_version}"),
+                "field": render_path(path),
+            })
+        })
+        .collect();
+    let listed: Vec<String> = conflicts
+        .iter()
+        .map(|(manager, path)| {
+            format!(
+                "conflict with \"{manager}\" using {api_version}: {}",
+                render_path(path)
+            )
+        })
+        .collect();
+    let message = if conflicts.len() == 1 {
+        format!("Apply failed with 1 conflict: {}", listed[0])
+    } else {
+        format!(
+            "Apply failed with {} conflicts: {}",
+            conflicts.len(),
+            listed.join("\n")
+        )
+    };
+    status(409, "Conflict", &message, Some(json!({ "causes": causes })))
+}
+
+/// The answer of an injected failure.
+fn injected(code: u16, request: &Logged) -> Failure {
+    let target = request.plural.as_str();
+    let (reason, message) = match code {
+        403 => (
+            "Forbidden",
+            format!(
+                "{target} is forbidden: User \"fake\" cannot {} resource \"{target}\"",
+                format!("{:?}", request.verb).to_lowercase()
+            ),
+        ),
+        404 => ("NotFound", format!("{target} not found")),
+        409 => (
+            "Conflict",
+            "the object has been modified (injected)".to_string(),
+        ),
+        422 => ("Invalid", "invalid (injected)".to_string()),
+        429 => (
+            "TooManyRequests",
+            "too many requests (injected)".to_string(),
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "service unavailable (injected)".to_string(),
+        ),
+        _ => (
+            "InternalError",
+            "Internal error occurred: injected".to_string(),
+        ),
+    };
+    status(code, reason, &message, None)
+}
