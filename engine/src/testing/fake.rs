@@ -390,6 +390,11 @@ impl FakeApi {
         self.lock().faults.push(fault);
     }
 
+    /// Drops every injected failure: the server answers normally again.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Every request so far, in the order they arrived.
     pub fn requests(&self) -> Vec<Logged> {
         self.lock().log.clone()

@@ -6,12 +6,18 @@
 //! `tests_*` files here, one per area; the fake's own tests in `fake_tests`.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::state::{Revision, State, StateError, StateLock, StateStore};
-use crate::{DesiredResource, FIELD_MANAGER, MANAGED_BY_LABEL, ResourceId, STACK_LABEL};
+use crate::apply::{self, ApplyOptions, Event, Journal};
+use crate::cluster::Cluster;
+use crate::planner::{self, PlanOptions};
+use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
+use crate::{
+    DesiredResource, EngineError, FIELD_MANAGER, MANAGED_BY_LABEL, Plan, ResourceId, STACK_LABEL,
+};
 
 mod fake;
 
@@ -157,4 +163,128 @@ impl<S: StateStore> StateStore for Recorder<S> {
     fn check_lock(&self) -> Result<(), StateError> {
         self.inner.check_lock()
     }
+}
+
+/// A stack under test: the fake cluster, holding namespace `ns`, and a
+/// file state in a temporary folder whose writes are recorded.
+pub struct Stack {
+    pub fake: FakeApi,
+    pub cluster: Cluster,
+    pub store: Recorder<LocalStore>,
+    _dir: tempfile::TempDir,
+}
+
+/// How long applies wait for deleted objects to be gone.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack::new()
+    }
+}
+
+impl Stack {
+    pub fn new() -> Self {
+        let fake = FakeApi::new();
+        fake.insert(namespace("ns"));
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let store = Recorder::new(LocalStore::new(dir.path().to_path_buf(), STACK), &fake);
+        Stack {
+            cluster: fake.cluster(),
+            fake,
+            store,
+            _dir: dir,
+        }
+    }
+
+    pub async fn state(&self) -> State {
+        self.store.load().await.expect("the state loads")
+    }
+
+    /// Writes `state` as the stored state.
+    pub async fn set_state(&self, mut state: State) {
+        state.serial = self.state().await.serial;
+        self.store.inner.save(&mut state).await.expect("saved");
+    }
+
+    pub async fn plan(&self, desired: &[DesiredResource]) -> Plan {
+        self.plan_with(desired, PlanOptions::default())
+            .await
+            .expect("a plan")
+    }
+
+    pub async fn plan_with(
+        &self,
+        desired: &[DesiredResource],
+        options: PlanOptions,
+    ) -> Result<Plan, EngineError> {
+        let state = self.state().await;
+        let options = PlanOptions {
+            concurrency: 4,
+            ..options
+        };
+        planner::plan_up(&self.cluster, STACK, desired, &state, options).await
+    }
+
+    pub async fn plan_destroy(&self, desired: &[DesiredResource]) -> Plan {
+        let state = self.state().await;
+        planner::plan_destroy(&self.cluster, STACK, &state, desired, 4)
+            .await
+            .expect("a destroy plan")
+    }
+
+    /// Carries out `plan`; returns the events, as `started create
+    /// ConfigMap ns/a`, and the result.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        desired: &[DesiredResource],
+    ) -> (Vec<String>, Result<(), EngineError>) {
+        let cancel = AtomicBool::new(false);
+        self.apply_cancelled(plan, desired, &cancel).await
+    }
+
+    pub async fn apply_cancelled(
+        &self,
+        plan: &Plan,
+        desired: &[DesiredResource],
+        cancel: &AtomicBool,
+    ) -> (Vec<String>, Result<(), EngineError>) {
+        let journal = Journal::new(&self.store, self.state().await);
+        let options = ApplyOptions {
+            force_conflicts: false,
+            concurrency: 4,
+            timeout: TIMEOUT,
+            cancel,
+        };
+        let events = Mutex::new(Vec::new());
+        let on_event = |event: Event<'_>| {
+            let line = match event {
+                Event::Started { op, id } => format!("started {} {id}", op.as_str()),
+                Event::Finished { op, id, .. } => format!("finished {} {id}", op.as_str()),
+                Event::Note { id, message } => format!("note {id}: {message}"),
+            };
+            events.lock().expect("never poisoned").push(line);
+        };
+        let result =
+            apply::apply_plan(&self.cluster, plan, desired, &journal, &options, &on_event).await;
+        (events.into_inner().expect("never poisoned"), result)
+    }
+
+    /// Plans and applies `desired`, failing the test on any error.
+    pub async fn up(&self, desired: &[DesiredResource]) -> Plan {
+        let plan = self.plan(desired).await;
+        assert!(plan.blocked().next().is_none(), "blocked: {:?}", plan.steps);
+        let (_, result) = self.apply(&plan, desired).await;
+        result.expect("the apply succeeds");
+        plan
+    }
+}
+
+/// The ops of a plan as `create ConfigMap ns/a`.
+pub fn ops(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .map(|s| format!("{} {}", s.op.as_str(), s.id))
+        .collect()
 }
