@@ -318,11 +318,16 @@ impl FakeApi {
     }
 
     /// Stores `object` as a create without a field manager would (kubectl
-    /// create of old), and returns it as stored.
+    /// create of old), status included (as a controller would have set
+    /// it), and returns it as stored.
     pub fn insert(&self, object: Value) -> Value {
         let mut inner = self.lock();
         let key = key_of(&object).expect("fixtures are objects of a known kind");
-        let created = inner.create_object(object, None);
+        let status = object.get("status").cloned();
+        let mut created = inner.create_object(object, None);
+        if let Some(status) = status {
+            created.object["status"] = status;
+        }
         let version = inner.bump();
         let mut stored = created;
         stored.object["metadata"]["resourceVersion"] = json!(version);

@@ -2,8 +2,9 @@
 //! in-process API server ([`FakeApi`]), objects to feed it, and a state
 //! store that records every write.
 //!
-//! The engine's tests of planning, applying, state and locking live in the
-//! `tests_*` files here, one per area; the fake's own tests in `fake_tests`.
+//! The engine's tests of planning, applying, readiness, node ports, state
+//! and locking live in the `tests_*` files here, one per area; the fake's
+//! own tests in `fake_tests`.
 
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
@@ -31,6 +32,8 @@ mod tests_apply;
 mod tests_nodeports;
 #[cfg(test)]
 mod tests_planner;
+#[cfg(test)]
+mod tests_ready;
 #[cfg(test)]
 mod tests_state;
 
