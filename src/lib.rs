@@ -9,5 +9,3 @@ pub mod program;
 pub mod project;
 pub mod render;
 pub mod stack;
-
-pub use echo_iac_engine::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};

@@ -1,7 +1,7 @@
 //! Carrying out a plan: applies in dependency order, deletes in reverse,
 //! each step journaled in the state before and after its API call.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -399,8 +399,10 @@ async fn delete_step(
         Ok(false) => {}
         Err(ClusterError::Api { status, .. }) if status.code == 409 => on_event(Event::Note {
             id,
-            message: "left alone: the live object has another uid (recreated outside echo-iac)"
-                .into(),
+            message: format!(
+                "left alone: the live object has another uid (recreated outside {})",
+                cluster.identity().name()
+            ),
         }),
         Err(e) => return Err(e.into()),
     }
@@ -413,33 +415,89 @@ async fn delete_step(
     Ok(())
 }
 
+/// Kinds people commonly put in a namespace, looked at (besides the kinds
+/// the stack itself keeps there) before a namespace the stack created is
+/// deleted with everything in it. Listing every kind the cluster serves
+/// would cost a discovery and dozens of lists per destroy.
+const COMMON_KINDS: [(&str, &str); 11] = [
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "PersistentVolumeClaim"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "Ingress"),
+];
+
 /// Why a namespace the stack created must stay: objects in it that the
-/// stack does not manage. Checks the kinds people commonly put there.
+/// stack does not manage, among the kinds it keeps there and the
+/// [`COMMON_KINDS`].
 async fn foreign_content(
     cluster: &Cluster,
     namespace: &ResourceId,
     journal: &Journal<'_>,
 ) -> Result<Option<String>, EngineError> {
-    let ours: HashSet<(String, String)> = {
+    // (kind, name) of what the stack keeps there; (apiVersion, kind) to list.
+    type Names = HashSet<(String, String)>;
+    type Kinds = BTreeSet<(String, String)>;
+    let (ours, mut kinds): (Names, Kinds) = {
         let state = journal.state.lock().await;
-        state
-            .resources
-            .iter()
-            .filter(|r| r.id.namespace.as_deref() == Some(&namespace.name))
-            .map(|r| (r.id.kind.clone(), r.id.name.clone()))
-            .collect()
+        let inside = || {
+            state
+                .resources
+                .iter()
+                .filter(|r| r.id.namespace.as_deref() == Some(&namespace.name))
+        };
+        (
+            inside()
+                .map(|r| (r.id.kind.clone(), r.id.name.clone()))
+                .collect(),
+            inside()
+                .map(|r| (r.id.api_version.clone(), r.id.kind.clone()))
+                .collect(),
+        )
     };
-    let kinds = [
-        ("v1", "ConfigMap"),
-        ("v1", "Service"),
-        ("apps/v1", "Deployment"),
-        ("v1", "Pod"),
-    ];
+    kinds.extend(
+        COMMON_KINDS
+            .iter()
+            .map(|(api_version, kind)| (api_version.to_string(), kind.to_string())),
+    );
+    let listed: Vec<(String, Result<Vec<Value>, ClusterError>)> =
+        stream::iter(kinds.into_iter().map(|(api_version, kind)| async move {
+            let objects = cluster
+                .list(&api_version, &kind, Some(&namespace.name), None)
+                .await;
+            (kind, objects)
+        }))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut unseen = Vec::new();
+    let mut found = Vec::new();
+    for (kind, objects) in listed {
+        match objects {
+            Ok(objects) => found.push((kind, objects)),
+            // A kind this cluster does not serve holds nothing.
+            Err(ClusterError::UnknownKind { .. }) => {}
+            // What these credentials cannot see might be someone's.
+            Err(ClusterError::Forbidden { .. }) => unseen.push(kind),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !unseen.is_empty() {
+        unseen.sort();
+        return Ok(Some(format!(
+            "namespace {} may hold objects this stack does not manage (not allowed to list its {})",
+            namespace.name,
+            unseen.join(", ")
+        )));
+    }
     let mut foreign = Vec::new();
-    for (api_version, kind) in kinds {
-        let objects = cluster
-            .list(api_version, kind, Some(&namespace.name), None)
-            .await?;
+    for (kind, objects) in found {
         for object in objects {
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
             let owned_by_controller = object["metadata"]["ownerReferences"].is_array();

@@ -1,9 +1,8 @@
 //! The Kubernetes API as echo-iac uses it: connect from a kubeconfig, then
 //! get, list, dry-run apply, apply and delete objects as JSON.
 //!
-//! The kinds the echo stack uses are built in, so their API paths come from
-//! k8s-openapi instead of discovery: that saves a round trip per run and
-//! works for credentials that may not read the discovery documents.
+//! Any kind works: built-in kinds' API paths come from k8s-openapi, others
+//! from discovery, cached for the run (see `kinds`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,23 +10,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-    Preconditions,
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
 };
 use kube::config::KubeConfigOptions;
+use kube::core::GroupVersionKind;
 use kube::core::Status;
+use kube::discovery::Scope;
 use kube::{Client, Config};
 use serde_json::Value;
 
-use crate::FIELD_MANAGER;
 use crate::ResourceId;
+use crate::identity::Identity;
 
+mod kinds;
 mod kubeconfig;
 mod trace;
+
+pub use kinds::Kind;
 
 /// How long a TCP connection to the API server may take before the server
 /// counts as unreachable. Short, because a blackholed address otherwise hangs.
@@ -89,6 +93,10 @@ pub enum ClusterError {
         target: String,
         status: Box<Status>,
     },
+    #[error("the cluster serves no kind {kind} in {api_version}")]
+    UnknownKind { api_version: String, kind: String },
+    #[error("{target} has no namespace, but its kind lives in namespaces")]
+    NamespaceRequired { target: String },
     #[error("{action} {target} failed: {reason}")]
     Other {
         action: String,
@@ -127,6 +135,9 @@ pub struct Cluster {
     client: Client,
     server: String,
     context: String,
+    identity: Arc<Identity>,
+    /// Kinds found by discovery in this run, by (apiVersion, kind).
+    discovered: Arc<Mutex<HashMap<(String, String), Kind>>>,
     /// How long to retry once the server has answered in this run; see
     /// [`Cluster::with_outage_budget`].
     outage_budget: Duration,
@@ -145,7 +156,8 @@ pub struct Target {
 }
 
 impl Cluster {
-    pub async fn connect(target: &Target) -> Result<Cluster, ClusterError> {
+    /// Connects as `identity`, which names the field manager of every apply.
+    pub async fn connect(target: &Target, identity: Identity) -> Result<Cluster, ClusterError> {
         let kubeconfig::Loaded {
             config: kubeconfig,
             source: path,
@@ -189,19 +201,21 @@ impl Cluster {
             path,
             reason: without_values(&error_chain(&e)),
         })?;
-        Ok(Cluster::from_client(client, &server, &context))
+        Ok(Cluster::from_client(client, &server, &context, identity))
     }
 
     /// A cluster reached through `client`, which may wrap any tower
     /// service (kube's `Client::new`): the tests' in-process API server,
     /// or a client built elsewhere. `server` and `context` name the
-    /// connection in messages. Requests get the same retries and error
-    /// mapping as through [`Cluster::connect`].
-    pub fn from_client(client: Client, server: &str, context: &str) -> Cluster {
+    /// connection in messages. Requests get the same retries, error
+    /// mapping and discovery as through [`Cluster::connect`].
+    pub fn from_client(client: Client, server: &str, context: &str, identity: Identity) -> Cluster {
         Cluster {
             client,
             server: server.to_string(),
             context: context.to_string(),
+            identity: Arc::new(identity),
+            discovered: Arc::default(),
             outage_budget: RETRY_BUDGET,
             answered: Arc::new(AtomicBool::new(false)),
         }
@@ -226,16 +240,21 @@ impl Cluster {
         &self.context
     }
 
+    /// Who this client applies as, and whose labels mark what it owns.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     /// The live object, or `None` if it does not exist.
     pub async fn get(&self, id: &ResourceId) -> Result<Option<Value>, ClusterError> {
-        let api = self.api(id)?;
+        let api = self.api(id).await?;
         let found = self
             .retry("read", id, || async { api.get_opt(&id.name).await })
             .await?;
         Ok(found.map(to_json))
     }
 
-    /// Server-side apply as field manager `echo-iac`. With `dry_run` the
+    /// Server-side apply as the identity's field manager. With `dry_run` the
     /// server runs every admission and validation step and returns what it
     /// would store, without storing it.
     pub async fn apply(
@@ -245,8 +264,8 @@ impl Cluster {
         force: bool,
     ) -> Result<Value, ClusterError> {
         let id = ResourceId::of(object).expect("applied objects carry their identity");
-        let api = self.api(&id)?;
-        let mut params = PatchParams::apply(FIELD_MANAGER);
+        let api = self.api(&id).await?;
+        let mut params = PatchParams::apply(self.identity.field_manager());
         params.dry_run = dry_run;
         params.force = force;
         let patch = Patch::Apply(object);
@@ -271,12 +290,12 @@ impl Cluster {
         let mut object = object.clone();
         object["metadata"]["namespace"] = Value::String(namespace.to_string());
         let mut id = ResourceId::of(&object).expect("applied objects carry their identity");
-        let api = self.api(&id)?;
+        let api = self.api(&id).await?;
         let dynamic: DynamicObject =
             serde_json::from_value(object).expect("program objects are valid objects");
         let params = PostParams {
             dry_run: true,
-            field_manager: Some(FIELD_MANAGER.to_string()),
+            field_manager: Some(self.identity.field_manager().to_string()),
         };
         let result = self
             .retry("validate", &id, || async {
@@ -295,7 +314,7 @@ impl Cluster {
     /// `uid`: a same-named object created by someone else since is never
     /// deleted. Returns false if the object was already gone.
     pub async fn delete(&self, id: &ResourceId, uid: &str) -> Result<bool, ClusterError> {
-        let api = self.api(id)?;
+        let api = self.api(id).await?;
         let params = DeleteParams::foreground().preconditions(Preconditions {
             uid: Some(uid.to_string()),
             resource_version: None,
@@ -322,7 +341,7 @@ impl Cluster {
         label_selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
         let probe = ResourceId::new(api_version, kind, namespace, "");
-        let api = self.api(&probe)?;
+        let api = self.api(&probe).await?;
         let mut params = ListParams::default();
         if let Some(selector) = label_selector {
             params = params.labels(selector);
@@ -399,19 +418,68 @@ impl Cluster {
         self.retry(action, id, request).await
     }
 
-    fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {
-        let resource =
-            api_resource(&id.api_version, &id.kind).ok_or_else(|| ClusterError::Other {
-                action: "find the API of".into(),
-                target: id.to_string(),
-                reason: format!(
-                    "{} {} is not a kind echo-iac knows",
-                    id.api_version, id.kind
-                ),
-            })?;
-        Ok(match &id.namespace {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
-            None => Api::all_with(self.client.clone(), &resource),
+    /// Where `kind` of `api_version` lives in the API: built-in kinds
+    /// without a request, others from the discovery document of their group
+    /// version, once per run.
+    pub async fn kind(&self, api_version: &str, kind: &str) -> Result<Kind, ClusterError> {
+        if let Some(found) = kinds::built_in(api_version, kind) {
+            return Ok(found);
+        }
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = self.discovered.lock().expect("not poisoned").get(&key) {
+            return Ok(found.clone());
+        }
+        let (group, version) = match api_version.split_once('/') {
+            Some((group, version)) => (group, version),
+            None => ("", api_version),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let target = ResourceId::new(api_version, kind, None, "*");
+        let found = self
+            .retry("discover", &target, || async {
+                kube::discovery::pinned_kind(&self.client, &gvk).await
+            })
+            .await;
+        let (resource, capabilities) = match found {
+            Ok(found) => found,
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => {
+                return Err(ClusterError::UnknownKind {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                });
+            }
+            Err(ClusterError::Other { reason, .. }) if reason.contains("Missing Kind") => {
+                return Err(ClusterError::UnknownKind {
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let found = Kind {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        };
+        self.discovered
+            .lock()
+            .expect("not poisoned")
+            .insert(key, found.clone());
+        Ok(found)
+    }
+
+    async fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {
+        let kind = self.kind(&id.api_version, &id.kind).await?;
+        Ok(match (&id.namespace, kind.namespaced) {
+            (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &kind.resource),
+            (None, true) if id.name.is_empty() || id.name == "*" => {
+                Api::all_with(self.client.clone(), &kind.resource)
+            }
+            (None, true) => {
+                return Err(ClusterError::NamespaceRequired {
+                    target: id.to_string(),
+                });
+            }
+            (_, false) => Api::all_with(self.client.clone(), &kind.resource),
         })
     }
 
@@ -605,21 +673,6 @@ fn short_reason(error: &kube::Error) -> String {
         }
     }
     chain
-}
-
-/// The API paths of the kinds echo-iac works with.
-pub fn api_resource(api_version: &str, kind: &str) -> Option<ApiResource> {
-    Some(match (api_version, kind) {
-        ("v1", "Namespace") => ApiResource::erase::<Namespace>(&()),
-        ("v1", "ConfigMap") => ApiResource::erase::<ConfigMap>(&()),
-        ("v1", "Service") => ApiResource::erase::<Service>(&()),
-        ("v1", "Pod") => ApiResource::erase::<Pod>(&()),
-        ("v1", "Node") => ApiResource::erase::<Node>(&()),
-        ("apps/v1", "Deployment") => ApiResource::erase::<Deployment>(&()),
-        ("apps/v1", "ReplicaSet") => ApiResource::erase::<ReplicaSet>(&()),
-        ("discovery.k8s.io/v1", "EndpointSlice") => ApiResource::erase::<EndpointSlice>(&()),
-        _ => return None,
-    })
 }
 
 /// Keeps only who manages a listed object, not which fields: the field sets

@@ -206,18 +206,18 @@ mod tests {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {
-                "name": "nginx-echo-nodeport",
-                "namespace": "echo-dev",
+                "name": "web",
+                "namespace": "shop-dev",
                 "labels": {"app.kubernetes.io/managed-by": "echo-iac"},
             },
             "spec": {
                 "replicas": replicas,
-                "selector": {"matchLabels": {"app": "echo-nodeport"}},
+                "selector": {"matchLabels": {"app": "web"}},
                 "template": {
-                    "metadata": {"labels": {"app": "echo-nodeport"}},
+                    "metadata": {"labels": {"app": "web"}},
                     "spec": {
                         "containers": [{
-                            "name": "nginx",
+                            "name": "web",
                             "image": image,
                             "ports": [{"containerPort": 80}],
                         }],
@@ -234,7 +234,7 @@ mod tests {
             "kind": "Deployment",
             "metadata": {
                 "name": "web",
-                "namespace": "echo-dev",
+                "namespace": "shop-dev",
                 "labels": {"app": "web"},
                 "annotations": {
                     "deployment.kubernetes.io/revision": "3",
@@ -245,7 +245,7 @@ mod tests {
                 "generation": 3,
                 "uid": "0b6f-11",
                 "creationTimestamp": "2025-01-01T00:00:00Z",
-                "selfLink": "/apis/apps/v1/namespaces/echo-dev/deployments/web",
+                "selfLink": "/apis/apps/v1/namespaces/shop-dev/deployments/web",
                 "finalizers": ["keep-me"],
             },
             "spec": {"replicas": 2, "status": "a spec field named status stays"},
@@ -258,7 +258,7 @@ mod tests {
                 "kind": "Deployment",
                 "metadata": {
                     "name": "web",
-                    "namespace": "echo-dev",
+                    "namespace": "shop-dev",
                     "labels": {"app": "web"},
                     "annotations": {"team": "platform"},
                     "finalizers": ["keep-me"],
@@ -296,13 +296,16 @@ mod tests {
 
     #[test]
     fn identical_objects_have_no_changes() {
-        let d = deployment(3, "nginx:alpine");
+        let d = deployment(3, "registry.example/web:1.0");
         assert!(changes(&d, &d).is_empty());
     }
 
     #[test]
     fn nested_scalar_changes_are_leaf_paths_in_key_order() {
-        let found = changes(&deployment(3, "nginx:alpine"), &deployment(1, "nginx:1.27"));
+        let found = changes(
+            &deployment(3, "registry.example/web:1.0"),
+            &deployment(1, "registry.example/web:1.1"),
+        );
         assert_eq!(
             found,
             vec![
@@ -313,8 +316,8 @@ mod tests {
                 },
                 Change {
                     path: "spec.template.spec.containers[0].image".into(),
-                    old: Some(json!("nginx:alpine")),
-                    new: Some(json!("nginx:1.27")),
+                    old: Some(json!("registry.example/web:1.0")),
+                    new: Some(json!("registry.example/web:1.1")),
                 },
             ]
         );
@@ -440,15 +443,15 @@ mod tests {
 
     #[test]
     fn unified_diff_of_identical_objects_is_empty() {
-        let d = deployment(3, "nginx:alpine");
+        let d = deployment(3, "registry.example/web:1.0");
         assert_eq!(unified_yaml(Some(&d), Some(&d), "Deployment x"), "");
     }
 
     #[test]
     fn unified_diff_shows_changed_lines_with_context() {
-        let mut old = deployment(3, "nginx:alpine");
+        let mut old = deployment(3, "registry.example/web:1.0");
         old["metadata"]["annotations"] = json!({"note": "x"});
-        let mut new = deployment(1, "nginx:1.27");
+        let mut new = deployment(1, "registry.example/web:1.1");
         new["spec"]["template"]["spec"]["containers"][0]["ports"]
             .as_array_mut()
             .unwrap()
@@ -456,7 +459,7 @@ mod tests {
         insta::assert_snapshot!(unified_yaml(
             Some(&old),
             Some(&new),
-            "Deployment echo-dev/nginx-echo-nodeport"
+            "Deployment shop-dev/web"
         ));
     }
 
@@ -465,13 +468,13 @@ mod tests {
         let config = json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": "nginx-echo-config", "namespace": "echo-dev"},
+            "metadata": {"name": "web-config", "namespace": "shop-dev"},
             "data": {"default.conf": "server {\n    listen 80;\n}\n"},
         });
         insta::assert_snapshot!(unified_yaml(
             None,
             Some(&config),
-            "ConfigMap echo-dev/nginx-echo-config"
+            "ConfigMap shop-dev/web-config"
         ));
     }
 }

@@ -5,15 +5,19 @@
 
 pub mod apply;
 pub mod cluster;
+pub mod declare;
 pub mod diff;
 pub mod error;
 pub mod fault;
+pub mod identity;
 pub mod live;
 pub mod nodeports;
+pub mod operation;
 pub mod plan;
 pub mod planner;
 pub mod ready;
 pub mod reasons;
+pub mod references;
 pub mod resource;
 pub mod state;
 #[cfg(test)]
@@ -23,9 +27,4 @@ pub use error::EngineError;
 pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
 pub use resource::{DesiredResource, ResourceId};
 
-/// The field manager name under which every apply is made.
-pub const FIELD_MANAGER: &str = "echo-iac";
-/// Label every managed object carries, with value [`FIELD_MANAGER`].
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Label naming the stack that manages an object.
-pub const STACK_LABEL: &str = "echo-iac.io/stack";
+pub use identity::{Identity, MANAGED_BY_LABEL};

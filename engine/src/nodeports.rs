@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::plan::{Op, Plan};
 use super::resource::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
+use crate::identity::Identity;
 use crate::state::State;
-use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
 
 /// The API server's words for a node port another Service holds.
 const TAKEN: &str = "provided port is already allocated";
@@ -71,15 +71,16 @@ pub struct Holder {
     pub port: i64,
     pub id: ResourceId,
     pub uid: String,
-    /// The echo-iac stack that manages it, if one does.
-    pub stack: Option<String>,
+    /// The program and stack that manage it, if one of this identity's
+    /// stacks does.
+    pub stack: Option<(String, String)>,
 }
 
 impl Holder {
     /// `Service ns/name (echo-iac stack `dev`)`.
     pub fn describe(&self) -> String {
         match &self.stack {
-            Some(stack) => format!("{} (echo-iac stack `{stack}`)", self.id),
+            Some((program, stack)) => format!("{} ({program} stack `{stack}`)", self.id),
             None => self.id.to_string(),
         }
     }
@@ -96,19 +97,18 @@ pub async fn holders(
         Err(ClusterError::Forbidden { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(Some(holders_in(&services, ports)))
+    Ok(Some(holders_in(cluster.identity(), &services, ports)))
 }
 
-fn holders_in(services: &[Value], ports: &[i64]) -> Vec<Holder> {
+fn holders_in(identity: &Identity, services: &[Value], ports: &[i64]) -> Vec<Holder> {
     let mut found = Vec::new();
     for service in services {
         let Some(id) = ResourceId::of(service) else {
             continue;
         };
-        let labels = &service["metadata"]["labels"];
-        let stack = (labels[MANAGED_BY_LABEL] == FIELD_MANAGER)
-            .then(|| labels[STACK_LABEL].as_str().map(str::to_string))
-            .flatten();
+        let stack = identity
+            .owning_stack(service)
+            .map(|stack| (identity.name().to_string(), stack));
         for port in node_ports(service) {
             if ports.contains(&port) {
                 found.push(Holder {
@@ -209,7 +209,7 @@ mod tests {
     fn service(ns: &str, name: &str, port: i64, stack: Option<&str>) -> Value {
         let mut labels = json!({});
         if let Some(stack) = stack {
-            labels = json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: stack});
+            labels = json!(Identity::new("echo-iac").ownership_labels(stack));
         }
         json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"namespace": ns, "name": name, "uid": format!("uid-{name}"), "labels": labels},
@@ -234,7 +234,7 @@ mod tests {
             service("a", "web", 30007, Some("prod")),
             service("b", "other", 30008, None),
         ];
-        let holders = holders_in(&services, &[30007]);
+        let holders = holders_in(&Identity::new("echo-iac"), &services, &[30007]);
         assert_eq!(holders.len(), 1);
         let message = taken_message(
             "spec.ports[0].nodePort: Invalid value: 30007: provided port is already allocated",
@@ -245,7 +245,7 @@ mod tests {
             message.ends_with("node port 30007 is held by Service a/web (echo-iac stack `prod`)"),
             "{message}"
         );
-        let plain = holders_in(&services, &[30008]);
+        let plain = holders_in(&Identity::new("echo-iac"), &services, &[30008]);
         assert_eq!(plain[0].describe(), "Service b/other");
     }
 

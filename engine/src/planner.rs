@@ -17,8 +17,8 @@ use super::nodeports;
 use super::plan::{Blocker, Change, Conflict, Op, Plan, Step, Untracked};
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
+use crate::identity::Identity;
 use crate::state::State;
-use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
 
 /// Where new objects are validated when their own namespace does not exist
 /// yet; it exists in every cluster.
@@ -86,7 +86,7 @@ pub async fn plan_up(
         stack: stack.to_string(),
         steps,
         interrupted: interrupted(state),
-        untracked: untracked(&live, stack, state, &declared),
+        untracked: untracked(&live, cluster.identity(), stack, state, &declared),
     })
 }
 
@@ -108,7 +108,7 @@ pub async fn plan_destroy(
     )
     .await?;
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
-    let found = untracked(&live, stack, state, &declared);
+    let found = untracked(&live, cluster.identity(), stack, state, &declared);
     // Everything lives in a namespace, so untracked namespaces go last.
     let (namespaces, others): (Vec<&Untracked>, Vec<&Untracked>) =
         found.iter().partition(|u| u.id.kind == "Namespace");
@@ -143,6 +143,7 @@ pub async fn plan_destroy(
 /// (owner references) are the controller's, not the stack's.
 pub fn untracked(
     live: &Live,
+    identity: &Identity,
     stack: &str,
     state: &State,
     declared: &HashSet<&ResourceId>,
@@ -151,7 +152,7 @@ pub fn untracked(
     let mut found: Vec<Untracked> = live
         .objects()
         .filter(|(id, object)| {
-            carries_stack_labels(object, stack)
+            identity.owned_by(object, stack)
                 && object["metadata"]["ownerReferences"].is_null()
                 && state.resource(id).is_none()
                 && !pending.contains(id)
@@ -256,7 +257,7 @@ impl Context<'_> {
         };
         let blocker =
             (!self.options.adopt && !self.owns(id, &raw_live)).then(|| Blocker::Unmanaged {
-                owner: describe_owner(&raw_live),
+                owner: describe_owner(self.cluster.identity(), &raw_live),
             });
         let live = diff::normalize(&raw_live);
         if let Some(since) = raw_live["metadata"]["deletionTimestamp"].as_str() {
@@ -557,11 +558,15 @@ impl Context<'_> {
                 }));
         }
         let reason = match (&live, recorded) {
-            (None, _) => Some("already gone from the cluster; it is dropped from the state".to_string()),
-            (Some(live), Some(recorded)) if uid(live) != Some(recorded.uid.as_str()) => Some(
-                "the live object has another uid (it was recreated outside echo-iac); it is left alone and dropped from the state"
-                    .to_string(),
-            ),
+            (None, _) => {
+                Some("already gone from the cluster; it is dropped from the state".to_string())
+            }
+            (Some(live), Some(recorded)) if uid(live) != Some(recorded.uid.as_str()) => {
+                Some(format!(
+                    "the live object has another uid (it was recreated outside {}); it is left alone and dropped from the state",
+                    self.cluster.identity().name()
+                ))
+            }
             _ if pruned => Some("no longer declared by the stack".to_string()),
             _ => None,
         };
@@ -588,13 +593,15 @@ impl Context<'_> {
     }
 
     fn labelled_ours(&self, live: &Value) -> bool {
-        carries_stack_labels(live, self.stack)
+        self.cluster.identity().owned_by(live, self.stack)
     }
 
     fn recreated_reason(&self, id: &ResourceId) -> Option<String> {
         self.state.resource(id).map(|_| {
-            "recorded in the state but missing from the cluster (deleted outside echo-iac)"
-                .to_string()
+            format!(
+                "recorded in the state but missing from the cluster (deleted outside {})",
+                self.cluster.identity().name()
+            )
         })
     }
 }
@@ -716,24 +723,15 @@ fn rejected(status: &kube::core::Status) -> Blocker {
     }
 }
 
-/// Whether an object carries the labels `up` puts on what `stack` manages.
-pub fn carries_stack_labels(object: &Value, stack: &str) -> bool {
-    let labels = &object["metadata"]["labels"];
-    labels[MANAGED_BY_LABEL] == FIELD_MANAGER && labels[STACK_LABEL] == stack
-}
-
 fn uid(object: &Value) -> Option<&str> {
     object["metadata"]["uid"].as_str()
 }
 
 /// Who manages an object this stack does not: another stack, or the field
 /// managers that wrote it.
-fn describe_owner(live: &Value) -> Option<String> {
-    let labels = &live["metadata"]["labels"];
-    if labels[MANAGED_BY_LABEL] == FIELD_MANAGER
-        && let Some(stack) = labels[STACK_LABEL].as_str()
-    {
-        return Some(format!("managed by echo-iac stack `{stack}`"));
+fn describe_owner(identity: &Identity, live: &Value) -> Option<String> {
+    if let Some(stack) = identity.owning_stack(live) {
+        return Some(format!("managed by {} stack `{stack}`", identity.name()));
     }
     let managers: Vec<&str> = live["metadata"]["managedFields"]
         .as_array()
@@ -847,12 +845,12 @@ mod tests {
     #[test]
     fn projection_keeps_only_declared_fields() {
         let live = json!({"spec": {"replicas": 3, "strategy": {"type": "RollingUpdate"},
-            "template": {"spec": {"containers": [{"name": "nginx", "imagePullPolicy": "Always"}]}}}});
+            "template": {"spec": {"containers": [{"name": "web", "imagePullPolicy": "Always"}]}}}});
         let shape = json!({"spec": {"replicas": 1,
-            "template": {"spec": {"containers": [{"name": "nginx"}]}}}});
+            "template": {"spec": {"containers": [{"name": "web"}]}}}});
         assert_eq!(
             project(&live, &shape),
-            json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "nginx"}]}}}})
+            json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "web"}]}}}})
         );
     }
 
@@ -861,7 +859,7 @@ mod tests {
         let live = json!({"metadata": {"labels": {
             "app.kubernetes.io/managed-by": "echo-iac", "echo-iac.io/stack": "staging"}}});
         assert_eq!(
-            describe_owner(&live).as_deref(),
+            describe_owner(&Identity::new("echo-iac"), &live).as_deref(),
             Some("managed by echo-iac stack `staging`")
         );
     }

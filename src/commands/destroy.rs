@@ -7,7 +7,7 @@ use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::error::Error;
 use crate::program;
 use crate::render;
-use echo_iac_engine::apply::{self, ApplyOptions, Journal};
+use echo_iac_engine::operation::{self, Options};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 
@@ -64,27 +64,16 @@ async fn run_locked(
     show_plan("Destroying", session, &cluster, &plan, false, args.json);
     confirm("Do you want to delete these objects?", args.yes, "destroy")?;
 
-    let cancel = watch_interrupts();
-    let journal = Journal::new(store, state);
-    let options = ApplyOptions {
+    let options = Options {
         force_conflicts: false,
         concurrency: session.concurrency(),
         timeout: args.timeout,
-        cancel,
+        wait_grace: args.timeout,
+        cancel: watch_interrupts(),
     };
-    let quiet = args.json;
-    let progress = session.progress(quiet);
-    let on_event = |event: echo_iac_engine::apply::Event<'_>| progress.on_event(event);
-    apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
-    journal
-        .update(|s| {
-            // What is still pending names objects an interrupted run never
-            // created (the plan found none of them live with this stack's
-            // labels), so nothing of it is left to finish.
-            s.pending.clear();
-            s.outputs.clear();
-        })
-        .await?;
+    let progress = session.progress(args.json);
+    operation::destroy(&cluster, store, state, &plan, &desired, &options, &progress).await?;
+    drop(progress);
     if !args.json {
         print(&format!(
             "Destroyed stack {} in {:.1}s",

@@ -135,7 +135,7 @@ impl Session {
                 .clone()
                 .or_else(|| self.stack.context.clone()),
         };
-        Ok(Cluster::connect(&target).await?)
+        Ok(Cluster::connect(&target, crate::program::identity()).await?)
     }
 
     pub fn concurrency(&self) -> usize {

@@ -17,6 +17,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ColorChoice;
 use echo_iac_engine::apply::Event;
+use echo_iac_engine::operation::Observer;
 use echo_iac_engine::ready::Readiness;
 use echo_iac_engine::{Op, ResourceId};
 
@@ -309,5 +310,19 @@ fn present_tense(op: Op) -> &'static str {
         Op::Update => "updating",
         Op::Replace => "replacing",
         Op::Delete => "deleting",
+    }
+}
+
+impl Observer for Progress {
+    fn event(&self, event: Event<'_>) {
+        self.on_event(event);
+    }
+
+    fn waiting(&self, changed: &[&Readiness], all: &[Readiness]) {
+        Progress::waiting(self, changed, all);
+    }
+
+    fn note(&self, message: &str) {
+        Progress::note(self, message);
     }
 }

@@ -9,7 +9,7 @@ use crate::program;
 use crate::program::outputs;
 use echo_iac_engine::ResourceId;
 use echo_iac_engine::live::Live;
-use echo_iac_engine::planner::{self, carries_stack_labels};
+use echo_iac_engine::planner;
 use echo_iac_engine::state::ResourceState;
 use echo_iac_engine::state::StateStore;
 
@@ -67,7 +67,7 @@ async fn run_locked(
                 if live_uid == resource.uid {
                     continue;
                 }
-                if carries_stack_labels(&live, &session.stack.name) {
+                if cluster.identity().owned_by(&live, &session.stack.name) {
                     drift.push(Drift::Recreated {
                         id: resource.id.clone(),
                         uid: live_uid.to_string(),
@@ -79,7 +79,13 @@ async fn run_locked(
         }
     }
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
-    for found in planner::untracked(&live, &session.stack.name, &state, &declared) {
+    for found in planner::untracked(
+        &live,
+        cluster.identity(),
+        &session.stack.name,
+        &state,
+        &declared,
+    ) {
         let recorded = match desired.iter().find(|d| d.id == found.id) {
             Some(d) => ResourceState {
                 id: d.id.clone(),

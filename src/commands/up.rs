@@ -10,16 +10,13 @@ use crate::error::Error;
 use crate::program;
 use crate::program::outputs;
 use crate::render;
-use echo_iac_engine::apply::{self, ApplyOptions, Journal};
+use echo_iac_engine::operation::{self, Options};
+use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
-use echo_iac_engine::{planner, ready};
 
 use super::output::format_outputs;
 use super::preview::{check_blocked, plan_options};
 use super::{Session, confirm, print, show_plan, watch_interrupts};
-
-/// The pending operation that stands for the readiness wait.
-const WAIT_OP: &str = "wait";
 
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -64,63 +61,20 @@ async fn run_locked(
         confirm("Do you want to perform this update?", args.yes, "up")?;
     }
 
-    let cancel = watch_interrupts();
-    let journal = Journal::new(store, state);
-    let options = ApplyOptions {
+    let options = Options {
         force_conflicts: args.plan.force_conflicts,
         concurrency: session.concurrency(),
         timeout: args.timeout,
-        cancel,
+        wait_grace: args.wait_grace,
+        cancel: watch_interrupts(),
     };
-    let quiet = args.json;
-    let progress = session.progress(quiet);
-    let on_event = |event: apply::Event<'_>| progress.on_event(event);
-    apply::apply_plan(&cluster, &plan, &desired, &journal, &options, &on_event).await?;
-    if !plan.interrupted.is_empty() {
-        // Every declared object now matches the program, so what the
-        // interrupted run left half done has converged.
-        journal.update(|s| s.pending.clear()).await?;
-        progress.note(&format!(
-            "Recovered {} operation(s) an earlier run left unfinished",
-            plan.interrupted.len()
-        ));
-    }
-
-    let targets = ready::targets(&desired);
-    if !targets.is_empty() {
-        // A run stopped while waiting applied everything but never saw it
-        // work: pending `wait` entries tell the next preview so.
-        if plan.has_changes() {
-            journal
-                .update(|s| {
-                    for target in &targets {
-                        s.begin(WAIT_OP, target.id().clone());
-                    }
-                })
-                .await?;
-        }
-        progress.note("Waiting until ready...");
-        ready::wait_ready(
-            &cluster,
-            &targets,
-            args.timeout,
-            args.wait_grace,
-            cancel,
-            |changed, all| progress.waiting(changed, all),
-        )
-        .await?;
-    }
-
+    let progress = session.progress(args.json);
+    let applied =
+        operation::up(&cluster, store, state, &plan, &desired, &options, &progress).await?;
     // Every live line has settled; what follows goes below them.
     drop(progress);
     let outputs = outputs::collect(&cluster, &session.stack.namespace, &desired).await?;
-    let changed = journal.into_state();
-    let mut state = changed;
-    if state.outputs != outputs || plan.has_changes() {
-        state.pending.retain(|p| p.op != WAIT_OP);
-        state.outputs = outputs;
-        store.save(&mut state).await?;
-    }
+    let state = applied.finish(outputs).await?;
 
     let summary = plan.summary();
     if args.json {

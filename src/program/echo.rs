@@ -44,7 +44,7 @@ pub fn nginx_config(message: &str) -> String {
 
 pub(super) fn config_map(stack: &StackConfig, echo: &EchoConfig) -> ConfigMap {
     ConfigMap {
-        metadata: metadata(stack, &echo.config_map_name, Some(&stack.namespace)),
+        metadata: metadata(&echo.config_map_name, Some(&stack.namespace)),
         data: Some(BTreeMap::from([(
             CONFIG_KEY.to_string(),
             nginx_config(&echo.message),
@@ -56,7 +56,7 @@ pub(super) fn config_map(stack: &StackConfig, echo: &EchoConfig) -> ConfigMap {
 pub(super) fn deployment(stack: &StackConfig, echo: &EchoConfig, config_map: &Value) -> Deployment {
     let app = BTreeMap::from([("app".to_string(), echo.app_label.clone())]);
     Deployment {
-        metadata: metadata(stack, &echo.deployment_name, Some(&stack.namespace)),
+        metadata: metadata(&echo.deployment_name, Some(&stack.namespace)),
         spec: Some(DeploymentSpec {
             replicas: Some(echo.replicas),
             selector: LabelSelector {
@@ -110,7 +110,7 @@ pub(super) fn deployment(stack: &StackConfig, echo: &EchoConfig, config_map: &Va
 
 pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
     Service {
-        metadata: metadata(stack, &echo.service_name, Some(&stack.namespace)),
+        metadata: metadata(&echo.service_name, Some(&stack.namespace)),
         spec: Some(ServiceSpec {
             type_: Some("NodePort".to_string()),
             selector: Some(BTreeMap::from([(

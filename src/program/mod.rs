@@ -7,83 +7,54 @@
 mod echo;
 pub mod outputs;
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::stack::StackConfig;
-use echo_iac_engine::{DesiredResource, ResourceId};
-use echo_iac_engine::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
+use echo_iac_engine::DesiredResource;
+use echo_iac_engine::Identity;
+use echo_iac_engine::declare::Resources;
 
 pub use echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 
 /// Every object the stack declares, in dependency order: the namespace (if
 /// the stack creates it), then each echo service's ConfigMap, Deployment and
-/// Service.
+/// Service. The namespace and the mounted ConfigMap are dependencies by
+/// reference; the Service waits for its Deployment, so that it is ready
+/// once its pods are.
 pub fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
-    let mut resources = Vec::new();
-    let namespace_dep = if stack.create_namespace {
-        let ns = Namespace {
-            metadata: metadata(stack, &stack.namespace, None),
+    let mut resources = Resources::new(&identity(), &stack.name);
+    if stack.create_namespace {
+        resources.add(Namespace {
+            metadata: metadata(&stack.namespace, None),
             ..Namespace::default()
-        };
-        let resource = desired(ns, Vec::new());
-        let id = resource.id.clone();
-        resources.push(resource);
-        Some(id)
-    } else {
-        None
-    };
+        });
+    }
     for echo in &stack.echoes {
-        let base: Vec<ResourceId> = namespace_dep.iter().cloned().collect();
-
-        let config_map = desired(echo::config_map(stack, echo), base.clone());
-        let mut deployment_deps = base.clone();
-        deployment_deps.push(config_map.id.clone());
-        let deployment = desired(
-            echo::deployment(stack, echo, &config_map.object),
-            deployment_deps,
-        );
-        let mut service_deps = base;
-        service_deps.push(deployment.id.clone());
-        let service = desired(echo::service(stack, echo), service_deps);
-        resources.extend([config_map, deployment, service]);
+        let config_map = echo::config_map(stack, echo);
+        let config = serde_json::to_value(&config_map).expect("ConfigMaps serialize to JSON");
+        resources.add(config_map);
+        let deployment = resources.add(echo::deployment(stack, echo, &config));
+        resources.add_after(echo::service(stack, echo), &[&deployment]);
     }
     resources
+        .finish()
+        .expect("the echo program declares each object once, with no cycles")
 }
 
-/// The labels that mark an object as managed by `stack`.
-pub fn ownership_labels(stack: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (MANAGED_BY_LABEL.to_string(), FIELD_MANAGER.to_string()),
-        (STACK_LABEL.to_string(), stack.to_string()),
-    ])
+/// Who the echo program applies as: field manager `echo-iac`, labels and
+/// state under `echo-iac.io/`.
+pub fn identity() -> Identity {
+    Identity::new("echo-iac")
 }
 
-fn metadata(stack: &StackConfig, name: &str, namespace: Option<&str>) -> ObjectMeta {
+/// A name and namespace; the ownership labels come from [`Resources`].
+fn metadata(name: &str, namespace: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: namespace.map(str::to_string),
-        labels: Some(ownership_labels(&stack.name)),
         ..ObjectMeta::default()
-    }
-}
-
-/// Serializes a typed object, adding the `apiVersion` and `kind` that
-/// k8s-openapi's serializer writes from the type.
-fn desired<K>(object: K, depends_on: Vec<ResourceId>) -> DesiredResource
-where
-    K: Serialize,
-{
-    let object = serde_json::to_value(object).expect("k8s-openapi objects serialize to JSON");
-    let id = ResourceId::of(&object).expect("program objects carry apiVersion, kind and name");
-    DesiredResource {
-        id,
-        object,
-        depends_on,
     }
 }
 

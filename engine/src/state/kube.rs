@@ -36,7 +36,7 @@ use super::{
 use crate::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
-use crate::{FIELD_MANAGER, MANAGED_BY_LABEL, STACK_LABEL};
+use crate::identity::Identity;
 
 /// Revisions kept besides the current one, as the file backend keeps.
 const HISTORY_KEEP: usize = 10;
@@ -58,10 +58,11 @@ const _: () = {
 /// The index format this build writes and reads.
 const INDEX_FORMAT: u32 = 1;
 const INDEX_KEY: &str = "index.json";
-const SECRET_TYPE: &str = "echo-iac.io/state";
-const PART_TYPE: &str = "echo-iac.io/state-part";
+/// The Secret types of heads and parts, under the identity's domain.
+const HEAD_TYPE: &str = "state";
+const PART_TYPE: &str = "state-part";
 /// Label tying a part Secret to its stack's head.
-const PART_OF_LABEL: &str = "echo-iac.io/state-of";
+const PART_OF_LABEL: &str = "state-of";
 /// How often a waiting lock request looks at the lease again.
 const LOCK_POLL: Duration = Duration::from_millis(500);
 
@@ -150,8 +151,8 @@ impl std::fmt::Debug for KubeStore {
     }
 }
 
-pub fn head_name(stack: &str) -> String {
-    format!("echo-iac-state-{stack}")
+pub fn head_name(identity: &Identity, stack: &str) -> String {
+    format!("{}-state-{stack}", identity.name())
 }
 
 fn inline_key(serial: u64) -> String {
@@ -172,16 +173,11 @@ impl KubeStore {
     }
 
     fn head_id(&self) -> ResourceId {
-        ResourceId::new(
-            "v1",
-            "Secret",
-            Some(&self.namespace),
-            &head_name(&self.stack),
-        )
+        ResourceId::new("v1", "Secret", Some(&self.namespace), &self.head_name())
     }
 
     fn describe(&self) -> String {
-        format!("Secret {}/{}", self.namespace, head_name(&self.stack))
+        format!("Secret {}/{}", self.namespace, self.head_name())
     }
 
     fn describe_revision(&self, serial: u64) -> String {
@@ -210,7 +206,7 @@ impl KubeStore {
     async fn read_index(&self) -> Result<Head, StateError> {
         let id = self.head_id();
         let api = self.cluster.typed::<Secret>(&self.namespace);
-        let name = head_name(&self.stack);
+        let name = self.head_name();
         let found = self
             .cluster
             .call("read", &id, || async { api.get_opt(&name).await })
@@ -241,7 +237,7 @@ impl KubeStore {
             hint: format!(
                 "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `echo-iac stack export` (`echo-iac stack import --force FILE`), e.g. one taken with `kubectl get secret -n {} {} -o yaml`",
                 self.namespace,
-                head_name(&self.stack)
+                self.head_name()
             ),
         };
         let bytes = data
@@ -263,10 +259,10 @@ impl KubeStore {
     /// run of the head's creation tells the two apart.
     async fn check_namespace(&self) -> Result<(), StateError> {
         let api = self.cluster.typed::<Secret>(&self.namespace);
-        let probe = self.secret(head_name(&self.stack), SECRET_TYPE, BTreeMap::new(), None);
+        let probe = self.secret(self.head_name(), HEAD_TYPE, BTreeMap::new(), None);
         let params = PostParams {
             dry_run: true,
-            field_manager: Some(FIELD_MANAGER.to_string()),
+            field_manager: Some(self.cluster.identity().field_manager().to_string()),
         };
         let id = self.head_id();
         match self
@@ -379,6 +375,10 @@ impl KubeStore {
         }
     }
 
+    fn head_name(&self) -> String {
+        head_name(self.cluster.identity(), &self.stack)
+    }
+
     fn secret(
         &self,
         name: String,
@@ -386,12 +386,10 @@ impl KubeStore {
         data: BTreeMap<String, Vec<u8>>,
         resource_version: Option<String>,
     ) -> Secret {
-        let mut labels = BTreeMap::from([
-            (MANAGED_BY_LABEL.to_string(), FIELD_MANAGER.to_string()),
-            (STACK_LABEL.to_string(), self.stack.clone()),
-        ]);
+        let identity = self.cluster.identity();
+        let mut labels = identity.ownership_labels(&self.stack);
         if type_ == PART_TYPE {
-            labels.insert(PART_OF_LABEL.to_string(), self.stack.clone());
+            labels.insert(identity.key(PART_OF_LABEL), self.stack.clone());
         }
         Secret {
             metadata: ObjectMeta {
@@ -401,7 +399,7 @@ impl KubeStore {
                 resource_version,
                 ..ObjectMeta::default()
             },
-            type_: Some(type_.to_string()),
+            type_: Some(identity.key(type_)),
             immutable: (type_ == PART_TYPE).then_some(true),
             data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
             ..Secret::default()
@@ -418,7 +416,7 @@ impl KubeStore {
         let api = self.cluster.typed::<Secret>(&self.namespace);
         let mut names = Vec::new();
         for (i, chunk) in compressed.chunks(PART_SIZE).enumerate() {
-            let name = format!("{}-{serial}-{}-{i}", head_name(&self.stack), short(sha256));
+            let name = format!("{}-{serial}-{}-{i}", self.head_name(), short(sha256));
             let secret = self.secret(
                 name.clone(),
                 PART_TYPE,
@@ -454,7 +452,11 @@ impl KubeStore {
     /// revisions dropped from the history, and writes that lost a race.
     async fn collect_parts(&self, index: &Index) {
         let api = self.cluster.typed::<Secret>(&self.namespace);
-        let params = ListParams::default().labels(&format!("{PART_OF_LABEL}={}", self.stack));
+        let params = ListParams::default().labels(&format!(
+            "{}={}",
+            self.cluster.identity().key(PART_OF_LABEL),
+            self.stack
+        ));
         let id = ResourceId::new("v1", "Secret", Some(&self.namespace), "*");
         let Ok(parts) = self
             .cluster
@@ -512,7 +514,7 @@ impl KubeStore {
         let location = format!(
             "Lease {}/{}",
             self.namespace,
-            super::lease::lease_name(&self.stack)
+            super::lease::lease_name(self.cluster.identity(), &self.stack)
         );
         let locked = |holder: Option<Box<LockHolder>>| {
             let who = match &holder {
@@ -579,14 +581,14 @@ impl KubeStore {
             serde_json::to_vec(index).expect("indexes serialize"),
         );
         let mut secret = self.secret(
-            head_name(&self.stack),
-            SECRET_TYPE,
+            self.head_name(),
+            HEAD_TYPE,
             data,
             head.resource_version.clone(),
         );
         if let Some(current) = index.revisions.first() {
             secret.metadata.annotations = Some(BTreeMap::from([(
-                "echo-iac.io/serial".to_string(),
+                self.cluster.identity().key("serial"),
                 current.serial.to_string(),
             )]));
         }
@@ -596,7 +598,7 @@ impl KubeStore {
             Some(_) => {
                 self.cluster
                     .call("write", &id, || async {
-                        api.replace(&head_name(&self.stack), &params, &secret).await
+                        api.replace(&self.head_name(), &params, &secret).await
                     })
                     .await
             }
@@ -656,7 +658,7 @@ impl StateStore for KubeStore {
             Ok(head) => head,
             Err(StateError::Corrupt { .. }) => {
                 let api = self.cluster.typed::<Secret>(&self.namespace);
-                let name = head_name(&self.stack);
+                let name = self.head_name();
                 let found = self
                     .cluster
                     .call("read", &self.head_id(), || async {
@@ -867,7 +869,10 @@ mod tests {
 
     #[test]
     fn names_follow_the_stack() {
-        assert_eq!(head_name("dev"), "echo-iac-state-dev");
+        assert_eq!(
+            head_name(&Identity::new("echo-iac"), "dev"),
+            "echo-iac-state-dev"
+        );
         assert_eq!(inline_key(7), "state.7.gz");
         assert_eq!(short("0123456789abcdef"), "0123456789ab");
     }

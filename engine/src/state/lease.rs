@@ -25,7 +25,7 @@ use kube::api::{DeleteParams, PostParams, Preconditions};
 use super::{LockHolder, StateError};
 use crate::ResourceId;
 use crate::cluster::{self, Cluster, ClusterError};
-use crate::{MANAGED_BY_LABEL, STACK_LABEL};
+use crate::identity::Identity;
 
 /// How long a lease lasts without renewal.
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
@@ -37,10 +37,12 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(2);
 /// How long one renewal may take before it counts as failed.
 const RENEW_TIMEOUT: Duration = Duration::from_secs(4);
 /// The annotation holding the holder's details as JSON.
-const HOLDER_ANNOTATION: &str = "echo-iac.io/holder";
+fn holder_annotation(identity: &Identity) -> String {
+    identity.key("holder")
+}
 
-pub fn lease_name(stack: &str) -> String {
-    format!("echo-iac-lock-{stack}")
+pub fn lease_name(identity: &Identity, stack: &str) -> String {
+    format!("{}-lock-{stack}", identity.name())
 }
 
 /// What the holder and its renewal task share.
@@ -123,7 +125,7 @@ impl LeaseLock {
         stack: &str,
         stale: impl FnOnce(&str) -> bool,
     ) -> Result<(Observed, Option<String>), StateError> {
-        let name = lease_name(stack);
+        let name = lease_name(cluster.identity(), stack);
         let id = ResourceId::new("coordination.k8s.io/v1", "Lease", Some(namespace), &name);
         let api = cluster.typed::<Lease>(namespace);
         let found = cluster
@@ -151,7 +153,7 @@ impl LeaseLock {
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(HOLDER_ANNOTATION))
+            .and_then(|a| a.get(&holder_annotation(cluster.identity())))
             .and_then(|text| serde_json::from_str(text).ok())
             .map(Box::new);
         Ok((Observed::Held(details), version))
@@ -167,7 +169,7 @@ impl LeaseLock {
         found: Option<Box<Lease>>,
         holder: LockHolder,
     ) -> Result<Option<LeaseLock>, StateError> {
-        let name = lease_name(stack);
+        let name = lease_name(cluster.identity(), stack);
         let id = ResourceId::new("coordination.k8s.io/v1", "Lease", Some(namespace), &name);
         let api = cluster.typed::<Lease>(namespace);
         let now = Timestamp::now();
@@ -186,16 +188,12 @@ impl LeaseLock {
             spec: None,
         });
         let labels = lease.metadata.labels.get_or_insert_with(Default::default);
-        labels.insert(
-            MANAGED_BY_LABEL.to_string(),
-            crate::FIELD_MANAGER.to_string(),
-        );
-        labels.insert(STACK_LABEL.to_string(), stack.to_string());
+        labels.extend(cluster.identity().ownership_labels(stack));
         lease
             .metadata
             .annotations
             .get_or_insert_with(Default::default)
-            .insert(HOLDER_ANNOTATION.to_string(), holder_json);
+            .insert(holder_annotation(cluster.identity()), holder_json);
         lease.spec = Some(LeaseSpec {
             holder_identity: Some(format!(
                 "{}@{} pid {}",

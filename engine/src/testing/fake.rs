@@ -28,50 +28,147 @@ use serde_json::{Map, Value, json};
 use crate::ResourceId;
 use crate::cluster::Cluster;
 
-/// A kind the fake serves.
+/// A kind the fake serves. Names are leaked: a test process makes a few.
+#[derive(Debug)]
 struct Kind {
     api_version: &'static str,
     kind: &'static str,
     plural: &'static str,
     namespaced: bool,
+    /// `plural` or `plural.group`, as the server names the kind in messages.
+    resource: &'static str,
 }
 
-const KINDS: &[Kind] = &[
-    kind("v1", "Namespace", "namespaces", false),
-    kind("v1", "Node", "nodes", false),
-    kind("v1", "ConfigMap", "configmaps", true),
-    kind("v1", "Secret", "secrets", true),
-    kind("v1", "Service", "services", true),
-    kind("v1", "Pod", "pods", true),
-    kind("apps/v1", "Deployment", "deployments", true),
-    kind("apps/v1", "ReplicaSet", "replicasets", true),
-    kind(
+impl Kind {
+    fn leak(api_version: &str, kind: &str, plural: &str, namespaced: bool) -> &'static Kind {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let resource = match api_version.split_once('/') {
+            Some((group, _)) => format!("{plural}.{group}"),
+            None => plural.to_string(),
+        };
+        Box::leak(Box::new(Kind {
+            api_version: leak(api_version.to_string()),
+            kind: leak(kind.to_string()),
+            plural: leak(plural.to_string()),
+            namespaced,
+            resource: leak(resource),
+        }))
+    }
+}
+
+/// The built-in kinds the engine knows without discovery.
+const BUILT_IN: &[(&str, &str, &str, bool)] = &[
+    ("v1", "Namespace", "namespaces", false),
+    ("v1", "Node", "nodes", false),
+    ("v1", "PersistentVolume", "persistentvolumes", false),
+    ("v1", "ConfigMap", "configmaps", true),
+    ("v1", "Secret", "secrets", true),
+    ("v1", "Service", "services", true),
+    ("v1", "ServiceAccount", "serviceaccounts", true),
+    ("v1", "Pod", "pods", true),
+    (
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        true,
+    ),
+    ("v1", "Endpoints", "endpoints", true),
+    ("v1", "LimitRange", "limitranges", true),
+    ("v1", "ResourceQuota", "resourcequotas", true),
+    ("v1", "Event", "events", true),
+    ("apps/v1", "Deployment", "deployments", true),
+    ("apps/v1", "StatefulSet", "statefulsets", true),
+    ("apps/v1", "DaemonSet", "daemonsets", true),
+    ("apps/v1", "ReplicaSet", "replicasets", true),
+    ("apps/v1", "ControllerRevision", "controllerrevisions", true),
+    ("batch/v1", "Job", "jobs", true),
+    ("batch/v1", "CronJob", "cronjobs", true),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+    ),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
+    ("networking.k8s.io/v1", "Ingress", "ingresses", true),
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
+    (
+        "networking.k8s.io/v1",
+        "IngressClass",
+        "ingressclasses",
+        false,
+    ),
+    (
         "discovery.k8s.io/v1",
         "EndpointSlice",
         "endpointslices",
         true,
     ),
-    kind("coordination.k8s.io/v1", "Lease", "leases", true),
+    ("coordination.k8s.io/v1", "Lease", "leases", true),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles", true),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
+    (
+        "scheduling.k8s.io/v1",
+        "PriorityClass",
+        "priorityclasses",
+        false,
+    ),
+    ("storage.k8s.io/v1", "StorageClass", "storageclasses", false),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        false,
+    ),
+    (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+    ),
 ];
 
-const fn kind(
-    api_version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    namespaced: bool,
-) -> Kind {
-    Kind {
-        api_version,
-        kind,
-        plural,
-        namespaced,
-    }
-}
-
-fn kind_of(api_version: &str, name: &str) -> Option<&'static Kind> {
-    KINDS
-        .iter()
-        .find(|k| k.api_version == api_version && (k.kind == name || k.plural == name))
+fn built_in_kinds() -> &'static [&'static Kind] {
+    static KINDS: std::sync::OnceLock<Vec<&'static Kind>> = std::sync::OnceLock::new();
+    KINDS.get_or_init(|| {
+        BUILT_IN
+            .iter()
+            .map(|(v, k, p, n)| Kind::leak(v, k, p, *n))
+            .collect()
+    })
 }
 
 /// What a request asks for, in the API server's own terms.
@@ -251,6 +348,8 @@ struct Stored {
 
 #[derive(Default)]
 struct Inner {
+    /// The built-in kinds and those a test added (custom resources).
+    kinds: Vec<&'static Kind>,
     objects: BTreeMap<Key, Stored>,
     next_version: u64,
     next_uid: u64,
@@ -260,7 +359,7 @@ struct Inner {
     immutable: Vec<(String, Vec<Seg>)>,
 }
 
-/// Objects are keyed by kind, namespace and name.
+/// Objects are keyed by kind (its `resource`), namespace and name.
 type Key = (&'static str, Option<String>, String);
 
 /// The fake API server. Clones share one store.
@@ -286,6 +385,7 @@ impl FakeApi {
     pub fn new() -> Self {
         let fake = FakeApi {
             inner: Arc::new(Mutex::new(Inner {
+                kinds: built_in_kinds().to_vec(),
                 next_version: 1,
                 ..Inner::default()
             })),
@@ -298,7 +398,12 @@ impl FakeApi {
     /// A `Cluster` whose requests this server answers. Needs a tokio
     /// runtime (kube's client spawns its buffer task).
     pub fn cluster(&self) -> Cluster {
-        Cluster::from_client(self.client(), "https://fake.invalid", "fake")
+        Cluster::from_client(
+            self.client(),
+            "https://fake.invalid",
+            "fake",
+            super::identity(),
+        )
     }
 
     /// A bare kube client of this server, without the cluster's retries.
@@ -322,7 +427,9 @@ impl FakeApi {
     /// it), and returns it as stored.
     pub fn insert(&self, object: Value) -> Value {
         let mut inner = self.lock();
-        let key = key_of(&object).expect("fixtures are objects of a known kind");
+        let key = inner
+            .key_of(&object)
+            .expect("fixtures are objects of a known kind");
         let status = object.get("status").cloned();
         let mut created = inner.create_object(object, None);
         if let Some(status) = status {
@@ -339,7 +446,9 @@ impl FakeApi {
     /// test stages an object another tool owns fields of.
     pub fn apply_as(&self, manager: &str, object: Value) -> Value {
         let mut inner = self.lock();
-        let key = key_of(&object).expect("fixtures are objects of a known kind");
+        let key = inner
+            .key_of(&object)
+            .expect("fixtures are objects of a known kind");
         match inner.apply(&key, object, manager, true, false) {
             Ok((_, object)) => object,
             Err(Failure(code, status)) => panic!("fixture apply failed with {code}: {status}"),
@@ -349,7 +458,7 @@ impl FakeApi {
     /// The stored object, rendered as a GET returns it.
     pub fn get(&self, id: &ResourceId) -> Option<Value> {
         let inner = self.lock();
-        let key = key_of_id(id)?;
+        let key = inner.key_of_id(id)?;
         inner.objects.contains_key(&key).then(|| inner.render(&key))
     }
 
@@ -357,7 +466,7 @@ impl FakeApi {
     /// labels); bumps its resourceVersion. Panics if it does not exist.
     pub fn update(&self, id: &ResourceId, change: impl FnOnce(&mut Value)) {
         let mut inner = self.lock();
-        let key = key_of_id(id).expect("a known kind");
+        let key = inner.key_of_id(id).expect("a known kind");
         let version = inner.bump();
         let stored = inner
             .objects
@@ -374,7 +483,7 @@ impl FakeApi {
     /// Removes an object at once, as a controller finishing a deletion.
     pub fn remove(&self, id: &ResourceId) -> Option<Value> {
         let mut inner = self.lock();
-        let key = key_of_id(id)?;
+        let key = inner.key_of_id(id)?;
         let value = inner.objects.contains_key(&key).then(|| inner.render(&key));
         inner.objects.remove(&key);
         value
@@ -386,7 +495,11 @@ impl FakeApi {
         inner
             .objects
             .keys()
-            .filter(|(k, _, _)| kind_of(api_version, kind).is_some_and(|found| found.plural == *k))
+            .filter(|(k, _, _)| {
+                inner
+                    .kind_of(api_version, kind)
+                    .is_some_and(|found| found.resource == *k)
+            })
             .map(|key| inner.render(key))
             .collect()
     }
@@ -444,7 +557,8 @@ impl FakeApi {
             .map(str::to_string);
         let path = parts.uri.path().to_string();
         let query = parse_query(parts.uri.query().unwrap_or_default());
-        let route = route(&path);
+        let mut inner = self.lock();
+        let route = inner.route(&path);
         let verb = match (&parts.method, route.as_ref().and_then(|r| r.name.as_ref())) {
             (&Method::GET, Some(_)) => Verb::Get,
             (&Method::GET, None) => Verb::List,
@@ -466,7 +580,6 @@ impl FakeApi {
             name: route.as_ref().and_then(|r| r.name.clone()),
         };
 
-        let mut inner = self.lock();
         inner.log.push(logged.clone());
         let struck = inner
             .faults
@@ -506,59 +619,129 @@ struct Route {
     name: Option<String>,
 }
 
-/// `/api/v1/namespaces/ns/configmaps/name`, `/apis/apps/v1/deployments`, …
-fn route(path: &str) -> Option<Route> {
+/// `/api/v1` or `/apis/apps/v1` and what follows.
+fn split_group_version(path: &str) -> Option<(String, Vec<&str>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (api_version, rest) = match segments.as_slice() {
-        ["api", version, rest @ ..] => (version.to_string(), rest),
-        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
-        _ => return None,
-    };
-    let (namespace, rest) = match rest {
-        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
-        _ => (None, rest),
-    };
-    let (plural, name) = match rest {
-        [plural] => (*plural, None),
-        [plural, name] => (*plural, Some(name.to_string())),
-        _ => return None,
-    };
-    let kind = KINDS
-        .iter()
-        .find(|k| k.api_version == api_version && k.plural == plural)?;
-    if namespace.is_some() && !kind.namespaced {
-        return None;
+    match segments.as_slice() {
+        ["api", version, rest @ ..] => Some((version.to_string(), rest.to_vec())),
+        ["apis", group, version, rest @ ..] => Some((format!("{group}/{version}"), rest.to_vec())),
+        _ => None,
     }
-    Some(Route {
-        kind,
-        namespace,
-        name,
-    })
-}
-
-fn key_of(object: &Value) -> Option<Key> {
-    key_of_id(&ResourceId::of(object)?)
-}
-
-fn key_of_id(id: &ResourceId) -> Option<Key> {
-    let kind = kind_of(&id.api_version, &id.kind)?;
-    Some((kind.plural, id.namespace.clone(), id.name.clone()))
-}
-
-fn kind_of_key(key: &Key) -> &'static Kind {
-    KINDS
-        .iter()
-        .find(|k| k.plural == key.0)
-        .expect("keys name known kinds")
 }
 
 impl Inner {
+    fn kind_of(&self, api_version: &str, name: &str) -> Option<&'static Kind> {
+        self.kinds
+            .iter()
+            .copied()
+            .find(|k| k.api_version == api_version && (k.kind == name || k.plural == name))
+    }
+
+    fn key_of(&self, object: &Value) -> Option<Key> {
+        self.key_of_id(&ResourceId::of(object)?)
+    }
+
+    fn key_of_id(&self, id: &ResourceId) -> Option<Key> {
+        let kind = self.kind_of(&id.api_version, &id.kind)?;
+        Some((kind.resource, id.namespace.clone(), id.name.clone()))
+    }
+
+    fn kind_of_key(&self, key: &Key) -> &'static Kind {
+        self.kinds
+            .iter()
+            .copied()
+            .find(|k| k.resource == key.0)
+            .expect("keys name known kinds")
+    }
+
+    /// `/api/v1/namespaces/ns/configmaps/name`, `/apis/apps/v1/deployments`, …
+    fn route(&self, path: &str) -> Option<Route> {
+        let (api_version, rest) = split_group_version(path)?;
+        let (namespace, rest) = match rest.as_slice() {
+            ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
+            _ => (None, rest.as_slice()),
+        };
+        let (plural, name) = match rest {
+            [plural] => (*plural, None),
+            [plural, name] => (*plural, Some(name.to_string())),
+            _ => return None,
+        };
+        let kind = self
+            .kinds
+            .iter()
+            .copied()
+            .find(|k| k.api_version == api_version && k.plural == plural)?;
+        if namespace.is_some() && !kind.namespaced {
+            return None;
+        }
+        Some(Route {
+            kind,
+            namespace,
+            name,
+        })
+    }
+
+    /// The discovery documents: `/api`, `/apis`, and each group
+    /// version's resource list.
+    fn discovery(&self, path: &str) -> Option<Value> {
+        let path = path.trim_end_matches('/');
+        if path == "/api" {
+            return Some(json!({"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "fake:443"}]}));
+        }
+        if path == "/apis" {
+            let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for kind in &self.kinds {
+                if let Some((group, version)) = kind.api_version.split_once('/') {
+                    let versions = groups.entry(group).or_default();
+                    if !versions.contains(&version) {
+                        versions.push(version);
+                    }
+                }
+            }
+            let groups: Vec<Value> = groups
+                .into_iter()
+                .map(|(group, versions)| {
+                    let versions: Vec<Value> = versions
+                        .iter()
+                        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+                        .collect();
+                    json!({"name": group, "preferredVersion": versions[0], "versions": versions})
+                })
+                .collect();
+            return Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}));
+        }
+        let (api_version, rest) = split_group_version(path)?;
+        if !rest.is_empty() {
+            return None;
+        }
+        let resources: Vec<Value> = self
+            .kinds
+            .iter()
+            .filter(|k| k.api_version == api_version)
+            .map(|k| {
+                json!({"name": k.plural, "singularName": k.kind.to_lowercase(),
+                    "namespaced": k.namespaced, "kind": k.kind,
+                    "verbs": ["create", "delete", "get", "list", "patch", "update"]})
+            })
+            .collect();
+        (!resources.is_empty()).then(|| {
+            json!({"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": api_version, "resources": resources})
+        })
+    }
+
     fn bump(&mut self) -> String {
         self.next_version += 1;
         self.next_version.to_string()
     }
 
     fn handle(&mut self, request: &Logged, route: Option<Route>) -> Answered {
+        if request.verb == Verb::List
+            && let Some(document) = self.discovery(&request.path)
+        {
+            return Ok((200, document));
+        }
         let Some(route) = route else {
             return Err(status(
                 404,
@@ -567,7 +750,13 @@ impl Inner {
                 None,
             ));
         };
-        let key = |name: &str| (route.kind.plural, route.namespace.clone(), name.to_string());
+        let key = |name: &str| {
+            (
+                route.kind.resource,
+                route.namespace.clone(),
+                name.to_string(),
+            )
+        };
         let dry_run = request.dry_run();
         match (request.verb, &route.name) {
             (Verb::Get, Some(name)) => {
@@ -674,7 +863,7 @@ impl Inner {
             .objects
             .iter()
             .filter(|((plural, ns, _), stored)| {
-                *plural == route.kind.plural
+                *plural == route.kind.resource
                     && (route.namespace.is_none() || ns == &route.namespace)
                     && selector.iter().all(|r| r.matches(&stored.object))
             })
@@ -791,7 +980,10 @@ impl Inner {
             }
         }
         if !conflicts.is_empty() && !force {
-            return Err(conflict_status(key, &conflicts));
+            return Err(conflict_status(
+                self.kind_of_key(key).api_version,
+                &conflicts,
+            ));
         }
 
         let mut next = stored.clone();
@@ -865,7 +1057,7 @@ impl Inner {
                 "Invalid",
                 &format!(
                     "{} \"{}\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
-                    kind_of_key(key).kind,
+                    self.kind_of_key(key).kind,
                     key.2
                 ),
                 None,
@@ -1020,7 +1212,7 @@ impl Inner {
     }
 
     fn check_immutable(&self, key: &Key, stored: &Value, applied: &Value) -> Result<(), Failure> {
-        let kind = kind_of_key(key).kind;
+        let kind = self.kind_of_key(key).kind;
         for (k, path) in &self.immutable {
             if k != kind {
                 continue;
@@ -1320,8 +1512,7 @@ fn invalid(key: &Key, kind: &str, field: &str, message: &str) -> Failure {
 
 /// The 409 of a server-side apply that would take fields from other
 /// managers, in the real server's words.
-fn conflict_status(key: &Key, conflicts: &[(String, Vec<Seg>)]) -> Failure {
-    let api_version = kind_of_key(key).api_version;
+fn conflict_status(api_version: &str, conflicts: &[(String, Vec<Seg>)]) -> Failure {
     let causes: Vec<Value> = conflicts
         .iter()
         .map(|(manager, path)| {

@@ -89,7 +89,11 @@ async fn another_managers_field_is_a_conflict_unless_forced() {
         &kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
     );
     let err = api
-        .patch("d", &PatchParams::apply("echo-iac"), &Patch::Apply(&theirs))
+        .patch(
+            "d",
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&theirs),
+        )
         .await
         .unwrap_err();
     let kube::Error::Api(status) = err else {
@@ -107,7 +111,7 @@ async fn another_managers_field_is_a_conflict_unless_forced() {
     let forced = api
         .patch(
             "d",
-            &PatchParams::apply("echo-iac").force(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&theirs),
         )
         .await

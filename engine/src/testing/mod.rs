@@ -16,9 +16,7 @@ use crate::apply::{self, ApplyOptions, Event, Journal};
 use crate::cluster::Cluster;
 use crate::planner::{self, PlanOptions};
 use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
-use crate::{
-    DesiredResource, EngineError, FIELD_MANAGER, MANAGED_BY_LABEL, Plan, ResourceId, STACK_LABEL,
-};
+use crate::{DesiredResource, EngineError, Identity, Plan, ResourceId};
 
 mod fake;
 
@@ -37,8 +35,21 @@ mod tests_ready;
 #[cfg(test)]
 mod tests_state;
 
+/// The program the tests act as: not echo-iac, so that a name the engine
+/// took from anywhere but its [`Identity`] shows up as a failure.
+pub const PROGRAM: &str = "shop-iac";
+/// Its field manager and stack label, spelled out as a reader of the
+/// cluster sees them.
+pub const FIELD_MANAGER: &str = "shop-iac";
+pub const STACK_LABEL: &str = "shop-iac.io/stack";
+pub use crate::MANAGED_BY_LABEL;
+
 /// The stack every fixture belongs to.
 pub const STACK: &str = "dev";
+
+pub fn identity() -> Identity {
+    Identity::new(PROGRAM)
+}
 
 pub fn namespace(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

@@ -33,7 +33,7 @@ async fn holders_are_found_in_every_namespace_with_their_stack() {
     assert_eq!(
         named,
         [
-            "30007 Service a/web (echo-iac stack `prod`)",
+            "30007 Service a/web (shop-iac stack `prod`)",
             "30008 Service b/other"
         ]
     );
@@ -65,7 +65,7 @@ async fn a_create_refused_for_a_taken_port_names_the_holder() {
     };
     assert!(
         message.ends_with(
-            "provided port is already allocated; node port 30007 is held by Service other/web (echo-iac stack `prod`)"
+            "provided port is already allocated; node port 30007 is held by Service other/web (shop-iac stack `prod`)"
         ),
         "{message}"
     );
@@ -87,7 +87,7 @@ async fn an_update_refused_for_a_taken_port_names_the_other_holder_not_itself() 
         panic!("{:?}", plan.steps[0]);
     };
     assert!(
-        message.ends_with("node port 30007 is held by Service other/web (echo-iac stack `prod`)"),
+        message.ends_with("node port 30007 is held by Service other/web (shop-iac stack `prod`)"),
         "{message}"
     );
     assert!(!message.contains("ns/web"), "{message}");

@@ -160,7 +160,7 @@ async fn a_recorded_object_deleted_out_of_band_plans_a_create_saying_so() {
             .reason
             .as_deref()
             .unwrap()
-            .contains("deleted outside echo-iac")
+            .contains("deleted outside shop-iac")
     );
 }
 
@@ -294,7 +294,7 @@ async fn an_object_of_another_stack_is_blocked_naming_that_stack() {
     assert_eq!(
         plan.steps[0].blocker,
         Some(Blocker::Unmanaged {
-            owner: Some("managed by echo-iac stack `prod`".into())
+            owner: Some("managed by shop-iac stack `prod`".into())
         })
     );
 }

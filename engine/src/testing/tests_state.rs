@@ -24,7 +24,7 @@ fn store(fake: &FakeApi) -> KubeStore {
 }
 
 fn head() -> ResourceId {
-    ResourceId::new("v1", "Secret", Some(NS), "echo-iac-state-dev")
+    ResourceId::new("v1", "Secret", Some(NS), "shop-iac-state-dev")
 }
 
 fn lease() -> ResourceId {
@@ -32,7 +32,7 @@ fn lease() -> ResourceId {
         "coordination.k8s.io/v1",
         "Lease",
         Some(NS),
-        "echo-iac-lock-dev",
+        "shop-iac-lock-dev",
     )
 }
 
@@ -61,14 +61,14 @@ async fn the_first_write_creates_the_head_and_later_ones_are_conditional() {
     store.save(&mut state).await.unwrap();
     assert_eq!(state.serial, 1);
     let created = fake.get(&head()).expect("the head exists");
-    assert_eq!(created["type"], "echo-iac.io/state");
+    assert_eq!(created["type"], "shop-iac.io/state");
     assert_eq!(created["metadata"]["labels"][STACK_LABEL], STACK);
 
     fake.clear_log();
     state = with_resource(state, "b", json!({"k": 2}));
     store.save(&mut state).await.unwrap();
     let requests = fake.requests();
-    assert_eq!(sent(&fake), ["PUT secrets state/echo-iac-state-dev"]);
+    assert_eq!(sent(&fake), ["PUT secrets state/shop-iac-state-dev"]);
     assert_eq!(
         requests[0].body.as_ref().unwrap()["metadata"]["resourceVersion"],
         created["metadata"]["resourceVersion"]
@@ -134,9 +134,9 @@ async fn a_conflict_after_a_lost_answer_is_confirmed_by_reading_the_index() {
     assert_eq!(
         sent(&fake),
         [
-            "PUT secrets state/echo-iac-state-dev",
-            "PUT secrets state/echo-iac-state-dev",
-            "GET secrets state/echo-iac-state-dev"
+            "PUT secrets state/shop-iac-state-dev",
+            "PUT secrets state/shop-iac-state-dev",
+            "GET secrets state/shop-iac-state-dev"
         ]
     );
     assert_eq!(state.serial, 2);
@@ -172,21 +172,21 @@ async fn a_large_state_is_written_to_immutable_part_secrets_before_the_head() {
     let parts: Vec<Value> = fake
         .objects("v1", "Secret")
         .into_iter()
-        .filter(|s| s["type"] == "echo-iac.io/state-part")
+        .filter(|s| s["type"] == "shop-iac.io/state-part")
         .collect();
     assert_eq!(parts.len(), 1);
     let part = &parts[0];
     assert_eq!(part["immutable"], true);
-    assert_eq!(part["metadata"]["labels"]["echo-iac.io/state-of"], STACK);
+    assert_eq!(part["metadata"]["labels"]["shop-iac.io/state-of"], STACK);
     let name = part["metadata"]["name"].as_str().unwrap();
-    assert!(name.starts_with("echo-iac-state-dev-1-"), "{name}");
+    assert!(name.starts_with("shop-iac-state-dev-1-"), "{name}");
     let written: Vec<Value> = fake
         .requests()
         .into_iter()
         .filter(Logged::is_mutation)
         .map(|r| r.body.unwrap()["metadata"]["name"].clone())
         .collect();
-    assert_eq!(written, [json!(name), json!("echo-iac-state-dev")]);
+    assert_eq!(written, [json!(name), json!("shop-iac-state-dev")]);
 
     let fresh = KubeStore::new(fake.cluster(), NS, STACK);
     assert_eq!(fresh.load().await.unwrap(), state);
@@ -244,7 +244,7 @@ async fn a_damaged_index_is_reported_and_left_unchanged() {
 #[tokio::test]
 async fn the_lock_is_a_lease_naming_its_holder_and_a_second_run_is_refused() {
     let fake = fake_with_namespace();
-    let lock = store(&fake).lock("echo-iac up", None).await.unwrap();
+    let lock = store(&fake).lock("shop-iac up", None).await.unwrap();
     let held = fake.get(&lease()).expect("a lease");
     assert_eq!(held["spec"]["leaseDurationSeconds"], 15);
     assert!(
@@ -254,20 +254,20 @@ async fn the_lock_is_a_lease_naming_its_holder_and_a_second_run_is_refused() {
             .ends_with(&format!("pid {}", std::process::id()))
     );
 
-    let err = store(&fake).lock("echo-iac up", None).await.unwrap_err();
+    let err = store(&fake).lock("shop-iac up", None).await.unwrap_err();
     let StateError::Locked { holder, .. } = &err else {
         panic!("{err}");
     };
     let holder = holder.as_ref().expect("the holder is named");
     assert_eq!(holder.pid, std::process::id());
-    assert_eq!(holder.command, "echo-iac up");
+    assert_eq!(holder.command, "shop-iac up");
     lock.release().await;
 }
 
 /// A lease another run took and stopped renewing a minute ago.
 fn expired_lease() -> Value {
     json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-    "metadata": {"namespace": NS, "name": "echo-iac-lock-dev"},
+    "metadata": {"namespace": NS, "name": "shop-iac-lock-dev"},
     "spec": {
         "holderIdentity": "someone@elsewhere pid 1",
         "leaseDurationSeconds": 15,
@@ -281,12 +281,12 @@ fn expired_lease() -> Value {
 async fn a_lease_that_ran_out_is_taken_over_on_the_version_last_read() {
     let fake = fake_with_namespace();
     let seeded = fake.insert(expired_lease());
-    let lock = store(&fake).lock("echo-iac up", None).await.unwrap();
+    let lock = store(&fake).lock("shop-iac up", None).await.unwrap();
     assert_eq!(
         sent(&fake),
         [
-            "GET leases state/echo-iac-lock-dev",
-            "PUT leases state/echo-iac-lock-dev"
+            "GET leases state/shop-iac-lock-dev",
+            "PUT leases state/shop-iac-lock-dev"
         ]
     );
     let put = &fake.requests()[1];
@@ -306,7 +306,7 @@ async fn a_takeover_that_loses_the_race_is_refused() {
     let fake = fake_with_namespace();
     fake.insert(expired_lease());
     fake.inject(Fault::on(Verb::Update).resource("leases").status(409));
-    let err = store(&fake).lock("echo-iac up", None).await.unwrap_err();
+    let err = store(&fake).lock("shop-iac up", None).await.unwrap_err();
     assert!(matches!(err, StateError::Locked { .. }), "{err}");
 }
 
@@ -314,7 +314,7 @@ async fn a_takeover_that_loses_the_race_is_refused() {
 async fn the_holder_renews_its_lease_and_keeps_the_lock() {
     let fake = fake_with_namespace();
     let store = store(&fake);
-    let lock = store.lock("echo-iac up", None).await.unwrap();
+    let lock = store.lock("shop-iac up", None).await.unwrap();
     let taken = fake.get(&lease()).unwrap();
     tokio::time::sleep(Duration::from_secs(11)).await;
     let renewals = fake
@@ -337,7 +337,7 @@ async fn a_renewal_that_finds_the_lease_taken_over_fails_the_fence() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = store.load().await.unwrap();
-    let lock = store.lock("echo-iac up", None).await.unwrap();
+    let lock = store.lock("shop-iac up", None).await.unwrap();
     // Another run took the lease over (its write bumps the version).
     fake.update(&lease(), |l| {
         l["spec"]["holderIdentity"] = json!("other@host pid 2");
@@ -360,7 +360,7 @@ async fn a_renewal_that_finds_the_lease_taken_over_fails_the_fence() {
 #[tokio::test]
 async fn release_deletes_the_lease_on_the_version_it_wrote() {
     let fake = fake_with_namespace();
-    let lock = store(&fake).lock("echo-iac up", None).await.unwrap();
+    let lock = store(&fake).lock("shop-iac up", None).await.unwrap();
     let held = fake.get(&lease()).unwrap();
     lock.release().await;
     assert!(fake.get(&lease()).is_none());
@@ -375,6 +375,6 @@ async fn release_deletes_the_lease_on_the_version_it_wrote() {
         preconditions["resourceVersion"],
         held["metadata"]["resourceVersion"]
     );
-    let next = store(&fake).lock("echo-iac up", None).await.unwrap();
+    let next = store(&fake).lock("shop-iac up", None).await.unwrap();
     next.release().await;
 }

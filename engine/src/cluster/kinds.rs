@@ -1,0 +1,105 @@
+//! Where each kind lives in the API: the built-in kinds from k8s-openapi's
+//! types, so that a stack of built-in kinds needs no discovery round trip
+//! (and works for credentials that may not read the discovery documents),
+//! and every other kind (CRDs, aggregated APIs) from the API server's
+//! discovery document of its group version, read once per run.
+
+use k8s_openapi::api::admissionregistration::v1 as admission;
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::autoscaling::v2 as autoscaling;
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::coordination::v1 as coordination;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use k8s_openapi::api::networking::v1 as networking;
+use k8s_openapi::api::policy::v1 as policy;
+use k8s_openapi::api::rbac::v1 as rbac;
+use k8s_openapi::api::scheduling::v1 as scheduling;
+use k8s_openapi::api::storage::v1 as storage;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use kube::api::ApiResource;
+
+/// A kind's API: its paths, and whether its objects live in namespaces.
+#[derive(Clone, Debug)]
+pub struct Kind {
+    pub resource: ApiResource,
+    pub namespaced: bool,
+}
+
+macro_rules! built_in {
+    ($api_version:expr, $kind:expr; $($ty:ty => $namespaced:expr),* $(,)?) => {{
+        $(
+            if $api_version == <$ty as k8s_openapi::Resource>::API_VERSION
+                && $kind == <$ty as k8s_openapi::Resource>::KIND
+            {
+                return Some(Kind {
+                    resource: ApiResource::erase::<$ty>(&()),
+                    namespaced: $namespaced,
+                });
+            }
+        )*
+        None
+    }};
+}
+
+/// The API of a built-in kind, without asking the server.
+pub fn built_in(api_version: &str, kind: &str) -> Option<Kind> {
+    const NS: bool = true;
+    const CLUSTER: bool = false;
+    built_in!(api_version, kind;
+        core::Namespace => CLUSTER,
+        core::Node => CLUSTER,
+        core::PersistentVolume => CLUSTER,
+        core::ConfigMap => NS,
+        core::Secret => NS,
+        core::Service => NS,
+        core::ServiceAccount => NS,
+        core::Pod => NS,
+        core::PersistentVolumeClaim => NS,
+        core::Endpoints => NS,
+        core::LimitRange => NS,
+        core::ResourceQuota => NS,
+        core::Event => NS,
+        apps::Deployment => NS,
+        apps::StatefulSet => NS,
+        apps::DaemonSet => NS,
+        apps::ReplicaSet => NS,
+        apps::ControllerRevision => NS,
+        batch::Job => NS,
+        batch::CronJob => NS,
+        policy::PodDisruptionBudget => NS,
+        autoscaling::HorizontalPodAutoscaler => NS,
+        networking::Ingress => NS,
+        networking::NetworkPolicy => NS,
+        networking::IngressClass => CLUSTER,
+        discovery::EndpointSlice => NS,
+        coordination::Lease => NS,
+        rbac::Role => NS,
+        rbac::RoleBinding => NS,
+        rbac::ClusterRole => CLUSTER,
+        rbac::ClusterRoleBinding => CLUSTER,
+        scheduling::PriorityClass => CLUSTER,
+        storage::StorageClass => CLUSTER,
+        admission::ValidatingWebhookConfiguration => CLUSTER,
+        admission::MutatingWebhookConfiguration => CLUSTER,
+        apiextensions::CustomResourceDefinition => CLUSTER,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_kinds_know_their_paths_and_scope() {
+        let deployment = built_in("apps/v1", "Deployment").unwrap();
+        assert_eq!(deployment.resource.plural, "deployments");
+        assert!(deployment.namespaced);
+        let crd = built_in("apiextensions.k8s.io/v1", "CustomResourceDefinition").unwrap();
+        assert_eq!(crd.resource.plural, "customresourcedefinitions");
+        assert!(!crd.namespaced);
+        assert!(!built_in("v1", "Namespace").unwrap().namespaced);
+        assert!(built_in("example.com/v1", "Widget").is_none());
+        assert!(built_in("apps/v1beta1", "Deployment").is_none());
+    }
+}

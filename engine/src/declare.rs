@@ -1,0 +1,313 @@
+//! How a program declares its objects: typed k8s-openapi objects in, the
+//! engine's desired resources out, each marked as the stack's, with its
+//! dependencies and in an order that applies them after what they need.
+//!
+//! Dependencies are explicit ([`Resources::add_after`]) or taken from the
+//! references an object makes to other declared objects
+//! (see [`crate::references`]), the way a Pulumi program's resources depend
+//! on the outputs they use.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::identity::Identity;
+use crate::references::{Declared, references};
+use crate::resource::{DesiredResource, ResourceId};
+
+/// The objects of one stack, as a program declares them.
+pub struct Resources {
+    identity: Identity,
+    stack: String,
+    declared: Vec<DesiredResource>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeclareError {
+    #[error("{id} is declared twice")]
+    Duplicate { id: String },
+    #[error("{id} has no apiVersion, kind or metadata.name")]
+    Unnamed { id: String },
+    #[error("{id} depends on {missing}, which is not declared")]
+    MissingDependency { id: String, missing: String },
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+}
+
+impl Resources {
+    /// An empty declaration for `stack`: every object added gets the
+    /// identity's ownership labels for it.
+    pub fn new(identity: &Identity, stack: &str) -> Self {
+        Resources {
+            identity: identity.clone(),
+            stack: stack.to_string(),
+            declared: Vec::new(),
+        }
+    }
+
+    /// Declares `object`; it depends on the declared objects it refers to.
+    /// Returns its id, to name it as another object's dependency.
+    pub fn add<K: Serialize>(&mut self, object: K) -> ResourceId {
+        self.add_after(object, &[])
+    }
+
+    /// Declares `object`, to be applied (and ready) after `depends_on` as
+    /// well as after the objects it refers to.
+    pub fn add_after<K: Serialize>(&mut self, object: K, depends_on: &[&ResourceId]) -> ResourceId {
+        let mut object =
+            serde_json::to_value(object).expect("Kubernetes objects serialize to JSON");
+        let labels = &mut object["metadata"]["labels"];
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        for (key, value) in self.identity.ownership_labels(&self.stack) {
+            labels[key] = Value::String(value);
+        }
+        let id = ResourceId::of(&object).unwrap_or_else(|| ResourceId::new("", "", None, ""));
+        self.declared.push(DesiredResource {
+            id: id.clone(),
+            object,
+            depends_on: depends_on.iter().map(|id| (*id).clone()).collect(),
+        });
+        id
+    }
+
+    /// The declared objects, each with its explicit and inferred
+    /// dependencies, ordered so that every object comes after those it
+    /// depends on (and otherwise in declaration order).
+    pub fn finish(self) -> Result<Vec<DesiredResource>, DeclareError> {
+        let mut seen = HashSet::new();
+        for resource in &self.declared {
+            if resource.id.name.is_empty() || resource.id.kind.is_empty() {
+                return Err(DeclareError::Unnamed {
+                    id: resource.id.to_string(),
+                });
+            }
+            if !seen.insert(&resource.id) {
+                return Err(DeclareError::Duplicate {
+                    id: resource.id.to_string(),
+                });
+            }
+        }
+        let ids: Vec<ResourceId> = self.declared.iter().map(|d| d.id.clone()).collect();
+        let index = Declared::new(&ids);
+        let known: HashSet<&ResourceId> = ids.iter().collect();
+        let mut resources = self.declared;
+        for resource in &mut resources {
+            if let Some(missing) = resource.depends_on.iter().find(|d| !known.contains(d)) {
+                return Err(DeclareError::MissingDependency {
+                    id: resource.id.to_string(),
+                    missing: missing.to_string(),
+                });
+            }
+            // What the object names first, then what the program added.
+            let mut depends_on: Vec<ResourceId> = references(&resource.object, &index)
+                .into_iter()
+                .filter(|found| *found != resource.id)
+                .collect();
+            for explicit in resource.depends_on.drain(..) {
+                if !depends_on.contains(&explicit) {
+                    depends_on.push(explicit);
+                }
+            }
+            resource.depends_on = depends_on;
+        }
+        order(resources)
+    }
+}
+
+/// A stable topological order: repeatedly the first object (in declaration
+/// order) whose dependencies are all placed.
+fn order(resources: Vec<DesiredResource>) -> Result<Vec<DesiredResource>, DeclareError> {
+    let index: HashMap<ResourceId, usize> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i))
+        .collect();
+    let mut placed = vec![false; resources.len()];
+    let mut sequence = Vec::with_capacity(resources.len());
+    while sequence.len() < resources.len() {
+        let next = (0..resources.len())
+            .find(|&i| !placed[i] && resources[i].depends_on.iter().all(|d| placed[index[d]]));
+        match next {
+            Some(i) => {
+                placed[i] = true;
+                sequence.push(i);
+            }
+            None => return Err(cycle(&resources, &placed, &index)),
+        }
+    }
+    let mut slots: Vec<Option<DesiredResource>> = resources.into_iter().map(Some).collect();
+    Ok(sequence
+        .into_iter()
+        .map(|i| slots[i].take().expect("each placed once"))
+        .collect())
+}
+
+/// One cycle among the objects not placed, for the error.
+fn cycle(
+    resources: &[DesiredResource],
+    placed: &[bool],
+    index: &HashMap<ResourceId, usize>,
+) -> DeclareError {
+    let start = (0..resources.len())
+        .find(|&i| !placed[i])
+        .expect("an unplaced object");
+    let mut path = vec![start];
+    loop {
+        let last = *path.last().expect("non-empty");
+        let next = resources[last]
+            .depends_on
+            .iter()
+            .map(|d| index[d])
+            .find(|&i| !placed[i])
+            .expect("an unplaced object has an unplaced dependency");
+        if let Some(at) = path.iter().position(|&i| i == next) {
+            let mut cycle: Vec<String> = path[at..]
+                .iter()
+                .map(|&i| resources[i].id.to_string())
+                .collect();
+            cycle.push(resources[next].id.to_string());
+            return DeclareError::Cycle { cycle };
+        }
+        path.push(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+    use k8s_openapi::api::core::v1::{
+        ConfigMap, ConfigMapVolumeSource, Namespace, PodSpec, PodTemplateSpec, Service, Volume,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: namespace.map(str::to_string),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn deployment_mounting(config_map: &str) -> Deployment {
+        Deployment {
+            metadata: meta("web", Some("shop")),
+            spec: Some(DeploymentSpec {
+                template: PodTemplateSpec {
+                    spec: Some(PodSpec {
+                        volumes: Some(vec![Volume {
+                            name: "config".into(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: config_map.into(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn references_become_dependencies_and_order_follows_them() {
+        let mut resources = Resources::new(&Identity::new("shop-iac"), "dev");
+        // Declared before what it needs: the order puts it after.
+        let web = resources.add(deployment_mounting("settings"));
+        let settings = resources.add(ConfigMap {
+            metadata: meta("settings", Some("shop")),
+            ..Default::default()
+        });
+        let namespace = resources.add(Namespace {
+            metadata: meta("shop", None),
+            ..Default::default()
+        });
+        let service = resources.add_after(
+            Service {
+                metadata: meta("web", Some("shop")),
+                ..Default::default()
+            },
+            &[&web],
+        );
+        let resources = resources.finish().unwrap();
+        let order: Vec<&ResourceId> = resources.iter().map(|r| &r.id).collect();
+        assert_eq!(order, [&namespace, &settings, &web, &service]);
+        assert_eq!(
+            resources[2].depends_on,
+            [namespace.clone(), settings.clone()]
+        );
+        assert_eq!(resources[3].depends_on, [namespace.clone(), web.clone()]);
+        let labels = &resources[0].object["metadata"]["labels"];
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "shop-iac");
+        assert_eq!(labels["shop-iac.io/stack"], "dev");
+    }
+
+    #[test]
+    fn a_reference_to_an_undeclared_object_is_not_a_dependency() {
+        let mut resources = Resources::new(&Identity::new("x"), "dev");
+        resources.add(deployment_mounting("made-elsewhere"));
+        let resources = resources.finish().unwrap();
+        assert!(resources[0].depends_on.is_empty());
+    }
+
+    #[test]
+    fn duplicates_missing_dependencies_and_cycles_are_refused() {
+        let mut twice = Resources::new(&Identity::new("x"), "dev");
+        for _ in 0..2 {
+            twice.add(ConfigMap {
+                metadata: meta("a", Some("ns")),
+                ..Default::default()
+            });
+        }
+        assert!(matches!(
+            twice.finish(),
+            Err(DeclareError::Duplicate { .. })
+        ));
+
+        let mut missing = Resources::new(&Identity::new("x"), "dev");
+        let ghost = ResourceId::new("v1", "ConfigMap", Some("ns"), "ghost");
+        missing.add_after(
+            ConfigMap {
+                metadata: meta("a", Some("ns")),
+                ..Default::default()
+            },
+            &[&ghost],
+        );
+        let err = missing.finish().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ConfigMap ns/a depends on ConfigMap ns/ghost, which is not declared"
+        );
+
+        let mut cyclic = Resources::new(&Identity::new("x"), "dev");
+        let a = ResourceId::new("v1", "ConfigMap", Some("ns"), "a");
+        let b = ResourceId::new("v1", "ConfigMap", Some("ns"), "b");
+        cyclic.add_after(
+            ConfigMap {
+                metadata: meta("a", Some("ns")),
+                ..Default::default()
+            },
+            &[&b],
+        );
+        cyclic.add_after(
+            ConfigMap {
+                metadata: meta("b", Some("ns")),
+                ..Default::default()
+            },
+            &[&a],
+        );
+        let err = cyclic.finish().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dependency cycle: ConfigMap ns/a -> ConfigMap ns/b -> ConfigMap ns/a"
+        );
+    }
+}

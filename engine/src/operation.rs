@@ -1,0 +1,187 @@
+//! `up` and `destroy` as whole operations: apply a plan through the
+//! journal, wait until what was applied works, and keep the state honest on
+//! the way (what an interrupted run left is cleared once converged, a wait
+//! in progress is recorded as pending, outputs are written once).
+//!
+//! A caller plans first (`planner`), shows the plan, asks, then runs the
+//! operation. `up` stops after the wait and hands back an [`Applied`], so
+//! that the program can read its outputs from the ready stack before the
+//! state's last write.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::apply::{self, ApplyOptions, Event, Journal};
+use crate::cluster::Cluster;
+use crate::error::EngineError;
+use crate::plan::Plan;
+use crate::ready::{self, Readiness};
+use crate::resource::DesiredResource;
+use crate::state::{State, StateStore};
+
+/// The pending operation that stands for the readiness wait: a run stopped
+/// while waiting applied everything but never saw it work.
+pub const WAIT_OP: &str = "wait";
+
+/// What an operation tells as it goes.
+pub trait Observer: Sync {
+    /// A step started, finished, or has something to say.
+    fn event(&self, event: Event<'_>);
+    /// The readiness of what is waited for: those whose progress changed
+    /// since the last call, and all of them.
+    fn waiting(&self, _changed: &[&Readiness], _all: &[Readiness]) {}
+    /// A line about the operation as a whole.
+    fn note(&self, _message: &str) {}
+}
+
+/// An observer that tells nobody.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _event: Event<'_>) {}
+}
+
+pub struct Options<'a> {
+    /// Take fields owned by other field managers.
+    pub force_conflicts: bool,
+    /// How many steps run at once.
+    pub concurrency: usize,
+    /// Bounds the readiness wait, and the wait for deleted objects to go.
+    pub timeout: Duration,
+    /// How long a rollout whose new pods are all stuck on a reason that
+    /// waiting does not fix is waited for.
+    pub wait_grace: Duration,
+    /// Set on the first interrupt: no new step starts; steps in flight
+    /// finish, and the wait stops.
+    pub cancel: &'a AtomicBool,
+}
+
+/// An `up` whose changes are applied and ready; [`Applied::finish`] records
+/// the outputs.
+pub struct Applied<'a> {
+    journal: Journal<'a>,
+    store: &'a dyn StateStore,
+    changed: bool,
+}
+
+/// Applies `plan` (made by `planner::plan_up` for `desired` from `state`),
+/// then waits until every applied object is ready.
+pub async fn up<'a>(
+    cluster: &Cluster,
+    store: &'a dyn StateStore,
+    state: State,
+    plan: &Plan,
+    desired: &[DesiredResource],
+    options: &Options<'_>,
+    observer: &dyn Observer,
+) -> Result<Applied<'a>, EngineError> {
+    let journal = Journal::new(store, state);
+    let on_event = |event: Event<'_>| observer.event(event);
+    apply::apply_plan(
+        cluster,
+        plan,
+        desired,
+        &journal,
+        &apply_options(options),
+        &on_event,
+    )
+    .await?;
+    if !plan.interrupted.is_empty() {
+        // Every declared object now matches the program, so what the
+        // interrupted run left half done has converged.
+        journal.update(|s| s.pending.clear()).await?;
+        observer.note(&format!(
+            "Recovered {} operation(s) an earlier run left unfinished",
+            plan.interrupted.len()
+        ));
+    }
+
+    let targets = ready::targets(desired);
+    if !targets.is_empty() {
+        if plan.has_changes() {
+            journal
+                .update(|s| {
+                    for target in &targets {
+                        s.begin(WAIT_OP, target.id().clone());
+                    }
+                })
+                .await?;
+        }
+        observer.note("Waiting until ready...");
+        ready::wait_ready(
+            cluster,
+            &targets,
+            options.timeout,
+            options.wait_grace,
+            options.cancel,
+            |changed, all| observer.waiting(changed, all),
+        )
+        .await?;
+    }
+    Ok(Applied {
+        journal,
+        store,
+        changed: plan.has_changes(),
+    })
+}
+
+impl Applied<'_> {
+    /// Records `outputs` and clears the pending wait; writes the state only
+    /// if that changes it. Returns the state as stored.
+    pub async fn finish(self, outputs: BTreeMap<String, Value>) -> Result<State, EngineError> {
+        let mut state = self.journal.into_state();
+        if state.outputs != outputs || self.changed {
+            state.pending.retain(|p| p.op != WAIT_OP);
+            state.outputs = outputs;
+            self.store.save(&mut state).await?;
+        }
+        Ok(state)
+    }
+}
+
+/// Deletes what `plan` (made by `planner::plan_destroy`) lists, dependents
+/// first; the state is left with no objects, no pending entries and no
+/// outputs. `desired` gives the program's dependency order.
+pub async fn destroy(
+    cluster: &Cluster,
+    store: &dyn StateStore,
+    state: State,
+    plan: &Plan,
+    desired: &[DesiredResource],
+    options: &Options<'_>,
+    observer: &dyn Observer,
+) -> Result<State, EngineError> {
+    let journal = Journal::new(store, state);
+    let on_event = |event: Event<'_>| observer.event(event);
+    apply::apply_plan(
+        cluster,
+        plan,
+        desired,
+        &journal,
+        &apply_options(options),
+        &on_event,
+    )
+    .await?;
+    journal
+        .update(|s| {
+            // What is still pending names objects an interrupted run never
+            // created (the plan found none of them live with this stack's
+            // labels), so nothing of it is left to finish.
+            s.pending.clear();
+            s.outputs.clear();
+        })
+        .await?;
+    Ok(journal.into_state())
+}
+
+fn apply_options<'a>(options: &Options<'a>) -> ApplyOptions<'a> {
+    ApplyOptions {
+        force_conflicts: options.force_conflicts,
+        concurrency: options.concurrency,
+        timeout: options.timeout,
+        cancel: options.cancel,
+    }
+}
