@@ -416,6 +416,14 @@ impl FakeApi {
         kube::Client::new(service, "default")
     }
 
+    /// Serves a kind the engine must discover (a custom resource): its
+    /// objects are stored like any other's, and its group version's
+    /// discovery document lists it.
+    pub fn add_kind(&self, api_version: &str, kind: &str, plural: &str, namespaced: bool) {
+        let kind = Kind::leak(api_version, kind, plural, namespaced);
+        self.lock().kinds.push(kind);
+    }
+
     /// Makes `path` (dotted, e.g. `spec.selector`) of `kind` immutable.
     pub fn immutable(&self, kind: &str, path: &str) {
         let path = path.split('.').map(|k| Seg::Key(k.to_string())).collect();

@@ -29,6 +29,8 @@ mod tests_apply;
 #[cfg(test)]
 mod tests_nodeports;
 #[cfg(test)]
+mod tests_operation;
+#[cfg(test)]
 mod tests_planner;
 #[cfg(test)]
 mod tests_ready;
