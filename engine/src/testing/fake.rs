@@ -7,9 +7,10 @@
 //! manager owns which field (so conflicts come out as the real server
 //! words them), deletes honour uid and resourceVersion preconditions and
 //! finalizers, updates honour resourceVersion conditions, and node ports
-//! are allocated cluster-wide. What it leaves out: watches, subresources,
-//! strategic merge of lists (an applied list replaces the stored one), and
-//! the removal of fields a manager stops applying.
+//! are allocated cluster-wide, and a field a manager stops applying goes
+//! unless another manager owns it. What it leaves out: watches,
+//! subresources, defaulting beyond a Service's, and the merge of lists by
+//! key (an applied list replaces the stored one).
 //!
 //! Tests stage what a controller would do (status, finalizers, another
 //! manager's apply) through its methods, inject failures per request, and
@@ -1001,14 +1002,29 @@ impl Inner {
             }
         }
         next.managers.retain(|_, m| !m.fields.is_empty());
-        next.managers.insert(
-            manager.to_string(),
-            Manager {
-                operation: "Apply",
-                fields,
-            },
-        );
+        let previous = next
+            .managers
+            .insert(
+                manager.to_string(),
+                Manager {
+                    operation: "Apply",
+                    fields: fields.clone(),
+                },
+            )
+            .map(|m| m.fields)
+            .unwrap_or_default();
         merge(&mut next.object, &applied);
+        // A field this manager applied before and no longer applies goes,
+        // unless another manager owns it too.
+        for path in previous.difference(&fields) {
+            let shared = next
+                .managers
+                .iter()
+                .any(|(m, owned)| m != manager && owned.fields.contains(path));
+            if !shared {
+                remove(&mut next.object, path);
+            }
+        }
         self.admit(key, &mut next.object, Some(&stored.object))?;
         let unchanged = next.object == stored.object
             && next.managers.len() == stored.managers.len()
@@ -1365,6 +1381,23 @@ fn fields_v1(fields: &BTreeSet<Vec<Seg>>) -> Value {
         }
     }
     Value::Object(root)
+}
+
+/// Removes the field at `path`, and the maps that leaves empty; whether
+/// `value` itself is now an empty map. List items go with their list, which
+/// an apply replaces whole.
+fn remove(value: &mut Value, path: &[Seg]) -> bool {
+    let (Some(Seg::Key(first)), Value::Object(map)) = (path.first(), &mut *value) else {
+        return false;
+    };
+    if path.len() == 1 {
+        map.remove(first);
+    } else if let Some(child) = map.get_mut(first)
+        && remove(child, &path[1..])
+    {
+        map.remove(first);
+    }
+    map.is_empty()
 }
 
 /// Merges `applied` into `stored`: maps recursively, anything else

@@ -52,9 +52,28 @@ async fn apply_creates_then_merges_and_bumps_versions_only_on_change() {
         .unwrap();
     assert_ne!(changed.metadata.resource_version, meta.resource_version);
     assert_eq!(changed.metadata.uid, meta.uid);
+    // What the manager no longer applies goes; another manager's field
+    // stays.
     let data = changed.data.unwrap();
-    assert_eq!(data["a"], "1", "a simple merge keeps what was stored");
-    assert_eq!(data["b"], "2");
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["b"]);
+    let theirs = api
+        .patch(
+            "c",
+            &PatchParams::apply("other"),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c"}, "data": {"c": "3"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(theirs.data.unwrap().len(), 2);
+    let managers: Vec<String> = theirs
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(managers, ["me", "other"]);
 }
 
 #[tokio::test]

@@ -539,3 +539,31 @@ async fn an_interrupted_create_is_reported_and_deleted_only_if_it_carries_the_la
     result.unwrap();
     assert!(stack.fake.get(&id_of(&made)).is_none());
 }
+
+#[tokio::test]
+async fn a_field_no_longer_declared_is_removed_unless_another_manager_owns_it() {
+    let stack = Stack::new();
+    stack
+        .up(&[desired(
+            config_map("ns", "web", json!({"a": "1", "b": "2"})),
+            &[],
+        )])
+        .await;
+    stack.fake.apply_as(
+        "kubectl",
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"namespace": "ns", "name": "web"}, "data": {"c": "3"}}),
+    );
+    let desired = [desired(config_map("ns", "web", json!({"a": "1"})), &[])];
+    let plan = stack.plan(&desired).await;
+    assert_eq!(ops(&plan), ["update ConfigMap ns/web"]);
+    let changes: Vec<(&str, Option<&Value>, Option<&Value>)> = plan.steps[0]
+        .changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.old.as_ref(), c.new.as_ref()))
+        .collect();
+    assert_eq!(changes, [("data.b", Some(&json!("2")), None)]);
+    stack.up(&desired).await;
+    let live = stack.fake.get(&desired[0].id).unwrap();
+    assert_eq!(live["data"], json!({"a": "1", "c": "3"}));
+}
