@@ -378,3 +378,58 @@ async fn release_deletes_the_lease_on_the_version_it_wrote() {
     let next = store(&fake).lock("shop-iac up", None).await.unwrap();
     next.release().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_first_write_whose_answer_was_lost_is_confirmed_too() {
+    let fake = fake_with_namespace();
+    fake.inject(
+        Fault::on(Verb::Create)
+            .resource("secrets")
+            .dry_run(false)
+            .answer(Answer::LoseAnswer),
+    );
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
+    store.save(&mut state).await.unwrap();
+    let creates = fake
+        .requests()
+        .iter()
+        .filter(|r| r.verb == Verb::Create && !r.dry_run())
+        .count();
+    assert_eq!(creates, 2, "the retry found the head already written");
+    state = with_resource(state, "b", json!({}));
+    store.save(&mut state).await.unwrap();
+    assert_eq!(
+        KubeStore::new(fake.cluster(), NS, STACK)
+            .load()
+            .await
+            .unwrap(),
+        state
+    );
+}
+
+#[tokio::test]
+async fn part_secrets_go_once_no_kept_revision_names_them() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
+    store.save(&mut state).await.unwrap();
+    let parts = |fake: &FakeApi| {
+        fake.objects("v1", "Secret")
+            .iter()
+            .filter(|s| s["type"] == "shop-iac.io/state-part")
+            .count()
+    };
+    assert_eq!(parts(&fake), 1);
+    state.resources.clear();
+    // The large revision stays in the history for ten more writes.
+    for i in 0..10 {
+        state = with_resource(state, &format!("small-{i}"), json!({}));
+        store.save(&mut state).await.unwrap();
+        assert_eq!(parts(&fake), 1, "after write {i}");
+    }
+    state = with_resource(state, "last", json!({}));
+    store.save(&mut state).await.unwrap();
+    assert_eq!(parts(&fake), 0);
+    assert!(store.history().await.unwrap().iter().all(|r| r.serial > 1));
+}
