@@ -106,20 +106,6 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
-    pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            ClusterError::KubeconfigMissing { .. } => "set `kubeconfig:` in the stack file, pass --kubeconfig, or set KUBECONFIG; for the local control plane run `make cluster`".into(),
-            ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
-            ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
-            ClusterError::Unreachable { .. } => "check that the cluster is running and the kubeconfig's server address is right; for the local control plane run `make cluster`".into(),
-            ClusterError::Tls { .. } => "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster; for the local control plane, `make cluster` writes .cluster/kubeconfig".into(),
-            ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
-            ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
-            ClusterError::Api { status, .. } if status.code == 404 => "the object or its namespace does not exist".into(),
-            _ => return None,
-        })
-    }
-
     /// The API server's status, when the server answered with an error.
     pub fn status(&self) -> Option<&Status> {
         match self {

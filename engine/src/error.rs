@@ -9,6 +9,10 @@ pub enum EngineError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// The program's declaration is not a set of objects the engine can
+    /// order.
+    #[error(transparent)]
+    Declare(#[from] crate::declare::DeclareError),
     #[error("namespace `{0}` does not exist")]
     NamespaceMissing(String),
     #[error("namespace `{0}` is being deleted, so nothing can be created in it")]
@@ -43,36 +47,4 @@ pub enum EngineError {
     },
     #[error("interrupted; steps in flight were finished and recorded")]
     Interrupted,
-}
-
-impl EngineError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            EngineError::Cluster(e) => e.hint(),
-            EngineError::State(e) => e.hint(),
-            EngineError::NamespaceMissing(_) => Some(
-                "create it, or set `createNamespace: true` in the stack file so the stack creates it"
-                    .into(),
-            ),
-            EngineError::NamespaceTerminating(_) => {
-                Some("wait until the namespace is gone, then run again".into())
-            }
-            EngineError::Blocked { hint, .. } => Some(hint.clone()),
-            EngineError::Timeout { .. } => Some(
-                "the changes were applied and recorded; run `echo-iac up` again to keep waiting, or raise --timeout".into(),
-            ),
-            EngineError::NotGone { .. } => Some(
-                "something still holds it, usually a finalizer named above whose controller has not finished; the step is recorded as pending, so run the command again once it is gone, or raise --timeout".into(),
-            ),
-            EngineError::RolloutFailed { .. } => Some(
-                "fix the cause above (image, resources, config) and run `echo-iac up` again".into(),
-            ),
-            EngineError::Stuck { fix, .. } => Some(format!(
-                "{fix}; what was applied is recorded, so run `echo-iac up` again once it is fixed (--wait-grace sets how long a stuck rollout is waited for)"
-            )),
-            EngineError::Interrupted => {
-                Some("run the command again to finish what was started".into())
-            }
-        }
-    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{SCHEMA_VERSION, State, StateError};
+use super::{Recovery, SCHEMA_VERSION, State, StateError};
 
 /// Reads `bytes` as the state of `stack`, stored at `location`. The version
 /// is checked before the schema, so a document from a newer release is
@@ -17,7 +17,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8], stack: &str) -> Result<State, 
         location: location.to_string(),
         last_good: None,
         reason,
-        hint: String::new(),
+        recovery: Box::new(Recovery::Unknown),
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt("the document is empty".to_string()));

@@ -1,10 +1,10 @@
-//! Errors from reading, writing and locking a stack's state, each with a
-//! hint saying what to do next.
+//! Errors from reading, writing and locking a stack's state.
 //!
-//! The top-level printer shows only `Display` and [`StateError::hint`], so
-//! each message carries its underlying cause text as well as exposing it as
+//! Each message carries its underlying cause text as well as exposing it as
 //! the error source. Locations are strings (a file path, or a Secret), so
-//! that every backend reports through the same variants.
+//! that every backend reports through the same variants; what a caller needs
+//! to say how to recover ([`Recovery`], [`LockKind`]) comes as data, since
+//! only the caller knows its own commands.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,42 @@ use std::time::Duration;
 
 use super::lock::LockHolder;
 use crate::cluster::ClusterError;
+
+/// How a corrupt state can be brought back.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recovery {
+    /// Not known where the document was read (the backend fills it in).
+    Unknown,
+    /// A state file: copy the last good copy over it, or repair it by hand
+    /// when the history (`history`) holds none.
+    File {
+        file: PathBuf,
+        good: Option<PathBuf>,
+        history: PathBuf,
+    },
+    /// A revision in the cluster: restore revision `good`, or, when no
+    /// kept revision reads, an export or a backup. `damaged` is the one
+    /// that does not read.
+    Revision { good: Option<u64>, damaged: u64 },
+    /// The head Secret's index, without which no revision can be found:
+    /// only a backup or an export brings it back.
+    Index { namespace: String, secret: String },
+    /// A revision was asked for that is not kept.
+    NotKept,
+}
+
+/// How a backend's lock is released, for telling a waiting user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LockKind {
+    /// An OS lock on `path`, released by the system when its holder exits.
+    File { path: PathBuf },
+    /// A Lease, renewed every `renew_every`; it runs out `duration` after
+    /// its last renewal.
+    Lease {
+        renew_every: Duration,
+        duration: Duration,
+    },
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -36,12 +72,12 @@ pub enum StateError {
         /// The newest kept copy that still reads as a valid state.
         last_good: Option<String>,
         reason: String,
-        /// How to restore it, in this backend's terms.
-        hint: String,
+        /// How it can be restored, in this backend's terms.
+        recovery: Box<Recovery>,
     },
 
     #[error(
-        "state {location} has schema version {found}, written by a newer echo-iac (this one reads up to version {supported})"
+        "state {location} has schema version {found}, written by a newer release (this one reads up to version {supported})"
     )]
     NewerVersion {
         location: String,
@@ -76,7 +112,7 @@ pub enum StateError {
         /// How long a waiting caller retried before giving up.
         waited: Option<Duration>,
         /// How this backend's lock is released.
-        hint: String,
+        kind: LockKind,
     },
 
     #[error(
@@ -114,48 +150,6 @@ impl StateError {
             action,
             location: location.to_string(),
             source,
-        }
-    }
-
-    /// What to do next, printed under the error.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            StateError::Io { path, source, .. } => match source.kind() {
-                io::ErrorKind::PermissionDenied => Some(format!(
-                    "check that your user owns {} and may write to it",
-                    path.parent().unwrap_or(path).display()
-                )),
-                io::ErrorKind::StorageFull => {
-                    Some("free some disk space and run the command again".to_string())
-                }
-                _ => None,
-            },
-            StateError::Encode { .. } => None,
-            StateError::Corrupt { hint, .. } => Some(hint.clone()),
-            StateError::NewerVersion { .. } => Some(
-                "upgrade echo-iac to the version that wrote this state; it was left unchanged"
-                    .to_string(),
-            ),
-            StateError::WrongStack {
-                location,
-                expected,
-                found,
-            } => Some(format!(
-                "it was probably copied or renamed from stack `{found}`. Select stack `{found}` instead, or put the state of `{expected}` back at {location}"
-            )),
-            StateError::Conflict { .. } => Some(
-                "run the command again so it starts from the newer state; nothing was written"
-                    .to_string(),
-            ),
-            StateError::Locked { hint, .. } => Some(hint.clone()),
-            StateError::LockLost { .. } => Some(
-                "another run may have taken the stack over since: run `echo-iac preview` to see where the stack stands, then run the command again"
-                    .to_string(),
-            ),
-            StateError::BackendNamespaceMissing { namespace } => Some(format!(
-                "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
-            )),
-            StateError::Cluster { source, .. } => source.hint(),
         }
     }
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::document::{encode, parse};
+use super::error::{LockKind, Recovery};
 use super::lease::{Fence, LeaseLock, Observed};
 use super::{
     LockHolder, Revision, State, StateError, StateLock, StateStore, Writer, change_summary,
@@ -234,11 +235,10 @@ impl KubeStore {
             location: self.describe(),
             last_good: None,
             reason,
-            hint: format!(
-                "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `echo-iac stack export` (`echo-iac stack import --force FILE`), e.g. one taken with `kubectl get secret -n {} {} -o yaml`",
-                self.namespace,
-                self.head_name()
-            ),
+            recovery: Box::new(Recovery::Index {
+                namespace: self.namespace.clone(),
+                secret: self.head_name(),
+            }),
         };
         let bytes = data
             .get(INDEX_KEY)
@@ -298,7 +298,7 @@ impl KubeStore {
             location: location.clone(),
             last_good: None,
             reason,
-            hint: String::new(),
+            recovery: Box::new(Recovery::Unknown),
         };
         let compressed = match &revision.parts {
             None => head
@@ -359,19 +359,14 @@ impl KubeStore {
                 break;
             }
         }
-        let hint = match good {
-            Some(good) => format!(
-                "the Secret was left unchanged. Look at the last good revision with `echo-iac stack export --revision {good}`, restore it with `echo-iac stack export --revision {good} state.json && echo-iac stack import --force state.json`, then run `echo-iac preview` to see what changed since"
-            ),
-            None => format!(
-                "the Secret was left unchanged and no kept revision reads. Restore it from a backup or an `echo-iac stack export` (`echo-iac stack import --force FILE`); deleting it would make echo-iac forget the objects this stack owns (`echo-iac refresh` finds them again by their labels). Revision {serial} is the damaged one"
-            ),
-        };
         StateError::Corrupt {
             location: self.describe_revision(serial),
             last_good: good.map(|g| self.describe_revision(g)),
             reason,
-            hint,
+            recovery: Box::new(Recovery::Revision {
+                good,
+                damaged: serial,
+            }),
         }
     }
 
@@ -516,22 +511,15 @@ impl KubeStore {
             self.namespace,
             super::lease::lease_name(self.cluster.identity(), &self.stack)
         );
-        let locked = |holder: Option<Box<LockHolder>>| {
-            let who = match &holder {
-                Some(h) => format!("pid {} on host {}", h.pid, h.host),
-                None => "the holder".to_string(),
-            };
-            StateError::Locked {
-                stack: self.stack.clone(),
-                location: location.clone(),
-                holder,
-                waited: None,
-                hint: format!(
-                    "wait for that run to finish (or pass --wait-for-lock), or stop {who} if it hangs. The holder renews {location} every {}s; if it dies, the lease runs out {}s after its last renewal and the next run takes it: there is nothing to unlock by hand",
-                    super::lease::RENEW_EVERY.as_secs(),
-                    super::lease::LEASE_DURATION.as_secs(),
-                ),
-            }
+        let locked = |holder: Option<Box<LockHolder>>| StateError::Locked {
+            stack: self.stack.clone(),
+            location: location.clone(),
+            holder,
+            waited: None,
+            kind: LockKind::Lease {
+                renew_every: super::lease::RENEW_EVERY,
+                duration: super::lease::LEASE_DURATION,
+            },
         };
         let lease = match found {
             Observed::Held(holder) => return Err(locked(holder)),
@@ -712,7 +700,7 @@ impl StateStore for KubeStore {
                 location: self.describe(),
                 last_good: None,
                 reason: format!("revision {serial} is not kept"),
-                hint: "`echo-iac stack history` lists the revisions kept".to_string(),
+                recovery: Box::new(Recovery::NotKept),
             })?;
         self.read_revision(&head, revision).await
     }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::document::{encode, parse};
+use super::error::Recovery;
 use super::lock::FileLock;
 use super::{Revision, State, StateError, StateLock, StateStore, Writer, lock_waiting, stamp};
 
@@ -94,22 +95,15 @@ impl LocalStore {
     /// How to get back to the last good copy, or why there is none.
     fn corrupt(&self, file: &Path, reason: String) -> StateError {
         let good = self.last_good();
-        let hint = match &good {
-            Some(good) => format!(
-                "the file was left unchanged. Compare it with the last good copy (`diff {good} {file}`), then restore that copy with `cp {good} {file}` and run `echo-iac preview` to see what changed since",
-                good = good.display(),
-                file = file.display(),
-            ),
-            None => format!(
-                "the file was left unchanged and no readable copy exists under {}. Repair it by hand at the position above; moving it aside would make echo-iac forget the objects this stack owns",
-                self.history_dir().display()
-            ),
-        };
         StateError::Corrupt {
             location: file.display().to_string(),
-            last_good: good.map(|p| p.display().to_string()),
+            last_good: good.as_ref().map(|p| p.display().to_string()),
             reason,
-            hint,
+            recovery: Box::new(Recovery::File {
+                file: file.to_path_buf(),
+                good,
+                history: self.history_dir(),
+            }),
         }
     }
 
@@ -411,7 +405,7 @@ mod tests {
 
     use super::*;
     use crate::ResourceId;
-    use crate::state::ResourceState;
+    use crate::state::{LockKind, ResourceState};
 
     fn store(dir: &tempfile::TempDir) -> LocalStore {
         LocalStore::new(dir.path().join("state"), "dev")
@@ -537,7 +531,13 @@ mod tests {
         assert!(message.contains(&store.state_file().display().to_string()));
         assert!(message.contains("line 5 column 0"), "{message}");
         assert!(message.contains(&good.display().to_string()));
-        assert!(err.hint().unwrap().contains("cp "));
+        match &err {
+            StateError::Corrupt { recovery, .. } => match recovery.as_ref() {
+                Recovery::File { good: Some(g), .. } => assert_eq!(g, &good),
+                other => panic!("expected a file recovery, got {other:?}"),
+            },
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
 
         assert!(matches!(
             store.save(&mut state).await,
@@ -594,7 +594,7 @@ mod tests {
 
         let err = store.load().await.unwrap_err();
         assert!(matches!(err, StateError::NewerVersion { found: 3, .. }));
-        assert!(err.to_string().contains("newer echo-iac"));
+        assert!(err.to_string().contains("written by a newer release"));
 
         let mut state = State::empty("dev");
         state.serial = 9;
@@ -688,7 +688,10 @@ mod tests {
             "{message}"
         );
         assert!(message.contains(" since "), "{message}");
-        assert!(err.hint().unwrap().contains("never delete"));
+        assert!(
+            matches!(&err, StateError::Locked { kind: LockKind::File { path }, .. } if *path == store.lock_file()),
+            "{err:?}"
+        );
 
         drop(first);
         assert_eq!(fs::read(store.lock_file()).unwrap(), b"");

@@ -15,6 +15,7 @@ use fs4::{FileExt, TryLockError};
 use serde::{Deserialize, Serialize};
 
 use super::StateError;
+use super::error::LockKind;
 use super::lease::LeaseLock;
 
 /// Who holds a stack's lock, as written into the lock file.
@@ -114,19 +115,14 @@ impl FileLock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder = read_holder(&mut file);
-                let who = match &holder {
-                    Some(h) => format!("pid {} on host {}", h.pid, h.host),
-                    None => "the holder".to_string(),
-                };
                 return Err(StateError::Locked {
                     stack: stack.to_string(),
                     location: path.display().to_string(),
                     holder,
                     waited: None,
-                    hint: format!(
-                        "wait for that run to finish, or stop {who} if it hangs. The lock on {} is released by the system when its process exits, so never delete the file to break it",
-                        path.display()
-                    ),
+                    kind: LockKind::File {
+                        path: path.to_path_buf(),
+                    },
                 });
             }
             Err(TryLockError::Error(e)) => return Err(StateError::io("lock", path, e)),

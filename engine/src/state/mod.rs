@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::ResourceId;
 
 pub use backend::{Backend, BackendError};
-pub use error::StateError;
+pub use error::{LockKind, Recovery, StateError};
 pub use history::{Revision, change_summary};
 pub use kube::KubeStore;
 pub use local::LocalStore;
@@ -253,7 +253,7 @@ where
                 stack,
                 location,
                 holder,
-                hint,
+                kind,
                 ..
             }) => {
                 let now = tokio::time::Instant::now();
@@ -262,7 +262,7 @@ where
                         stack,
                         location,
                         holder,
-                        hint,
+                        kind,
                         waited: Some(wait),
                     });
                 }
