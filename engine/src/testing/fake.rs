@@ -399,12 +399,12 @@ impl FakeApi {
     /// A `Cluster` whose requests this server answers. Needs a tokio
     /// runtime (kube's client spawns its buffer task).
     pub fn cluster(&self) -> Cluster {
-        Cluster::from_client(
-            self.client(),
-            "https://fake.invalid",
-            "fake",
-            super::identity(),
-        )
+        self.cluster_as(super::identity())
+    }
+
+    /// A `Cluster` of this server acting as another program.
+    pub fn cluster_as(&self, identity: crate::Identity) -> Cluster {
+        Cluster::from_client(self.client(), "https://fake.invalid", "fake", identity)
     }
 
     /// A bare kube client of this server, without the cluster's retries.

@@ -567,3 +567,24 @@ async fn a_field_no_longer_declared_is_removed_unless_another_manager_owns_it() 
     let live = stack.fake.get(&desired[0].id).unwrap();
     assert_eq!(live["data"], json!({"a": "1", "c": "3"}));
 }
+
+#[tokio::test]
+async fn another_programs_objects_are_never_claimed_even_for_the_same_stack_name() {
+    let stack = Stack::new();
+    let other = stack.fake.cluster_as(Identity::new("other-iac"));
+    let mut theirs = cm("web", "v1");
+    theirs["metadata"]["labels"] =
+        json!({MANAGED_BY_LABEL: "other-iac", "other-iac.io/stack": STACK});
+    other.apply(&theirs, false, false).await.unwrap();
+
+    let plan = stack.plan(&[desired(cm("web", "v1"), &[])]).await;
+    assert_eq!(
+        plan.steps[0].blocker,
+        Some(Blocker::Unmanaged {
+            owner: Some("written by other-iac".into())
+        })
+    );
+    assert!(plan.untracked.is_empty());
+    let destroy = stack.plan_destroy(&[desired(cm("web", "v1"), &[])]).await;
+    assert!(destroy.steps.is_empty(), "{:?}", ops(&destroy));
+}
