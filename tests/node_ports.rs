@@ -184,3 +184,39 @@ fn a_stack_moves_to_a_new_namespace_keeping_its_node_port() {
         .assert_code(0);
     project.run(&["destroy", "--yes"]).assert_code(0);
 }
+
+#[test]
+fn service_type_changes_in_place_dropping_or_taking_a_node_port() {
+    let port = node_port();
+    let stack = TestStack::new("service-type");
+    let service = || stack.get("service", "echo-nodeport-service")["spec"].clone();
+
+    stack.write("echo:\n  replicas: 1\n  serviceType: ClusterIP\n");
+    stack.ok(&["up", "--yes"]);
+    let spec = service();
+    assert_eq!(spec["type"], "ClusterIP");
+    assert!(spec["ports"][0].get("nodePort").is_none(), "{spec}");
+
+    stack.write(&format!(
+        "echo:\n  replicas: 1\n  serviceType: LoadBalancer\n  nodePort: {port}\n"
+    ));
+    let changes = plan_changes(&stack.plan());
+    assert_eq!(
+        changes,
+        [step("update", "Service", "echo-nodeport-service")],
+        "a new service type updates the Service in place"
+    );
+    stack.ok(&["up", "--yes"]);
+    let spec = service();
+    assert_eq!(spec["type"], "LoadBalancer");
+    assert_eq!(spec["ports"][0]["nodePort"], port);
+
+    // Back to ClusterIP: the node port is given back, and nothing drifts.
+    stack.write("echo:\n  replicas: 1\n  serviceType: ClusterIP\n");
+    stack.ok(&["up", "--yes"]);
+    let spec = service();
+    assert_eq!(spec["type"], "ClusterIP");
+    assert!(spec["ports"][0].get("nodePort").is_none(), "{spec}");
+    stack.ok(&["preview", "--expect-no-changes"]);
+    stack.ok(&["destroy", "--yes"]);
+}

@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
 use crate::error::{Error, exit};
+use crate::program::{RawEchoSection, StackConfig};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
-use crate::stack::{self, StackConfig};
+use crate::stack;
 use echo_iac_engine::Plan;
 use echo_iac_engine::cluster::{Cluster, Target};
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
@@ -56,7 +57,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// The project and the stack a command works on.
 pub struct Session {
     pub project: Project,
-    pub stack: StackConfig,
+    pub(crate) stack: StackConfig,
     global: GlobalArgs,
     /// One connection per run, shared by the engine and the state backend.
     cluster: tokio::sync::OnceCell<Cluster>,
@@ -67,12 +68,12 @@ impl Session {
     pub fn open(global: &GlobalArgs) -> Result<Session, Error> {
         let project = open_project(global)?;
         let name = project.select_stack(global.stack.as_deref())?;
-        let stack = stack::load(&project, &name)?;
+        let stack = stack::load::<RawEchoSection>(&project, &name)?;
         Ok(Session::with(project, stack, global))
     }
 
     /// A session on an already loaded stack.
-    pub fn with(project: Project, stack: StackConfig, global: &GlobalArgs) -> Session {
+    pub(crate) fn with(project: Project, stack: StackConfig, global: &GlobalArgs) -> Session {
         Session {
             project,
             stack,
@@ -233,7 +234,7 @@ pub fn note(text: &str) {
 }
 
 /// `$ECHO_IAC_BACKEND` when set, else the stack file's `backend:`.
-pub fn backend_of(project: &Project, stack: &StackConfig) -> Result<Backend, Error> {
+pub(crate) fn backend_of(project: &Project, stack: &StackConfig) -> Result<Backend, Error> {
     match std::env::var(BACKEND_ENV) {
         Ok(url) if !url.trim().is_empty() => {
             Backend::parse(url.trim(), project.root()).map_err(|e| {

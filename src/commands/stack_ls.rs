@@ -3,6 +3,7 @@
 
 use crate::cli::GlobalArgs;
 use crate::error::Error;
+use crate::program::RawEchoSection;
 use crate::stack;
 
 use super::{Session, open_project, print};
@@ -15,7 +16,7 @@ pub async fn run(global: &GlobalArgs) -> Result<(), Error> {
     for name in names {
         // One broken stack file or unreachable cluster must not hide the
         // other stacks: its row says what is wrong.
-        let (backend, updated, resources) = match stack::load(&project, &name) {
+        let (backend, updated, resources) = match stack::load::<RawEchoSection>(&project, &name) {
             Err(_) => (
                 "?".to_string(),
                 "stack file invalid".to_string(),

@@ -1,5 +1,8 @@
 //! One echo service: an nginx ConfigMap, a Deployment mounting it, and a
-//! NodePort Service in front of the Deployment's pods.
+//! Service in front of the Deployment's pods (NodePort unless the stack file
+//! sets `serviceType`).
+
+pub(crate) mod config;
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::metadata;
-use crate::stack::{self, EchoConfig, StackConfig};
+use config::{EchoConfig, StackConfig};
 
 /// Pod template annotation holding a hash of the ConfigMap's data. nginx reads
 /// its config at start, so a changed config must roll the pods; changing the
@@ -112,7 +115,7 @@ pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
     Service {
         metadata: metadata(&echo.service_name, Some(&stack.namespace)),
         spec: Some(ServiceSpec {
-            type_: Some("NodePort".to_string()),
+            type_: Some(echo.service_type.as_str().to_string()),
             selector: Some(BTreeMap::from([(
                 "app".to_string(),
                 echo.app_label.clone(),
@@ -121,7 +124,7 @@ pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
                 protocol: Some("TCP".to_string()),
                 port: HTTP_PORT,
                 target_port: Some(IntOrString::Int(HTTP_PORT)),
-                node_port: Some(echo.node_port),
+                node_port: echo.node_port,
                 ..ServicePort::default()
             }]),
             ..ServiceSpec::default()
@@ -130,7 +133,7 @@ pub(super) fn service(stack: &StackConfig, echo: &EchoConfig) -> Service {
     }
 }
 
-fn toleration(t: &stack::Toleration) -> Toleration {
+fn toleration(t: &config::Toleration) -> Toleration {
     Toleration {
         key: t.key.clone(),
         operator: t.operator.clone(),

@@ -11,11 +11,11 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
-use crate::stack::StackConfig;
 use echo_iac_engine::DesiredResource;
 use echo_iac_engine::Identity;
 use echo_iac_engine::declare::Resources;
 
+pub(crate) use echo::config::{RawEchoSection, StackConfig};
 pub use echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 
 /// Every object the stack declares, in dependency order: the namespace (if
@@ -23,7 +23,7 @@ pub use echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 /// Service. The namespace and the mounted ConfigMap are dependencies by
 /// reference; the Service waits for its Deployment, so that it is ready
 /// once its pods are.
-pub fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
+pub(crate) fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
     let mut resources = Resources::new(&identity(), &stack.name);
     if stack.create_namespace {
         resources.add(Namespace {
@@ -31,7 +31,7 @@ pub fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
             ..Namespace::default()
         });
     }
-    for echo in &stack.echoes {
+    for echo in &stack.program.echoes {
         let config_map = echo::config_map(stack, echo);
         let config = serde_json::to_value(&config_map).expect("ConfigMaps serialize to JSON");
         resources.add(config_map);

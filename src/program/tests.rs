@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use super::echo::config::{EchoConfig, EchoSection, ServiceType, Toleration};
 use super::*;
-use crate::stack::EchoConfig;
 
 fn seed_echo() -> EchoConfig {
     EchoConfig {
@@ -12,7 +12,8 @@ fn seed_echo() -> EchoConfig {
         service_name: "echo-nodeport-service".into(),
         app_label: "echo-nodeport".into(),
         replicas: 3,
-        node_port: 30007,
+        service_type: ServiceType::NodePort,
+        node_port: Some(30007),
         image: "nginx:alpine".into(),
         message: "Hello! I am Pod".into(),
         node_selector: Default::default(),
@@ -29,7 +30,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
         namespace: "echo-dev".into(),
         create_namespace,
         backend: echo_iac_engine::state::Backend::File(PathBuf::from("state")),
-        echoes,
+        program: EchoSection { echoes },
     }
 }
 
@@ -143,7 +144,7 @@ fn placement_goes_to_the_pod_template_only_when_set() {
 
     let mut placed = seed_echo();
     placed.node_selector = [("echo-iac.io/node".to_string(), "real".to_string())].into();
-    placed.tolerations = vec![crate::stack::Toleration {
+    placed.tolerations = vec![Toleration {
         key: Some("echo-iac.io/node".into()),
         operator: Some("Equal".into()),
         value: Some("real".into()),
@@ -156,4 +157,33 @@ fn placement_goes_to_the_pod_template_only_when_set() {
         pod["tolerations"],
         json!([{"key": "echo-iac.io/node", "operator": "Equal", "value": "real", "effect": "NoSchedule"}])
     );
+}
+
+#[test]
+fn service_type_sets_the_spec_type_and_a_node_port_only_where_it_has_one() {
+    let service = |service_type| {
+        let echo = EchoConfig {
+            service_type,
+            node_port: service_type.has_node_port().then_some(30100),
+            ..seed_echo()
+        };
+        desired_resources(&stack(false, vec![echo]))[2].object["spec"].clone()
+    };
+
+    let internal = service(ServiceType::ClusterIp);
+    assert_eq!(internal["type"], "ClusterIP");
+    assert_eq!(
+        internal["ports"],
+        json!([{"protocol": "TCP", "port": 80, "targetPort": 80}]),
+        "a ClusterIP Service has no nodePort field at all"
+    );
+
+    let balanced = service(ServiceType::LoadBalancer);
+    assert_eq!(balanced["type"], "LoadBalancer");
+    assert_eq!(balanced["ports"][0]["nodePort"], 30100);
+
+    let node_port = service(ServiceType::NodePort);
+    assert_eq!(node_port["type"], "NodePort");
+    assert_eq!(node_port["ports"][0]["nodePort"], 30100);
+    assert_eq!(node_port["selector"], internal["selector"]);
 }
