@@ -20,6 +20,8 @@ pub mod reasons;
 pub mod references;
 pub mod resource;
 pub mod state;
+#[cfg(test)]
+pub mod testing;
 
 pub use error::EngineError;
 pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
