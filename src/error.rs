@@ -14,7 +14,6 @@ use echo_iac_engine::state::{LockKind, Recovery, StateError};
 
 /// Exit codes, stable and documented in the README.
 pub mod exit {
-    pub const SUCCESS: i32 = 0;
     pub const ERROR: i32 = 1;
     /// `preview --expect-no-changes` found changes.
     pub const CHANGES: i32 = 2;

@@ -187,15 +187,24 @@ impl Cluster {
             path,
             reason: without_values(&error_chain(&e)),
         })?;
-        Ok(Cluster {
+        Ok(Cluster::from_client(client, &server, &context, identity))
+    }
+
+    /// A cluster reached through `client`, which may wrap any tower
+    /// service (kube's `Client::new`): the tests' in-process API server,
+    /// or a client built elsewhere. `server` and `context` name the
+    /// connection in messages. Requests get the same retries, error
+    /// mapping and discovery as through [`Cluster::connect`].
+    pub fn from_client(client: Client, server: &str, context: &str, identity: Identity) -> Cluster {
+        Cluster {
             client,
-            server,
-            context,
+            server: server.to_string(),
+            context: context.to_string(),
             identity: Arc::new(identity),
             discovered: Arc::default(),
             outage_budget: RETRY_BUDGET,
             answered: Arc::new(AtomicBool::new(false)),
-        })
+        }
     }
 
     /// Retries transient failures for up to `budget` (at least the usual

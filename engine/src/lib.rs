@@ -8,18 +8,20 @@ pub mod cluster;
 pub mod declare;
 pub mod diff;
 pub mod error;
-pub mod fault;
+mod fault;
 pub mod identity;
 pub mod live;
-pub mod nodeports;
+mod nodeports;
 pub mod operation;
 pub mod plan;
 pub mod planner;
 pub mod ready;
-pub mod reasons;
-pub mod references;
+mod reasons;
+mod references;
 pub mod resource;
 pub mod state;
+#[cfg(test)]
+pub mod testing;
 
 pub use error::EngineError;
 pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};

@@ -16,7 +16,6 @@ use echo_iac_engine::Identity;
 use echo_iac_engine::declare::Resources;
 
 pub(crate) use echo::config::{RawEchoSection, StackConfig};
-pub use echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 
 /// Every object the stack declares, in dependency order: the namespace (if
 /// the stack creates it), then each echo service's ConfigMap, Deployment and

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::echo::config::{EchoConfig, EchoSection, ServiceType, Toleration};
+use super::echo::{CONFIG_HASH_ANNOTATION, nginx_config};
 use super::*;
 
 fn seed_echo() -> EchoConfig {

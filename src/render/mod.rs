@@ -9,8 +9,7 @@ mod text;
 mod value;
 
 pub use json::plan_json;
-pub use text::{TextOptions, plan_text, summary_line};
-pub use value::format_value;
+pub use text::{TextOptions, plan_text};
 
 #[cfg(test)]
 mod fixtures;

@@ -144,7 +144,8 @@ pub fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
 
 /// The summary line without colors, e.g. `Resources: + 2 to create,
 /// ~ 1 to update, 3 unchanged`, or `Resources: no changes (3 unchanged)`.
-pub fn summary_line(summary: &Summary) -> String {
+#[cfg(test)]
+fn summary_line(summary: &Summary) -> String {
     painted_summary(summary, &Painter(false))
 }
 

@@ -27,7 +27,7 @@ use serde::de::MapAccess;
 use crate::project::Project;
 use echo_iac_engine::state::Backend;
 
-pub use error::{SourceError, StackError};
+pub use error::StackError;
 pub(crate) use names::{
     MAX_LABEL_CHARS, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };

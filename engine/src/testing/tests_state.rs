@@ -1,0 +1,435 @@
+//! The cluster state backend (Secrets) and its lock (a Lease), against the
+//! fake API server.
+
+use std::time::SystemTime;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::state::{KubeStore, ResourceState};
+
+const NS: &str = "state";
+/// Past the first renewal of a lease.
+const RENEW_AND_A_BIT: Duration = Duration::from_secs(6);
+
+fn fake_with_namespace() -> FakeApi {
+    let fake = FakeApi::new();
+    fake.insert(namespace(NS));
+    fake
+}
+
+fn store(fake: &FakeApi) -> KubeStore {
+    KubeStore::new(fake.cluster(), NS, STACK)
+}
+
+fn head() -> ResourceId {
+    ResourceId::new("v1", "Secret", Some(NS), "shop-iac-state-dev")
+}
+
+fn lease() -> ResourceId {
+    ResourceId::new(
+        "coordination.k8s.io/v1",
+        "Lease",
+        Some(NS),
+        "shop-iac-lock-dev",
+    )
+}
+
+fn with_resource(mut state: State, name: &str, applied: Value) -> State {
+    state.upsert_resource(ResourceState {
+        id: ResourceId::new("v1", "ConfigMap", Some("app"), name),
+        uid: format!("uid-{name}"),
+        depends_on: Vec::new(),
+        applied,
+    });
+    state
+}
+
+/// The requests to Secrets and Leases, as `METHOD plural ns/name`.
+fn sent(fake: &FakeApi) -> Vec<String> {
+    fake.requests().iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn the_first_write_creates_the_head_and_later_ones_are_conditional() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = store.load().await.unwrap();
+    assert_eq!(state.serial, 0);
+    state = with_resource(state, "a", json!({"k": 1}));
+    store.save(&mut state).await.unwrap();
+    assert_eq!(state.serial, 1);
+    let created = fake.get(&head()).expect("the head exists");
+    assert_eq!(created["type"], "shop-iac.io/state");
+    assert_eq!(created["metadata"]["labels"][STACK_LABEL], STACK);
+
+    fake.clear_log();
+    state = with_resource(state, "b", json!({"k": 2}));
+    store.save(&mut state).await.unwrap();
+    let requests = fake.requests();
+    assert_eq!(sent(&fake), ["PUT secrets state/shop-iac-state-dev"]);
+    assert_eq!(
+        requests[0].body.as_ref().unwrap()["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+
+    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    assert_eq!(fresh.load().await.unwrap(), state);
+}
+
+#[tokio::test]
+async fn a_writer_that_read_an_older_head_is_refused() {
+    let fake = fake_with_namespace();
+    let first = store(&fake);
+    let second = store(&fake);
+    let mut mine = first.load().await.unwrap();
+    let mut theirs = second.load().await.unwrap();
+    mine = with_resource(mine, "a", json!({}));
+    first.save(&mut mine).await.unwrap();
+
+    theirs = with_resource(theirs, "b", json!({}));
+    let err = second.save(&mut theirs).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StateError::Conflict {
+                on_disk: 1,
+                loaded: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(theirs.serial, 0, "a refused state is left as it was");
+
+    // Both at serial 1 now; the one that writes second loses again.
+    let mut again = second.load().await.unwrap();
+    mine = with_resource(mine, "c", json!({}));
+    first.save(&mut mine).await.unwrap();
+    again = with_resource(again, "d", json!({}));
+    let err = second.save(&mut again).await.unwrap_err();
+    assert!(
+        matches!(err, StateError::Conflict { on_disk: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(first.load().await.unwrap(), mine);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_after_a_lost_answer_is_confirmed_by_reading_the_index() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
+    store.save(&mut state).await.unwrap();
+
+    fake.inject(
+        Fault::on(Verb::Update)
+            .resource("secrets")
+            .answer(Answer::LoseAnswer),
+    );
+    fake.clear_log();
+    state = with_resource(state, "b", json!({}));
+    store.save(&mut state).await.unwrap();
+    assert_eq!(
+        sent(&fake),
+        [
+            "PUT secrets state/shop-iac-state-dev",
+            "PUT secrets state/shop-iac-state-dev",
+            "GET secrets state/shop-iac-state-dev"
+        ]
+    );
+    assert_eq!(state.serial, 2);
+    // The store knows the head's new version: the next write goes through.
+    state = with_resource(state, "c", json!({}));
+    store.save(&mut state).await.unwrap();
+    assert_eq!(store.load().await.unwrap().serial, 3);
+}
+
+/// Applied objects that do not compress well, about `kib` KiB of them.
+fn incompressible(kib: usize) -> Value {
+    let mut digest = Sha256::digest(b"seed").to_vec();
+    let mut text = String::with_capacity(kib * 1024);
+    while text.len() < kib * 1024 {
+        digest = Sha256::digest(&digest).to_vec();
+        for b in &digest {
+            text.push_str(&format!("{b:02x}"));
+        }
+    }
+    json!({"data": {"blob": text}})
+}
+
+#[tokio::test]
+async fn a_large_state_is_written_to_immutable_part_secrets_before_the_head() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
+    store.save(&mut state).await.unwrap();
+
+    let writes: Vec<String> = fake.mutations();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(writes[0].starts_with("POST secrets in state"), "{writes:?}");
+    let parts: Vec<Value> = fake
+        .objects("v1", "Secret")
+        .into_iter()
+        .filter(|s| s["type"] == "shop-iac.io/state-part")
+        .collect();
+    assert_eq!(parts.len(), 1);
+    let part = &parts[0];
+    assert_eq!(part["immutable"], true);
+    assert_eq!(part["metadata"]["labels"]["shop-iac.io/state-of"], STACK);
+    let name = part["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("shop-iac-state-dev-1-"), "{name}");
+    let written: Vec<Value> = fake
+        .requests()
+        .into_iter()
+        .filter(Logged::is_mutation)
+        .map(|r| r.body.unwrap()["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(written, [json!(name), json!("shop-iac-state-dev")]);
+
+    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    assert_eq!(fresh.load().await.unwrap(), state);
+}
+
+#[tokio::test]
+async fn a_state_in_a_missing_namespace_says_so() {
+    let fake = FakeApi::new();
+    let err = store(&fake).load().await.unwrap_err();
+    assert!(
+        matches!(&err, StateError::BackendNamespaceMissing { namespace } if namespace == NS),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn history_lists_the_kept_revisions_newest_first() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = store.load().await.unwrap();
+    for name in ["a", "b", "c"] {
+        state = with_resource(state, name, json!({}));
+        store.save(&mut state).await.unwrap();
+    }
+    let serials: Vec<u64> = store
+        .history()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.serial)
+        .collect();
+    assert_eq!(serials, [3, 2, 1]);
+    let first = store.revision(1).await.unwrap();
+    assert_eq!(first.resources.len(), 1);
+}
+
+#[tokio::test]
+async fn a_damaged_index_is_reported_and_left_unchanged() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
+    store.save(&mut state).await.unwrap();
+    // "not json", base64-encoded as Secret data is.
+    fake.update(&head(), |s| s["data"]["index.json"] = json!("bm90IGpzb24="));
+    fake.clear_log();
+    let err = KubeStore::new(fake.cluster(), NS, STACK)
+        .load()
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, StateError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("index.json"), "{err}");
+    assert!(fake.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn the_lock_is_a_lease_naming_its_holder_and_a_second_run_is_refused() {
+    let fake = fake_with_namespace();
+    let lock = store(&fake).lock("shop-iac up", None).await.unwrap();
+    let held = fake.get(&lease()).expect("a lease");
+    assert_eq!(held["spec"]["leaseDurationSeconds"], 15);
+    assert!(
+        held["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("pid {}", std::process::id()))
+    );
+
+    let err = store(&fake).lock("shop-iac up", None).await.unwrap_err();
+    let StateError::Locked { holder, .. } = &err else {
+        panic!("{err}");
+    };
+    let holder = holder.as_ref().expect("the holder is named");
+    assert_eq!(holder.pid, std::process::id());
+    assert_eq!(holder.command, "shop-iac up");
+    lock.release().await;
+}
+
+/// A lease another run took and stopped renewing a minute ago.
+fn expired_lease() -> Value {
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+    "metadata": {"namespace": NS, "name": "shop-iac-lock-dev"},
+    "spec": {
+        "holderIdentity": "someone@elsewhere pid 1",
+        "leaseDurationSeconds": 15,
+        "renewTime": humantime::format_rfc3339_micros(
+            SystemTime::now() - Duration::from_secs(60)).to_string(),
+        "leaseTransitions": 2,
+    }})
+}
+
+#[tokio::test]
+async fn a_lease_that_ran_out_is_taken_over_on_the_version_last_read() {
+    let fake = fake_with_namespace();
+    let seeded = fake.insert(expired_lease());
+    let lock = store(&fake).lock("shop-iac up", None).await.unwrap();
+    assert_eq!(
+        sent(&fake),
+        [
+            "GET leases state/shop-iac-lock-dev",
+            "PUT leases state/shop-iac-lock-dev"
+        ]
+    );
+    let put = &fake.requests()[1];
+    assert_eq!(
+        put.body.as_ref().unwrap()["metadata"]["resourceVersion"],
+        seeded["metadata"]["resourceVersion"]
+    );
+    let taken = fake.get(&lease()).unwrap();
+    assert_eq!(taken["spec"]["leaseTransitions"], 3);
+    assert_eq!(taken["metadata"]["uid"], seeded["metadata"]["uid"]);
+    lock.check().unwrap();
+    drop(lock);
+}
+
+#[tokio::test]
+async fn a_takeover_that_loses_the_race_is_refused() {
+    let fake = fake_with_namespace();
+    fake.insert(expired_lease());
+    fake.inject(Fault::on(Verb::Update).resource("leases").status(409));
+    let err = store(&fake).lock("shop-iac up", None).await.unwrap_err();
+    assert!(matches!(err, StateError::Locked { .. }), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_holder_renews_its_lease_and_keeps_the_lock() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let lock = store.lock("shop-iac up", None).await.unwrap();
+    let taken = fake.get(&lease()).unwrap();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let renewals = fake
+        .requests()
+        .iter()
+        .filter(|r| r.verb == Verb::Update && r.plural == "leases")
+        .count();
+    assert_eq!(renewals, 2);
+    let renewed = fake.get(&lease()).unwrap();
+    assert_ne!(
+        renewed["metadata"]["resourceVersion"],
+        taken["metadata"]["resourceVersion"]
+    );
+    store.check_lock().unwrap();
+    lock.release().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_that_finds_the_lease_taken_over_fails_the_fence() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = store.load().await.unwrap();
+    let lock = store.lock("shop-iac up", None).await.unwrap();
+    // Another run took the lease over (its write bumps the version).
+    fake.update(&lease(), |l| {
+        l["spec"]["holderIdentity"] = json!("other@host pid 2");
+    });
+    tokio::time::sleep(RENEW_AND_A_BIT).await;
+
+    let err = store.check_lock().unwrap_err();
+    assert!(
+        matches!(&err, StateError::LockLost { reason, .. } if reason == "another run took its lease over"),
+        "{err}"
+    );
+    assert!(lock.check().is_err());
+    fake.clear_log();
+    state = with_resource(state, "a", json!({}));
+    let err = store.save(&mut state).await.unwrap_err();
+    assert!(matches!(err, StateError::LockLost { .. }), "{err}");
+    assert!(fake.mutations().is_empty(), "a fenced store writes nothing");
+}
+
+#[tokio::test]
+async fn release_deletes_the_lease_on_the_version_it_wrote() {
+    let fake = fake_with_namespace();
+    let lock = store(&fake).lock("shop-iac up", None).await.unwrap();
+    let held = fake.get(&lease()).unwrap();
+    lock.release().await;
+    assert!(fake.get(&lease()).is_none());
+    let delete = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.verb == Verb::Delete)
+        .unwrap();
+    let preconditions = &delete.body.unwrap()["preconditions"];
+    assert_eq!(preconditions["uid"], held["metadata"]["uid"]);
+    assert_eq!(
+        preconditions["resourceVersion"],
+        held["metadata"]["resourceVersion"]
+    );
+    let next = store(&fake).lock("shop-iac up", None).await.unwrap();
+    next.release().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_write_whose_answer_was_lost_is_confirmed_too() {
+    let fake = fake_with_namespace();
+    fake.inject(
+        Fault::on(Verb::Create)
+            .resource("secrets")
+            .dry_run(false)
+            .answer(Answer::LoseAnswer),
+    );
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
+    store.save(&mut state).await.unwrap();
+    let creates = fake
+        .requests()
+        .iter()
+        .filter(|r| r.verb == Verb::Create && !r.dry_run())
+        .count();
+    assert_eq!(creates, 2, "the retry found the head already written");
+    state = with_resource(state, "b", json!({}));
+    store.save(&mut state).await.unwrap();
+    assert_eq!(
+        KubeStore::new(fake.cluster(), NS, STACK)
+            .load()
+            .await
+            .unwrap(),
+        state
+    );
+}
+
+#[tokio::test]
+async fn part_secrets_go_once_no_kept_revision_names_them() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
+    store.save(&mut state).await.unwrap();
+    let parts = |fake: &FakeApi| {
+        fake.objects("v1", "Secret")
+            .iter()
+            .filter(|s| s["type"] == "shop-iac.io/state-part")
+            .count()
+    };
+    assert_eq!(parts(&fake), 1);
+    state.resources.clear();
+    // The large revision stays in the history for ten more writes.
+    for i in 0..10 {
+        state = with_resource(state, &format!("small-{i}"), json!({}));
+        store.save(&mut state).await.unwrap();
+        assert_eq!(parts(&fake), 1, "after write {i}");
+    }
+    state = with_resource(state, "last", json!({}));
+    store.save(&mut state).await.unwrap();
+    assert_eq!(parts(&fake), 0);
+    assert!(store.history().await.unwrap().iter().all(|r| r.serial > 1));
+}

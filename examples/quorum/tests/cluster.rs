@@ -1,0 +1,178 @@
+//! The quorum program on the local control plane (`make cluster`), run as a
+//! user runs it: preview, up (which returns only once every member is
+//! ready, started in order), a change, destroy.
+
+#[path = "../../../tests/util.rs"]
+mod util;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use util::{TestNamespace, kubeconfig, kubectl_json};
+
+fn quorum(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quorum-iac"))
+        .args(args)
+        .current_dir(project)
+        .output()
+        .expect("run quorum-iac")
+}
+
+fn ok(project: &Path, args: &[&str]) -> String {
+    let output = quorum(project, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "quorum-iac {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn write_stack(project: &Path, namespace: &str, replicas: i32, greeting: &str) {
+    std::fs::create_dir_all(project.join("stacks")).unwrap();
+    std::fs::write(
+        project.join("stacks/dev.yaml"),
+        format!(
+            "kubeconfig: {}\ncontext: echo-iac-local\nnamespace: {namespace}\ncreateNamespace: false\n\
+             replicas: {replicas}\nimage: docker.io/library/busybox:stable\ngreeting: {greeting}\n\
+             nodeSelector:\n  type: kwok\n",
+            kubeconfig().display()
+        ),
+    )
+    .unwrap();
+}
+
+fn members(namespace: &str) -> Vec<Value> {
+    let pods = kubectl_json(&[
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        "app=quorum",
+        "-o",
+        "json",
+    ]);
+    let mut items = pods["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|p| {
+        p["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    items
+}
+
+fn ready(pod: &Value) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+#[test]
+fn a_statefulset_stack_previews_comes_up_in_order_changes_and_goes() {
+    let ns = TestNamespace::new("quorum");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack(dir, ns.name(), 3, "hello");
+
+    let preview = ok(dir, &["preview"]);
+    for object in [
+        "create StatefulSet",
+        "create Service",
+        "create PodDisruptionBudget",
+        "create ConfigMap",
+    ] {
+        assert!(preview.contains(object), "{preview}");
+    }
+    assert!(members(ns.name()).is_empty(), "preview created pods");
+
+    let up = ok(dir, &["up"]);
+    assert!(
+        up.contains(&format!("ready: quorum.{ns}.svc.cluster.local")),
+        "{up}"
+    );
+    // `up` returned: every member is ready, and they were started in order.
+    let pods = members(ns.name());
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert!(
+        pods.iter().all(ready),
+        "up returned before every member was ready"
+    );
+    let created: Vec<&str> = pods
+        .iter()
+        .map(|p| p["metadata"]["creationTimestamp"].as_str().unwrap())
+        .collect();
+    assert!(created.windows(2).all(|w| w[0] <= w[1]), "{created:?}");
+    let budget = kubectl_json(&["get", "pdb", "quorum", "-n", ns.name(), "-o", "json"]);
+    assert_eq!(budget["spec"]["minAvailable"], 2);
+    let service = kubectl_json(&["get", "service", "quorum", "-n", ns.name(), "-o", "json"]);
+    assert_eq!(service["spec"]["clusterIP"], "None");
+
+    assert!(
+        ok(dir, &["preview"])
+            .lines()
+            .all(|l| l.starts_with("same ")),
+        "a second preview found changes"
+    );
+
+    write_stack(dir, ns.name(), 5, "bonjour");
+    let preview = ok(dir, &["preview"]);
+    assert!(
+        preview.contains(&format!("update StatefulSet {ns}/quorum (spec.replicas)")),
+        "{preview}"
+    );
+    assert!(
+        preview.contains(&format!(
+            "update PodDisruptionBudget {ns}/quorum (spec.minAvailable)"
+        )),
+        "{preview}"
+    );
+    assert!(
+        preview.contains(&format!(
+            "update ConfigMap {ns}/quorum-config (data[\"index.html\"])"
+        )),
+        "{preview}"
+    );
+    ok(dir, &["up"]);
+    let pods = members(ns.name());
+    assert_eq!(pods.len(), 5);
+    assert!(pods.iter().all(ready));
+    let config = kubectl_json(&[
+        "get",
+        "configmap",
+        "quorum-config",
+        "-n",
+        ns.name(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(config["data"]["index.html"], "bonjour\n");
+
+    let destroy = ok(dir, &["destroy"]);
+    assert!(destroy.contains("destroyed"), "{destroy}");
+    let left = kubectl_json(&[
+        "get",
+        "statefulsets,services,configmaps,pdb",
+        "-n",
+        ns.name(),
+        "-l",
+        "quorum-iac.io/stack=dev",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        left["items"],
+        serde_json::json!([]),
+        "destroy left objects behind"
+    );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/dev.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["resources"], serde_json::json!([]));
+}
