@@ -293,27 +293,28 @@ fn a_stateful_set_a_daemon_set_a_job_a_pod_and_a_crd_are_each_waited_for_by_thei
 #[test]
 fn a_load_balancer_without_an_address_and_an_unbound_claim_time_out_saying_why() {
     let ns = TestNamespace::new("ready-never");
-    let mut lb = service(&ns, "front", "front", "LoadBalancer");
-    // A class no controller implements: no address comes, on any cluster.
-    lb["spec"]["loadBalancerClass"] = json!("example.org/none");
-    // Node ports are the other tests' to choose.
-    lb["spec"]["allocateLoadBalancerNodePorts"] = json!(false);
+    // No selector, so nothing but the address is waited for.
+    let lb = json!({"apiVersion": "v1", "kind": "Service", "metadata": meta("front", &ns),
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80}],
+            // A class no controller implements: no address comes, on any
+            // cluster.
+            "loadBalancerClass": "example.org/none",
+            // Node ports are the other tests' to choose.
+            "allocateLoadBalancerNodePorts": false}});
     let objects = vec![
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("front", &ns),
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "front"}},
-                "template": pod_template("front")}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("settings", &ns)}),
         lb,
         json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta("data", &ns),
             "spec": {"storageClassName": "no-such-class", "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": "1Gi"}}}}),
     ];
-    let waited = up(objects, Duration::from_secs(8));
+    let waited = up(objects, Duration::from_secs(5));
     let error = waited.error();
     let ns = ns.name();
-    assert!(error.contains("did not become ready within 8s"), "{error}");
+    assert!(error.contains("did not become ready within 5s"), "{error}");
     assert!(
         error.contains(&format!(
-            "Service {ns}/front: 1/1 endpoints ready, waiting for a load-balancer address: no load-balancer controller has assigned an address"
+            "Service {ns}/front: no selector, waiting for a load-balancer address: no load-balancer controller has assigned an address yet"
         )),
         "{error}"
     );
@@ -323,10 +324,10 @@ fn a_load_balancer_without_an_address_and_an_unbound_claim_time_out_saying_why()
         )),
         "{error}"
     );
-    // The Deployment became ready, and is not listed as unready.
-    assert!(!error.contains("Deployment"), "{error}");
+    // Only what is not ready is listed.
+    assert!(!error.contains("ConfigMap"), "{error}");
     assert!(
-        waited.saw(&format!("Deployment {ns}/front: 1/1 available")),
+        waited.saw(&format!("ConfigMap {ns}/settings: exists")),
         "{:#?}",
         waited.lines
     );

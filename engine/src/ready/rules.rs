@@ -123,9 +123,14 @@ pub fn assess(live: &Value, endpoints: Endpoints) -> Verdict {
     if !live["metadata"]["deletionTimestamp"].is_null() {
         return Verdict::in_progress("being deleted");
     }
-    if let Some(observed) = live["status"]["observedGeneration"].as_i64()
-        && observed < live["metadata"]["generation"].as_i64().unwrap_or(0)
-    {
+    // A workload's controller always reports the generation it saw, so
+    // a status without one is no verdict yet; other kinds may never have one.
+    let observed = live["status"]["observedGeneration"].as_i64();
+    let unseen = match observed {
+        Some(observed) => observed < live["metadata"]["generation"].as_i64().unwrap_or(0),
+        None => is_workload(api_version, kind),
+    };
+    if unseen {
         return Verdict::in_progress("waiting for the controller to see the new spec");
     }
     if let Some(stalled) = condition(live, "Stalled", "True") {
@@ -244,9 +249,8 @@ fn stateful_set(live: &Value) -> Verdict {
 /// and available.
 fn daemon_set(live: &Value) -> Verdict {
     let status = &live["status"];
-    // Without these the controller has not acted on it yet, whatever the
-    // counts say.
-    if status["observedGeneration"].is_null() || status["desiredNumberScheduled"].is_null() {
+    // Without it the controller has not counted the nodes yet.
+    if status["desiredNumberScheduled"].is_null() {
         return Verdict::in_progress("waiting for the controller to see the new spec");
     }
     let desired = count(status, "desiredNumberScheduled");
@@ -552,6 +556,17 @@ mod tests {
     fn a_deployment_scaled_to_zero_is_ready_without_counts() {
         let d = deployment(json!({"replicas": 0}), json!({"observedGeneration": 2}));
         assert_eq!(verdict(&d).status, Status::Ready);
+    }
+
+    #[test]
+    fn a_workload_whose_controller_reported_nothing_yet_is_in_progress() {
+        let fresh = deployment(json!({"replicas": 0}), json!({}));
+        assert_eq!(
+            verdict(&fresh).progress,
+            "waiting for the controller to see the new spec"
+        );
+        let set = stateful_set(json!({"replicas": 0}), json!({}));
+        assert_eq!(verdict(&set).status, Status::InProgress);
     }
 
     #[test]

@@ -66,7 +66,8 @@ fn roll_out(fake: &FakeApi, id: &ResourceId, after: Duration) -> tokio::task::Jo
         fake.set_status(
             &id,
             json!({"observedGeneration": generation, "replicas": replicas,
-                "updatedReplicas": replicas, "availableReplicas": replicas}),
+                "updatedReplicas": replicas, "readyReplicas": replicas,
+                "availableReplicas": replicas}),
         );
     })
 }
@@ -197,7 +198,12 @@ async fn up_clears_what_an_interrupted_run_left_once_converged_and_says_so() {
     assert_eq!(state.resources.len(), 1);
     assert_eq!(
         told.lines(),
-        ["note: Recovered 1 operation(s) an earlier run left unfinished"]
+        [
+            "note: Recovered 1 operation(s) an earlier run left unfinished",
+            // What it left is seen ready before the run ends.
+            "note: Waiting until ready...",
+            "ConfigMap ns/web: exists"
+        ]
     );
     assert!(stack.fake.mutations().is_empty());
 }

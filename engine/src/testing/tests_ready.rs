@@ -10,7 +10,7 @@ use crate::ready::{self, Target};
 
 fn available(replicas: i64, generation: i64) -> Value {
     json!({"observedGeneration": generation, "replicas": replicas,
-        "updatedReplicas": replicas, "availableReplicas": replicas})
+        "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas})
 }
 
 fn pod(ns: &str, name: &str, app: &str, waiting: &str) -> Value {
@@ -62,7 +62,7 @@ async fn wait(
 async fn a_deployment_is_ready_once_its_controller_reports_every_replica_available() {
     let stack = Stack::new();
     let desired = [desired(deployment("ns", "web", 2), &[])];
-    stack.up(&desired).await;
+    let plan = stack.up(&desired).await;
     let id = desired[0].id.clone();
     let controller = {
         let fake = stack.fake.clone();
@@ -78,7 +78,7 @@ async fn a_deployment_is_ready_once_its_controller_reports_every_replica_availab
             fake.set_status(&id, available(2, 1));
         })
     };
-    let (seen, result) = wait(&stack, &ready::targets(&desired), TIMEOUT).await;
+    let (seen, result) = wait(&stack, &ready::targets(&plan, &desired, &[]), TIMEOUT).await;
     controller.await.unwrap();
     let done = result.unwrap();
     assert!(done[0].ready);
@@ -98,12 +98,17 @@ async fn a_status_of_the_previous_generation_does_not_count() {
     stack.up(&[desired(deployment("ns", "web", 2), &[])]).await;
     let desired = [desired(deployment("ns", "web", 3), &[])];
     stack.fake.set_status(&desired[0].id, available(2, 1));
-    stack.up(&desired).await;
+    let plan = stack.up(&desired).await;
     assert_eq!(
         stack.fake.get(&desired[0].id).unwrap()["metadata"]["generation"],
         2
     );
-    let (_, result) = wait(&stack, &ready::targets(&desired), Duration::from_secs(5)).await;
+    let (_, result) = wait(
+        &stack,
+        &ready::targets(&plan, &desired, &[]),
+        Duration::from_secs(5),
+    )
+    .await;
     let err = result.unwrap_err();
     let EngineError::Timeout { details, .. } = &err else {
         panic!("{err}");
@@ -122,12 +127,17 @@ async fn a_service_is_ready_when_its_deployments_replicas_are_ready_endpoints() 
         desired(deploy.clone(), &[]),
         desired(service("ns", "web", None), &[&deploy]),
     ];
-    stack.up(&desired).await;
+    let plan = stack.up(&desired).await;
     stack.fake.set_status(&desired[0].id, available(2, 1));
     stack
         .fake
         .insert(endpoint_slice("ns", "web", &[true, false]));
-    let (seen, result) = wait(&stack, &ready::targets(&desired), Duration::from_secs(3)).await;
+    let (seen, result) = wait(
+        &stack,
+        &ready::targets(&plan, &desired, &[]),
+        Duration::from_secs(3),
+    )
+    .await;
     assert!(matches!(result, Err(EngineError::Timeout { .. })));
     assert!(
         seen.contains(&"Service ns/web: 1/2 endpoints ready".to_string()),
@@ -138,7 +148,12 @@ async fn a_service_is_ready_when_its_deployments_replicas_are_ready_endpoints() 
     stack
         .fake
         .insert(endpoint_slice("ns", "web", &[true, true]));
-    let (_, result) = wait(&stack, &ready::targets(&desired), Duration::from_secs(3)).await;
+    let (_, result) = wait(
+        &stack,
+        &ready::targets(&plan, &desired, &[]),
+        Duration::from_secs(3),
+    )
+    .await;
     assert!(result.unwrap().iter().all(|r| r.ready));
 }
 
@@ -146,7 +161,7 @@ async fn a_service_is_ready_when_its_deployments_replicas_are_ready_endpoints() 
 async fn a_rollout_past_its_progress_deadline_fails_naming_its_pods() {
     let stack = Stack::new();
     let desired = [desired(deployment("ns", "web", 1), &[])];
-    stack.up(&desired).await;
+    let plan = stack.up(&desired).await;
     stack.fake.set_status(
         &desired[0].id,
         json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
@@ -157,7 +172,7 @@ async fn a_rollout_past_its_progress_deadline_fails_naming_its_pods() {
     stack
         .fake
         .insert(pod("ns", "web-1-a", "web", "ImagePullBackOff"));
-    let (_, result) = wait(&stack, &ready::targets(&desired), TIMEOUT).await;
+    let (_, result) = wait(&stack, &ready::targets(&plan, &desired, &[]), TIMEOUT).await;
     let err = result.unwrap_err();
     let EngineError::RolloutFailed { details, .. } = &err else {
         panic!("{err}");
@@ -180,7 +195,7 @@ async fn a_rollout_past_its_progress_deadline_fails_naming_its_pods() {
 async fn new_pods_all_stuck_on_a_reason_waiting_cannot_fix_stop_the_wait_after_the_grace() {
     let stack = Stack::new();
     let desired = [desired(deployment("ns", "web", 2), &[])];
-    stack.up(&desired).await;
+    let plan = stack.up(&desired).await;
     stack.fake.set_status(
         &desired[0].id,
         json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2}),
@@ -192,7 +207,7 @@ async fn new_pods_all_stuck_on_a_reason_waiting_cannot_fix_stop_the_wait_after_t
         .fake
         .insert(pod("ns", "web-1-b", "web", "ImagePullBackOff"));
     let started = tokio::time::Instant::now();
-    let (seen, result) = wait(&stack, &ready::targets(&desired), TIMEOUT).await;
+    let (seen, result) = wait(&stack, &ready::targets(&plan, &desired, &[]), TIMEOUT).await;
     let err = result.unwrap_err();
     let EngineError::Stuck { details, fix, .. } = &err else {
         panic!("{err}");
