@@ -221,3 +221,94 @@ async fn new_pods_all_stuck_on_a_reason_waiting_cannot_fix_stop_the_wait_after_t
     assert!(fix.starts_with("the image cannot be pulled"), "{fix}");
     assert!(!seen.is_empty());
 }
+
+fn stateful_set(ns: &str, name: &str, replicas: i64) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+    "metadata": {"namespace": ns, "name": name, "labels": stack_labels()},
+    "spec": {
+        "replicas": replicas,
+        "serviceName": name,
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "db", "image": "postgres"}]},
+        },
+    }})
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_counts_on_the_stateful_set_its_selector_matches_without_a_dependency() {
+    let stack = Stack::new();
+    let desired = [
+        desired(stateful_set("ns", "db", 2), &[]),
+        desired(service("ns", "db", None), &[]),
+    ];
+    let plan = stack.up(&desired).await;
+    let controller = {
+        let fake = stack.fake.clone();
+        let id = desired[0].id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            fake.set_status(
+                &id,
+                json!({"observedGeneration": 1, "replicas": 2, "readyReplicas": 1,
+                    "currentReplicas": 2, "updatedReplicas": 2,
+                    "currentRevision": "db-1", "updateRevision": "db-1"}),
+            );
+            // One ready endpoint already: not enough once both are ready.
+            fake.insert(endpoint_slice("ns", "db", &[true]));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            fake.set_status(
+                &id,
+                json!({"observedGeneration": 1, "replicas": 2, "readyReplicas": 2,
+                    "currentReplicas": 2, "updatedReplicas": 2,
+                    "currentRevision": "db-1", "updateRevision": "db-1"}),
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            fake.remove(&id_of(&endpoint_slice("ns", "db", &[])));
+            fake.insert(endpoint_slice("ns", "db", &[true, true]));
+        })
+    };
+    let targets = ready::targets(&plan, &desired, &[]);
+    assert_eq!(targets[1].selects, [desired[0].id.clone()]);
+    let (seen, result) = wait(&stack, &targets, TIMEOUT).await;
+    controller.await.unwrap();
+    assert!(result.unwrap().iter().all(|r| r.ready));
+    assert_eq!(
+        seen,
+        [
+            "StatefulSet ns/db: waiting for the controller to see the new spec",
+            "Service ns/db: waiting for StatefulSet ns/db",
+            "StatefulSet ns/db: 1/2 ready replicas",
+            "StatefulSet ns/db: 2/2 ready replicas",
+            "Service ns/db: 1/2 endpoints ready",
+            "Service ns/db: 2/2 endpoints ready",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_map_and_a_cluster_ip_service_are_judged_without_reading_them_back() {
+    let stack = Stack::new();
+    let deploy = deployment("ns", "web", 1);
+    let desired = [
+        desired(config_map("ns", "web", json!({"k": "v"})), &[]),
+        desired(deploy.clone(), &[]),
+        desired(service("ns", "web", None), &[&deploy]),
+    ];
+    let plan = stack.up(&desired).await;
+    stack.fake.set_status(&desired[1].id, available(1, 1));
+    stack.fake.insert(endpoint_slice("ns", "web", &[true]));
+    let before = stack.fake.requests().len();
+    let (seen, result) = wait(&stack, &ready::targets(&plan, &desired, &[]), TIMEOUT).await;
+    assert!(result.unwrap().iter().all(|r| r.ready), "{seen:?}");
+    let read: Vec<String> = stack.fake.requests()[before..]
+        .iter()
+        .map(|r| format!("{:?} {}", r.verb, r.plural))
+        .collect();
+    assert_eq!(read, ["Get deployments", "List endpointslices"]);
+    assert!(
+        seen.contains(&"ConfigMap ns/web: exists".to_string()),
+        "{seen:?}"
+    );
+}
