@@ -168,50 +168,73 @@ spec:
 }
 
 #[test]
-fn a_load_balancer_service_gets_a_pool_address_that_answers_on_this_machine() {
+fn load_balancer_services_get_pool_addresses_that_answer_on_this_machine() {
     real_node();
     let ns = TestNamespace::new("load-balancer");
     place_on_real_node(ns.name());
+    nginx_behind(&ns, "web-lb-0", "ClusterIP", 2);
+    // Several Services: MetalLB picks the announcing node per address, and
+    // an address that went to a node without a speaker would never answer.
+    let names = ["web-lb-0", "web-lb-1", "web-lb-2"];
     let start = Instant::now();
-    nginx_behind(&ns, "web-lb", "LoadBalancer", 2);
+    for name in names {
+        util::apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: LoadBalancer\n  \
+                 selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 80}}]\n"
+            ),
+        );
+    }
 
-    let ip: Ipv4Addr = util::wait_for(
-        Duration::from_secs(60),
-        "an address for the LoadBalancer Service",
-        || {
-            let service = util::kubectl_json(&["get", "service", "web-lb", "-n", ns.name()]);
-            service["status"]["loadBalancer"]["ingress"][0]["ip"]
-                .as_str()
-                .ok_or_else(|| format!("status {:#}", service["status"]))?
-                .parse::<Ipv4Addr>()
-                .map_err(|e| e.to_string())
-        },
-    );
+    let mut addresses = Vec::new();
+    for name in names {
+        let ip: Ipv4Addr = util::wait_for(
+            Duration::from_secs(60),
+            &format!("an address for the LoadBalancer Service {name}"),
+            || {
+                let service = util::kubectl_json(&["get", "service", name, "-n", ns.name()]);
+                service["status"]["loadBalancer"]["ingress"][0]["ip"]
+                    .as_str()
+                    .ok_or_else(|| format!("status {:#}", service["status"]))?
+                    .parse::<Ipv4Addr>()
+                    .map_err(|e| e.to_string())
+            },
+        );
+        assert!(
+            (POOL_FIRST..=POOL_LAST).contains(&ip),
+            "{name} got {ip}, which is not in MetalLB's pool {POOL_FIRST}-{POOL_LAST}"
+        );
+        assert!(
+            !addresses.contains(&ip),
+            "{name} got {ip}, which another Service has: {addresses:?}"
+        );
+        addresses.push(ip);
+    }
     let assigned = start.elapsed();
-    assert!(
-        (POOL_FIRST..=POOL_LAST).contains(&ip),
-        "the address {ip} is not in MetalLB's pool {POOL_FIRST}-{POOL_LAST}"
-    );
 
-    let addr = SocketAddr::new(IpAddr::V4(ip), 80);
-    let (status, body) = util::wait_for(
-        Duration::from_secs(60),
-        &format!("an answer from http://{addr}/"),
-        || http_get(addr),
-    );
+    for ip in &addresses {
+        let addr = SocketAddr::new(IpAddr::V4(*ip), 80);
+        let (status, body) = util::wait_for(
+            Duration::from_secs(60),
+            &format!("an answer from http://{addr}/"),
+            || http_get(addr),
+        );
+        assert_eq!(status, 200, "http://{addr}/ answered {status}: {body:?}");
+        assert!(
+            body.contains(NGINX_WELCOME),
+            "http://{addr}/ did not answer nginx's page: {body:?}"
+        );
+    }
     eprintln!(
-        "load balancer: {ip} assigned {:.1}s and answering {:.1}s after the apply",
+        "load balancer: {addresses:?} assigned within {:.1}s, all answering {:.1}s after the apply",
         assigned.as_secs_f64(),
         start.elapsed().as_secs_f64()
     );
-    assert_eq!(status, 200, "http://{addr}/ answered {status}: {body:?}");
-    assert!(
-        body.contains(NGINX_WELCOME),
-        "http://{addr}/ did not answer nginx's page: {body:?}"
-    );
 
-    // Deleting the Service releases the address: it stops answering.
-    util::kubectl_ok(&["delete", "service", "web-lb", "-n", ns.name()]);
+    // Deleting a Service releases its address: it stops answering.
+    util::kubectl_ok(&["delete", "service", names[0], "-n", ns.name()]);
+    let addr = SocketAddr::new(IpAddr::V4(addresses[0]), 80);
     util::wait_for(
         Duration::from_secs(30),
         &format!("http://{addr}/ to stop answering"),

@@ -336,6 +336,11 @@ metadata:
 spec:
   ipAddressPools: [echo-iac]
   interfaces: [eth0]
+  # Without memberlist every speaker takes all Ready nodes as candidates and
+  # hashes each address to one of them: the kwok nodes would win some
+  # addresses, which nobody would then announce.
+  nodeSelectors:
+  - matchLabels: {${node_label%%=*}: ${node_label#*=}}
 EOF
 
 # --------------------------------------------------------------------- ready
