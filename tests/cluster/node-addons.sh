@@ -355,6 +355,7 @@ dns_answers() {
   unset IFS
   # Header: id 0x4543, recursion desired, one question; then QTYPE A, IN.
   query=$(printf '\\x45\\x43\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00%s\\x00\\x00\\x01\\x00\\x01' "$query")
+  # shellcheck disable=SC2016  # expanded by the inner bash
   reply=$(in_node timeout 2 bash -c '
     exec 3<>"/dev/tcp/$1/53" || exit 1
     n=$(printf "$2" | wc -c)

@@ -90,7 +90,6 @@ fi
 bins=$("$here/build.sh" --node)
 k8s_bin=$(sed -n 's/^K8S_BIN=//p' <<<"$bins")
 images=$("$here/node-image.sh")
-nginx_image=$(sed -n 's/^NGINX_IMAGE=//p' <<<"$images")
 pause_image=$(sed -n 's/^PAUSE_IMAGE=//p' <<<"$images")
 curl_ref=$(sed -n 's/^CURL_REF=//p' <<<"$images")
 coredns_ref=$(sed -n 's/^COREDNS_REF=//p' <<<"$images")
