@@ -375,6 +375,12 @@ wait_until() {
       say "$what: not ready after ${timeout}s"
       kc get pods -n kube-system -o wide >&2 || true
       kc get pods -n metallb-system -o wide >&2 || true
+      local what_logs
+      for what_logs in kube-system/deployment/coredns metallb-system/deployment/controller \
+        metallb-system/daemonset/speaker; do
+        echo "---- last 20 lines of ${what_logs#*/} ----" >&2
+        kc logs -n "${what_logs%%/*}" "${what_logs#*/}" --tail=20 >&2 2>&1 || true
+      done
       exit 1
     fi
     sleep 0.5

@@ -49,6 +49,10 @@ node_ready() {
 
 if node_running && node_ready; then
   say "already running ($node_name, $node_ip); nothing to do"
+  if ! grep -qF "clusterDNS: [$node_dns_ip]" "$node_dir/kubelet.yaml" 2>/dev/null; then
+    say "warning: it was started by older scripts, without cluster DNS and MetalLB;"
+    say "warning: to add them, restart it: tests/cluster/node-down.sh && tests/cluster/node-up.sh"
+  fi
   exit 0
 fi
 if ! node_net_is_ours; then
