@@ -21,7 +21,7 @@ TEST_ARGS ?=
 
 help:
 	@echo "make cluster        build (once, cached) and start the local control plane"
-	@echo "make cluster-node   also start a real node (kubelet, containerd; root) that serves node ports"
+	@echo "make cluster-node   also start a real node (kubelet, containerd; root): node ports, cluster DNS, LoadBalancer addresses"
 	@echo "make cluster-down   stop it (and the real node) and remove its data"
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
 	@echo "make demo           start both, deploy the local stack on the real node and curl it"

@@ -11,3 +11,4 @@ mod program;
 mod project;
 mod render;
 mod stack;
+mod suggest;

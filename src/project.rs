@@ -176,7 +176,7 @@ impl ProjectError {
                 name,
                 dir,
                 available,
-            } => match crate::stack::closest(name, available.iter().map(String::as_str)) {
+            } => match crate::suggest::closest(name, available.iter().map(String::as_str)) {
                 Some(close) => format!("did you mean `--stack {close}`?"),
                 None if available.is_empty() => {
                     format!("create {}", dir.join(format!("{name}.yaml")).display())

@@ -3,6 +3,7 @@
 //! one module per area.
 
 mod bad_input;
+mod cluster_addons;
 mod control_plane;
 mod crash;
 mod harness;

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The environment variable that switches faults on.
+#[cfg(any(test, feature = "fault-points"))]
 pub const ENV: &str = "ECHO_IAC_FAULT";
 
 #[cfg(feature = "fault-points")]
@@ -54,6 +55,7 @@ const POINTS: [Point; 5] = [
 ];
 
 impl Point {
+    #[cfg(any(test, feature = "fault-points"))]
     pub fn name(self) -> &'static str {
         match self {
             Point::BeforeApply => "before-apply",

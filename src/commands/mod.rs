@@ -15,15 +15,16 @@ mod up;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, StackCommand};
+use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, PlanArgs, StackCommand};
 use crate::error::{Error, exit};
 use crate::program::{RawEchoSection, StackConfig};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack;
-use echo_iac_engine::Plan;
 use echo_iac_engine::cluster::{Cluster, Target};
+use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
+use echo_iac_engine::{Blocker, EngineError, Plan};
 
 /// Overrides the stack file's `backend:` for one run.
 pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
@@ -324,4 +325,47 @@ pub fn watch_interrupts() -> &'static AtomicBool {
         }
     });
     &CANCEL
+}
+
+pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
+    PlanOptions {
+        force_conflicts: args.force_conflicts,
+        adopt: args.adopt,
+        concurrency,
+    }
+}
+
+/// A plan with blocked steps fails the preview too, so that a preview that
+/// passes is one that `up` can carry out.
+pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
+    let blocked: Vec<&Blocker> = plan.blocked().filter_map(|s| s.blocker.as_ref()).collect();
+    if blocked.is_empty() {
+        return Ok(());
+    }
+    let mut hints = Vec::new();
+    if blocked
+        .iter()
+        .any(|b| matches!(b, Blocker::Conflicts { .. }))
+    {
+        hints.push("rerun with --force-conflicts to take the conflicting fields over");
+    }
+    if blocked
+        .iter()
+        .any(|b| matches!(b, Blocker::Unmanaged { .. }))
+    {
+        hints.push(
+            "rerun with --adopt to take over the existing objects, or rename them in the stack",
+        );
+    }
+    if blocked
+        .iter()
+        .any(|b| matches!(b, Blocker::Rejected { .. }))
+    {
+        hints.push("fix what the API server rejected (see its message above)");
+    }
+    Err(EngineError::Blocked {
+        count: blocked.len(),
+        hint: hints.join("; "),
+    }
+    .into())
 }

@@ -15,8 +15,7 @@ use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 
 use super::output::format_outputs;
-use super::preview::{check_blocked, plan_options};
-use super::{Session, confirm, print, show_plan, watch_interrupts};
+use super::{Session, check_blocked, confirm, plan_options, print, show_plan, watch_interrupts};
 
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();

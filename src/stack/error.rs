@@ -7,8 +7,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::suggest::closest;
 use crate::project::ProjectError;
+use crate::suggest::closest;
 
 /// A stack file that is not valid, with the place and the source around it.
 #[derive(Debug)]

@@ -17,7 +17,6 @@ mod names;
 mod raw;
 mod snippet;
 mod source;
-mod suggest;
 mod yaml_error;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +32,6 @@ pub(crate) use names::{
 };
 pub(crate) use snippet::Mark;
 pub(crate) use source::Source;
-pub(crate) use suggest::closest;
 pub(crate) use yaml_error::{KeyHelp, Wording};
 
 use raw::RawStack;

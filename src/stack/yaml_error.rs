@@ -7,8 +7,8 @@ use serde_saphyr::{Location, MessageFormatter, UserMessageFormatter};
 use super::error::StackError;
 use super::raw::all_keys;
 use super::source::Source;
-use super::suggest::closest;
 use super::{ProgramConfig, ValueKinds};
+use crate::suggest::closest;
 
 /// What a key takes, and how to write it, for a value of the wrong type.
 pub(crate) struct KeyHelp {

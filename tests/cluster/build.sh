@@ -13,21 +13,30 @@ cache=${ECHO_IAC_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/echo-iac/cluster
 k8s_dir="$cache/kubernetes-$K8S_VERSION"
 etcd_dir="$cache/etcd-$ETCD_VERSION"
 kwok_dir="$cache/kwok-$KWOK_VERSION"
+coredns_dir="$cache/coredns-$COREDNS_VERSION"
+metallb_dir="$cache/metallb-$METALLB_VERSION"
 k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-# `build.sh --node` also builds the real node's kubelet and kube-proxy
-# (node-up.sh); the control plane alone does not need them.
-if [ "${1:-}" = --node ]; then k8s_cmds+=(kubelet kube-proxy); fi
+# `build.sh --node` also builds what the real node runs (node-up.sh): the
+# kubelet and kube-proxy, CoreDNS, and MetalLB's controller and speaker; the
+# control plane alone does not need them.
+node=0
+if [ "${1:-}" = --node ]; then node=1; k8s_cmds+=(kubelet kube-proxy); fi
 
 print_dirs() {
   echo "K8S_BIN=$k8s_dir"
   echo "ETCD_BIN=$etcd_dir"
   echo "KWOK_BIN=$kwok_dir"
+  if [ "$node" = 1 ]; then
+    echo "COREDNS_BIN=$coredns_dir"
+    echo "METALLB_BIN=$metallb_dir"
+  fi
 }
 
 # all_built: every binary is in the cache, so nothing needs Go or the network.
 all_built() {
-  local f
-  for f in "$etcd_dir/etcd" "$kwok_dir/kwok" "${k8s_cmds[@]/#/$k8s_dir/}"; do
+  local f files=("$etcd_dir/etcd" "$kwok_dir/kwok" "${k8s_cmds[@]/#/$k8s_dir/}")
+  [ "$node" = 1 ] && files+=("$coredns_dir/coredns" "$metallb_dir/controller" "$metallb_dir/speaker")
+  for f in "${files[@]}"; do
     [ -x "$f" ] || return 1
   done
 }
@@ -78,5 +87,12 @@ done
 build "$here/etcd" "$etcd_dir" "-s -w" echo-iac.local/cluster/etcd
 build "$here/kwok" "$kwok_dir" "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 build "$here/k8s" "$k8s_dir" "$k8s_ldflags" "${k8s_cmds[@]/#/k8s.io/kubernetes/cmd/}"
+if [ "$node" = 1 ]; then
+  # CoreDNS's main package is its module's root, with every in-tree plugin.
+  build "$here/coredns" "$coredns_dir" "-s -w" github.com/coredns/coredns
+  metallb_ldflags="-s -w -X go.universe.tf/metallb/internal/version.version=${METALLB_VERSION#v}"
+  build "$here/metallb" "$metallb_dir" "$metallb_ldflags" \
+    go.universe.tf/metallb/controller go.universe.tf/metallb/speaker
+fi
 
 print_dirs

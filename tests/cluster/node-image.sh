@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the two container images the real node runs, since no image can be
+# Builds the container images the real node runs, since no image can be
 # pulled here, as OCI archives for `ctr images import`; cached under
 # ${XDG_CACHE_HOME:-~/.cache}/echo-iac/cluster/node-images-<nginx version>/ and
-# only rebuilt when missing. Prints the archives' paths:
+# each only rebuilt when missing. Prints the archives' paths (and the names
+# of those whose name carries a version):
 #   NGINX_IMAGE=<dir>/nginx.tar  docker.io/library/nginx:alpine, i.e. the seed's
 #                                `nginx:alpine`: Debian's nginx binary, the
 #                                shared libraries it links and a minimal
@@ -10,8 +11,19 @@
 #                                and includes /etc/nginx/conf.d/*.conf.
 #   PAUSE_IMAGE=<dir>/pause.tar  the pod sandbox image (pause/pause.go,
 #                                static), containerd's sandbox_image.
-# Needs apt-get (downloads the nginx packages, installs nothing), Go, tar,
-# sha256sum.
+#   CURL_IMAGE=<dir>/curl-<v>.tar, CURL_REF=localhost/echo-iac/curl:<v>:
+#                                Debian's curl and libcurl, the shared
+#                                libraries they link and a minimal filesystem
+#                                (no CA bundle: nothing here speaks TLS);
+#                                its entrypoint is curl.
+#   COREDNS_IMAGE=<dir>/coredns-<v>.tar, COREDNS_REF=localhost/echo-iac/coredns:<v>:
+#                                the static CoreDNS that build.sh --node
+#                                builds; runs /coredns -conf /etc/coredns/Corefile.
+#   METALLB_IMAGE=<dir>/metallb-<v>.tar, METALLB_REF=localhost/echo-iac/metallb:<v>:
+#                                MetalLB's static /controller and /speaker
+#                                (build.sh --node).
+# Needs apt-get (downloads the nginx and curl packages, installs nothing), Go,
+# tar, sha256sum.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export GOTOOLCHAIN=local CGO_ENABLED=0
@@ -36,12 +48,37 @@ if [ -z "$version" ]; then
   [ -n "$version" ] || { echo "node-image: no nginx package in apt's sources" >&2; exit 1; }
 fi
 out=$cache/node-images-${version//[:~+]/_}
-if [ -s "$out/nginx.tar" ] && [ -s "$out/pause.tar" ]; then
+# The add-ons' versions name their images; the binaries come from build.sh.
+# shellcheck source=versions.env
+. "$here/versions.env"
+curl_version=$(apt-cache policy curl 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v '^(none)$' || true)
+[ -n "$curl_version" ] || { echo "node-image: no curl package in apt's sources" >&2; exit 1; }
+curl_tag=${curl_version//[:~+]/_}
+curl_ref=localhost/echo-iac/curl:$curl_tag
+coredns_ref=localhost/echo-iac/coredns:${COREDNS_VERSION#v}
+metallb_ref=localhost/echo-iac/metallb:${METALLB_VERSION#v}
+curl_tar=$out/curl-$curl_tag.tar
+coredns_tar=$out/coredns-$COREDNS_VERSION.tar
+metallb_tar=$out/metallb-$METALLB_VERSION.tar
+print_images() {
   echo "NGINX_IMAGE=$out/nginx.tar"
   echo "PAUSE_IMAGE=$out/pause.tar"
+  echo "CURL_IMAGE=$curl_tar"
+  echo "CURL_REF=$curl_ref"
+  echo "COREDNS_IMAGE=$coredns_tar"
+  echo "COREDNS_REF=$coredns_ref"
+  echo "METALLB_IMAGE=$metallb_tar"
+  echo "METALLB_REF=$metallb_ref"
+}
+if [ -s "$out/nginx.tar" ] && [ -s "$out/pause.tar" ] && [ -s "$curl_tar" ] \
+  && [ -s "$coredns_tar" ] && [ -s "$metallb_tar" ]; then
+  print_images
   exit 0
 fi
 mkdir -p "$out"
+bins=$("$here/build.sh" --node)
+coredns_bin=$(sed -n 's/^COREDNS_BIN=//p' <<<"$bins")
+metallb_bin=$(sed -n 's/^METALLB_BIN=//p' <<<"$bins")
 
 # oci_archive <rootfs> <archive> <ref> <config json>: packs the folder as a
 # one-layer OCI image (uncompressed, reproducible: sorted, mtime 0, owned by
@@ -72,13 +109,35 @@ oci_archive() {
   mv "$archive.tmp" "$archive"
 }
 
+# copy_libs <rootfs> <binary> [<dir>]: the shared libraries the binary links,
+# from this machine or from the unpacked packages in <dir> (found through
+# LD_LIBRARY_PATH), into the same paths in <rootfs>.
+copy_libs() {
+  local rootfs=$1 bin=$2 from=${3:-} missing lib
+  missing=$(ldd "$bin" | awk '/not found/ { print $1 }')
+  if [ -n "$missing" ]; then
+    echo "node-image: $(basename "$bin") needs libraries missing on this machine: $missing" >&2
+    echo "node-image: install the packages that provide them (apt-get install -y ...)" >&2
+    exit 1
+  fi
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+    local dest=$lib
+    [ -n "$from" ] && dest=${lib#"$from"}
+    mkdir -p "$rootfs$(dirname "$dest")"
+    cp -L "$lib" "$rootfs$dest"
+  done
+}
+
 # ---------------------------------------------------------------------- pause
+if [ ! -s "$out/pause.tar" ]; then
 rootfs=$work/pause-root
 mkdir -p "$rootfs"
 (cd "$here/pause" && go build -trimpath -ldflags='-s -w' -o "$rootfs/pause" pause.go)
 oci_archive "$rootfs" "$out/pause.tar" "$pause_ref" '{"Entrypoint":["/pause"]}'
+fi
 
 # ---------------------------------------------------------------------- nginx
+if [ ! -s "$out/nginx.tar" ]; then
 (cd "$work" && apt-get download -q "nginx=$version" "nginx-common=$version" >&2)
 mkdir -p "$work/deb"
 for deb in "$work"/nginx*.deb; do dpkg -x "$deb" "$work/deb"; done
@@ -152,7 +211,52 @@ if command -v chroot >/dev/null && [ "$(id -u)" = 0 ]; then
 fi
 oci_archive "$rootfs" "$out/nginx.tar" "$nginx_ref" \
   '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["nginx","-g","daemon off;"],"ExposedPorts":{"80/tcp":{}},"StopSignal":"SIGQUIT"}'
-
 echo "node-image: built nginx $version and pause images in $out" >&2
-echo "NGINX_IMAGE=$out/nginx.tar"
-echo "PAUSE_IMAGE=$out/pause.tar"
+fi
+
+# ----------------------------------------------------------------------- curl
+if [ ! -s "$curl_tar" ]; then
+  (cd "$work" && apt-get download -q "curl=$curl_version" "libcurl4=$curl_version" >&2)
+  mkdir -p "$work/curl-deb"
+  for deb in "$work"/curl_*.deb "$work"/libcurl4_*.deb; do dpkg -x "$deb" "$work/curl-deb"; done
+  rootfs=$work/curl-root
+  mkdir -p "$rootfs"/{usr/bin,etc,tmp,dev,proc,sys}
+  chmod 1777 "$rootfs/tmp"
+  cp "$work/curl-deb/usr/bin/curl" "$rootfs/usr/bin/curl"
+  # libcurl from its package (this machine's may be another version), the
+  # rest from this machine, where curl's dependencies are installed.
+  libcurl_dir=$(dirname "$(find "$work/curl-deb" -name 'libcurl.so.4*' | sed -n 1p)")
+  LD_LIBRARY_PATH=$libcurl_dir copy_libs "$rootfs" "$rootfs/usr/bin/curl" "$work/curl-deb"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
+  if command -v chroot >/dev/null && [ "$(id -u)" = 0 ]; then
+    chroot "$rootfs" /usr/bin/curl --version >"$work/curl-v.log" 2>&1 || {
+      cat "$work/curl-v.log" >&2; echo "node-image: curl does not start in the image's filesystem" >&2; exit 1; }
+  fi
+  oci_archive "$rootfs" "$curl_tar" "$curl_ref" \
+    '{"Env":["PATH=/usr/bin:/bin"],"Entrypoint":["curl"],"User":"65534:65534"}'
+  echo "node-image: built $curl_ref in $out" >&2
+fi
+
+# -------------------------------------------------------------------- coredns
+if [ ! -s "$coredns_tar" ]; then
+  rootfs=$work/coredns-root
+  mkdir -p "$rootfs"/{etc/coredns,tmp}
+  cp "$coredns_bin/coredns" "$rootfs/coredns"
+  oci_archive "$rootfs" "$coredns_tar" "$coredns_ref" \
+    '{"Entrypoint":["/coredns"],"Cmd":["-conf","/etc/coredns/Corefile"],"ExposedPorts":{"53/udp":{},"53/tcp":{}}}'
+  echo "node-image: built $coredns_ref in $out" >&2
+fi
+
+# -------------------------------------------------------------------- metallb
+if [ ! -s "$metallb_tar" ]; then
+  rootfs=$work/metallb-root
+  mkdir -p "$rootfs"/tmp
+  chmod 1777 "$rootfs/tmp"
+  cp "$metallb_bin/controller" "$metallb_bin/speaker" "$rootfs/"
+  oci_archive "$rootfs" "$metallb_tar" "$metallb_ref" '{"Entrypoint":["/controller"]}'
+  echo "node-image: built $metallb_ref in $out" >&2
+fi
+
+print_images

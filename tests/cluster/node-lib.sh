@@ -17,6 +17,14 @@ node_host_ip=10.213.0.1
 node_ip=10.213.0.2
 node_prefix=24
 node_pod_cidr=10.214.0.0/24
+# Cluster DNS (node-addons.sh): the kube-dns Service's address, in up.sh's
+# service range; the kubelet gives it to pods as their nameserver.
+node_dns_ip=10.96.0.10
+node_cluster_domain=cluster.local
+# MetalLB's pool (node-addons.sh): LoadBalancer addresses inside the node's
+# subnet, so that this machine reaches them over the veth (the speaker answers
+# ARP for them on the node's eth0).
+node_lb_range=10.213.0.200-10.213.0.220
 node_label=echo-iac.io/node=real
 # The node is tainted so that only pods that tolerate it land there: the
 # suite's other tests keep running on the kwok nodes.

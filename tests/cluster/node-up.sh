@@ -3,8 +3,10 @@
 # (`make cluster` first): containerd and runc (Debian's packages), the kubelet
 # and kube-proxy in iptables mode (built from the pinned Kubernetes release by
 # build.sh --node), CNI bridge networking (Debian's containernetworking-plugins),
-# and the images node-image.sh builds: docker.io/library/nginx:alpine and the
-# pod sandbox. Nothing is pulled.
+# the images node-image.sh builds (docker.io/library/nginx:alpine, the pod
+# sandbox, curl, CoreDNS and MetalLB), and the add-ons node-addons.sh starts:
+# cluster DNS (CoreDNS) and a load balancer (MetalLB, layer 2). Nothing is
+# pulled.
 #
 # The node lives in its own network namespace (node-lib.sh: node IP 10.213.0.2,
 # reached from this machine through a veth pair; pods on 10.214.0.0/24), so
@@ -47,6 +49,10 @@ node_ready() {
 
 if node_running && node_ready; then
   say "already running ($node_name, $node_ip); nothing to do"
+  if ! grep -qF "clusterDNS: [$node_dns_ip]" "$node_dir/kubelet.yaml" 2>/dev/null; then
+    say "warning: it was started by older scripts, without cluster DNS and MetalLB;"
+    say "warning: to add them, restart it: tests/cluster/node-down.sh && tests/cluster/node-up.sh"
+  fi
   exit 0
 fi
 if ! node_net_is_ours; then
@@ -88,8 +94,10 @@ fi
 bins=$("$here/build.sh" --node)
 k8s_bin=$(sed -n 's/^K8S_BIN=//p' <<<"$bins")
 images=$("$here/node-image.sh")
-nginx_image=$(sed -n 's/^NGINX_IMAGE=//p' <<<"$images")
 pause_image=$(sed -n 's/^PAUSE_IMAGE=//p' <<<"$images")
+curl_ref=$(sed -n 's/^CURL_REF=//p' <<<"$images")
+coredns_ref=$(sed -n 's/^COREDNS_REF=//p' <<<"$images")
+metallb_ref=$(sed -n 's/^METALLB_REF=//p' <<<"$images")
 pause_ref=localhost/echo-iac/pause:1
 
 # The admission plugins that let a namespace place its pods on this node.
@@ -271,6 +279,9 @@ registerWithTaints:
   effect: NoSchedule
 podLogsDir: $node_dir/pod-logs
 resolvConf: ""
+# Pods with the default dnsPolicy ask CoreDNS (node-addons.sh).
+clusterDNS: [$node_dns_ip]
+clusterDomain: $node_cluster_domain
 maxPods: 30
 failSwapOn: false
 serializeImagePulls: false
@@ -361,7 +372,10 @@ node_wait_for apiserver-bridge-node 10 node_api_ok
 node_start containerd "$(command -v containerd)" --config "$node_dir/containerd/config.toml" --log-level warn
 node_wait_for containerd 30 ctr_node version
 ctr_node images import "$pause_image" >"$node_log_dir/images.log" 2>&1 || fail images "could not import $pause_image"
-ctr_node images import "$nginx_image" >>"$node_log_dir/images.log" 2>&1 || fail images "could not import $nginx_image"
+for image in NGINX_IMAGE CURL_IMAGE COREDNS_IMAGE METALLB_IMAGE; do
+  archive=$(sed -n "s/^$image=//p" <<<"$images")
+  ctr_node images import "$archive" >>"$node_log_dir/images.log" 2>&1 || fail images "could not import $archive"
+done
 say "containerd ready, images imported ($(elapsed))"
 
 node_start kubelet "$k8s_bin/kubelet" \
@@ -377,5 +391,10 @@ say "kubelet ready: node $node_name is Ready ($(elapsed))"
 node_start kube-proxy "$k8s_bin/kube-proxy" --config="$node_dir/kube-proxy.yaml"
 node_wait_for kube-proxy 30 in_node curl -sf --max-time 2 http://127.0.0.1:10256/healthz
 
+say "images: $curl_ref $coredns_ref $metallb_ref"
+"$here/node-addons.sh" 7>&- 8>&-
+say "add-ons ready ($(elapsed))"
+
 started_ok=1
 say "ready in $(elapsed): $node_name at $node_ip (pods $node_pod_cidr), label $node_label, taint $node_taint"
+say "cluster DNS $node_dns_ip (kube-system/kube-dns, $node_cluster_domain); LoadBalancer pool $node_lb_range"

@@ -12,8 +12,9 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::stack::{
     KeyHelp, MAX_LABEL_CHARS, Mark, ProgramConfig, Source, Stack, StackError, ValueKinds, Wording,
-    closest, dns_label_problem, label_key_problem, label_value_problem, show_char,
+    dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
+use crate::suggest::closest;
 
 /// A stack whose program is the echo stack.
 pub(crate) type StackConfig = Stack<EchoSection>;
