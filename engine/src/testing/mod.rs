@@ -78,7 +78,7 @@ pub fn deployment(ns: &str, name: &str, replicas: i64) -> Value {
         "selector": {"matchLabels": {"app": name}},
         "template": {
             "metadata": {"labels": {"app": name}},
-            "spec": {"containers": [{"name": "web", "image": "nginx:alpine"}]},
+            "spec": {"containers": [{"name": "web", "image": "registry.example/web:1.0"}]},
         },
     }})
 }
