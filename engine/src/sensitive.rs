@@ -72,9 +72,26 @@ pub fn fields_of(object: &Value) -> impl Iterator<Item = &'static str> + '_ {
         .map(|m| m.field)
 }
 
-/// Whether a value already stands in for a sensitive one.
+/// Whether a value already stands in for a sensitive one: a mask or a
+/// seal as made here, not merely text that starts like one (a
+/// `stringData` value may hold anything).
 pub fn is_redacted(value: &Value) -> bool {
-    value.as_str().is_some_and(|s| s.starts_with(MARKER))
+    let Some(rest) = value
+        .as_str()
+        .and_then(|s| s.strip_prefix(MARKER))
+        .and_then(|s| s.strip_prefix(' '))
+    else {
+        return false;
+    };
+    let is_hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hex(rest, 16) {
+        return true;
+    }
+    let mut parts = rest.split(':');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(SEAL_SCHEME), Some(salt), Some(mac), None) if is_hex(salt, 32) && is_hex(mac, 64)
+    )
 }
 
 /// Replaces every sensitive value of `object` with `(sensitive) <digest>`,
@@ -455,6 +472,20 @@ mod tests {
         assert_ne!(a["data"]["password"], b["data"]["password"]);
         assert_eq!(a["data"]["same"], b["data"]["same"]);
         assert!(is_redacted(&a["data"]["password"]));
+    }
+
+    #[test]
+    fn a_value_that_only_looks_redacted_is_still_masked_and_sealed() {
+        let lookalike = "(sensitive) my real password";
+        let mut object = json!({"apiVersion": "v1", "kind": "Secret",
+            "stringData": {"password": lookalike}});
+        assert!(has_clear_values(&object));
+        let mut masked = object.clone();
+        mask(&mut masked);
+        assert_ne!(masked["stringData"]["password"], lookalike);
+        seal(&mut object, None);
+        assert!(!object.to_string().contains("my real password"));
+        assert!(is_redacted(&object["stringData"]["password"]));
     }
 
     #[test]
