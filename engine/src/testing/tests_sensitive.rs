@@ -208,3 +208,27 @@ async fn a_value_set_in_the_clear_is_sealed_before_it_is_written() {
     stack.set_state(state).await;
     assert_no_value(&state_files(&stack), &[PASSWORD, TOKEN]);
 }
+
+#[tokio::test]
+async fn the_cluster_backend_stores_a_secret_sealed() {
+    let fake = FakeApi::new();
+    fake.insert(namespace("state"));
+    let store = crate::state::KubeStore::new(fake.cluster(), "state", STACK);
+    let mut state = store.load().await.unwrap();
+    let object = secret(PASSWORD);
+    state.resources.push(ResourceState {
+        id: id_of(&object),
+        uid: "u".into(),
+        depends_on: Vec::new(),
+        applied: object,
+    });
+    store.save(&mut state).await.unwrap();
+
+    let stored = crate::state::KubeStore::new(fake.cluster(), "state", STACK)
+        .load()
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&stored).unwrap();
+    assert!(text.contains("hmac-sha256"), "{text}");
+    assert_no_value(&text, &[PASSWORD, TOKEN]);
+}
