@@ -35,6 +35,8 @@ mod tests_planner;
 #[cfg(test)]
 mod tests_ready;
 #[cfg(test)]
+mod tests_sensitive;
+#[cfg(test)]
 mod tests_state;
 
 /// The program the tests act as: not echo-iac, so that a name the engine
