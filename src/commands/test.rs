@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cli::{GlobalArgs, TestArgs};
-use crate::error::Error;
+use crate::error::{Error, exit};
 use crate::program::EchoConfig;
 use echo_iac_engine::EngineError;
 use echo_iac_engine::ResourceId;
@@ -33,6 +33,8 @@ const MARKER: &str = "echo-iac-test:";
 const CONTAINER: &str = "curl";
 /// One request may take this long, connecting included.
 const REQUEST_TIMEOUT_SECS: u32 = 5;
+/// How long a deleted test Pod is waited for; a finished one goes at once.
+const POD_GONE_WAIT: Duration = Duration::from_secs(15);
 
 pub async fn run(global: &GlobalArgs, args: TestArgs) -> Result<(), Error> {
     let session = Session::open(global)?;
@@ -152,10 +154,12 @@ async fn test_service(
     // Whatever happens from here, the Pod goes: a failed wait, an
     // unreadable log, Ctrl-C.
     let outcome = run_pod(cluster, namespace, &name, requests, deadline, cancel).await;
-    if let Err(e) = cluster.delete(&id, uid).await {
+    delete_pod(cluster, &id, uid).await;
+    if matches!(outcome, Err(Error::Engine(EngineError::Interrupted))) {
         note(&format!(
-            "warning: could not delete test pod {namespace}/{name}: {e}"
+            "Interrupted: test pod {namespace}/{name} was deleted"
         ));
+        return Err(Error::Exit(exit::INTERRUPTED));
     }
     let log = outcome?;
 
@@ -166,6 +170,32 @@ async fn test_service(
         print(&report_text(&report));
     }
     Ok(report)
+}
+
+/// Deletes the test Pod and waits (briefly) until it is gone, so that a
+/// command that returns leaves nothing behind; a Pod that lingers is
+/// reported, not an error.
+async fn delete_pod(cluster: &Cluster, id: &ResourceId, uid: &str) {
+    let gone = async {
+        cluster.delete(id, uid).await?;
+        let until = Instant::now() + POD_GONE_WAIT;
+        while Instant::now() < until {
+            match cluster.get(id).await? {
+                Some(pod) if pod["metadata"]["uid"] == uid => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ => return Ok(true),
+            }
+        }
+        Ok::<_, ClusterError>(false)
+    };
+    match gone.await {
+        Ok(true) => {}
+        Ok(false) => note(&format!(
+            "warning: test pod {id} was deleted but is still terminating"
+        )),
+        Err(e) => note(&format!("warning: could not delete test pod {id}: {e}")),
+    }
 }
 
 /// Deletes Pods an earlier run left (one stopped by a second Ctrl-C, which
