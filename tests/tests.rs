@@ -5,6 +5,7 @@
 mod bad_input;
 mod control_plane;
 mod crash;
+mod graph;
 mod harness;
 mod interrupt;
 mod lifecycle;
