@@ -16,6 +16,7 @@ mod rbac;
 mod real_node;
 mod shell;
 mod stack_errors;
+mod stack_test;
 mod team_state;
 mod util;
 mod waits;
