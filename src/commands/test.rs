@@ -33,6 +33,8 @@ const MARKER: &str = "echo-iac-test:";
 const CONTAINER: &str = "curl";
 /// One request may take this long, connecting included.
 const REQUEST_TIMEOUT_SECS: u32 = 5;
+/// How much of a log the engine's `pod_log` reads.
+const LOG_LIMIT_BYTES: usize = 16 * 1024;
 /// How long a deleted test Pod is waited for; a finished one goes at once.
 const POD_GONE_WAIT: Duration = Duration::from_secs(15);
 
@@ -165,7 +167,19 @@ async fn test_service(
 
     let live = live_pod_ips(cluster, namespace, &echo.app_label).await?;
     let answers = judge(parse_log(&log), &live);
-    let report = summarize(echo, &name, requests, answers, live.len());
+    let mut report = summarize(echo, &name, requests, answers, live.len());
+    if report.answers.len() < requests && log.len() + 1024 >= LOG_LIMIT_BYTES {
+        // The API gives at most this much of a log: the answers after it
+        // ran, but cannot be read.
+        report.failures.insert(
+            0,
+            format!(
+                "the test pod's log was cut at {} KiB after {} answers; use fewer --requests",
+                LOG_LIMIT_BYTES / 1024,
+                report.answers.len()
+            ),
+        );
+    }
     if !quiet {
         print(&report_text(&report));
     }
