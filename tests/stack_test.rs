@@ -2,7 +2,8 @@
 //! its curl pod asks each Service by name through cluster DNS (CoreDNS), and
 //! a LoadBalancer Service gets an address from MetalLB's pool. Needs the
 //! real node with its add-ons (node-up.sh starts them); like every cluster
-//! test it fails, never skips, without them.
+//! test it fails, never skips, without them. The last two tests need only
+//! the control plane: on kwok's nodes no container runs.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -266,4 +267,29 @@ fn echo_iac_test_interrupted_deletes_its_pod_and_exits_130() {
     run.assert_code(130).assert_contains("was deleted");
     assert_no_test_pods(&stack);
     destroy(&stack);
+}
+
+#[test]
+fn echo_iac_test_before_up_says_to_run_up() {
+    let stack = TestStack::new("test-before-up");
+    stack.write("echo:\n  replicas: 1\n  serviceType: ClusterIP\n");
+    stack
+        .run(&["test"])
+        .assert_code(1)
+        .assert_contains("echo-nodeport-service does not exist")
+        .assert_contains("run `echo-iac up` first");
+}
+
+#[test]
+fn echo_iac_test_times_out_on_a_pod_that_never_finishes_and_deletes_it() {
+    // kwok runs no container, so its curl pod stays Running for ever.
+    let stack = TestStack::new("test-timeout");
+    stack.write("echo:\n  replicas: 1\n  serviceType: ClusterIP\n");
+    stack.ok(&["up", "--yes"]);
+    stack
+        .run(&["test", "--timeout", "3s"])
+        .assert_code(1)
+        .assert_contains("did not finish in time: phase Running")
+        .assert_contains("--timeout");
+    assert_no_test_pods(&stack);
 }

@@ -82,12 +82,20 @@ pub async fn run(global: &GlobalArgs, args: TestArgs) -> Result<(), Error> {
     let failed: Vec<String> = reports
         .iter()
         .filter(|r| !r.passed)
-        .map(|r| format!("{} ({})", r.service, r.failures.join("; ")))
+        .map(|r| {
+            let mut shown: Vec<&str> = r.failures.iter().take(3).map(String::as_str).collect();
+            let more = r.failures.len().saturating_sub(3);
+            let more = format!("and {more} more");
+            if r.failures.len() > 3 {
+                shown.push(&more);
+            }
+            format!("{} ({})", r.service, shown.join("; "))
+        })
         .collect();
     Err(Error::refused(
         format!("the test failed for {}", failed.join(", ")),
-        "check that `echo-iac up` finished and the pods are ready (`echo-iac graph` shows \
-         them); a pod that is not answered by cluster DNS needs a cluster with DNS",
+        "check that `echo-iac up` finished and its pods are ready (`echo-iac graph` shows \
+         them); `Could not resolve host` means the cluster gives its pods no DNS",
     ))
 }
 
