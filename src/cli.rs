@@ -74,12 +74,16 @@ pub enum Command {
     Render,
     /// Print the stack's outputs (URLs, node port, load-balancer address, namespace).
     Output(OutputArgs),
-    /// Check the running stack from inside the cluster, as `helm test` does:
-    /// a curl pod requests each Service by name and every answer must come
-    /// from a live pod of its Deployment.
+    /// Check the running stack from inside the cluster, as `helm test` does.
+    ///
+    /// A curl pod requests each Service by name through cluster DNS; every
+    /// answer must come from a live pod of its Deployment. The pod is
+    /// deleted however the command ends.
     Test(TestArgs),
-    /// Draw the stack: the ConfigMap, the Deployment with its live pods, the
-    /// Service in front of them and the test pod's path to it.
+    /// Draw the stack as a Mermaid flowchart or a dot graph.
+    ///
+    /// The ConfigMap mounted into the Deployment with its live pods, the
+    /// Service selecting them, and the test pod's path to the Service.
     Graph(GraphArgs),
     /// Work with the stacks of this project.
     #[command(subcommand)]
