@@ -72,8 +72,19 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Print the stack's objects as YAML without contacting the cluster.
     Render,
-    /// Print the stack's outputs (node port, URLs, namespace).
+    /// Print the stack's outputs (URLs, node port, load-balancer address, namespace).
     Output(OutputArgs),
+    /// Check the running stack from inside the cluster, as `helm test` does.
+    ///
+    /// A curl pod requests each Service by name through cluster DNS; every
+    /// answer must come from a live pod of its Deployment. The pod is
+    /// deleted however the command ends.
+    Test(TestArgs),
+    /// Draw the stack as a Mermaid flowchart or a dot graph.
+    ///
+    /// The ConfigMap mounted into the Deployment with its live pods, the
+    /// Service selecting them, and the test pod's path to the Service.
+    Graph(GraphArgs),
     /// Work with the stacks of this project.
     #[command(subcommand)]
     Stack(StackCommand),
@@ -178,6 +189,38 @@ pub struct OutputArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Print the answers and counts as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// How many requests to send to each Service.
+    #[arg(long, default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub requests: u16,
+    /// How long the whole test may take (the pod starting, running and its log).
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The diagram language.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+    /// Draw the objects the stack declares, without contacting the cluster.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart, as the seed draws the stack.
+    Mermaid,
+    /// Graphviz dot (`echo-iac graph --format dot | dot -Tsvg`).
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]

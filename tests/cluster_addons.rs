@@ -6,9 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::real_node::{http_get, place_on_real_node, real_node};
+use crate::real_node::{curl_image, http_get, place_on_real_node, real_node};
 use crate::util::{self, TestNamespace};
 
 /// node-lib.sh's kube-dns address and MetalLB pool.
@@ -64,26 +62,6 @@ spec:
         ns.name(),
         "--timeout=90s",
     ]);
-}
-
-/// The curl image's name, as the real node's kubelet reports its images:
-/// node-up.sh imports it as `localhost/echo-iac/curl:<Debian version>`.
-fn curl_image(node: &str) -> String {
-    let node = util::kubectl_json(&["get", "node", node]);
-    node["status"]["images"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|image| image["names"].as_array().into_iter().flatten())
-        .filter_map(Value::as_str)
-        .find(|name| name.starts_with("localhost/echo-iac/curl:"))
-        .unwrap_or_else(|| {
-            panic!(
-                "the real node {node} has no localhost/echo-iac/curl image; \
-                 restart it with this checkout's scripts: make cluster-node"
-            )
-        })
-        .to_string()
 }
 
 #[test]

@@ -51,6 +51,27 @@ pub fn real_node() -> (String, String) {
     (name, ip)
 }
 
+/// The curl image, as the real node's kubelet lists it: node-up.sh imports
+/// `localhost/echo-iac/curl:<Debian version>`, so the tests follow whatever
+/// version the node was built with.
+pub fn curl_image(node: &str) -> String {
+    let node = util::kubectl_json(&["get", "node", node]);
+    node["status"]["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|image| image["names"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .find(|name| name.starts_with("localhost/echo-iac/curl:"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the real node {node} has no localhost/echo-iac/curl image; \
+                 restart it with this checkout's scripts: make cluster-node"
+            )
+        })
+        .to_string()
+}
+
 /// One `GET /` over a new connection: the status code and body, or why
 /// there was none.
 pub fn http_get(addr: SocketAddr) -> Result<(u16, String), String> {

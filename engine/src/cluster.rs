@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use crate::ResourceId;
 use crate::identity::Identity;
+use crate::sensitive;
 
 mod kinds;
 mod kubeconfig;
@@ -260,7 +261,8 @@ impl Cluster {
             .retry(action, &id, || async {
                 api.patch(&id.name, &params, &patch).await
             })
-            .await?;
+            .await
+            .map_err(|e| sensitive::scrub_error(e, object))?;
         Ok(to_json(applied))
     }
 
@@ -273,12 +275,12 @@ impl Cluster {
         object: &Value,
         namespace: &str,
     ) -> Result<(), ClusterError> {
-        let mut object = object.clone();
-        object["metadata"]["namespace"] = Value::String(namespace.to_string());
-        let mut id = ResourceId::of(&object).expect("applied objects carry their identity");
+        let mut stand_in = object.clone();
+        stand_in["metadata"]["namespace"] = Value::String(namespace.to_string());
+        let mut id = ResourceId::of(&stand_in).expect("applied objects carry their identity");
         let api = self.api(&id).await?;
         let dynamic: DynamicObject =
-            serde_json::from_value(object).expect("program objects are valid objects");
+            serde_json::from_value(stand_in).expect("program objects are valid objects");
         let params = PostParams {
             dry_run: true,
             field_manager: Some(self.identity.field_manager().to_string()),
@@ -292,7 +294,7 @@ impl Cluster {
         match result {
             Ok(_) => Ok(()),
             Err(ClusterError::Api { status, .. }) if status.code == 409 => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(sensitive::scrub_error(e, object)),
         }
     }
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use similar::TextDiff;
 
 use super::plan::Change;
+use super::sensitive;
 
 /// Metadata fields the API server maintains on every object.
 const SERVER_METADATA: [&str; 6] = [
@@ -29,9 +30,12 @@ const SERVER_ANNOTATIONS: [&str; 1] = ["deployment.kubernetes.io/revision"];
 /// Drops what the cluster owns and what never counts as a difference:
 /// server-maintained metadata, `status`, and annotations written by
 /// controllers (an `annotations` map left empty goes too, since the server
-/// omits empty maps and the other side would not have one).
+/// omits empty maps and the other side would not have one). Sensitive
+/// values (a Secret's data) are masked: a normalized object is what plans
+/// keep and show, and it still compares equal exactly when they are.
 pub fn normalize(object: &Value) -> Value {
     let mut object = object.clone();
+    sensitive::mask(&mut object);
     let Some(root) = object.as_object_mut() else {
         return object;
     };
@@ -57,11 +61,13 @@ pub fn normalize(object: &Value) -> Value {
 /// A subtree present on one side only is one change at its root, so adding a
 /// container reads as one line rather than one per field. Arrays are compared
 /// index by index: Kubernetes lists are mostly short and ordered, and a path
-/// like `containers[0].image` is what a person looks for.
+/// like `containers[0].image` is what a person looks for. Changes to
+/// sensitive values carry no value (see [`sensitive::conceal`]).
 pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
     walk(&mut String::new(), old, new, &mut out);
-    out
+    let kind_of = if new.get("kind").is_some() { new } else { old };
+    sensitive::conceal(kind_of, out)
 }
 
 fn walk(path: &mut String, old: &Value, new: &Value, out: &mut Vec<Change>) {
@@ -99,6 +105,7 @@ fn change(path: &str, old: Option<&Value>, new: Option<&Value>) -> Change {
         path: path.to_string(),
         old: old.cloned(),
         new: new.cloned(),
+        sensitive: false,
     }
 }
 
@@ -153,10 +160,16 @@ pub fn is_under(path: &str, prefix: &str) -> bool {
 
 /// Both objects as YAML with sorted keys, and a unified diff between them with
 /// three lines of context. An absent side is empty, so a create shows every
-/// line added. Identical objects give an empty string.
+/// line added. Identical objects give an empty string. Sensitive values
+/// show as their masks, so a changed one shows as a changed line.
 pub fn unified_yaml(old: Option<&Value>, new: Option<&Value>, label: &str) -> String {
-    let old = old.map(to_yaml).unwrap_or_default();
-    let new = new.map(to_yaml).unwrap_or_default();
+    let yaml = |object: &Value| {
+        let mut object = object.clone();
+        sensitive::mask(&mut object);
+        to_yaml(&object)
+    };
+    let old = old.map(yaml).unwrap_or_default();
+    let new = new.map(yaml).unwrap_or_default();
     TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
@@ -313,11 +326,13 @@ mod tests {
                     path: "spec.replicas".into(),
                     old: Some(json!(3)),
                     new: Some(json!(1)),
+                    sensitive: false,
                 },
                 Change {
                     path: "spec.template.spec.containers[0].image".into(),
                     old: Some(json!("registry.example/web:1.0")),
                     new: Some(json!("registry.example/web:1.1")),
+                    sensitive: false,
                 },
             ]
         );
@@ -334,11 +349,13 @@ mod tests {
                     path: "spec.added".into(),
                     old: None,
                     new: Some(json!({"z": {"deep": true}})),
+                    sensitive: false,
                 },
                 Change {
                     path: "spec.gone".into(),
                     old: Some(json!({"x": 1, "y": [1, 2]})),
                     new: None,
+                    sensitive: false,
                 },
             ]
         );
@@ -365,11 +382,13 @@ mod tests {
                     path: "args[1]".into(),
                     old: Some(json!("b")),
                     new: None,
+                    sensitive: false,
                 },
                 Change {
                     path: "args[2]".into(),
                     old: Some(json!("c")),
                     new: None,
+                    sensitive: false,
                 },
             ]
         );

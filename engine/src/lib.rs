@@ -19,6 +19,7 @@ pub mod ready;
 mod reasons;
 mod references;
 pub mod resource;
+pub mod sensitive;
 pub mod state;
 #[cfg(test)]
 pub mod testing;

@@ -47,6 +47,15 @@ pub struct Change {
     pub path: String,
     pub old: Option<Value>,
     pub new: Option<Value>,
+    /// A sensitive value (a Secret's data): `old` and `new` hold only
+    /// [`crate::sensitive::MARKER`], so the change says that the value
+    /// changed (or was added, or removed), never what it was.
+    #[serde(skip_serializing_if = "is_false")]
+    pub sensitive: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// Another field manager owns a field this stack sets to a different value.
@@ -85,10 +94,12 @@ pub struct Step {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocker: Option<Blocker>,
-    /// The live object, normalized (absent for creates).
+    /// The live object, normalized (absent for creates); sensitive values
+    /// are masked (see [`crate::sensitive`]).
     #[serde(skip)]
     pub live: Option<Value>,
-    /// What the cluster would hold afterwards, normalized (absent for deletes).
+    /// What the cluster would hold afterwards, normalized and masked
+    /// (absent for deletes).
     #[serde(skip)]
     pub planned: Option<Value>,
 }

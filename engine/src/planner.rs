@@ -16,6 +16,7 @@ use super::live::Live;
 use super::nodeports;
 use super::plan::{Blocker, Change, Conflict, Op, Plan, Step, Untracked};
 use super::resource::{DesiredResource, ResourceId};
+use super::sensitive;
 use crate::cluster::{Cluster, ClusterError};
 use crate::identity::Identity;
 use crate::state::State;
@@ -276,7 +277,10 @@ impl Context<'_> {
             .apply(&desired.object, true, self.options.force_conflicts)
             .await
         {
-            Ok(planned) => Ok(self.compare(id, live, diff::normalize(&planned), blocker)),
+            Ok(planned) => {
+                let step = self.compare(id, live, diff::normalize(&planned), blocker);
+                Ok(self.check_recorded(desired, step))
+            }
             Err(e) => self.plan_rejected_update(desired, live, blocker, e).await,
         }
     }
@@ -527,6 +531,29 @@ impl Context<'_> {
             live,
             planned,
         }
+    }
+
+    /// A sensitive value the cluster already holds but the state records
+    /// otherwise (set outside this stack to the declared value, or a state
+    /// restored from before a change): the dry run sees no change, so it
+    /// takes the recorded hash to notice. The object is applied again,
+    /// which records it.
+    fn check_recorded(&self, desired: &DesiredResource, mut step: Step) -> Step {
+        if step.op != Op::Same {
+            return step;
+        }
+        let Some(recorded) = self.state.resource(&desired.id) else {
+            return step;
+        };
+        let changes = sensitive::unrecorded_changes(&desired.object, &recorded.applied);
+        if !changes.is_empty() {
+            step.op = Op::Update;
+            step.changes = changes;
+            step.reason = Some(
+                "the cluster holds the declared value, but the state records another".to_string(),
+            );
+        }
+        step
     }
 
     async fn plan_delete(

@@ -2,6 +2,7 @@
 //! and stack, connecting, confirming, and watching for Ctrl-C.
 
 mod destroy;
+mod graph;
 mod output;
 mod preview;
 mod progress;
@@ -10,6 +11,7 @@ mod render;
 mod shell;
 mod stack_ls;
 mod stack_state;
+mod test;
 mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -45,6 +47,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Command::Refresh(args) => refresh::run(global, args).await,
             Command::Render => render::run(global),
             Command::Output(args) => output::run(global, args).await,
+            Command::Test(args) => test::run(global, args).await,
+            Command::Graph(args) => graph::run(global, args).await,
             Command::Stack(StackCommand::Ls) => stack_ls::run(global).await,
             Command::Stack(StackCommand::History(args)) => stack_state::history(global, args).await,
             Command::Stack(StackCommand::Export(args)) => stack_state::export(global, args).await,

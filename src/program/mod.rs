@@ -15,7 +15,9 @@ use echo_iac_engine::DesiredResource;
 use echo_iac_engine::Identity;
 use echo_iac_engine::declare::Resources;
 
-pub(crate) use echo::config::{RawEchoSection, StackConfig};
+pub(crate) use echo::config::{EchoConfig, RawEchoSection, StackConfig};
+#[cfg(test)]
+pub(crate) use echo::config::{Toleration, seed_echo};
 
 /// Every object the stack declares, in dependency order: the namespace (if
 /// the stack creates it), then each echo service's ConfigMap, Deployment and

@@ -13,9 +13,9 @@ use echo_iac_engine::live::Live;
 pub const URLS_UNKNOWN: &str = "urlsUnknown";
 
 /// Reads the live Services, Deployments and node addresses into outputs:
-/// `namespace`, and for the Service its `nodePort`, one URL per node address
-/// and the ready replicas behind it, at the top level so that
-/// `echo-iac output nodePort` just works. With several Services these sit
+/// `namespace`, and for the Service what [`service_outputs`] lists (its
+/// type, in-cluster URL, node port and node URLs, load-balancer URL, ready
+/// replicas), at the top level so that `echo-iac output nodePort` just works. With several Services these sit
 /// under `services`, by Service name. Credentials that may not list nodes
 /// get no URLs, and an output [`URLS_UNKNOWN`] saying why.
 pub async fn collect(
@@ -49,7 +49,6 @@ pub async fn collect(
         let Some(live_service) = live.get(&service.id) else {
             continue;
         };
-        let node_port = live_service["spec"]["ports"][0]["nodePort"].as_i64();
         let ready: i64 = service
             .depends_on
             .iter()
@@ -57,16 +56,9 @@ pub async fn collect(
             .filter_map(|d| live.get(d))
             .map(|d| d["status"]["readyReplicas"].as_i64().unwrap_or(0))
             .sum();
-        let urls: Vec<String> = match node_port {
-            Some(port) => addresses
-                .iter()
-                .map(|a| format!("http://{a}:{port}"))
-                .collect(),
-            None => Vec::new(),
-        };
         services.insert(
             service.id.name.clone(),
-            json!({"nodePort": node_port, "urls": urls, "readyReplicas": ready}),
+            service_outputs(namespace, live_service, ready, &addresses),
         );
     }
     let mut outputs = BTreeMap::new();
@@ -76,13 +68,77 @@ pub async fn collect(
     }
     if services.len() == 1 {
         let only = services.values().next().expect("one service").clone();
-        for key in ["nodePort", "urls", "readyReplicas"] {
-            outputs.insert(key.to_string(), only[key].clone());
+        for (key, value) in only.as_object().expect("service outputs are a map") {
+            outputs.insert(key.clone(), value.clone());
         }
     } else {
         outputs.insert("services".to_string(), json!(services));
     }
     Ok(outputs)
+}
+
+/// One Service's outputs, by what its type offers: every type is reached
+/// inside the cluster at `clusterUrl`; NodePort and LoadBalancer also on
+/// their `nodePort` of every node (`urls`); LoadBalancer also at the
+/// address its load balancer assigned (`loadBalancerUrl`), or, until it has
+/// one, `loadBalancerPending` says so.
+pub fn service_outputs(
+    namespace: &str,
+    service: &Value,
+    ready_replicas: i64,
+    node_addresses: &[String],
+) -> Value {
+    let name = service["metadata"]["name"].as_str().unwrap_or_default();
+    let kind = service["spec"]["type"].as_str().unwrap_or("ClusterIP");
+    let mut out = serde_json::Map::new();
+    out.insert("serviceType".into(), json!(kind));
+    out.insert("clusterUrl".into(), json!(cluster_url(name, namespace)));
+    if kind == "NodePort" || kind == "LoadBalancer" {
+        let node_port = service["spec"]["ports"][0]["nodePort"].as_i64();
+        let urls: Vec<String> = match node_port {
+            Some(port) => node_addresses
+                .iter()
+                .map(|a| format!("http://{a}:{port}"))
+                .collect(),
+            None => Vec::new(),
+        };
+        out.insert("nodePort".into(), json!(node_port));
+        out.insert("urls".into(), json!(urls));
+    }
+    if kind == "LoadBalancer" {
+        match load_balancer_address(service) {
+            Some(address) => {
+                out.insert("loadBalancerUrl".into(), json!(format!("http://{address}")));
+            }
+            None => {
+                out.insert(
+                    "loadBalancerPending".into(),
+                    json!("the load balancer has not assigned an address yet"),
+                );
+            }
+        }
+    }
+    out.insert("readyReplicas".into(), json!(ready_replicas));
+    Value::Object(out)
+}
+
+/// Where pods reach a Service through cluster DNS (port 80 needs no port).
+pub fn cluster_url(service: &str, namespace: &str) -> String {
+    format!("http://{service}.{namespace}.svc.cluster.local")
+}
+
+/// The first address a load balancer reports for the Service: its IP, or
+/// the hostname some clouds give instead.
+pub fn load_balancer_address(service: &Value) -> Option<&str> {
+    service["status"]["loadBalancer"]["ingress"]
+        .as_array()?
+        .iter()
+        .find_map(|ingress| {
+            ingress["ip"]
+                .as_str()
+                .or_else(|| ingress["hostname"].as_str())
+                .filter(|a| !a.is_empty())
+        })
 }
 
 /// Each node's InternalIP, in node order, without repeats.
@@ -118,5 +174,87 @@ mod tests {
             json!({"status": {}}),
         ];
         assert_eq!(node_addresses(&nodes), ["127.0.10.1", "127.0.10.2"]);
+    }
+
+    fn service(kind: &str, extra: Value) -> Value {
+        let mut service = json!({
+            "metadata": {"name": "echo-nodeport-service"},
+            "spec": {"type": kind, "ports": [{"port": 80, "nodePort": 30007}]},
+        });
+        if let Value::Object(extra) = extra {
+            for (key, value) in extra {
+                service[key] = value;
+            }
+        }
+        service
+    }
+
+    fn addresses() -> Vec<String> {
+        vec!["127.0.10.1".into(), "10.213.0.2".into()]
+    }
+
+    #[test]
+    fn cluster_ip_is_reached_inside_the_cluster_only() {
+        let mut clusterip = service("ClusterIP", json!({}));
+        clusterip["spec"]["ports"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("nodePort");
+        assert_eq!(
+            service_outputs("echo-dev", &clusterip, 3, &addresses()),
+            json!({
+                "serviceType": "ClusterIP",
+                "clusterUrl": "http://echo-nodeport-service.echo-dev.svc.cluster.local",
+                "readyReplicas": 3,
+            })
+        );
+    }
+
+    #[test]
+    fn node_port_adds_a_url_per_node() {
+        assert_eq!(
+            service_outputs("echo-dev", &service("NodePort", json!({})), 2, &addresses()),
+            json!({
+                "serviceType": "NodePort",
+                "clusterUrl": "http://echo-nodeport-service.echo-dev.svc.cluster.local",
+                "nodePort": 30007,
+                "urls": ["http://127.0.10.1:30007", "http://10.213.0.2:30007"],
+                "readyReplicas": 2,
+            })
+        );
+    }
+
+    #[test]
+    fn load_balancer_adds_its_ingress_address_or_says_it_is_pending() {
+        let assigned = service(
+            "LoadBalancer",
+            json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.213.0.200", "ipMode": "VIP"}]}}}),
+        );
+        assert_eq!(
+            service_outputs("echo-dev", &assigned, 1, &addresses()),
+            json!({
+                "serviceType": "LoadBalancer",
+                "clusterUrl": "http://echo-nodeport-service.echo-dev.svc.cluster.local",
+                "nodePort": 30007,
+                "urls": ["http://127.0.10.1:30007", "http://10.213.0.2:30007"],
+                "loadBalancerUrl": "http://10.213.0.200",
+                "readyReplicas": 1,
+            })
+        );
+        let named = service(
+            "LoadBalancer",
+            json!({"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}}),
+        );
+        assert_eq!(
+            service_outputs("echo-dev", &named, 1, &[])["loadBalancerUrl"],
+            "http://lb.example.com"
+        );
+        let pending = service("LoadBalancer", json!({"status": {"loadBalancer": {}}}));
+        let outputs = service_outputs("echo-dev", &pending, 1, &[]);
+        assert!(outputs.get("loadBalancerUrl").is_none(), "{outputs:#}");
+        assert_eq!(
+            outputs["loadBalancerPending"],
+            "the load balancer has not assigned an address yet"
+        );
     }
 }

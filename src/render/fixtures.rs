@@ -72,6 +72,9 @@ pub fn step(op: Op, live: Option<Value>, planned: Option<Value>) -> Step {
     let id = ResourceId::of(object).expect("identity");
     let changes = match (&live, &planned) {
         (Some(live), Some(planned)) if op != Op::Same => changes(live, planned),
+        (None, Some(planned)) if op == Op::Create && planned["kind"] == "Secret" => {
+            changes(&json!({}), planned)
+        }
         _ => Vec::new(),
     };
     Step {
@@ -244,5 +247,37 @@ pub fn unchanged_plan() -> Plan {
             "nginx:alpine",
             "echo-nodeport",
         )),
+    ])
+}
+
+/// The values in [`secret_plan`], none of which may be shown.
+pub const SECRET_VALUES: [&str; 4] = ["aHVudGVyMg==", "cm90YXRlZA==", "dG9rZW4=", "ZXh0cmE="];
+
+fn secret(name: &str, data: Value) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "echo-dev", "labels": {"app.kubernetes.io/managed-by": "echo-iac"}},
+        "type": "Opaque",
+        "data": data,
+    })
+}
+
+/// A Secret created and one whose password changes and that gains a key,
+/// normalized (and so masked) as the planner hands them over.
+pub fn secret_plan() -> Plan {
+    let normalized = |object: Value| Some(echo_iac_engine::diff::normalize(&object));
+    let [old, new, token, extra] = SECRET_VALUES;
+    plan(vec![
+        step(
+            Op::Create,
+            None,
+            normalized(secret("api-token", json!({"token": token}))),
+        ),
+        step(
+            Op::Update,
+            normalized(secret("db", json!({"password": old}))),
+            normalized(secret("db", json!({"password": new, "extra": extra}))),
+        ),
     ])
 }

@@ -14,7 +14,8 @@ use echo_iac_engine::{Change, Plan, Step};
 /// [{"path", "old", "new"}], "reason", "blocker"}], "summary", "interrupted",
 /// "untracked": [{"kind", "namespace", "name", "uid", "declared"}]}`.
 /// Unchanged steps are included; `namespace` is null for cluster-scoped
-/// objects, `old`/`new` null for an added/removed field.
+/// objects, `old`/`new` null for an added/removed field, and `"(sensitive)"`
+/// in place of a Secret's values.
 pub fn plan_json(plan: &Plan) -> Value {
     json!({
         "stack": plan.stack,
@@ -59,6 +60,20 @@ mod tests {
     #[test]
     fn json_plan_with_every_op() {
         insta::assert_json_snapshot!(plan_json(&every_op_plan()));
+    }
+
+    #[test]
+    fn json_plan_shows_secret_values_only_as_sensitive() {
+        let text = plan_json(&secret_plan()).to_string();
+        for value in SECRET_VALUES {
+            assert!(!text.contains(value), "{value} shown: {text}");
+        }
+        let value = plan_json(&secret_plan());
+        let changed = &value["steps"][1]["changes"];
+        assert_eq!(
+            changed[1],
+            serde_json::json!({"path": "data.password", "old": "(sensitive)", "new": "(sensitive)"})
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::value::format_value;
 use echo_iac_engine::diff::unified_yaml;
+use echo_iac_engine::sensitive::MARKER;
 use echo_iac_engine::{Blocker, Change, Op, Plan, Step, Summary};
 
 /// How [`plan_text`] renders.
@@ -29,6 +30,9 @@ const DETAIL: &str = "     ";
 const BLOCK: &str = "       ";
 /// Space between columns.
 const GAP: &str = "   ";
+/// A sensitive value that changed, shown in place of old and new.
+const MARKER_CHANGED: &str = "(sensitive, changed)";
+
 /// Lines of a multi-line string change shown before cutting it short.
 const BLOCK_MAX_LINES: usize = 16;
 
@@ -269,6 +273,17 @@ fn render_blocker(out: &mut String, blocker: &Blocker, p: &Painter) {
 
 fn render_change(out: &mut String, change: &Change, opts: &TextOptions, p: &Painter) {
     let path = &change.path;
+    if change.sensitive {
+        // The engine hands over no value here; say only what happened.
+        let (line, style) = match (&change.old, &change.new) {
+            (Some(_), Some(_)) => (format!("~ {path}: {MARKER_CHANGED}"), YELLOW),
+            (None, Some(_)) => (format!("+ {path}: {MARKER}"), GREEN),
+            (Some(_), None) => (format!("- {path}: {MARKER}"), RED),
+            (None, None) => return,
+        };
+        push_line(out, format!("{DETAIL}{}", p.paint(style, &line)));
+        return;
+    }
     match (&change.old, &change.new) {
         (Some(Value::String(old)), Some(Value::String(new)))
             if old.contains('\n') || new.contains('\n') =>
@@ -460,6 +475,33 @@ mod tests {
     }
 
     #[test]
+    fn preview_shows_secret_values_only_as_sensitive() {
+        insta::assert_snapshot!(plan_text(&secret_plan(), &PLAIN_TEXT));
+    }
+
+    #[test]
+    fn diff_of_a_secret_marks_changed_values_without_showing_them() {
+        let opts = TextOptions {
+            diff: true,
+            color: false,
+        };
+        let text = plan_text(&secret_plan(), &opts);
+        for value in SECRET_VALUES {
+            assert!(!text.contains(value), "{value} shown:\n{text}");
+        }
+        let changed: Vec<&str> = text
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.contains("password: (sensitive) "))
+            .collect();
+        assert_eq!(changed.len(), 2, "{text}");
+        assert!(
+            changed[0].starts_with('-') && changed[1].starts_with('+'),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn preview_with_diff_adds_a_unified_yaml_diff_per_changed_step() {
         let opts = TextOptions {
             diff: true,
@@ -503,6 +545,7 @@ mod tests {
             path: r#"data["default.conf"]"#.to_string(),
             old: Some(json!(old)),
             new: Some(json!(new)),
+            sensitive: false,
         }];
         let mut out = String::new();
         render_details(&mut out, &step, &PLAIN_TEXT, &Painter(false));

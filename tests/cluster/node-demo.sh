@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # node-demo.sh <echo-iac command>...: the end of `make demo`. Deploys the
-# `local` stack onto the real node (node-up.sh) and prints the seed's own
-# check: `curl http://<node IP>:30007` and its answers.
+# `local` stack onto the real node (node-up.sh) and shows each rung of the
+# seed's ladder answering: the ClusterIP through cluster DNS (`echo-iac
+# test`, the seed's curl pod), the node port (`curl http://<node IP>:30007`)
+# and the load-balancer address MetalLB assigned.
 #
 # stacks/local.yaml places its pods on the real node (a node selector for
 # its label and a toleration of its taint).
@@ -23,6 +25,10 @@ pid_of kube-apiserver >/dev/null || { echo "demo: the local control plane is not
 
 "$@" --stack local up --yes
 
+echo
+echo "\$ echo-iac test    # a curl pod in the cluster asks http://echo-nodeport-service"
+"$@" --stack local test --requests 6
+
 url=http://$node_ip:$port
 deadline=$((SECONDS + 60))
 until curl -sf --max-time 2 "$url" >/dev/null; do
@@ -33,9 +39,14 @@ done
 # pods that became ready after the first.
 sleep 2
 echo
-echo "\$ curl $url"
-curl -s --max-time 2 "$url"
-for _ in 1 2 3 4 5; do
+for _ in 1 2 3; do
   echo "\$ curl $url"
   curl -s --max-time 2 "$url"
+done
+
+lb=$("$@" --stack local output loadBalancerUrl)
+echo
+for _ in 1 2 3; do
+  echo "\$ curl $lb"
+  curl -s --max-time 2 "$lb"
 done

@@ -376,6 +376,12 @@ for image in NGINX_IMAGE CURL_IMAGE COREDNS_IMAGE METALLB_IMAGE; do
   archive=$(sed -n "s/^$image=//p" <<<"$images")
   ctr_node images import "$archive" >>"$node_log_dir/images.log" 2>&1 || fail images "could not import $archive"
 done
+# Pinned, so that the kubelet never removes them, not even to reclaim disk
+# space under pressure: none of them can be pulled back.
+while read -r ref; do
+  ctr_node images label "$ref" io.cri-containerd.pinned=pinned >>"$node_log_dir/images.log" 2>&1 ||
+    fail images "could not pin $ref"
+done < <(ctr_node images ls -q)
 say "containerd ready, images imported ($(elapsed))"
 
 node_start kubelet "$k8s_bin/kubelet" \

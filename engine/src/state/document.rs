@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::{Recovery, SCHEMA_VERSION, State, StateError};
+use crate::sensitive;
 
 /// Reads `bytes` as the state of `stack`, stored at `location`. The version
 /// is checked before the schema, so a document from a newer release is
@@ -57,8 +58,25 @@ pub(crate) fn parse(location: &str, bytes: &[u8], stack: &str) -> Result<State, 
 }
 
 /// The document as stored: pretty JSON with a final newline, so a file
-/// reads and diffs well.
+/// reads and diffs well. Every backend writes through here, so this is
+/// where a sensitive value still in the clear (a state imported from an
+/// older release, a resource set directly) is sealed at the latest.
 pub(crate) fn encode(state: &State) -> Result<Vec<u8>, StateError> {
+    let sealed;
+    let state = if state
+        .resources
+        .iter()
+        .any(|r| sensitive::has_clear_values(&r.applied))
+    {
+        let mut copy = state.clone();
+        for resource in &mut copy.resources {
+            sensitive::seal(&mut resource.applied, None);
+        }
+        sealed = copy;
+        &sealed
+    } else {
+        state
+    };
     let mut bytes = serde_json::to_vec_pretty(state).map_err(|source| StateError::Encode {
         stack: state.stack.clone(),
         source,

@@ -91,6 +91,8 @@ pub struct ResourceState {
     pub depends_on: Vec<ResourceId>,
     /// The object as this stack applied it, which is what a later diff
     /// compares against rather than the live object's defaulted fields.
+    /// Sensitive values hold a salted hash instead (see
+    /// [`crate::sensitive::seal`]).
     pub applied: serde_json::Value,
 }
 
@@ -127,7 +129,11 @@ impl State {
 
     /// Replaces the entry with the same id in place, or appends, so the
     /// file's order (and its diffs between serials) stays stable.
-    pub fn upsert_resource(&mut self, resource: ResourceState) {
+    /// Sensitive values are sealed first (see [`crate::sensitive`]): the
+    /// state never holds them in the clear, not even in memory.
+    pub fn upsert_resource(&mut self, mut resource: ResourceState) {
+        let previous = self.resource(&resource.id).map(|r| &r.applied);
+        crate::sensitive::seal(&mut resource.applied, previous);
         match self.resources.iter_mut().find(|r| r.id == resource.id) {
             Some(existing) => *existing = resource,
             None => self.resources.push(resource),

@@ -35,6 +35,8 @@ mod tests_planner;
 #[cfg(test)]
 mod tests_ready;
 #[cfg(test)]
+mod tests_sensitive;
+#[cfg(test)]
 mod tests_state;
 
 /// The program the tests act as: not echo-iac, so that a name the engine
@@ -78,7 +80,7 @@ pub fn deployment(ns: &str, name: &str, replicas: i64) -> Value {
         "selector": {"matchLabels": {"app": name}},
         "template": {
             "metadata": {"labels": {"app": name}},
-            "spec": {"containers": [{"name": "web", "image": "nginx:alpine"}]},
+            "spec": {"containers": [{"name": "web", "image": "registry.example/web:1.0"}]},
         },
     }})
 }

@@ -16,10 +16,10 @@ fn available(replicas: i64, generation: i64) -> Value {
 fn pod(ns: &str, name: &str, app: &str, waiting: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
     "metadata": {"namespace": ns, "name": name, "labels": {"app": app}},
-    "spec": {"containers": [{"name": "web", "image": "nginx:nope"}]},
+    "spec": {"containers": [{"name": "web", "image": "registry.example/web:nope"}]},
     "status": {"phase": "Pending", "containerStatuses": [{
-        "name": "web", "ready": false, "restartCount": 0, "image": "nginx:nope", "imageID": "",
-        "state": {"waiting": {"reason": waiting, "message": "Back-off pulling image \"nginx:nope\""}}
+        "name": "web", "ready": false, "restartCount": 0, "image": "registry.example/web:nope", "imageID": "",
+        "state": {"waiting": {"reason": waiting, "message": "Back-off pulling image \"registry.example/web:nope\""}}
     }]}})
 }
 

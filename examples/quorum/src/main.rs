@@ -1,6 +1,7 @@
-//! `quorum-iac <preview|up|destroy> [STACK_FILE]`: the quorum program run by
-//! a command line of its own, on the echo-iac engine. The state lives in
-//! `state/` beside the stack file's folder.
+//! `quorum-iac <preview|diff|up|destroy> [STACK_FILE]`: the quorum program
+//! run by a command line of its own, on the echo-iac engine. `diff` is a
+//! preview that also shows each change and a unified diff of each object.
+//! The state lives in `state/` beside the stack file's folder.
 
 mod program;
 
@@ -11,15 +12,16 @@ use std::time::Duration;
 
 use echo_iac_engine::apply::Event;
 use echo_iac_engine::cluster::{Cluster, Target};
+use echo_iac_engine::diff;
 use echo_iac_engine::operation::{self, Observer, Options};
 use echo_iac_engine::planner::{self, PlanOptions};
 use echo_iac_engine::ready::Readiness;
 use echo_iac_engine::state::{LocalStore, StateStore};
-use echo_iac_engine::{Op, Plan};
+use echo_iac_engine::{Change, Op, Plan};
 
 use program::StackFile;
 
-const USAGE: &str = "usage: quorum-iac <preview|up|destroy> [STACK_FILE]";
+const USAGE: &str = "usage: quorum-iac <preview|diff|up|destroy> [STACK_FILE]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -93,7 +95,7 @@ async fn execute(
     };
     let state = store.load().await.map_err(|e| e.to_string())?;
     match command {
-        "preview" | "up" => {
+        "preview" | "diff" | "up" => {
             let plan_options = PlanOptions {
                 concurrency: 8,
                 ..PlanOptions::default()
@@ -102,10 +104,13 @@ async fn execute(
                 .await
                 .map_err(|e| e.to_string())?;
             show(&plan);
+            if command == "diff" {
+                show_diff(&plan);
+            }
             if let Some(step) = plan.blocked().next() {
                 return Err(format!("{} cannot be applied as planned", step.id));
             }
-            if command == "preview" {
+            if command != "up" {
                 return Ok(());
             }
             let applied = operation::up(cluster, store, state, &plan, desired, &options, &Lines)
@@ -149,6 +154,39 @@ fn show(plan: &Plan) {
             format!(" ({})", fields.join(", "))
         };
         println!("{} {}{detail}", step.op.as_str(), step.id);
+    }
+}
+
+/// Each change with its values, and a unified diff of each changed object.
+/// The engine hands over no value of a Secret: a change says only that
+/// one changed.
+fn show_diff(plan: &Plan) {
+    for step in plan.steps.iter().filter(|s| s.is_change()) {
+        println!("{} {}", step.op.as_str(), step.id);
+        for change in &step.changes {
+            println!("  {}", describe(change));
+        }
+        print!(
+            "{}",
+            diff::unified_yaml(
+                step.live.as_ref(),
+                step.planned.as_ref(),
+                &step.id.to_string()
+            )
+        );
+    }
+}
+
+fn describe(change: &Change) -> String {
+    let path = &change.path;
+    match (&change.old, &change.new) {
+        (Some(_), Some(_)) if change.sensitive => format!("~ {path}: (sensitive, changed)"),
+        (None, Some(_)) if change.sensitive => format!("+ {path}: (sensitive)"),
+        (Some(_), None) if change.sensitive => format!("- {path}: (sensitive)"),
+        (Some(old), Some(new)) => format!("~ {path}: {old} → {new}"),
+        (None, Some(new)) => format!("+ {path}: {new}"),
+        (Some(old), None) => format!("- {path}: {old}"),
+        (None, None) => path.clone(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The quorum stack: a ConfigMap of settings, a headless Service that gives
 //! each member a stable DNS name, a StatefulSet of members started one at a
 //! time, and a PodDisruptionBudget that keeps a majority up during node
-//! drains. Written only against the engine's public API.
+//! drains, and a Secret with the members' password, which they read from
+//! their environment. Written only against the engine's public API.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +11,9 @@ use echo_iac_engine::declare::Resources;
 use echo_iac_engine::{DesiredResource, Identity};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, Namespace, PodSpec,
-    PodTemplateSpec, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, Namespace,
+    PodSpec, PodTemplateSpec, Secret, SecretKeySelector, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -35,6 +37,9 @@ pub struct StackFile {
     pub image: String,
     #[serde(default = "default_greeting")]
     pub greeting: String,
+    /// The password the members share. Never recorded or shown: the
+    /// engine keeps a Secret's values out of its state and plans.
+    pub password: String,
     /// Node selector for the members, e.g. to keep them on fake nodes.
     #[serde(default, rename = "nodeSelector")]
     pub node_selector: BTreeMap<String, String>,
@@ -59,8 +64,8 @@ pub fn identity() -> Identity {
 }
 
 /// Every object of the stack. Dependencies come from references: the
-/// StatefulSet names the Service (`serviceName`) and mounts the ConfigMap,
-/// and everything names the namespace.
+/// StatefulSet names the Service (`serviceName`), mounts the ConfigMap and
+/// reads the Secret, and everything names the namespace.
 pub fn declare(stack: &str, file: &StackFile) -> Result<Vec<DesiredResource>, DeclareError> {
     let ns = file.namespace.as_str();
     let labels = BTreeMap::from([("app".to_string(), NAME.to_string())]);
@@ -96,6 +101,18 @@ pub fn declare(stack: &str, file: &StackFile) -> Result<Vec<DesiredResource>, De
                             "-h".into(),
                             "/config".into(),
                         ]),
+                        env: Some(vec![EnvVar {
+                            name: "MEMBER_PASSWORD".into(),
+                            value_from: Some(EnvVarSource {
+                                secret_key_ref: Some(SecretKeySelector {
+                                    name: format!("{NAME}-auth"),
+                                    key: "password".into(),
+                                    ..SecretKeySelector::default()
+                                }),
+                                ..EnvVarSource::default()
+                            }),
+                            ..EnvVar::default()
+                        }]),
                         ports: Some(vec![ContainerPort {
                             name: Some("http".into()),
                             container_port: 80,
@@ -157,6 +174,15 @@ pub fn declare(stack: &str, file: &StackFile) -> Result<Vec<DesiredResource>, De
             format!("{}\n", file.greeting),
         )])),
         ..ConfigMap::default()
+    });
+    resources.add(Secret {
+        metadata: meta(&format!("{NAME}-auth"), Some(ns)),
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([(
+            "password".to_string(),
+            file.password.clone(),
+        )])),
+        ..Secret::default()
     });
     if file.create_namespace {
         resources.add(Namespace {

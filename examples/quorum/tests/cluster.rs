@@ -1,6 +1,7 @@
 //! The quorum program on the local control plane (`make cluster`), run as a
 //! user runs it: preview, up (which returns only once every member is
-//! ready, started in order), a change, destroy.
+//! ready, started in order), a change, destroy; and the members' password,
+//! held by a Secret, never found in the state or in anything printed.
 
 #[path = "../../../tests/util.rs"]
 mod util;
@@ -8,6 +9,7 @@ mod util;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use k8s_openapi::ByteString;
 use serde_json::Value;
 
 use util::{TestNamespace, kubeconfig, kubectl_json};
@@ -31,14 +33,91 @@ fn ok(project: &Path, args: &[&str]) -> String {
     stdout
 }
 
+/// The passwords the tests set: the first, and the one it changes to.
+const PASSWORD: &str = "quorum-pw-7f3k9q";
+const ROTATED: &str = "quorum-pw-rotated-2m8x";
+
+fn base64(text: &str) -> String {
+    serde_json::to_value(ByteString(text.as_bytes().to_vec()))
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_no_password(text: &str, what: &str) {
+    for password in [PASSWORD, ROTATED] {
+        for form in [password.to_string(), base64(password)] {
+            assert!(!text.contains(&form), "{what} holds {form}:\n{text}");
+        }
+    }
+}
+
+/// Runs quorum-iac, checks that it succeeded and that neither its stdout
+/// nor its stderr holds a password, plain or base64-encoded, and returns
+/// its stdout.
+fn ok_without_password(project: &Path, args: &[&str]) -> String {
+    let output = quorum(project, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        output.status.success(),
+        "quorum-iac {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert_no_password(
+        &format!("{stdout}{stderr}"),
+        &format!("quorum-iac {args:?}"),
+    );
+    stdout
+}
+
+/// The state file and every kept revision.
+fn state_files(project: &Path) -> String {
+    let mut text = String::new();
+    for folder in [project.join("state"), project.join("state/.history")] {
+        for entry in std::fs::read_dir(folder).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    text
+}
+
+/// The password the cluster's Secret holds.
+fn cluster_password(namespace: &str) -> String {
+    let secret = kubectl_json(&[
+        "get",
+        "secret",
+        "quorum-auth",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]);
+    let bytes: ByteString = serde_json::from_value(secret["data"]["password"].clone()).unwrap();
+    String::from_utf8(bytes.0).unwrap()
+}
+
 fn write_stack(project: &Path, namespace: &str, replicas: i32, greeting: &str) {
+    write_stack_with(project, namespace, replicas, greeting, PASSWORD);
+}
+
+fn write_stack_with(
+    project: &Path,
+    namespace: &str,
+    replicas: i32,
+    greeting: &str,
+    password: &str,
+) {
     std::fs::create_dir_all(project.join("stacks")).unwrap();
     std::fs::write(
         project.join("stacks/dev.yaml"),
         format!(
             "kubeconfig: {}\ncontext: echo-iac-local\nnamespace: {namespace}\ncreateNamespace: false\n\
              replicas: {replicas}\nimage: docker.io/library/busybox:stable\ngreeting: {greeting}\n\
-             nodeSelector:\n  type: kwok\n",
+             password: {password}\nnodeSelector:\n  type: kwok\n",
             kubeconfig().display()
         ),
     )
@@ -87,6 +166,7 @@ fn a_statefulset_stack_previews_comes_up_in_order_changes_and_goes() {
         "create Service",
         "create PodDisruptionBudget",
         "create ConfigMap",
+        "create Secret",
     ] {
         assert!(preview.contains(object), "{preview}");
     }
@@ -158,7 +238,7 @@ fn a_statefulset_stack_previews_comes_up_in_order_changes_and_goes() {
     assert!(destroy.contains("destroyed"), "{destroy}");
     let left = kubectl_json(&[
         "get",
-        "statefulsets,services,configmaps,pdb",
+        "statefulsets,services,configmaps,pdb,secrets",
         "-n",
         ns.name(),
         "-l",
@@ -175,4 +255,72 @@ fn a_statefulset_stack_previews_comes_up_in_order_changes_and_goes() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("state/dev.json")).unwrap())
             .unwrap();
     assert_eq!(state["resources"], serde_json::json!([]));
+}
+
+#[test]
+fn the_members_password_is_in_the_cluster_and_nowhere_else() {
+    let ns = TestNamespace::new("quorum-secret");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack_with(dir, ns.name(), 1, "hello", PASSWORD);
+
+    let preview = ok_without_password(dir, &["preview"]);
+    assert!(
+        preview.contains(&format!("create Secret {ns}/quorum-auth")),
+        "{preview}"
+    );
+    let diff = ok_without_password(dir, &["diff"]);
+    assert!(diff.contains("+ data.password: (sensitive)"), "{diff}");
+    // The unified diff shows the line, masked.
+    assert!(diff.contains("password: (sensitive) "), "{diff}");
+
+    ok_without_password(dir, &["up"]);
+    assert_eq!(cluster_password(ns.name()), PASSWORD);
+    assert_no_password(&state_files(dir), "the state");
+    // The StatefulSet reads the Secret, so it is applied after it.
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/dev.json")).unwrap())
+            .unwrap();
+    let set = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"]["kind"] == "StatefulSet")
+        .unwrap();
+    assert!(
+        set["dependsOn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "Secret" && d["name"] == "quorum-auth"),
+        "{set}"
+    );
+    let preview = ok_without_password(dir, &["preview"]);
+    assert!(
+        preview.contains(&format!("same Secret {ns}/quorum-auth")),
+        "{preview}"
+    );
+
+    write_stack_with(dir, ns.name(), 1, "hello", ROTATED);
+    let preview = ok_without_password(dir, &["preview"]);
+    assert!(
+        preview.contains(&format!("update Secret {ns}/quorum-auth (data.password)")),
+        "{preview}"
+    );
+    let diff = ok_without_password(dir, &["diff"]);
+    assert!(
+        diff.contains("~ data.password: (sensitive, changed)"),
+        "{diff}"
+    );
+    ok_without_password(dir, &["up"]);
+    assert_eq!(cluster_password(ns.name()), ROTATED);
+    assert_no_password(&state_files(dir), "the state");
+    let preview = ok_without_password(dir, &["preview"]);
+    assert!(
+        preview.contains(&format!("same Secret {ns}/quorum-auth")),
+        "{preview}"
+    );
+
+    ok_without_password(dir, &["destroy"]);
+    assert_no_password(&state_files(dir), "the state");
 }

@@ -43,6 +43,9 @@ pub(crate) struct EchoConfig {
     /// `Some` exactly when the service type has node ports.
     pub(crate) node_port: Option<i32>,
     pub(crate) image: String,
+    /// The image of `echo-iac test`'s Pod, which runs `curl` as its
+    /// entrypoint.
+    pub(crate) test_image: String,
     pub(crate) message: String,
     /// Node labels the pods must match (`spec.template.spec.nodeSelector`).
     pub(crate) node_selector: BTreeMap<String, String>,
@@ -101,6 +104,9 @@ pub(crate) struct Toleration {
 pub(crate) const DEFAULT_REPLICAS: i32 = 3;
 pub(crate) const DEFAULT_NODE_PORT: i32 = 30007;
 pub(crate) const DEFAULT_IMAGE: &str = "nginx:alpine";
+/// The curl image the local real node imports (tests/cluster/node-image.sh
+/// tags it with Debian bookworm's curl version).
+pub(crate) const DEFAULT_TEST_IMAGE: &str = "localhost/echo-iac/curl:7.88.1-10_deb12u15";
 pub(crate) const DEFAULT_MESSAGE: &str = "Hello! I am Pod";
 
 /// Kubernetes' default `--service-node-port-range`.
@@ -128,6 +134,7 @@ const ECHO_KEYS: &[&str] = &[
     "nodePort",
     "serviceType",
     "image",
+    "testImage",
     "message",
     "appLabel",
     "nodeSelector",
@@ -155,6 +162,7 @@ struct RawEcho {
     node_selector: Option<Spanned<BTreeMap<String, String>>>,
     tolerations: Option<Spanned<Vec<Spanned<Toleration>>>>,
     service_type: Option<Spanned<String>>,
+    test_image: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +177,7 @@ struct RawNamedEcho {
     node_selector: Option<Spanned<BTreeMap<String, String>>>,
     tolerations: Option<Spanned<Vec<Spanned<Toleration>>>>,
     service_type: Option<Spanned<String>>,
+    test_image: Option<Spanned<String>>,
 }
 
 impl RawNamedEcho {
@@ -177,6 +186,7 @@ impl RawNamedEcho {
             replicas: self.replicas,
             node_port: self.node_port,
             image: self.image,
+            test_image: self.test_image,
             message: self.message,
             app_label: self.app_label,
             node_selector: self.node_selector,
@@ -249,6 +259,7 @@ impl ProgramConfig for RawEchoSection {
                 ServiceType::ClusterIp.as_str(),
             ),
             "image" => KeyHelp::example(key, "a single text value", DEFAULT_IMAGE),
+            "testImage" => KeyHelp::example(key, "a single text value", DEFAULT_TEST_IMAGE),
             "message" => KeyHelp::example(key, "a single text value", DEFAULT_MESSAGE),
             "name" => KeyHelp::example(key, "a single text value", "web"),
             "appLabel" => KeyHelp::example(key, "a single text value", "echo-v2"),
@@ -489,25 +500,12 @@ fn fill_in(
         echo.node_port = Some(port.value as i32);
     }
     if let Some(image) = &raw.image {
-        let problem = if image.value.is_empty() {
-            Some("`image` is empty".to_string())
-        } else {
-            image
-                .value
-                .chars()
-                .find(|c| c.is_whitespace() || c.is_control())
-                .map(|c| format!("`image` cannot contain {}", show_char(c)))
-        };
-        if let Some(problem) = problem {
-            return Err(src.at(
-                image,
-                problem,
-                "not an image reference",
-                "give an image reference such as `nginx:alpine` or \
-                 `registry.example.com/team/echo:1.2`",
-            ));
-        }
+        check_image(src, image, "image", "nginx:alpine")?;
         echo.image = image.value.clone();
+    }
+    if let Some(image) = &raw.test_image {
+        check_image(src, image, "testImage", "curlimages/curl:8.11.1")?;
+        echo.test_image = image.value.clone();
     }
     if let Some(message) = &raw.message {
         check_message(src, message)?;
@@ -575,6 +573,35 @@ fn fill_in(
     Ok(echo)
 }
 
+fn check_image(
+    src: &Source<'_>,
+    image: &Spanned<String>,
+    key: &str,
+    example: &str,
+) -> Result<(), StackError> {
+    let problem = if image.value.is_empty() {
+        Some(format!("`{key}` is empty"))
+    } else {
+        image
+            .value
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control())
+            .map(|c| format!("`{key}` cannot contain {}", show_char(c)))
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(src.at(
+            image,
+            problem,
+            "not an image reference",
+            &format!(
+                "give an image reference such as `{example}` or \
+                 `registry.example.com/team/echo:1.2`"
+            ),
+        )),
+    }
+}
+
 fn check_message(src: &Source<'_>, message: &Spanned<String>) -> Result<(), StackError> {
     const HINT: &str = "keep the message to one line of plain text without \" \\ $ { } ; \
                         e.g. `message: Hello from dev! I am Pod`";
@@ -634,7 +661,7 @@ fn check_message(src: &Source<'_>, message: &Spanned<String>) -> Result<(), Stac
     Ok(())
 }
 
-fn seed_echo() -> EchoConfig {
+pub(crate) fn seed_echo() -> EchoConfig {
     EchoConfig {
         config_map_name: SEED_CONFIG_MAP.into(),
         deployment_name: SEED_DEPLOYMENT.into(),
@@ -644,6 +671,7 @@ fn seed_echo() -> EchoConfig {
         service_type: ServiceType::NodePort,
         node_port: Some(DEFAULT_NODE_PORT),
         image: DEFAULT_IMAGE.into(),
+        test_image: DEFAULT_TEST_IMAGE.into(),
         message: DEFAULT_MESSAGE.into(),
         node_selector: BTreeMap::new(),
         tolerations: Vec::new(),
@@ -838,6 +866,7 @@ mod tests {
                 service_type: ServiceType::NodePort,
                 node_port: Some(30007),
                 image: "nginx:alpine".into(),
+                test_image: DEFAULT_TEST_IMAGE.into(),
                 message: "Hello! I am Pod".into(),
                 node_selector: BTreeMap::new(),
                 tolerations: Vec::new(),
@@ -882,6 +911,7 @@ mod tests {
             service_type: ServiceType::NodePort,
             node_port: Some(30008),
             image: "nginx:alpine".into(),
+            test_image: DEFAULT_TEST_IMAGE.into(),
             message: "Hello! I am Pod".into(),
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),
@@ -1213,6 +1243,28 @@ mod tests {
                         4 |   nodePort: 80\n  \
                         |             ^^ not in 30000-32767";
         assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn test_image_defaults_to_the_local_curl_image_and_can_be_set() {
+        assert_eq!(
+            parse_ok("namespace: a\n").program.echoes[0].test_image,
+            DEFAULT_TEST_IMAGE
+        );
+        let config = parse_ok("namespace: a\necho:\n  testImage: curlimages/curl:8.11.1\n");
+        assert_eq!(
+            config.program.echoes,
+            vec![seed_with(
+                |echo| echo.test_image = "curlimages/curl:8.11.1".into()
+            )]
+        );
+        let err = parse_err("namespace: a\necho:\n  testImage: 'curl latest'\n");
+        assert_error(
+            &err,
+            3,
+            14,
+            &["`testImage` cannot contain a space", "curlimages/curl"],
+        );
     }
 
     #[test]
