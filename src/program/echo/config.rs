@@ -1296,8 +1296,13 @@ mod tests {
         assert_eq!(local.context.as_deref(), Some("echo-iac-local"));
         assert_eq!(local.namespace, "echo-local");
         assert!(local.create_namespace);
-        // The seed's stack, placed on the real node.
+        // The seed's stack, placed on the real node, behind a load balancer
+        // (which keeps the seed's node port).
         assert_eq!(local.program.echoes.len(), 1);
+        assert_eq!(
+            local.program.echoes[0].service_type,
+            ServiceType::LoadBalancer
+        );
         assert_eq!(
             local.program.echoes[0]
                 .node_selector
@@ -1309,6 +1314,7 @@ mod tests {
             EchoConfig {
                 node_selector: BTreeMap::new(),
                 tolerations: Vec::new(),
+                service_type: ServiceType::NodePort,
                 ..local.program.echoes[0].clone()
             },
             seed_echo()
