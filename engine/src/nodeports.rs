@@ -216,18 +216,6 @@ mod tests {
             "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": port}]}})
     }
 
-    fn step(op: Op, id: &ResourceId) -> Step {
-        Step {
-            op,
-            id: id.clone(),
-            changes: Vec::new(),
-            reason: None,
-            blocker: None,
-            live: None,
-            planned: None,
-        }
-    }
-
     #[test]
     fn the_holder_is_named_with_its_stack() {
         let services = [
@@ -282,10 +270,10 @@ mod tests {
         let plan = Plan {
             stack: "dev".into(),
             steps: vec![
-                step(Op::Create, &new),
-                step(Op::Delete, &old),
-                step(Op::Delete, &old_dep),
-                step(Op::Delete, &unrelated),
+                Step::bare(Op::Create, &new),
+                Step::bare(Op::Delete, &old),
+                Step::bare(Op::Delete, &old_dep),
+                Step::bare(Op::Delete, &unrelated),
             ],
             interrupted: Vec::new(),
             untracked: Vec::new(),

@@ -82,16 +82,7 @@ pub async fn up<'a>(
     // Objects an interrupted run may have applied without seeing them work.
     let unfinished: Vec<ResourceId> = state.pending.iter().map(|p| p.id.clone()).collect();
     let journal = Journal::new(store, state);
-    let on_event = |event: Event<'_>| observer.event(event);
-    apply::apply_plan(
-        cluster,
-        plan,
-        desired,
-        &journal,
-        &apply_options(options),
-        &on_event,
-    )
-    .await?;
+    apply(cluster, plan, desired, &journal, options, observer).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
         // interrupted run left half done has converged.
@@ -158,16 +149,7 @@ pub async fn destroy(
     observer: &dyn Observer,
 ) -> Result<State, EngineError> {
     let journal = Journal::new(store, state);
-    let on_event = |event: Event<'_>| observer.event(event);
-    apply::apply_plan(
-        cluster,
-        plan,
-        desired,
-        &journal,
-        &apply_options(options),
-        &on_event,
-    )
-    .await?;
+    apply(cluster, plan, desired, &journal, options, observer).await?;
     journal
         .update(|s| {
             // What is still pending names objects an interrupted run never
@@ -180,11 +162,21 @@ pub async fn destroy(
     Ok(journal.into_state())
 }
 
-fn apply_options<'a>(options: &Options<'a>) -> ApplyOptions<'a> {
-    ApplyOptions {
+/// Carries out `plan` through `journal`, telling `observer` each step.
+async fn apply(
+    cluster: &Cluster,
+    plan: &Plan,
+    desired: &[DesiredResource],
+    journal: &Journal<'_>,
+    options: &Options<'_>,
+    observer: &dyn Observer,
+) -> Result<(), EngineError> {
+    let apply_options = ApplyOptions {
         force_conflicts: options.force_conflicts,
         concurrency: options.concurrency,
         timeout: options.timeout,
         cancel: options.cancel,
-    }
+    };
+    let on_event = |event: Event<'_>| observer.event(event);
+    apply::apply_plan(cluster, plan, desired, journal, &apply_options, &on_event).await
 }

@@ -105,6 +105,20 @@ pub struct Step {
 }
 
 impl Step {
+    /// A step with nothing planned but its operation, for tests.
+    #[cfg(test)]
+    pub(crate) fn bare(op: Op, id: &ResourceId) -> Step {
+        Step {
+            op,
+            id: id.clone(),
+            changes: Vec::new(),
+            reason: None,
+            blocker: None,
+            live: None,
+            planned: None,
+        }
+    }
+
     pub fn is_change(&self) -> bool {
         self.op != Op::Same
     }

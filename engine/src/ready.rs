@@ -842,18 +842,6 @@ mod tests {
     use super::*;
     use crate::plan::Step;
 
-    fn step(op: Op, id: &ResourceId) -> Step {
-        Step {
-            op,
-            id: id.clone(),
-            changes: Vec::new(),
-            reason: None,
-            blocker: None,
-            live: None,
-            planned: None,
-        }
-    }
-
     fn plan(steps: Vec<Step>) -> Plan {
         Plan {
             stack: "s".into(),
@@ -897,7 +885,10 @@ mod tests {
             workload("DaemonSet", "agent", json!({"app": "db"})),
             service("db", json!({"app": "db"})),
         ];
-        let steps = objects.iter().map(|d| step(Op::Create, &d.id)).collect();
+        let steps = objects
+            .iter()
+            .map(|d| Step::bare(Op::Create, &d.id))
+            .collect();
         let targets = targets(&plan(steps), &objects, &[]);
         let db = targets.iter().find(|t| t.id.kind == "Service").unwrap();
         let selected: Vec<&str> = db.selects.iter().map(|id| id.name.as_str()).collect();
@@ -913,7 +904,10 @@ mod tests {
             service("web", json!({"app": "web"})),
             desired("v1", "Service", "manual", json!({"ports": []})),
         ];
-        let steps = objects.iter().map(|d| step(Op::Create, &d.id)).collect();
+        let steps = objects
+            .iter()
+            .map(|d| Step::bare(Op::Create, &d.id))
+            .collect();
         let targets = targets(&plan(steps), &objects, &[]);
         assert!(targets.iter().all(|t| t.selects.is_empty()), "{targets:?}");
     }
@@ -931,8 +925,8 @@ mod tests {
         let steps = objects
             .iter()
             .zip(ops)
-            .map(|(d, op)| step(op, &d.id))
-            .chain([step(
+            .map(|(d, op)| Step::bare(op, &d.id))
+            .chain([Step::bare(
                 Op::Delete,
                 &ResourceId::new("v1", "ConfigMap", Some("ns"), "gone"),
             )])
@@ -950,9 +944,9 @@ mod tests {
             service("other", json!({"app": "other"})),
         ];
         let steps = vec![
-            step(Op::Update, &objects[0].id),
-            step(Op::Same, &objects[1].id),
-            step(Op::Same, &objects[2].id),
+            Step::bare(Op::Update, &objects[0].id),
+            Step::bare(Op::Same, &objects[1].id),
+            Step::bare(Op::Same, &objects[2].id),
         ];
         let targets = targets(&plan(steps), &objects, &[]);
         assert_eq!(names(&targets), ["web", "web"]);
@@ -968,7 +962,10 @@ mod tests {
         front.depends_on = vec![web.id.clone()];
         // Declared dependents first: apply still goes config, web, front.
         let objects = vec![front, web, config];
-        let steps = objects.iter().map(|d| step(Op::Create, &d.id)).collect();
+        let steps = objects
+            .iter()
+            .map(|d| Step::bare(Op::Create, &d.id))
+            .collect();
         assert_eq!(
             names(&targets(&plan(steps), &objects, &[])),
             ["config", "web", "front"]
