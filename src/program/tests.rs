@@ -16,7 +16,7 @@ fn seed_echo() -> EchoConfig {
         service_type: ServiceType::NodePort,
         node_port: Some(30007),
         image: "nginx:alpine".into(),
-        test_image: "localhost/echo-iac/curl:7.88.1-10_deb12u15".into(),
+        test_image: "localhost/echo-iac/curl:1".into(),
         message: "Hello! I am Pod".into(),
         node_selector: Default::default(),
         tolerations: Vec::new(),

@@ -376,6 +376,10 @@ for image in NGINX_IMAGE CURL_IMAGE COREDNS_IMAGE METALLB_IMAGE; do
   archive=$(sed -n "s/^$image=//p" <<<"$images")
   ctr_node images import "$archive" >>"$node_log_dir/images.log" 2>&1 || fail images "could not import $archive"
 done
+# The curl image also goes by a name that does not change with Debian's curl
+# version: the echo program's default `testImage`.
+ctr_node images tag --force "$curl_ref" localhost/echo-iac/curl:1 >>"$node_log_dir/images.log" 2>&1 ||
+  fail images "could not tag $curl_ref"
 # Pinned, so that the kubelet never removes them, not even to reclaim disk
 # space under pressure: none of them can be pulled back.
 while read -r ref; do

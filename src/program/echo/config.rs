@@ -104,9 +104,9 @@ pub(crate) struct Toleration {
 pub(crate) const DEFAULT_REPLICAS: i32 = 3;
 pub(crate) const DEFAULT_NODE_PORT: i32 = 30007;
 pub(crate) const DEFAULT_IMAGE: &str = "nginx:alpine";
-/// The curl image the local real node imports (tests/cluster/node-image.sh
-/// tags it with Debian bookworm's curl version).
-pub(crate) const DEFAULT_TEST_IMAGE: &str = "localhost/echo-iac/curl:7.88.1-10_deb12u15";
+/// The curl image the local real node imports, by the name that stays when
+/// Debian's curl version (its other tag) changes: tests/cluster/node-up.sh.
+pub(crate) const DEFAULT_TEST_IMAGE: &str = "localhost/echo-iac/curl:1";
 pub(crate) const DEFAULT_MESSAGE: &str = "Hello! I am Pod";
 
 /// Kubernetes' default `--service-node-port-range`.
