@@ -279,8 +279,16 @@ say "kube-apiserver ready ($(elapsed))"
 # shellcheck disable=SC2054  # the commas separate paths within one flag
 common=(--kubeconfig="$kubeconfig" --bind-address=127.0.0.1
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --profiling=false)
+# The StaleControllerConsistency* gates (beta, on by default in 1.36) make
+# a workload controller wait until its informer has seen its own last write.
+# After an API server restart (the disruptive tests make one) the ReplicaSet
+# informer was seen stuck behind that write for minutes, so the controller
+# refused every sync and rollouts stopped: the test cluster runs without them.
+stale_gates=StaleControllerConsistencyReplicaSet=false,StaleControllerConsistencyDaemonSet=false
+stale_gates+=,StaleControllerConsistencyJob=false,StaleControllerConsistencyStatefulSet=false
 start kube-controller-manager "$k8s_bin/kube-controller-manager" "${common[@]}" \
   --secure-port="$controller_manager_port" \
+  --feature-gates="$stale_gates" \
   --leader-elect=false \
   --root-ca-file="$pki_dir/ca.crt" \
   --service-account-private-key-file="$pki_dir/sa.key" \
