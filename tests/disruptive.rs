@@ -5,7 +5,10 @@
 //!
 //! The API server is killed through its pid in `.cluster/pids/` and
 //! started again with the command line it had, its output appended to its
-//! log, as `tests/cluster/up.sh` started it.
+//! log, as `tests/cluster/up.sh` started it. The controller-manager is
+//! restarted with it: after its API server was killed, its informers were
+//! seen to keep a stale ReplicaSet status for minutes, which made the
+//! rollout, not echo-iac, the thing under test.
 
 #[path = "harness.rs"]
 mod harness;
@@ -23,10 +26,11 @@ use crate::harness::{TestStack, node_port};
 /// How long the API server stays down.
 const OUTAGE: Duration = Duration::from_secs(10);
 
-/// The API server as `up.sh` started it, killed by [`ApiServer::stop`].
-/// Dropping it starts the server again if the test has not, so a failing
-/// test does not leave the control plane without its API server.
-struct ApiServer {
+/// A control-plane process as `up.sh` started it, killed by
+/// [`Process::stop`]. Dropping it starts the process again if the test has
+/// not, so a failing test does not leave the control plane without it.
+struct Process {
+    name: &'static str,
     pid_file: PathBuf,
     log_file: PathBuf,
     exe: String,
@@ -35,16 +39,17 @@ struct ApiServer {
     running: bool,
 }
 
-impl ApiServer {
-    /// Kills the running API server and returns once its process is gone.
-    /// SIGKILL rather than SIGTERM: a graceful shutdown takes the server
-    /// 20 s or more, and a crash is the harder outage anyway.
-    fn stop() -> ApiServer {
+impl Process {
+    /// Kills the running process `name` (e.g. `kube-apiserver`) and returns
+    /// once it is gone. SIGKILL rather than SIGTERM: a graceful shutdown
+    /// takes the API server 20 s or more, and a crash is the harder outage
+    /// anyway.
+    fn stop(name: &'static str) -> Process {
         let cluster_dir = util::kubeconfig()
             .parent()
             .expect("the kubeconfig sits in the cluster folder")
             .to_path_buf();
-        let pid_file = cluster_dir.join("pids/kube-apiserver.pid");
+        let pid_file = cluster_dir.join(format!("pids/{name}.pid"));
         let recorded = std::fs::read_to_string(&pid_file)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", pid_file.display()));
         let (pid, exe) = recorded
@@ -53,7 +58,7 @@ impl ApiServer {
             .unwrap_or_else(|| panic!("{} holds {recorded:?}", pid_file.display()));
         let pid: i32 = pid.parse().expect("the pid file starts with a pid");
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .unwrap_or_else(|e| panic!("kube-apiserver (pid {pid}) is not running: {e}"));
+            .unwrap_or_else(|e| panic!("{name} (pid {pid}) is not running: {e}"));
         let mut args: Vec<String> = cmdline
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
@@ -62,22 +67,23 @@ impl ApiServer {
         assert_eq!(
             args.first().map(String::as_str),
             Some(exe),
-            "pid {pid} is not the API server"
+            "pid {pid} is not {name}"
         );
         args.remove(0);
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or(cluster_dir.clone());
 
         signal(pid, libc::SIGKILL);
-        util::wait_for(Duration::from_secs(20), "the API server to exit", || {
+        util::wait_for(Duration::from_secs(20), &format!("{name} to exit"), || {
             if alive(pid) {
                 Err(format!("pid {pid} is still there"))
             } else {
                 Ok(())
             }
         });
-        ApiServer {
+        Process {
+            name,
             pid_file,
-            log_file: cluster_dir.join("logs/kube-apiserver.log"),
+            log_file: cluster_dir.join(format!("logs/{name}.log")),
             exe: exe.to_string(),
             args,
             cwd,
@@ -85,9 +91,10 @@ impl ApiServer {
         }
     }
 
-    /// Starts the API server again and waits until it is ready. It is
-    /// never waited for: it outlives the test, as the rest of the control
-    /// plane does, and `tests/cluster/down.sh` stops it through its pid.
+    /// Starts the process again; the API server is waited for until it is
+    /// ready. It is never waited for as a child: it outlives the test, as
+    /// the rest of the control plane does, and `tests/cluster/down.sh`
+    /// stops it through its pid.
     #[allow(clippy::zombie_processes)]
     fn start(&mut self) {
         let log = || {
@@ -95,7 +102,7 @@ impl ApiServer {
                 .create(true)
                 .append(true)
                 .open(&self.log_file)
-                .expect("open the API server's log")
+                .expect("open the process's log")
         };
         let child = Command::new(&self.exe)
             .args(&self.args)
@@ -107,10 +114,13 @@ impl ApiServer {
             // for the tests must not stop the control plane.
             .process_group(0)
             .spawn()
-            .expect("start kube-apiserver");
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.name));
         std::fs::write(&self.pid_file, format!("{} {}\n", child.id(), self.exe))
-            .expect("record the API server's pid");
+            .expect("record the process's pid");
         self.running = true;
+        if self.name != "kube-apiserver" {
+            return;
+        }
         util::wait_for(
             Duration::from_secs(90),
             "the API server to be ready",
@@ -132,7 +142,7 @@ impl ApiServer {
     }
 }
 
-impl Drop for ApiServer {
+impl Drop for Process {
     fn drop(&mut self) {
         if !self.running {
             self.start();
@@ -176,12 +186,13 @@ fn up_survives_an_api_server_outage_at(point: &str, prefix: &str) {
     );
     up.wait_for_pause(point);
 
-    let mut server = ApiServer::stop();
+    let mut server = Process::stop("kube-apiserver");
     let stopped = Instant::now();
     up.signal(libc::SIGUSR1);
     up.wait_for_stderr("retrying for up to", OUTAGE);
     std::thread::sleep(OUTAGE.saturating_sub(stopped.elapsed()));
     server.start();
+    Process::stop("kube-controller-manager").start();
 
     let run = up.wait(Duration::from_secs(300));
     run.assert_code(0)
@@ -236,7 +247,7 @@ fn a_state_write_cut_by_an_api_server_restart_leaves_a_whole_revision() {
         &[("ECHO_IAC_FAULT", "state-write:1:pause")],
     );
     up.wait_for_pause("state-write:1");
-    let mut server = ApiServer::stop();
+    let mut server = Process::stop("kube-apiserver");
     up.signal(libc::SIGUSR1);
     std::thread::sleep(Duration::from_secs(2));
     server.start();
