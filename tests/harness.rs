@@ -206,6 +206,20 @@ impl TestStack {
         run
     }
 
+    /// The echo Deployment's pods in the stack's namespace, as kubectl
+    /// lists them.
+    pub fn echo_pods(&self) -> Vec<Value> {
+        let pods = util::kubectl_json(&[
+            "get",
+            "pods",
+            "-n",
+            &self.namespace,
+            "-l",
+            "app=echo-nodeport",
+        ]);
+        pods["items"].as_array().cloned().unwrap_or_default()
+    }
+
     pub fn state(&self) -> Option<Value> {
         self.project.state(&self.name)
     }

@@ -101,18 +101,8 @@ pub fn http_get(addr: SocketAddr) -> Result<(u16, String), String> {
 
 /// The IPs of the Deployment's pods that are Running.
 fn pod_ips(stack: &TestStack) -> BTreeSet<String> {
-    let pods = util::kubectl_json(&[
-        "get",
-        "pods",
-        "-n",
-        &stack.namespace,
-        "-l",
-        "app=echo-nodeport",
-    ]);
-    pods["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let pods = stack.echo_pods();
+    pods.iter()
         .filter(|p| p["status"]["phase"] == "Running")
         .filter_map(|p| p["status"]["podIP"].as_str().map(str::to_string))
         .collect()
@@ -181,15 +171,8 @@ fn the_seed_stack_answers_on_the_real_nodes_node_port() {
     let start = Instant::now();
     stack.ok(&["up", "--yes"]);
     let up_took = start.elapsed();
-    let pods = util::kubectl_json(&[
-        "get",
-        "pods",
-        "-n",
-        &stack.namespace,
-        "-l",
-        "app=echo-nodeport",
-    ]);
-    for pod in pods["items"].as_array().unwrap() {
+    let pods = stack.echo_pods();
+    for pod in &pods {
         assert_eq!(
             pod["spec"]["nodeName"], node,
             "pod {} is not on the real node {node}: the API server needs \

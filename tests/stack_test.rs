@@ -101,15 +101,8 @@ fn passes_for(service_type: &str, prefix: &str) -> TestStack {
     let port = (service_type != "ClusterIP").then(node_port);
     stack.write(&echo_section(service_type, port, &curl_image(&node)));
     stack.ok(&["up", "--yes"]);
-    let pods = util::kubectl_json(&[
-        "get",
-        "pods",
-        "-n",
-        &stack.namespace,
-        "-l",
-        "app=echo-nodeport",
-    ]);
-    for pod in pods["items"].as_array().unwrap() {
+    let pods = stack.echo_pods();
+    for pod in &pods {
         assert_eq!(pod["spec"]["nodeName"], node.as_str(), "{pod:#}");
     }
     let report = test_passes_with_two_pods(&stack);
