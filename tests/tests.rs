@@ -20,5 +20,6 @@ mod shell;
 mod stack_errors;
 mod stack_test;
 mod team_state;
+mod untracked;
 mod util;
 mod waits;

@@ -123,7 +123,11 @@ async fn execute(
             Ok(())
         }
         "destroy" => {
-            let plan = planner::plan_destroy(cluster, stack, &state, desired, 8)
+            let destroy_options = planner::DestroyOptions {
+                concurrency: 8,
+                ..planner::DestroyOptions::default()
+            };
+            let plan = planner::plan_destroy(cluster, stack, &state, desired, &destroy_options)
                 .await
                 .map_err(|e| e.to_string())?;
             show(&plan);
