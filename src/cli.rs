@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use echo_iac_engine::cluster::ALLOW_PLUGINS_ENV;
 use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
 /// Keeps a Kubernetes cluster in step with the echo stack: exact previews,
@@ -38,6 +39,13 @@ pub struct GlobalArgs {
     /// Kubeconfig file; overrides the stack file's `kubeconfig`.
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
+    /// Let a kubeconfig from inside the project (the stack file's
+    /// `kubeconfig:`) run its credential plugin (`exec:` or
+    /// `auth-provider:`), which is named on stderr before it runs. Without
+    /// this, such a kubeconfig is refused: a checkout could run any command.
+    #[arg(long, global = true, env = ALLOW_PLUGINS_ENV,
+          value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_kubeconfig_exec: bool,
     /// Kubeconfig context; overrides the stack file's `context`.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,

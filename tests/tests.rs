@@ -9,6 +9,7 @@ mod crash;
 mod graph;
 mod harness;
 mod interrupt;
+mod kubeconfig_exec;
 mod lifecycle;
 mod locking;
 mod node_ports;

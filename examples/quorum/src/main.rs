@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use echo_iac_engine::apply::Event;
-use echo_iac_engine::cluster::{Cluster, Target};
+use echo_iac_engine::cluster::{ALLOW_PLUGINS_ENV, Cluster, PluginGuard, Target};
 use echo_iac_engine::diff;
 use echo_iac_engine::operation::{self, Observer, Options};
 use echo_iac_engine::planner::{self, PlanOptions};
@@ -57,8 +57,13 @@ async fn run(command: &str, file: &Path) -> Result<(), String> {
         .parent()
         .and_then(Path::parent)
         .unwrap_or(Path::new("."));
+    let kubeconfig: Vec<PathBuf> = settings.kubeconfig.iter().map(|k| folder.join(k)).collect();
+    // A kubeconfig inside the project came with it: its credential plugin
+    // runs only when allowed.
+    let allow = std::env::var_os(ALLOW_PLUGINS_ENV).is_some_and(|v| !v.is_empty() && v != "0");
     let target = Target {
-        kubeconfig: settings.kubeconfig.iter().map(|k| folder.join(k)).collect(),
+        plugins: PluginGuard::inside(folder, &kubeconfig, allow),
+        kubeconfig,
         context: settings.context.clone(),
     };
     let desired = program::declare(&stack, &settings).map_err(|e| e.to_string())?;
