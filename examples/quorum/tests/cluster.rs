@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use k8s_openapi::ByteString;
 use serde_json::Value;
 
-use util::{TestNamespace, kubeconfig, kubectl_json};
+use util::{TestNamespace, kubeconfig, kubectl_json, kubectl_with_stdin};
 
 fn quorum(project: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_quorum-iac"))
@@ -323,4 +323,89 @@ fn the_members_password_is_in_the_cluster_and_nowhere_else() {
 
     ok_without_password(dir, &["destroy"]);
     assert_no_password(&state_files(dir), "the state");
+}
+
+/// The value a Secret held when client-side `kubectl apply` created it,
+/// before the stack took it over: it stays in the Secret's last-applied
+/// annotation, which server-side apply by another manager leaves alone.
+const KUBECTL_PASSWORD: &str = "quorum-kubectl-pw-4d2x";
+
+/// Fails when `text` holds any of the test's passwords, plain or encoded.
+fn assert_no_value_at_all(text: &str, what: &str) {
+    assert_no_password(text, what);
+    for form in [KUBECTL_PASSWORD.to_string(), base64(KUBECTL_PASSWORD)] {
+        assert!(!text.contains(&form), "{what} holds {form}:\n{text}");
+    }
+}
+
+fn ok_without_any_value(project: &Path, args: &[&str]) -> String {
+    let output = quorum(project, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        output.status.success(),
+        "quorum-iac {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert_no_value_at_all(
+        &format!("{stdout}{stderr}"),
+        &format!("quorum-iac {args:?}"),
+    );
+    stdout
+}
+
+#[test]
+fn a_secret_first_applied_with_kubectl_shows_no_value_when_the_stack_changes_it() {
+    let ns = TestNamespace::new("quorum-kubectl");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack_with(dir, ns.name(), 1, "hello", PASSWORD);
+
+    // Created with client-side apply and the stack's labels, as a Secret
+    // made by hand and then handed to the stack would be.
+    let manifest = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "quorum-auth", "labels": {
+            "app.kubernetes.io/managed-by": "quorum-iac", "quorum-iac.io/stack": "dev"}},
+        "type": "Opaque",
+        "data": {"password": base64(KUBECTL_PASSWORD)}});
+    let applied = kubectl_with_stdin(
+        &["apply", "-n", ns.name(), "-f", "-"],
+        Some(&manifest.to_string()),
+    );
+    assert!(applied.status.success(), "{applied:?}");
+    let annotation = |ns: &str| {
+        kubectl_json(&["get", "secret", "quorum-auth", "-n", ns, "-o", "json"])["metadata"]
+            ["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(annotation(ns.name()).contains(&base64(KUBECTL_PASSWORD)));
+
+    let preview = ok_without_any_value(dir, &["preview"]);
+    assert!(
+        preview.contains(&format!("update Secret {ns}/quorum-auth (data.password)")),
+        "{preview}"
+    );
+    let diff = ok_without_any_value(dir, &["diff"]);
+    assert!(
+        diff.contains("~ data.password: (sensitive, changed)"),
+        "{diff}"
+    );
+
+    ok_without_any_value(dir, &["up"]);
+    assert_eq!(cluster_password(ns.name()), PASSWORD);
+    // The old value is still in the cluster's copy, and nowhere of ours.
+    assert!(annotation(ns.name()).contains(&base64(KUBECTL_PASSWORD)));
+    assert_no_value_at_all(&state_files(dir), "the state");
+
+    write_stack_with(dir, ns.name(), 1, "hello", ROTATED);
+    let diff = ok_without_any_value(dir, &["diff"]);
+    assert!(
+        diff.contains(&format!("update Secret {ns}/quorum-auth")),
+        "{diff}"
+    );
+    ok_without_any_value(dir, &["up"]);
+    assert_eq!(cluster_password(ns.name()), ROTATED);
+    ok_without_any_value(dir, &["destroy"]);
+    assert_no_value_at_all(&state_files(dir), "the state");
 }
