@@ -17,6 +17,7 @@ mod progress;
 mod rbac;
 mod readiness;
 mod real_node;
+mod secrets;
 mod shell;
 mod stack_errors;
 mod stack_test;
