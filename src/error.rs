@@ -201,6 +201,7 @@ fn state_hint(error: &StateError) -> Option<String> {
             }
         }
         StateError::LockLost { .. } => "another run may have taken the stack over since: run `echo-iac preview` to see where the stack stands, then run the command again".into(),
+        StateError::UnsafePath { hint, .. } => hint.clone(),
         StateError::BackendNamespaceMissing { namespace } => format!(
             "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
         ),

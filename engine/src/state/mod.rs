@@ -9,6 +9,7 @@
 pub mod backend;
 mod document;
 mod error;
+mod files;
 mod history;
 mod kube;
 mod lease;

@@ -65,7 +65,7 @@ async fn run(command: &str, file: &Path) -> Result<(), String> {
     let cluster = Cluster::connect(&target, program::identity())
         .await
         .map_err(|e| e.to_string())?;
-    let store = LocalStore::new(folder.join("state"), &stack);
+    let store = LocalStore::new(folder.join("state"), &stack, &program::identity());
     let lock = store
         .lock(
             &format!("quorum-iac {command}"),
