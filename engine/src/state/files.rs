@@ -79,6 +79,42 @@ pub(crate) fn create_new(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
+/// Writes `bytes` to `path` (an export the user named) readable by its
+/// owner only, whatever the umask and whatever mode an existing file had,
+/// and never through a symbolic link at `path`, which could aim the write at
+/// any file the user may change.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut options = OpenOptions::new();
+    options
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    let mut file = options.open(path).map_err(|e| match fs::read_link(path) {
+        Ok(target) if e.raw_os_error() == Some(libc::ELOOP) => unsafe_path(
+            path,
+            format!("it is a symbolic link to {}", target.display()),
+            "nothing was written. Name the file itself, or a new file, rather than a link".into(),
+        ),
+        _ => StateError::io("write", path, e),
+    })?;
+    let mut write = || -> io::Result<()> {
+        // Narrowed before anything is written into it; a device or pipe
+        // (`/dev/null`) is written as it is.
+        if file.metadata()?.is_file() {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+            file.set_len(0)?;
+        }
+        file.write_all(bytes)?;
+        file.flush()
+    };
+    write().map_err(|e| StateError::io("write", path, e))
+}
+
 /// Accepts an opened file only if it is a regular file with one link that
 /// this user owns.
 pub(crate) fn check_file(file: &File, path: &Path) -> Result<(), StateError> {
@@ -260,6 +296,30 @@ mod tests {
             StateError::UnsafePath { problem, .. } => problem.clone(),
             other => panic!("expected UnsafePath, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn private_file_is_written_0600_over_a_wider_mode_and_never_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.json");
+        fs::write(&path, b"an older, longer export").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_file(&path, b"{}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+
+        let target = dir.path().join("precious");
+        fs::write(&target, b"keep me").unwrap();
+        let link = dir.path().join("link.json");
+        symlink(&target, &link).unwrap();
+        let err = write_private_file(&link, b"{}").unwrap_err();
+        assert!(problem(&err).contains("symbolic link"), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep me");
     }
 
     #[test]

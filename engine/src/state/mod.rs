@@ -25,6 +25,7 @@ use crate::ResourceId;
 
 pub use backend::{Backend, BackendError};
 pub use error::{LockKind, Recovery, StateError};
+pub use files::write_private_file;
 pub use history::{Revision, change_summary};
 pub use kube::KubeStore;
 pub use local::LocalStore;
