@@ -28,6 +28,7 @@ pub use error::{LockKind, Recovery, StateError};
 pub use files::write_private_file;
 pub use history::{Revision, change_summary};
 pub use kube::KubeStore;
+pub(crate) use kube::is_state_secret;
 pub use local::LocalStore;
 pub use lock::{LockHolder, StateLock};
 

@@ -1,0 +1,158 @@
+//! `echo-iac destroy`: deletes what the state lists, dependents first, and
+//! what carries the stack's labels outside its state only where the program
+//! declares it or `--delete-untracked` asks for it.
+
+use std::time::Instant;
+
+use crate::cli::DestroyArgs;
+use crate::error::Error;
+use crate::program::Program;
+use crate::render;
+use echo_iac_engine::Plan;
+use echo_iac_engine::operation::{self, Options};
+use echo_iac_engine::planner;
+use echo_iac_engine::state::StateStore;
+use echo_iac_engine::untracked::{DeleteUntracked, Selector};
+
+use super::{Session, confirm, note, print, show_plan, watch_interrupts};
+
+pub async fn run<P: Program>(session: Session<P>, args: DestroyArgs) -> Result<(), Error> {
+    let started = Instant::now();
+    // Once changes are under way, an API server that restarts is waited
+    // for as long as the run may take.
+    let session = session.with_outage_budget(args.timeout);
+    let store = session.store().await?;
+    let wait = args.wait_for_lock;
+    super::locked(
+        &*store,
+        &format!("{} destroy", P::NAME),
+        wait,
+        run_locked(&session, &*store, args, started),
+    )
+    .await
+}
+
+async fn run_locked<P: Program>(
+    session: &Session<P>,
+    store: &dyn StateStore,
+    args: DestroyArgs,
+    started: Instant,
+) -> Result<(), Error> {
+    let state = store.load().await?;
+    let cluster = session.connect().await?;
+    // The program's objects too: their kinds and namespaces are where
+    // objects with this stack's labels that the state lost are looked for.
+    // A program that cannot declare them (a setting it cannot use, a file
+    // it cannot read) must not block teardown: the state alone says what
+    // to delete.
+    let desired = match session.desired() {
+        Ok(desired) => desired,
+        Err(error) => {
+            note(&format!(
+                "The program cannot declare its objects ({error}); destroying what the state lists."
+            ));
+            Vec::new()
+        }
+    };
+    let delete_untracked = args.untracked_deletes();
+    let plan = planner::plan_destroy(
+        &cluster,
+        &session.stack.name,
+        &state,
+        &desired,
+        &planner::DestroyOptions {
+            concurrency: session.concurrency(),
+            delete_untracked: delete_untracked.clone(),
+        },
+    )
+    .await?;
+    check_named_untracked(&delete_untracked, &plan, &session.stack.name)?;
+    let left = left_in_place(&plan);
+    if plan.steps.is_empty() && state.pending.is_empty() && left == 0 {
+        if args.json {
+            print(
+                &serde_json::to_string_pretty(&render::plan_json(&plan)).expect("plans serialize"),
+            );
+        } else {
+            print(&format!(
+                "Nothing to destroy: stack {} manages no objects.",
+                session.stack.name
+            ));
+        }
+        return Ok(());
+    }
+    show_plan("Destroying", session, &cluster, &plan, false, args.json);
+    if plan.steps.is_empty() && state.pending.is_empty() {
+        if !args.json {
+            print(&format!(
+                "Nothing to destroy: stack {} manages no objects; the {left} untracked object(s) above were left in place.",
+                session.stack.name
+            ));
+        }
+        return Ok(());
+    }
+    confirm("Do you want to delete these objects?", args.yes, "destroy")?;
+
+    let options = Options {
+        force_conflicts: false,
+        concurrency: session.concurrency(),
+        timeout: args.timeout,
+        wait_grace: args.timeout,
+        cancel: watch_interrupts(),
+    };
+    let progress = session.progress(args.json);
+    operation::destroy(&cluster, store, state, &plan, &desired, &options, &progress).await?;
+    drop(progress);
+    if !args.json {
+        let kept = if left == 0 {
+            String::new()
+        } else {
+            format!("; {left} untracked object(s) were left in place (listed above)")
+        };
+        print(&format!(
+            "Destroyed stack {} in {:.1}s{kept}",
+            session.stack.name,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+/// A name given to `--delete-untracked` that matches no untracked object
+/// is most likely a typo: stop before anything is deleted.
+fn check_named_untracked(
+    delete_untracked: &DeleteUntracked,
+    plan: &Plan,
+    stack: &str,
+) -> Result<(), Error> {
+    let unmatched = delete_untracked.unmatched(&plan.untracked);
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = unmatched.iter().map(ToString::to_string).collect();
+    let found: Vec<String> = plan
+        .untracked
+        .iter()
+        .filter(|u| !u.declared)
+        .map(|u| Selector::of(&u.id).to_string())
+        .collect();
+    Err(Error::refused(
+        format!(
+            "--delete-untracked {}: no object with the labels of stack {stack} outside its state has that name",
+            names.join(", ")
+        ),
+        if found.is_empty() {
+            "the stack has no untracked objects; drop --delete-untracked".to_string()
+        } else {
+            format!("its untracked objects are: {}", found.join(", "))
+        },
+    ))
+}
+
+/// Untracked objects the plan leaves in place.
+fn left_in_place(plan: &Plan) -> usize {
+    plan.untracked
+        .iter()
+        .filter(|u| !plan.steps.iter().any(|s| s.id == u.id))
+        .count()
+}
