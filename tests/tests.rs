@@ -6,6 +6,7 @@ mod bad_input;
 mod cluster_addons;
 mod control_plane;
 mod crash;
+mod foreign_files;
 mod graph;
 mod harness;
 mod interrupt;
