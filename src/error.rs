@@ -201,6 +201,7 @@ fn state_hint(error: &StateError) -> Option<String> {
             }
         }
         StateError::LockLost { .. } => "another run may have taken the stack over since: run `echo-iac preview` to see where the stack stands, then run the command again".into(),
+        StateError::SerialExhausted { .. } => "a state's serial grows by one per write, so this one was set by hand: lower its `serial` (and that of any kept copy above it), then run the command again; nothing was written".into(),
         StateError::BackendNamespaceMissing { namespace } => format!(
             "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
         ),
