@@ -9,7 +9,7 @@
 //! state's last write.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -115,6 +115,7 @@ pub async fn up<'a>(
         )
         .await?;
     }
+    stopped_early(options)?;
     Ok(Applied {
         journal,
         store,
@@ -159,7 +160,20 @@ pub async fn destroy(
             s.outputs.clear();
         })
         .await?;
+    stopped_early(options)?;
     Ok(journal.into_state())
+}
+
+/// An interrupt that came while the last steps were in flight stops
+/// nothing more, since nothing more was left to start, but the run still
+/// ends as interrupted: whoever pressed Ctrl-C (or sent SIGTERM) asked it
+/// to stop early, and exit code 0 would tell them it ran to its end
+/// undisturbed.
+fn stopped_early(options: &Options<'_>) -> Result<(), EngineError> {
+    if options.cancel.load(Ordering::SeqCst) {
+        return Err(EngineError::Interrupted);
+    }
+    Ok(())
 }
 
 /// Carries out `plan` through `journal`, telling `observer` each step.
