@@ -12,3 +12,5 @@ mod project;
 mod render;
 mod stack;
 mod suggest;
+
+pub use error::exit;

@@ -11,7 +11,7 @@ use echo_iac_engine::operation::{self, Options};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 
-use super::{Session, confirm, print, show_plan, watch_interrupts};
+use super::{Session, confirm, print, print_document, show_plan, watch_interrupts};
 
 pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -50,9 +50,7 @@ async fn run_locked(
     .await?;
     if plan.steps.is_empty() && state.pending.is_empty() {
         if args.json {
-            print(
-                &serde_json::to_string_pretty(&render::plan_json(&plan)).expect("plans serialize"),
-            );
+            print_document(&render::plan_json(&plan));
         } else {
             print(&format!(
                 "Nothing to destroy: stack {} manages no objects.",
@@ -61,7 +59,12 @@ async fn run_locked(
         }
         return Ok(());
     }
-    show_plan("Destroying", session, &cluster, &plan, false, args.json);
+    // With --json the plan is the document printed once everything is
+    // deleted; a failure prints an error document instead, so stdout
+    // always holds exactly one.
+    if !args.json {
+        show_plan("Destroying", session, &cluster, &plan, false, false);
+    }
     confirm("Do you want to delete these objects?", args.yes, "destroy")?;
 
     let options = Options {
@@ -74,7 +77,9 @@ async fn run_locked(
     let progress = session.progress(args.json);
     operation::destroy(&cluster, store, state, &plan, &desired, &options, &progress).await?;
     drop(progress);
-    if !args.json {
+    if args.json {
+        print_document(&render::plan_json(&plan));
+    } else {
         print(&format!(
             "Destroyed stack {} in {:.1}s",
             session.stack.name,

@@ -66,15 +66,12 @@ pub async fn run(global: &GlobalArgs, args: TestArgs) -> Result<(), Error> {
     }
     let passed = reports.iter().all(|r| r.passed);
     if args.json {
-        print(
-            &serde_json::to_string_pretty(&json!({
-                "stack": session.stack.name,
-                "namespace": namespace,
-                "passed": passed,
-                "services": reports,
-            }))
-            .expect("reports serialize"),
-        );
+        super::print_document(&json!({
+            "stack": session.stack.name,
+            "namespace": namespace,
+            "passed": passed,
+            "services": reports,
+        }));
     }
     if passed {
         return Ok(());

@@ -60,6 +60,7 @@ async fn run(command: &str, file: &Path) -> Result<(), String> {
     let target = Target {
         kubeconfig: settings.kubeconfig.iter().map(|k| folder.join(k)).collect(),
         context: settings.context.clone(),
+        request_timeout: None,
     };
     let desired = program::declare(&stack, &settings).map_err(|e| e.to_string())?;
     let cluster = Cluster::connect(&target, program::identity())
