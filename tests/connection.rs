@@ -150,3 +150,54 @@ fn server_that_never_answers_is_given_up_after_the_request_timeout() {
         &["no response within 10s"],
     );
 }
+
+/// A listener that answers the first request with 503 (so the server has
+/// answered in this run) and then closes every connection, as a server
+/// that went down for a restart.
+fn answers_once_then_goes_away() -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut first = true;
+        for connection in listener.incoming() {
+            let Ok(mut connection) = connection else {
+                continue;
+            };
+            if std::mem::take(&mut first) {
+                let mut request = [0u8; 4096];
+                let _ = connection.read(&mut request);
+                let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"restarting","reason":"ServiceUnavailable","code":503}"#;
+                let _ = write!(
+                    connection,
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn once_the_server_has_answered_an_outage_is_waited_out_with_a_visible_line() {
+    let server = format!("http://{}", answers_once_then_goes_away());
+    let (project, _dir) = project_for(&server);
+    let start = Instant::now();
+    let run = project.run(&["--concurrency", "1", "preview"]);
+    let took = start.elapsed();
+    // Not the 2 s of a server never reached: the usual 20 s of retries,
+    // told once, with how long.
+    assert!(took > Duration::from_secs(10), "{run}\ntook {took:?}");
+    assert!(took < Duration::from_secs(40), "{run}\ntook {took:?}");
+    run.assert_code(1)
+        .assert_contains(&format!("note: waiting for the API server at {server}"))
+        .assert_contains("retrying for up to");
+    assert_eq!(
+        run.stderr
+            .matches("note: waiting for the API server")
+            .count(),
+        1,
+        "{run}"
+    );
+}

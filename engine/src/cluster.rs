@@ -622,7 +622,7 @@ impl Cluster {
                 let left = budget.saturating_sub(start.elapsed());
                 let _ = writeln!(
                     std::io::stderr(),
-                    "note: waiting for the API server at {} ({cause}); retrying for up to {}",
+                    "note: waiting for the API server at {}: {cause}; retrying for up to {}",
                     self.server,
                     humantime::format_duration(Duration::from_secs(left.as_secs().max(1)))
                 );
