@@ -164,11 +164,11 @@ pub async fn destroy(
     Ok(journal.into_state())
 }
 
-/// An interrupt that came while the last steps were in flight stops
-/// nothing more, since nothing more was left to start, but the run still
-/// ends as interrupted: whoever pressed Ctrl-C (or sent SIGTERM) asked it
-/// to stop early, and exit code 0 would tell them it ran to its end
-/// undisturbed.
+/// An interrupt that came while the last steps were in flight had nothing
+/// left to stop, yet the run still ends as interrupted: it was asked to
+/// stop early, and a success would tell a script that sent the signal
+/// that the run went undisturbed (for `destroy`, a wait for an object to
+/// go may also have been cut short, see `apply::wait_gone`).
 fn stopped_early(options: &Options<'_>) -> Result<(), EngineError> {
     if options.cancel.load(Ordering::SeqCst) {
         return Err(EngineError::Interrupted);
