@@ -1,0 +1,426 @@
+//! The one error a command returns, and how it is shown: a message, a hint
+//! saying what to do next, and a stable exit code. This is the one place
+//! where the engine's errors, which know no command line, are told in the
+//! terms of this one: its commands, flags and stack-file keys.
+
+use std::fmt;
+use std::io;
+
+use serde_json::{Value, json};
+
+use crate::project::ProjectError;
+use crate::stack::StackError;
+use echo_iac_engine::EngineError;
+use echo_iac_engine::cluster::{ClusterError, Transport};
+use echo_iac_engine::state::{LockKind, Recovery, StateError};
+
+/// Exit codes, stable and documented in the README.
+pub mod exit {
+    pub const ERROR: i32 = 1;
+    /// `preview --expect-no-changes` found changes. No error exits with
+    /// it, so a drift check never reads a failure as drift.
+    pub const CHANGES: i32 = 2;
+    /// The command line is not one echo-iac understands (an unknown flag,
+    /// a bad value, no command): sysexits' EX_USAGE, apart from both the
+    /// errors of a run (1) and "changes found" (2, which clap would use).
+    pub const USAGE: i32 = 64;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// Boxed, as [`Error::Engine`] is, to keep every `Result` small.
+    #[error(transparent)]
+    State(Box<StateError>),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Engine(Box<EngineError>),
+    /// The program declared objects that do not fit together (one twice,
+    /// a dependency it did not declare, a cycle).
+    #[error("the program's objects do not fit together: {0}")]
+    Declare(#[from] echo_iac_engine::declare::DeclareError),
+    /// A request the command refuses as given.
+    #[error("{message}")]
+    Refused { message: String, hint: String },
+    /// The question before a change was answered no; the command already
+    /// said so.
+    #[error("cancelled at the prompt; nothing was changed")]
+    Cancelled,
+    /// Not a failure to report: the command already said what it found and
+    /// only its exit code is left.
+    #[error("")]
+    Exit(i32),
+}
+
+impl From<StateError> for Error {
+    fn from(error: StateError) -> Self {
+        Error::State(Box::new(error))
+    }
+}
+
+impl From<EngineError> for Error {
+    fn from(error: EngineError) -> Self {
+        Error::Engine(Box::new(error))
+    }
+}
+
+impl Error {
+    /// Whether the run stopped because it was interrupted (Ctrl-C or SIGTERM).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Engine(e) if matches!(**e, EngineError::Interrupted))
+    }
+
+    pub fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Refused {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Exit(code) => *code,
+            _ if self.is_interrupted() => exit::INTERRUPTED,
+            _ => exit::ERROR,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Project(e) => e.hint(),
+            Error::Stack(e) => e.hint(),
+            Error::State(e) => state_hint(e),
+            Error::Cluster(e) => cluster_hint(e),
+            Error::Engine(e) => engine_hint(e),
+            Error::Refused { hint, .. } => Some(hint.clone()),
+            Error::Declare(_) => Some(
+                "this is a mistake in the program, not in the stack file: report it to its authors"
+                    .into(),
+            ),
+            Error::Cancelled | Error::Exit(_) => None,
+        }
+    }
+
+    /// The message as printed: `error: …` then `hint: …`, or nothing for
+    /// [`Error::Exit`] and [`Error::Cancelled`], which were told already.
+    pub fn report(&self) -> Option<Report<'_>> {
+        (!matches!(self, Error::Exit(_) | Error::Cancelled)).then_some(Report(self))
+    }
+
+    /// The error as one line of words, without `error: `.
+    pub fn message(&self) -> String {
+        match self {
+            Error::State(e) => state_message(e),
+            Error::Engine(e) => match &**e {
+                EngineError::State(e) => state_message(e),
+                e => e.to_string(),
+            },
+            Error::Exit(code) if *code == exit::INTERRUPTED => "interrupted".into(),
+            e => e.to_string(),
+        }
+    }
+
+    /// A stable name for what went wrong, for machine output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Project(_) => "project",
+            Error::Stack(_) => "stack-file",
+            Error::State(e) => state_kind(e),
+            Error::Cluster(e) => cluster_kind(e),
+            Error::Engine(e) => match &**e {
+                EngineError::Cluster(e) => cluster_kind(e),
+                EngineError::State(e) => state_kind(e),
+                EngineError::Declare(_) => "program",
+                EngineError::NamespaceMissing(_) | EngineError::NamespaceTerminating(_) => {
+                    "namespace"
+                }
+                EngineError::Blocked { .. } => "blocked",
+                EngineError::Timeout { .. } | EngineError::NotGone { .. } => "timeout",
+                EngineError::RolloutFailed { .. }
+                | EngineError::Failed { .. }
+                | EngineError::Stuck { .. } => "not-ready",
+                EngineError::Interrupted => "interrupted",
+            },
+            Error::Declare(_) => "program",
+            Error::Refused { .. } => "refused",
+            Error::Cancelled => "cancelled",
+            Error::Exit(code) if *code == exit::INTERRUPTED => "interrupted",
+            Error::Exit(_) => "failed",
+        }
+    }
+
+    /// The objects the error is about (`Kind namespace/name`), where it
+    /// names any.
+    pub fn objects(&self) -> Vec<String> {
+        let cluster = |e: &ClusterError| match e {
+            ClusterError::Forbidden { target, .. }
+            | ClusterError::Api { target, .. }
+            | ClusterError::NamespaceRequired { target }
+            | ClusterError::Other { target, .. } => vec![target.clone()],
+            _ => Vec::new(),
+        };
+        let state = |e: &StateError| match e {
+            StateError::Cluster { source, .. } => cluster(source),
+            _ => Vec::new(),
+        };
+        match self {
+            Error::Cluster(e) => cluster(e),
+            Error::State(e) => state(e),
+            Error::Engine(e) => match &**e {
+                EngineError::Cluster(e) => cluster(e),
+                EngineError::State(e) => state(e),
+                EngineError::Blocked { objects, .. } => objects.clone(),
+                EngineError::NotGone { id, .. }
+                | EngineError::RolloutFailed { id, .. }
+                | EngineError::Failed { id, .. }
+                | EngineError::Stuck { id, .. } => vec![id.clone()],
+                EngineError::NamespaceMissing(ns) | EngineError::NamespaceTerminating(ns) => {
+                    vec![format!("Namespace {ns}")]
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// The JSON document a `--json` command prints on stdout when it
+    /// fails, so that a pipeline can parse every outcome. Built from the
+    /// same words as the message on stderr, which never hold a Secret's
+    /// value.
+    pub fn json(&self) -> Value {
+        json!({
+            "error": {
+                "kind": self.kind(),
+                "message": self.message(),
+                "hint": self.hint(),
+                "objects": self.objects(),
+                "exitCode": self.exit_code(),
+            }
+        })
+    }
+}
+
+fn cluster_kind(error: &ClusterError) -> &'static str {
+    match error {
+        ClusterError::KubeconfigMissing { .. }
+        | ClusterError::Kubeconfig { .. }
+        | ClusterError::UnknownContext { .. } => "kubeconfig",
+        ClusterError::Unreachable { .. } => "unreachable",
+        ClusterError::Tls { .. } | ClusterError::TlsHandshake { .. } => "tls",
+        ClusterError::Unauthorized { .. } => "unauthorized",
+        ClusterError::Forbidden { .. } => "forbidden",
+        ClusterError::UnknownKind { .. } => "unknown-kind",
+        ClusterError::Api { .. } | ClusterError::NamespaceRequired { .. } => "rejected",
+        _ => "cluster",
+    }
+}
+
+fn state_kind(error: &StateError) -> &'static str {
+    match error {
+        StateError::Locked { .. } | StateError::LockLost { .. } => "locked",
+        StateError::Cluster { source, .. } => cluster_kind(source),
+        _ => "state",
+    }
+}
+
+pub struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.0.message())?;
+        if let Some(hint) = self.0.hint() {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The state's own message, but naming this program where the engine can
+/// only say "a newer release".
+fn state_message(error: &StateError) -> String {
+    let bin = crate::name::bin();
+    match error {
+        StateError::NewerVersion {
+            location,
+            found,
+            supported,
+        } => format!(
+            "state {location} has schema version {found}, written by a newer {bin} (this one reads up to version {supported})"
+        ),
+        e => e.to_string(),
+    }
+}
+
+fn engine_hint(error: &EngineError) -> Option<String> {
+    let bin = crate::name::bin();
+    Some(match error {
+        EngineError::Cluster(e) => return cluster_hint(e),
+        EngineError::State(e) => return state_hint(e),
+        EngineError::Declare(_) => return None,
+        EngineError::NamespaceMissing(_) => {
+            "create it, or set `createNamespace: true` in the stack file so the stack creates it"
+                .into()
+        }
+        EngineError::NamespaceTerminating(_) => {
+            "wait until the namespace is gone, then run again".into()
+        }
+        EngineError::Blocked { hint, .. } => hint.clone(),
+        EngineError::Timeout { .. } => format!("the changes were applied and recorded; run `{bin} up` again to keep waiting, or raise --timeout"),
+        EngineError::NotGone { .. } => "something still holds it, usually a finalizer named above whose controller has not finished; the step is recorded as pending, so run the command again once it is gone, or raise --timeout".into(),
+        EngineError::RolloutFailed { .. } => {
+            format!("fix the cause above (image, resources, config) and run `{bin} up` again")
+        }
+        EngineError::Failed { .. } => format!("fix the cause above and run `{bin} up` again"),
+        EngineError::Stuck { fix, .. } => format!(
+            "{fix}; what was applied is recorded, so run `{bin} up` again once it is fixed (--wait-grace sets how long a stuck rollout is waited for)"
+        ),
+        EngineError::Interrupted => "run the command again to finish what was started".into(),
+    })
+}
+
+fn cluster_hint(error: &ClusterError) -> Option<String> {
+    Some(match error {
+        ClusterError::KubeconfigMissing { .. } => "set `kubeconfig:` in the stack file, pass --kubeconfig, or set KUBECONFIG; for the local control plane run `make cluster`".into(),
+        ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
+        ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
+        ClusterError::Unreachable { cause, .. } => unreachable_hint(cause),
+        ClusterError::Tls { .. } => "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster; for the local control plane, `make cluster` writes .cluster/kubeconfig".into(),
+        ClusterError::TlsHandshake { .. } => "check the kubeconfig's server address: its scheme (https://) and port must be the API server's; if the server refused the client certificate, get a fresh kubeconfig".into(),
+        ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
+        ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
+        ClusterError::Api { status, .. } if status.code == 404 => "the object or its namespace does not exist".into(),
+        ClusterError::UnknownKind { .. } => "install the API that serves it (for a custom resource, its CustomResourceDefinition) or fix the object's apiVersion and kind".into(),
+        ClusterError::NamespaceRequired { .. } => "set metadata.namespace on the object".into(),
+        _ => return None,
+    })
+}
+
+/// What to do about a server that gave no answer, by why it gave none.
+fn unreachable_hint(cause: &Transport) -> String {
+    const ADDRESS: &str = "`kubectl config view --minify` shows the address used";
+    match cause {
+        Transport::Refused => format!(
+            "check that the cluster is running and that the kubeconfig's server address and port are right ({ADDRESS})"
+        ),
+        Transport::Closed => "the server accepted the connection and closed it: it may be restarting (run the command again in a moment), or the address is not an API server's".into(),
+        Transport::NoRoute => format!(
+            "check the network path to the cluster (VPN, firewall) and the kubeconfig's server address ({ADDRESS})"
+        ),
+        Transport::NameNotResolved { .. } => format!(
+            "check the host name in the kubeconfig's server address, and that your DNS (or VPN) knows it ({ADDRESS})"
+        ),
+        Transport::ConnectTimeout(_) => format!(
+            "nothing answers at that address: check it ({ADDRESS}), and any firewall or VPN in the way"
+        ),
+        Transport::NoResponse(_) => "the server took the request and did not answer in time: it may be overloaded, or not an API server; raise --request-timeout (`0` waits without limit)".into(),
+        _ => format!(
+            "check that the cluster is running and the kubeconfig's server address is right ({ADDRESS})"
+        ),
+    }
+}
+
+fn state_hint(error: &StateError) -> Option<String> {
+    let bin = crate::name::bin();
+    Some(match error {
+        StateError::Io { path, source, .. } => match source.kind() {
+            io::ErrorKind::PermissionDenied => format!(
+                "check that your user owns {} and may write to it",
+                path.parent().unwrap_or(path).display()
+            ),
+            io::ErrorKind::StorageFull => "free some disk space and run the command again".into(),
+            _ => return None,
+        },
+        StateError::Encode { .. } => return None,
+        StateError::Corrupt { recovery, .. } => return recovery_hint(recovery.as_ref()),
+        StateError::NewerVersion { .. } => {
+            format!("upgrade {bin} to the version that wrote this state; it was left unchanged")
+        }
+        StateError::WrongStack {
+            location,
+            expected,
+            found,
+        } => format!(
+            "it was probably copied or renamed from stack `{found}`. Select stack `{found}` instead, or put the state of `{expected}` back at {location}"
+        ),
+        StateError::Conflict { .. } => {
+            "run the command again so it starts from the newer state; nothing was written".into()
+        }
+        StateError::Locked {
+            location,
+            holder,
+            kind,
+            ..
+        } => {
+            let who = match holder {
+                Some(h) => format!("pid {} on host {}", h.pid, h.host),
+                None => "the holder".to_string(),
+            };
+            match kind {
+                LockKind::File { path } => format!(
+                    "wait for that run to finish, or stop {who} if it hangs. The lock on {} is released by the system when its process exits, so never delete the file to break it",
+                    path.display()
+                ),
+                LockKind::Lease {
+                    renew_every,
+                    duration,
+                } => format!(
+                    "wait for that run to finish (or pass --wait-for-lock), or stop {who} if it hangs. The holder renews {location} every {}s; if it dies, the lease runs out {}s after its last renewal and the next run takes it: there is nothing to unlock by hand",
+                    renew_every.as_secs(),
+                    duration.as_secs(),
+                ),
+            }
+        }
+        StateError::LockLost { .. } => format!(
+            "another run may have taken the stack over since: run `{bin} preview` to see where the stack stands, then run the command again"
+        ),
+        StateError::SerialExhausted { .. } => "a state's serial grows by one per write, so this one was set by hand: lower its `serial` (and that of any kept copy above it), then run the command again; nothing was written".into(),
+        StateError::BackendNamespaceMissing { namespace } => format!(
+            "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
+        ),
+        StateError::Cluster { source, .. } => return cluster_hint(source),
+    })
+}
+
+fn recovery_hint(recovery: &Recovery) -> Option<String> {
+    let bin = crate::name::bin();
+    Some(match recovery {
+        Recovery::Unknown => return None,
+        Recovery::File {
+            file,
+            good: Some(good),
+            ..
+        } => format!(
+            "the file was left unchanged. Compare it with the last good copy (`diff {good} {file}`), then restore that copy with `cp {good} {file}` and run `{bin} preview` to see what changed since",
+            good = good.display(),
+            file = file.display(),
+        ),
+        Recovery::File {
+            good: None,
+            history,
+            ..
+        } => format!(
+            "the file was left unchanged and no readable copy exists under {}. Repair it by hand at the position above; moving it aside would make {bin} forget the objects this stack owns",
+            history.display()
+        ),
+        Recovery::Revision {
+            good: Some(good), ..
+        } => format!(
+            "the Secret was left unchanged. Look at the last good revision with `{bin} stack export --revision {good}`, restore it with `{bin} stack export --revision {good} state.json && {bin} stack import --force state.json`, then run `{bin} preview` to see what changed since"
+        ),
+        Recovery::Revision {
+            good: None,
+            damaged,
+        } => format!(
+            "the Secret was left unchanged and no kept revision reads. Restore it from a backup or an `{bin} stack export` (`{bin} stack import --force FILE`); deleting it would make {bin} forget the objects this stack owns (`{bin} refresh` finds them again by their labels). Revision {damaged} is the damaged one"
+        ),
+        Recovery::Index { namespace, secret } => format!(
+            "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `{bin} stack export` (`{bin} stack import --force FILE`), e.g. one taken with `kubectl get secret -n {namespace} {secret} -o yaml`"
+        ),
+        Recovery::NotKept => format!("`{bin} stack history` lists the revisions kept"),
+    })
+}
