@@ -99,6 +99,7 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
             kubeconfig: vec![util::kubeconfig()],
             context: None,
             request_timeout: None,
+            plugins: Default::default(),
         };
         let identity = Identity::new(PROGRAM);
         let labels = identity.ownership_labels(STACK);

@@ -30,10 +30,12 @@ use crate::sensitive;
 
 mod kinds;
 mod kubeconfig;
+mod plugins;
 mod trace;
 mod transport;
 
 pub use kinds::Kind;
+pub use plugins::{ALLOW_ENV as ALLOW_PLUGINS_ENV, PluginGuard};
 pub use transport::Transport;
 use transport::{Failure, Limits};
 
@@ -81,6 +83,17 @@ pub enum ClusterError {
     KubeconfigMissing { path: PathBuf },
     #[error("cannot read kubeconfig {}: {reason}", path.display())]
     Kubeconfig { path: PathBuf, reason: String },
+    /// A kubeconfig file the caller guards (one a checkout brought) names
+    /// a credential plugin for the context's user; it was not run.
+    #[error(
+        "kubeconfig {} comes from inside the project, and its user `{user}` runs a credential plugin, which was not run: {plugin}",
+        path.display()
+    )]
+    PluginRefused {
+        path: PathBuf,
+        user: String,
+        plugin: String,
+    },
     #[error("context `{context}` is not in kubeconfig {} (it has: {known})", path.display())]
     UnknownContext {
         context: String,
@@ -210,26 +223,26 @@ pub struct Target {
     /// zero for no limit; `None` for the defaults (see
     /// [`FIRST_CONTACT_TIMEOUT`]).
     pub request_timeout: Option<Duration>,
+    /// Which files' credential plugins need to be allowed to run.
+    pub plugins: PluginGuard,
 }
 
 impl Cluster {
     /// Connects as `identity`, which names the field manager of every apply.
     pub async fn connect(target: &Target, identity: Identity) -> Result<Cluster, ClusterError> {
-        let kubeconfig::Loaded {
-            config: kubeconfig,
-            source: path,
-        } = kubeconfig::load(&target.kubeconfig)?;
+        let loaded = kubeconfig::load(&target.kubeconfig)?;
         let context = match &target.context {
             Some(context) => {
-                if !kubeconfig.contexts.iter().any(|c| &c.name == context) {
-                    let known: Vec<&str> = kubeconfig
+                if !loaded.config.contexts.iter().any(|c| &c.name == context) {
+                    let known: Vec<&str> = loaded
+                        .config
                         .contexts
                         .iter()
                         .map(|c| c.name.as_str())
                         .collect();
                     return Err(ClusterError::UnknownContext {
                         context: context.clone(),
-                        path,
+                        path: loaded.source.clone(),
                         known: if known.is_empty() {
                             "no contexts".into()
                         } else {
@@ -239,8 +252,15 @@ impl Cluster {
                 }
                 context.clone()
             }
-            None => kubeconfig.current_context.clone().unwrap_or_default(),
+            None => loaded.config.current_context.clone().unwrap_or_default(),
         };
+        // Before kube builds its client, which runs the plugin.
+        target.plugins.check(&loaded, &context)?;
+        let kubeconfig::Loaded {
+            config: kubeconfig,
+            source: path,
+            ..
+        } = loaded;
         let options = KubeConfigOptions {
             context: Some(context.clone()),
             ..KubeConfigOptions::default()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::project::ProjectError;
 use crate::stack::StackError;
 use echo_iac_engine::EngineError;
-use echo_iac_engine::cluster::{ClusterError, Transport};
+use echo_iac_engine::cluster::{ALLOW_PLUGINS_ENV, ClusterError, Transport};
 use echo_iac_engine::state::{LockKind, Recovery, StateError};
 
 /// Exit codes, stable and documented in the README.
@@ -287,6 +287,7 @@ fn cluster_hint(error: &ClusterError) -> Option<String> {
     Some(match error {
         ClusterError::KubeconfigMissing { .. } => "set `kubeconfig:` in the stack file, pass --kubeconfig, or set KUBECONFIG; for the local control plane run `make cluster`".into(),
         ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
+        ClusterError::PluginRefused { .. } => format!("a kubeconfig that comes with a checkout could run any command: if you trust this project, rerun with --allow-kubeconfig-exec (or {ALLOW_PLUGINS_ENV}=1); otherwise pass your own kubeconfig with --kubeconfig"),
         ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
         ClusterError::Unreachable { cause, .. } => unreachable_hint(cause),
         ClusterError::Tls { .. } => "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster; for the local control plane, `make cluster` writes .cluster/kubeconfig".into(),

@@ -16,6 +16,7 @@ use crate::apply::{self, ApplyOptions, Event, Journal};
 use crate::cluster::Cluster;
 use crate::planner::{self, PlanOptions};
 use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
+use crate::untracked::DeleteUntracked;
 use crate::{DesiredResource, EngineError, Identity, Plan, ResourceId};
 
 mod fake;
@@ -247,8 +248,22 @@ impl Stack {
     }
 
     pub async fn plan_destroy(&self, desired: &[DesiredResource]) -> Plan {
+        self.plan_destroy_with(desired, DeleteUntracked::None).await
+    }
+
+    /// Plans a destroy that deletes the untracked objects `delete_untracked`
+    /// selects.
+    pub async fn plan_destroy_with(
+        &self,
+        desired: &[DesiredResource],
+        delete_untracked: DeleteUntracked,
+    ) -> Plan {
         let state = self.state().await;
-        planner::plan_destroy(&self.cluster, STACK, &state, desired, 4)
+        let options = planner::DestroyOptions {
+            concurrency: 4,
+            delete_untracked,
+        };
+        planner::plan_destroy(&self.cluster, STACK, &state, desired, &options)
             .await
             .expect("a destroy plan")
     }
