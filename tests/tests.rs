@@ -20,6 +20,7 @@ mod project_files;
 mod rbac;
 mod readiness;
 mod real_node;
+mod secrets;
 mod shell;
 mod stack_errors;
 mod stack_test;

@@ -269,7 +269,7 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Kubeconfig {
                 path: path.clone(),
-                reason: without_values(&e.to_string()),
+                reason: without_userinfo(&without_values(&e.to_string())),
             })?;
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         // A limit asked for replaces the read timeout, which would
@@ -279,10 +279,10 @@ impl Cluster {
             Some(limit) if limit.is_zero() => None,
             Some(limit) => Some(limit),
         };
-        let server = config.cluster_url.to_string();
+        let server = without_userinfo(&config.cluster_url.to_string());
         let client = client(&config).map_err(|e| ClusterError::Kubeconfig {
             path,
-            reason: without_values(&error_chain(&e)),
+            reason: without_userinfo(&without_values(&error_chain(&e))),
         })?;
         let mut cluster = Cluster::from_client(client, &server, &context, identity);
         cluster.request_timeout = target.request_timeout;
@@ -294,11 +294,13 @@ impl Cluster {
     /// service (kube's `Client::new`): the tests' in-process API server,
     /// or a client built elsewhere. `server` and `context` name the
     /// connection in messages. Requests get the same retries, error
-    /// mapping and discovery as through [`Cluster::connect`].
+    /// mapping and discovery as through [`Cluster::connect`]. Credentials
+    /// written into the server's address (`https://TOKEN@host`) are never
+    /// kept for messages.
     pub fn from_client(client: Client, server: &str, context: &str, identity: Identity) -> Cluster {
         Cluster {
             client,
-            server: server.to_string(),
+            server: without_userinfo(server),
             context: context.to_string(),
             identity: Arc::new(identity),
             discovered: Arc::default(),
@@ -635,10 +637,10 @@ impl Cluster {
                 && delay >= Duration::from_millis(800)
                 && !self.waiting.swap(true, Ordering::Relaxed)
             {
-                let cause = match &failure {
+                let cause = without_userinfo(&match &failure {
                     Some(Failure::Transport(cause)) => cause.to_string(),
                     _ => format!("{action} {}: {}", describe_target(id), error_chain(&error)),
-                };
+                });
                 let left = budget.saturating_sub(start.elapsed());
                 let _ = writeln!(
                     std::io::stderr(),
@@ -716,22 +718,25 @@ impl Cluster {
             (_, Some(Failure::Transport(cause))) => ClusterError::Unreachable {
                 server,
                 context,
-                cause,
+                cause: match cause {
+                    Transport::Other(reason) => Transport::Other(without_userinfo(&reason)),
+                    cause => cause,
+                },
             },
             (_, Some(Failure::NotTrusted(reason))) => ClusterError::Tls {
                 server,
                 context,
-                reason,
+                reason: without_userinfo(&reason),
             },
             (_, Some(Failure::Handshake(reason))) => ClusterError::TlsHandshake {
                 server,
                 context,
-                reason,
+                reason: without_userinfo(&reason),
             },
             (e, None) => ClusterError::Other {
                 action: action.to_string(),
                 target,
-                reason: error_chain(&e),
+                reason: without_userinfo(&error_chain(&e)),
             },
         }
     }
@@ -840,6 +845,30 @@ fn without_values(message: &str) -> String {
     text
 }
 
+/// `text` with the user-info of every URL in it removed:
+/// `https://TOKEN@host:6443/api` becomes `https://host:6443/api`. A
+/// kubeconfig may carry a token or a password in its server's address,
+/// and kube sends it; no message shows it.
+pub fn without_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(user_end) => out.push_str(&authority[user_end + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -849,6 +878,54 @@ fn home_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_info_is_removed_from_every_url_in_a_message() {
+        assert_eq!(
+            without_userinfo("https://s3cr3t-token@10.0.0.1:6443"),
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(
+            without_userinfo(
+                "cannot reach http://admin:hunter2@api.example:8080/api?x=1 or https://b@c, nor https://plain"
+            ),
+            "cannot reach http://api.example:8080/api?x=1 or https://c, nor https://plain"
+        );
+        // An @ after the host is the path's, not a user's.
+        assert_eq!(
+            without_userinfo("https://host/a@b user@example"),
+            "https://host/a@b user@example"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_address_with_credentials_is_shown_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+             clusters:\n- name: c\n  cluster: {server: \"https://admin:hunter2@127.0.0.1:1\"}\n\
+             users:\n- name: c\n  user: {token: t}\n\
+             contexts:\n- name: c\n  context: {cluster: c, user: c}\n",
+        )
+        .unwrap();
+        let target = Target {
+            kubeconfig: vec![path],
+            context: None,
+            plugins: Default::default(),
+            request_timeout: None,
+        };
+        let cluster = Cluster::connect(&target, Identity::new("echo-iac"))
+            .await
+            .unwrap();
+        assert_eq!(cluster.server(), "https://127.0.0.1:1/");
+        let error = ClusterError::Unauthorized {
+            server: cluster.server().to_string(),
+            context: cluster.context().to_string(),
+        };
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
 
     #[test]
     fn kubeconfig_errors_keep_the_position_and_drop_quoted_lines_and_values() {

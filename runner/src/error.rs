@@ -380,6 +380,9 @@ fn state_hint(error: &StateError) -> Option<String> {
             "another run may have taken the stack over since: run `{bin} preview` to see where the stack stands, then run the command again"
         ),
         StateError::SerialExhausted { .. } => "a state's serial grows by one per write, so this one was set by hand: lower its `serial` (and that of any kept copy above it), then run the command again; nothing was written".into(),
+        StateError::Foreign { location, .. } => format!(
+            "{bin} did not write {location}, and neither read nor changed it: look at it with `kubectl get -o yaml`, remove it if it is nobody's, and keep the backend in a namespace of its own that only the stack's runs may write"
+        ),
         StateError::BackendNamespaceMissing { namespace } => format!(
             "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
         ),

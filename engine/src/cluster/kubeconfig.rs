@@ -110,7 +110,7 @@ fn read(path: &Path) -> Result<Kubeconfig, ClusterError> {
     // the file that names them, as kubectl does.
     Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
         path: path.to_path_buf(),
-        reason: without_values(&error_chain(&e)),
+        reason: super::without_userinfo(&without_values(&error_chain(&e))),
     })
 }
 

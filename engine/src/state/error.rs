@@ -132,6 +132,14 @@ pub enum StateError {
     )]
     SerialExhausted { location: String, serial: u64 },
 
+    #[error("refusing to use {location} as the state of stack {stack}: {reason}")]
+    Foreign {
+        location: String,
+        stack: String,
+        /// What differs from a Secret this backend writes: its type or labels.
+        reason: String,
+    },
+
     #[error("the state backend namespace `{namespace}` does not exist")]
     BackendNamespaceMissing { namespace: String },
 
