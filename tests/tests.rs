@@ -8,6 +8,7 @@ mod connection;
 mod control_plane;
 mod crash;
 mod exit_codes;
+mod foreign_files;
 mod graph;
 mod harness;
 mod interrupt;

@@ -10,6 +10,7 @@
 //! process (answers kept); and in a fresh process, which checks each
 //! recorded seal once.
 
+use echo_iac_engine::Identity;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -67,7 +68,11 @@ async fn main() {
         .map_or(300, |a| a.parse().expect("SECRETS is a number"));
     if let Some(dir) = args.get(1) {
         // The fresh process: the state holds the seals; check them all.
-        let store = LocalStore::new(Path::new(dir).to_path_buf(), "bench");
+        let store = LocalStore::new(
+            Path::new(dir).to_path_buf(),
+            "bench",
+            &Identity::new("seal-cost"),
+        );
         let lock = store.lock("seal_cost", None).await.unwrap();
         let mut state = store.load().await.unwrap();
         let took = write(&store, &mut state, secrets).await;
@@ -81,14 +86,22 @@ async fn main() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let plain = LocalStore::new(dir.path().join("plain"), "bench");
+    let plain = LocalStore::new(
+        dir.path().join("plain"),
+        "bench",
+        &Identity::new("seal-cost"),
+    );
     let lock = plain.lock("seal_cost", None).await.unwrap();
     let mut state = State::empty("bench");
     let baseline = write(&plain, &mut state, 0).await;
     let again = write(&plain, &mut state, 0).await;
     lock.release().await;
 
-    let sealed = LocalStore::new(dir.path().join("sealed"), "bench");
+    let sealed = LocalStore::new(
+        dir.path().join("sealed"),
+        "bench",
+        &Identity::new("seal-cost"),
+    );
     let lock = sealed.lock("seal_cost", None).await.unwrap();
     let mut state = State::empty("bench");
     let first = write(&sealed, &mut state, secrets).await;

@@ -383,6 +383,7 @@ fn state_hint(error: &StateError) -> Option<String> {
         StateError::Foreign { location, .. } => format!(
             "{bin} did not write {location}, and neither read nor changed it: look at it with `kubectl get -o yaml`, remove it if it is nobody's, and keep the backend in a namespace of its own that only the stack's runs may write"
         ),
+        StateError::UnsafePath { hint, .. } => hint.clone(),
         StateError::BackendNamespaceMissing { namespace } => format!(
             "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
         ),

@@ -140,6 +140,17 @@ pub enum StateError {
         reason: String,
     },
 
+    /// A file or folder of the file backend that is not provably its own
+    /// (a symbolic link, a hard-linked or foreign file, a lock file holding
+    /// something else); it was left untouched.
+    #[error("refusing to use {}: {problem}", path.display())]
+    UnsafePath {
+        path: PathBuf,
+        problem: String,
+        /// What to do about it, in the backend's terms.
+        hint: String,
+    },
+
     #[error("the state backend namespace `{namespace}` does not exist")]
     BackendNamespaceMissing { namespace: String },
 

@@ -209,7 +209,10 @@ impl Stack {
         let fake = FakeApi::new();
         fake.insert(namespace("ns"));
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = Recorder::new(LocalStore::new(dir.path().to_path_buf(), STACK), &fake);
+        let store = Recorder::new(
+            LocalStore::new(dir.path().to_path_buf(), STACK, &identity()),
+            &fake,
+        );
         Stack {
             cluster: fake.cluster(),
             fake,

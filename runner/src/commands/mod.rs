@@ -176,7 +176,10 @@ impl<P: Program> Session<P> {
     /// cluster.
     pub async fn store(&self) -> Result<Box<dyn StateStore>, Error> {
         Ok(match self.backend()? {
-            Backend::File(dir) => Box::new(LocalStore::new(dir, &self.stack.name)),
+            Backend::File(dir) => Box::new(
+                LocalStore::new(dir, &self.stack.name, &crate::program::identity::<P>())
+                    .within(self.project.root()),
+            ),
             Backend::Kubernetes { namespace } => Box::new(KubeStore::new(
                 self.connect().await?,
                 &namespace,
