@@ -134,3 +134,36 @@ fn second_interrupt_exits_at_once_and_the_next_up_recovers() {
     stack.ok(&["up", "--yes"]).assert_contains("Recovered");
     assert_up_converges(&stack);
 }
+
+#[test]
+fn interrupt_during_destroys_last_step_exits_130_though_the_step_finished() {
+    let stack = TestStack::new("sigint-destroy");
+    stack.write(&echo(node_port()));
+    stack.ok(&["up", "--yes"]);
+    // Deletes run dependents first: Service, Deployment, then the
+    // ConfigMap, the last step.
+    let mut destroy = stack.spawn(
+        &["destroy", "--yes"],
+        &[("ECHO_IAC_FAULT", "delete:3:pause")],
+    );
+    destroy.wait_for_pause("delete:3");
+    destroy.signal(libc::SIGINT);
+    let run = destroy.wait(Duration::from_secs(60));
+    run.assert_code(130).assert_contains("Interrupted");
+    assert!(!run.stdout.contains("Destroyed stack"), "{run}");
+
+    // The delete was sent. Foreground deletion leaves the ConfigMap until
+    // the garbage collector is done with it: if the run saw it gone, it
+    // is forgotten; if not, the wait stopped and the delete is pending.
+    let state = stack.state().expect("the state parses");
+    let left = kinds(&state, "resources");
+    assert!(left.is_empty() || left == ["ConfigMap"], "{left:?}");
+    if !left.is_empty() {
+        assert_eq!(kinds(&state, "pending"), ["delete ConfigMap"]);
+    }
+    stack.ok(&["destroy", "--yes"]);
+    let state = stack.state().expect("the state parses");
+    assert_eq!(kinds(&state, "resources"), Vec::<String>::new());
+    assert_eq!(kinds(&state, "pending"), Vec::<String>::new());
+    assert!(!stack.exists("configmap", "nginx-echo-config"));
+}

@@ -98,6 +98,7 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
         let target = cluster::Target {
             kubeconfig: vec![util::kubeconfig()],
             context: None,
+            request_timeout: None,
             plugins: Default::default(),
         };
         let identity = Identity::new(PROGRAM);

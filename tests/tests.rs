@@ -4,8 +4,10 @@
 
 mod bad_input;
 mod cluster_addons;
+mod connection;
 mod control_plane;
 mod crash;
+mod exit_codes;
 mod foreign_files;
 mod graph;
 mod harness;
@@ -15,6 +17,7 @@ mod lifecycle;
 mod locking;
 mod node_ports;
 mod progress;
+mod project_files;
 mod rbac;
 mod readiness;
 mod real_node;

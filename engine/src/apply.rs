@@ -339,7 +339,7 @@ async fn apply_step(
     {
         journal.check_lock()?;
         cluster.delete(id, live_uid).await?;
-        wait_gone(cluster, id, live_uid, options.timeout).await?;
+        wait_gone(cluster, id, live_uid, options).await?;
     }
     journal.check_lock()?;
     let applied = cluster
@@ -394,7 +394,7 @@ async fn delete_step(
     match cluster.delete(id, &recorded_uid).await {
         Ok(true) => {
             fault::reached(Point::Delete, options.cancel).await;
-            wait_gone(cluster, id, &recorded_uid, options.timeout).await?
+            wait_gone(cluster, id, &recorded_uid, options).await?
         }
         Ok(false) => {}
         Err(ClusterError::Api { status, .. }) if status.code == 409 => on_event(Event::Note {
@@ -525,8 +525,9 @@ async fn wait_gone(
     cluster: &Cluster,
     id: &ResourceId,
     uid_before: &str,
-    timeout: Duration,
+    options: &ApplyOptions<'_>,
 ) -> Result<(), EngineError> {
+    let timeout = options.timeout;
     let deadline = Instant::now() + timeout;
     let mut poll = Poll::new();
     loop {
@@ -534,6 +535,12 @@ async fn wait_gone(
             None => return Ok(()),
             Some(live) if uid(&live) != Some(uid_before) => return Ok(()),
             Some(live) => {
+                // The delete was sent and is journaled as pending, so the
+                // next run waits for the rest; a namespace can take
+                // minutes, too long to hold an interrupted run for.
+                if options.cancel.load(Ordering::SeqCst) {
+                    return Err(EngineError::Interrupted);
+                }
                 if Instant::now() >= deadline {
                     return Err(EngineError::NotGone {
                         id: id.to_string(),

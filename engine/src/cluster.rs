@@ -32,17 +32,32 @@ mod kinds;
 mod kubeconfig;
 mod plugins;
 mod trace;
+mod transport;
 
 pub use kinds::Kind;
 pub use plugins::{ALLOW_ENV as ALLOW_PLUGINS_ENV, PluginGuard};
+pub use transport::Transport;
+use transport::{Failure, Limits};
 
 /// How long a TCP connection to the API server may take before the server
 /// counts as unreachable. Short, because a blackholed address otherwise hangs.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one response may take.
+/// How long the connection may sit with no byte of a response coming,
+/// unless `--request-timeout` says otherwise.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// Transient failures (connection refused, 429, 5xx) are retried with
-/// backoff for this long in all before the error is reported.
+/// How long one request may take until the server has answered once in
+/// this run, unless `--request-timeout` says otherwise: a server that
+/// accepts connections and never answers is reported this soon, rather
+/// than after the read timeout.
+pub const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Until the server has answered once, connection failures are retried
+/// for this long only: a server never reached in this run is most likely a
+/// wrong address or a cluster that is down, which a person wants to hear
+/// about at once, as kubectl tells it.
+pub const FIRST_CONTACT_BUDGET: Duration = Duration::from_secs(2);
+/// Once the server has answered, transient failures (connection refused
+/// or closed, 429, 5xx) are retried with backoff for this long in all
+/// before the error is reported.
 const RETRY_BUDGET: Duration = Duration::from_secs(20);
 /// The longest pause between two tries of one request.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(4);
@@ -85,12 +100,33 @@ pub enum ClusterError {
         path: PathBuf,
         known: String,
     },
-    #[error("cannot reach the Kubernetes API server at {server}: {reason}")]
-    Unreachable { server: String, reason: String },
     #[error(
-        "the API server at {server} presented a certificate that the kubeconfig does not trust: {reason}"
+        "cannot reach the Kubernetes API server at {server}{}: {cause}",
+        in_context(context)
     )]
-    Tls { server: String, reason: String },
+    Unreachable {
+        server: String,
+        context: String,
+        cause: Transport,
+    },
+    #[error(
+        "the API server at {server}{} presented a certificate that the kubeconfig does not trust: {reason}",
+        in_context(context)
+    )]
+    Tls {
+        server: String,
+        context: String,
+        reason: String,
+    },
+    #[error(
+        "the TLS handshake with the API server at {server}{} failed: {reason}",
+        in_context(context)
+    )]
+    TlsHandshake {
+        server: String,
+        context: String,
+        reason: String,
+    },
     #[error(
         "the API server at {server} rejected the credentials of context `{context}` (401 Unauthorized)"
     )]
@@ -101,7 +137,7 @@ pub enum ClusterError {
         target: String,
         message: String,
     },
-    #[error("{action} {target} failed: {message}", message = status.message)]
+    #[error("{action} {target} failed: {}", api_message(status))]
     Api {
         action: String,
         target: String,
@@ -117,6 +153,27 @@ pub enum ClusterError {
         target: String,
         reason: String,
     },
+}
+
+/// The server's words, or what little an answer without any says.
+fn api_message(status: &Status) -> String {
+    if status.message.trim().is_empty() {
+        format!(
+            "the server answered {} with no message (is the address an API server's?)",
+            status.code
+        )
+    } else {
+        status.message.clone()
+    }
+}
+
+/// ` (context `x`)`, or nothing for a kubeconfig without a context name.
+fn in_context(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!(" (context `{context}`)")
+    }
 }
 
 impl ClusterError {
@@ -143,6 +200,15 @@ pub struct Cluster {
     outage_budget: Duration,
     /// Set by the first answer from the server, error answers included.
     answered: Arc<AtomicBool>,
+    /// Set while requests wait for a server that went away, so that the
+    /// wait is told once, and its end too.
+    waiting: Arc<AtomicBool>,
+    /// `--request-timeout`: the longest one request may take; zero for no
+    /// limit; `None` for the defaults ([`FIRST_CONTACT_TIMEOUT`], then
+    /// only the read timeout).
+    request_timeout: Option<Duration>,
+    /// The client's own timeouts, for messages.
+    limits: Limits,
 }
 
 /// Where to find the cluster: explicit values win over the stack file's,
@@ -153,6 +219,10 @@ pub struct Target {
     /// $KUBECONFIG, then ~/.kube/config.
     pub kubeconfig: Vec<PathBuf>,
     pub context: Option<String>,
+    /// The longest one request may take, as kubectl's `--request-timeout`:
+    /// zero for no limit; `None` for the defaults (see
+    /// [`FIRST_CONTACT_TIMEOUT`]).
+    pub request_timeout: Option<Duration>,
     /// Which files' credential plugins need to be allowed to run.
     pub plugins: PluginGuard,
 }
@@ -202,13 +272,22 @@ impl Cluster {
                 reason: without_userinfo(&without_values(&e.to_string())),
             })?;
         config.connect_timeout = Some(CONNECT_TIMEOUT);
-        config.read_timeout = Some(READ_TIMEOUT);
+        // A limit asked for replaces the read timeout, which would
+        // otherwise cut a longer one short; zero asks for none.
+        config.read_timeout = match target.request_timeout {
+            None => Some(READ_TIMEOUT),
+            Some(limit) if limit.is_zero() => None,
+            Some(limit) => Some(limit),
+        };
         let server = without_userinfo(&config.cluster_url.to_string());
         let client = client(&config).map_err(|e| ClusterError::Kubeconfig {
             path,
             reason: without_userinfo(&without_values(&error_chain(&e))),
         })?;
-        Ok(Cluster::from_client(client, &server, &context, identity))
+        let mut cluster = Cluster::from_client(client, &server, &context, identity);
+        cluster.request_timeout = target.request_timeout;
+        cluster.limits.read = config.read_timeout;
+        Ok(cluster)
     }
 
     /// A cluster reached through `client`, which may wrap any tower
@@ -227,6 +306,12 @@ impl Cluster {
             discovered: Arc::default(),
             outage_budget: RETRY_BUDGET,
             answered: Arc::new(AtomicBool::new(false)),
+            waiting: Arc::new(AtomicBool::new(false)),
+            request_timeout: None,
+            limits: Limits {
+                connect: CONNECT_TIMEOUT,
+                read: Some(READ_TIMEOUT),
+            },
         }
     }
 
@@ -235,7 +320,7 @@ impl Cluster {
     /// answered and then went away is most likely restarting, and a run
     /// halfway through its changes is better off waiting for it than
     /// stopping; a server that never answered is more likely a wrong
-    /// address, which should be reported soon.
+    /// address, which is reported within [`FIRST_CONTACT_BUDGET`].
     pub fn with_outage_budget(mut self, budget: Duration) -> Self {
         self.outage_budget = budget.max(RETRY_BUDGET);
         self
@@ -507,75 +592,148 @@ impl Cluster {
     {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
-        let mut told = false;
         loop {
             REQUESTS.fetch_add(1, Ordering::Relaxed);
-            let result = request().await;
+            let result = match self.attempt_limit() {
+                Some(limit) => tokio::time::timeout(limit, request())
+                    .await
+                    .unwrap_or(Err(kube::Error::Service(Box::new(NoResponse(limit))))),
+                None => request().await,
+            };
             if matches!(result, Ok(_) | Err(kube::Error::Api(_))) {
                 self.answered.store(true, Ordering::Relaxed);
+                if self.waiting.swap(false, Ordering::Relaxed) {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "note: the API server at {} answers again",
+                        self.server
+                    );
+                }
             }
-            let budget = if self.answered.load(Ordering::Relaxed) {
+            let answered = self.answered.load(Ordering::Relaxed);
+            let budget = if answered {
                 self.outage_budget
             } else {
-                RETRY_BUDGET
+                FIRST_CONTACT_BUDGET
             };
-            match result {
+            let error = match result {
                 Ok(value) => return Ok(value),
-                Err(e) if is_transient(&e) && start.elapsed() + delay < budget => {
-                    // Said once per request, so a long outage is not silent
-                    // and a short one costs one line.
-                    if !told && delay >= Duration::from_millis(800) {
-                        told = true;
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "note: {action} {}: {}; retrying for up to {}",
-                            describe_target(id),
-                            short_reason(&e),
-                            humantime::format_duration(budget)
-                        );
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                Err(error) => error,
+            };
+            let failure = self.failure(&error);
+            let transient = match (&error, &failure) {
+                (kube::Error::Api(status), _) => {
+                    matches!(status.code, 429 | 500 | 502 | 503 | 504)
                 }
-                Err(e) => return Err(self.classify(action, id, e)),
+                (_, Some(failure)) => failure.is_transient(),
+                (_, None) => false,
+            };
+            if !transient || start.elapsed() + delay >= budget {
+                return Err(self.classify(action, id, error, failure));
             }
+            // Told once per outage, not per request: many requests wait
+            // on the same server. A short blip costs no line at all.
+            if answered
+                && delay >= Duration::from_millis(800)
+                && !self.waiting.swap(true, Ordering::Relaxed)
+            {
+                let cause = without_userinfo(&match &failure {
+                    Some(Failure::Transport(cause)) => cause.to_string(),
+                    _ => format!("{action} {}: {}", describe_target(id), error_chain(&error)),
+                });
+                let left = budget.saturating_sub(start.elapsed());
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: waiting for the API server at {}: {cause}; retrying for up to {}",
+                    self.server,
+                    humantime::format_duration(Duration::from_secs(left.as_secs().max(1)))
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
         }
     }
 
-    fn classify(&self, action: &str, id: &ResourceId, error: kube::Error) -> ClusterError {
-        let target = describe_target(id);
+    /// The longest one try of a request may take: `--request-timeout`
+    /// when given, else a bound until the server has first answered.
+    fn attempt_limit(&self) -> Option<Duration> {
+        match self.request_timeout {
+            Some(limit) if limit.is_zero() => None,
+            Some(limit) => Some(limit),
+            None if self.answered.load(Ordering::Relaxed) => None,
+            None => Some(FIRST_CONTACT_TIMEOUT),
+        }
+    }
+
+    /// Why a request got no HTTP answer; `None` when it got one, or failed
+    /// before it was sent.
+    fn failure(&self, error: &kube::Error) -> Option<Failure> {
         match error {
-            kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized {
-                server: self.server.clone(),
-                context: self.context.clone(),
-            },
-            kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden {
+            kube::Error::Service(inner) => {
+                if let Some(NoResponse(limit)) = inner.downcast_ref::<NoResponse>() {
+                    return Some(Failure::Transport(Transport::NoResponse(*limit)));
+                }
+                Some(transport::diagnose(error, &self.host(), self.limits))
+            }
+            kube::Error::HyperError(_) | kube::Error::HttpError(_) | kube::Error::RustlsTls(_) => {
+                Some(transport::diagnose(error, &self.host(), self.limits))
+            }
+            _ => None,
+        }
+    }
+
+    /// The server's host name, for messages.
+    fn host(&self) -> String {
+        self.server
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(str::to_string))
+            .unwrap_or_else(|| self.server.clone())
+    }
+
+    fn classify(
+        &self,
+        action: &str,
+        id: &ResourceId,
+        error: kube::Error,
+        failure: Option<Failure>,
+    ) -> ClusterError {
+        let target = describe_target(id);
+        let server = self.server.clone();
+        let context = self.context.clone();
+        match (error, failure) {
+            (kube::Error::Api(status), _) if status.code == 401 => {
+                ClusterError::Unauthorized { server, context }
+            }
+            (kube::Error::Api(status), _) if status.code == 403 => ClusterError::Forbidden {
                 action: action.to_string(),
                 target,
                 message: status.message.clone(),
             },
-            kube::Error::Api(status) => ClusterError::Api {
+            (kube::Error::Api(status), _) => ClusterError::Api {
                 action: action.to_string(),
                 target,
                 status,
             },
-            e @ (kube::Error::HyperError(_)
-            | kube::Error::Service(_)
-            | kube::Error::HttpError(_)
-            | kube::Error::RustlsTls(_)) => {
-                if is_tls_failure(&e) {
-                    ClusterError::Tls {
-                        server: self.server.clone(),
-                        reason: without_userinfo(&tls_reason(&e)),
-                    }
-                } else {
-                    ClusterError::Unreachable {
-                        server: self.server.clone(),
-                        reason: without_userinfo(&short_reason(&e)),
-                    }
-                }
-            }
-            e => ClusterError::Other {
+            (_, Some(Failure::Transport(cause))) => ClusterError::Unreachable {
+                server,
+                context,
+                cause: match cause {
+                    Transport::Other(reason) => Transport::Other(without_userinfo(&reason)),
+                    cause => cause,
+                },
+            },
+            (_, Some(Failure::NotTrusted(reason))) => ClusterError::Tls {
+                server,
+                context,
+                reason: without_userinfo(&reason),
+            },
+            (_, Some(Failure::Handshake(reason))) => ClusterError::TlsHandshake {
+                server,
+                context,
+                reason: without_userinfo(&reason),
+            },
+            (e, None) => ClusterError::Other {
                 action: action.to_string(),
                 target,
                 reason: without_userinfo(&error_chain(&e)),
@@ -583,6 +741,11 @@ impl Cluster {
         }
     }
 }
+
+/// A try that took longer than its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("no response within {}", humantime::format_duration(*.0))]
+struct NoResponse(Duration);
 
 /// `ConfigMap ns/name` for one object, `ConfigMaps in namespace ns` for a
 /// list.
@@ -629,60 +792,6 @@ fn client(config: &Config) -> Result<Client, kube::Error> {
 
 fn plural_kind(kind: &str) -> String {
     format!("{kind}s")
-}
-
-/// Connection failures, throttling and server errors pass; anything the
-/// server decided about the request itself does not.
-fn is_transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
-        // A TLS or certificate failure will not fix itself.
-        kube::Error::HyperError(_) | kube::Error::Service(_) => !is_tls_failure(error),
-        _ => false,
-    }
-}
-
-fn is_tls_failure(error: &kube::Error) -> bool {
-    if matches!(error, kube::Error::RustlsTls(_)) {
-        return true;
-    }
-    let chain = error_chain(error).to_lowercase();
-    chain.contains("certificate") || chain.contains("tls")
-}
-
-/// The TLS part of a failure (`invalid peer certificate: UnknownIssuer`),
-/// without the layers of client wrapping around it.
-fn tls_reason(error: &kube::Error) -> String {
-    let chain = error_chain(error);
-    match chain.find("invalid peer certificate") {
-        Some(at) => chain[at..].to_string(),
-        None => chain,
-    }
-}
-
-/// Why a connection failed, in words: the client's own text for a timeout
-/// is "deadline has elapsed", which does not say what took too long.
-fn short_reason(error: &kube::Error) -> String {
-    let chain = error_chain(error);
-    if chain.contains("deadline has elapsed") || chain.contains("timed out") {
-        return if chain.contains("(Connect)") {
-            format!(
-                "no connection within {} (nothing answers at that address)",
-                humantime::format_duration(CONNECT_TIMEOUT)
-            )
-        } else {
-            format!(
-                "no response within {}",
-                humantime::format_duration(READ_TIMEOUT)
-            )
-        };
-    }
-    for known in ["Connection refused", "Connection reset", "No route to host"] {
-        if chain.contains(known) {
-            return known.to_lowercase();
-        }
-    }
-    chain
 }
 
 /// Keeps only who manages a listed object, not which fields: the field sets
@@ -805,6 +914,7 @@ mod tests {
             kubeconfig: vec![path],
             context: None,
             plugins: Default::default(),
+            request_timeout: None,
         };
         let cluster = Cluster::connect(&target, Identity::new("echo-iac"))
             .await

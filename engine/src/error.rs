@@ -18,7 +18,12 @@ pub enum EngineError {
     #[error("namespace `{0}` is being deleted, so nothing can be created in it")]
     NamespaceTerminating(String),
     #[error("{count} step(s) cannot be carried out as planned (see the preview above)")]
-    Blocked { count: usize, hint: String },
+    Blocked {
+        count: usize,
+        hint: String,
+        /// The blocked objects (`Kind namespace/name`), for machine output.
+        objects: Vec<String>,
+    },
     #[error("{what} did not become ready within {timeout}:\n{details}")]
     Timeout {
         what: String,

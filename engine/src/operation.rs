@@ -9,7 +9,7 @@
 //! state's last write.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -115,6 +115,7 @@ pub async fn up<'a>(
         )
         .await?;
     }
+    stopped_early(options)?;
     Ok(Applied {
         journal,
         store,
@@ -159,7 +160,20 @@ pub async fn destroy(
             s.outputs.clear();
         })
         .await?;
+    stopped_early(options)?;
     Ok(journal.into_state())
+}
+
+/// An interrupt that came while the last steps were in flight had nothing
+/// left to stop, yet the run still ends as interrupted: it was asked to
+/// stop early, and a success would tell a script that sent the signal
+/// that the run went undisturbed (for `destroy`, a wait for an object to
+/// go may also have been cut short, see `apply::wait_gone`).
+fn stopped_early(options: &Options<'_>) -> Result<(), EngineError> {
+    if options.cancel.load(Ordering::SeqCst) {
+        return Err(EngineError::Interrupted);
+    }
+    Ok(())
 }
 
 /// Carries out `plan` through `journal`, telling `observer` each step.

@@ -27,7 +27,7 @@ pub fn command<P: Program>(version: &'static str) -> clap::Command {
 #[derive(Debug, Parser)]
 #[command(name = "echo-iac", version, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error, 2 `preview --expect-no-changes` found changes, 130 interrupted."
+    after_help = "Exit codes: 0 success, 1 error, 2 `preview --expect-no-changes` found changes, 64 usage error (the command line itself), 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -70,6 +70,12 @@ pub struct GlobalArgs {
     /// twice for more. `ECHO_IAC_LOG=debug` does the same.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How long one API request may take before it is given up, as
+    /// kubectl's flag: a duration (`30s`, `1m`), a number of seconds, or
+    /// `0` for no limit. Default: 10s until the server first answers,
+    /// then 60s without a byte of the response.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
+    pub request_timeout: Option<Duration>,
     /// How many objects are previewed or applied at once.
     #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -264,6 +270,14 @@ pub struct ImportArgs {
     pub wait_for_lock: Option<Duration>,
 }
 
+/// kubectl's `--request-timeout`: a bare number is seconds, `0` is none.
+fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => parse_duration(text.trim()),
+    }
+}
+
 /// A duration such as `90s`, `5m` or `1h30m`, for duration flags.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 5m, 1h30m)"))
@@ -321,6 +335,21 @@ mod tests {
     fn a_malformed_untracked_name_is_rejected_with_examples() {
         let err = destroy(&["--delete-untracked", "stray"]).unwrap_err();
         assert!(err.to_string().contains("KIND/NAME"), "{err}");
+    }
+
+    #[test]
+    fn request_timeout_reads_as_kubectl_reads_it() {
+        let parse = |value: &str| {
+            Cli::try_parse_from(["echo-iac", "--request-timeout", value, "render"])
+                .map(|cli| cli.global.request_timeout)
+        };
+        assert_eq!(parse("30s").unwrap(), Some(Duration::from_secs(30)));
+        assert_eq!(parse("1m").unwrap(), Some(Duration::from_secs(60)));
+        assert_eq!(parse("5").unwrap(), Some(Duration::from_secs(5)));
+        assert_eq!(parse("0").unwrap(), Some(Duration::ZERO));
+        assert!(parse("soon").is_err());
+        let cli = Cli::try_parse_from(["echo-iac", "render"]).unwrap();
+        assert_eq!(cli.global.request_timeout, None);
     }
 
     #[test]

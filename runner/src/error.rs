@@ -6,17 +6,24 @@
 use std::fmt;
 use std::io;
 
+use serde_json::{Value, json};
+
 use crate::project::ProjectError;
 use crate::stack::StackError;
 use echo_iac_engine::EngineError;
-use echo_iac_engine::cluster::{ALLOW_PLUGINS_ENV, ClusterError};
+use echo_iac_engine::cluster::{ALLOW_PLUGINS_ENV, ClusterError, Transport};
 use echo_iac_engine::state::{LockKind, Recovery, StateError};
 
 /// Exit codes, stable and documented in the README.
 pub mod exit {
     pub const ERROR: i32 = 1;
-    /// `preview --expect-no-changes` found changes.
+    /// `preview --expect-no-changes` found changes. No error exits with
+    /// it, so a drift check never reads a failure as drift.
     pub const CHANGES: i32 = 2;
+    /// The command line is not one echo-iac understands (an unknown flag,
+    /// a bad value, no command): sysexits' EX_USAGE, apart from both the
+    /// errors of a run (1) and "changes found" (2, which clap would use).
+    pub const USAGE: i32 = 64;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -40,6 +47,10 @@ pub enum Error {
     /// A request the command refuses as given.
     #[error("{message}")]
     Refused { message: String, hint: String },
+    /// The question before a change was answered no; the command already
+    /// said so.
+    #[error("cancelled at the prompt; nothing was changed")]
+    Cancelled,
     /// Not a failure to report: the command already said what it found and
     /// only its exit code is left.
     #[error("")]
@@ -91,14 +102,129 @@ impl Error {
                 "this is a mistake in the program, not in the stack file: report it to its authors"
                     .into(),
             ),
-            Error::Exit(_) => None,
+            Error::Cancelled | Error::Exit(_) => None,
         }
     }
 
     /// The message as printed: `error: …` then `hint: …`, or nothing for
-    /// [`Error::Exit`].
+    /// [`Error::Exit`] and [`Error::Cancelled`], which were told already.
     pub fn report(&self) -> Option<Report<'_>> {
-        (!matches!(self, Error::Exit(_))).then_some(Report(self))
+        (!matches!(self, Error::Exit(_) | Error::Cancelled)).then_some(Report(self))
+    }
+
+    /// The error as one line of words, without `error: `.
+    pub fn message(&self) -> String {
+        match self {
+            Error::State(e) => state_message(e),
+            Error::Engine(e) => match &**e {
+                EngineError::State(e) => state_message(e),
+                e => e.to_string(),
+            },
+            Error::Exit(code) if *code == exit::INTERRUPTED => "interrupted".into(),
+            e => e.to_string(),
+        }
+    }
+
+    /// A stable name for what went wrong, for machine output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Project(_) => "project",
+            Error::Stack(_) => "stack-file",
+            Error::State(e) => state_kind(e),
+            Error::Cluster(e) => cluster_kind(e),
+            Error::Engine(e) => match &**e {
+                EngineError::Cluster(e) => cluster_kind(e),
+                EngineError::State(e) => state_kind(e),
+                EngineError::Declare(_) => "program",
+                EngineError::NamespaceMissing(_) | EngineError::NamespaceTerminating(_) => {
+                    "namespace"
+                }
+                EngineError::Blocked { .. } => "blocked",
+                EngineError::Timeout { .. } | EngineError::NotGone { .. } => "timeout",
+                EngineError::RolloutFailed { .. }
+                | EngineError::Failed { .. }
+                | EngineError::Stuck { .. } => "not-ready",
+                EngineError::Interrupted => "interrupted",
+            },
+            Error::Declare(_) => "program",
+            Error::Refused { .. } => "refused",
+            Error::Cancelled => "cancelled",
+            Error::Exit(code) if *code == exit::INTERRUPTED => "interrupted",
+            Error::Exit(_) => "failed",
+        }
+    }
+
+    /// The objects the error is about (`Kind namespace/name`), where it
+    /// names any.
+    pub fn objects(&self) -> Vec<String> {
+        let cluster = |e: &ClusterError| match e {
+            ClusterError::Forbidden { target, .. }
+            | ClusterError::Api { target, .. }
+            | ClusterError::NamespaceRequired { target }
+            | ClusterError::Other { target, .. } => vec![target.clone()],
+            _ => Vec::new(),
+        };
+        let state = |e: &StateError| match e {
+            StateError::Cluster { source, .. } => cluster(source),
+            _ => Vec::new(),
+        };
+        match self {
+            Error::Cluster(e) => cluster(e),
+            Error::State(e) => state(e),
+            Error::Engine(e) => match &**e {
+                EngineError::Cluster(e) => cluster(e),
+                EngineError::State(e) => state(e),
+                EngineError::Blocked { objects, .. } => objects.clone(),
+                EngineError::NotGone { id, .. }
+                | EngineError::RolloutFailed { id, .. }
+                | EngineError::Failed { id, .. }
+                | EngineError::Stuck { id, .. } => vec![id.clone()],
+                EngineError::NamespaceMissing(ns) | EngineError::NamespaceTerminating(ns) => {
+                    vec![format!("Namespace {ns}")]
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// The JSON document a `--json` command prints on stdout when it
+    /// fails, so that a pipeline can parse every outcome. Built from the
+    /// same words as the message on stderr, which never hold a Secret's
+    /// value.
+    pub fn json(&self) -> Value {
+        json!({
+            "error": {
+                "kind": self.kind(),
+                "message": self.message(),
+                "hint": self.hint(),
+                "objects": self.objects(),
+                "exitCode": self.exit_code(),
+            }
+        })
+    }
+}
+
+fn cluster_kind(error: &ClusterError) -> &'static str {
+    match error {
+        ClusterError::KubeconfigMissing { .. }
+        | ClusterError::Kubeconfig { .. }
+        | ClusterError::UnknownContext { .. } => "kubeconfig",
+        ClusterError::Unreachable { .. } => "unreachable",
+        ClusterError::Tls { .. } | ClusterError::TlsHandshake { .. } => "tls",
+        ClusterError::Unauthorized { .. } => "unauthorized",
+        ClusterError::Forbidden { .. } => "forbidden",
+        ClusterError::UnknownKind { .. } => "unknown-kind",
+        ClusterError::Api { .. } | ClusterError::NamespaceRequired { .. } => "rejected",
+        _ => "cluster",
+    }
+}
+
+fn state_kind(error: &StateError) -> &'static str {
+    match error {
+        StateError::Locked { .. } | StateError::LockLost { .. } => "locked",
+        StateError::Cluster { source, .. } => cluster_kind(source),
+        _ => "state",
     }
 }
 
@@ -106,14 +232,7 @@ pub struct Report<'a>(&'a Error);
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Error::State(e) => write!(f, "error: {}", state_message(e))?,
-            Error::Engine(e) => match &**e {
-                EngineError::State(e) => write!(f, "error: {}", state_message(e))?,
-                e => write!(f, "error: {e}")?,
-            },
-            e => write!(f, "error: {e}")?,
-        }
+        write!(f, "error: {}", self.0.message())?;
         if let Some(hint) = self.0.hint() {
             write!(f, "\nhint: {hint}")?;
         }
@@ -170,8 +289,9 @@ fn cluster_hint(error: &ClusterError) -> Option<String> {
         ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
         ClusterError::PluginRefused { .. } => format!("a kubeconfig that comes with a checkout could run any command: if you trust this project, rerun with --allow-kubeconfig-exec (or {ALLOW_PLUGINS_ENV}=1); otherwise pass your own kubeconfig with --kubeconfig"),
         ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
-        ClusterError::Unreachable { .. } => "check that the cluster is running and the kubeconfig's server address is right; for the local control plane run `make cluster`".into(),
+        ClusterError::Unreachable { cause, .. } => unreachable_hint(cause),
         ClusterError::Tls { .. } => "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster; for the local control plane, `make cluster` writes .cluster/kubeconfig".into(),
+        ClusterError::TlsHandshake { .. } => "check the kubeconfig's server address: its scheme (https://) and port must be the API server's; if the server refused the client certificate, get a fresh kubeconfig".into(),
         ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
         ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
         ClusterError::Api { status, .. } if status.code == 404 => "the object or its namespace does not exist".into(),
@@ -179,6 +299,30 @@ fn cluster_hint(error: &ClusterError) -> Option<String> {
         ClusterError::NamespaceRequired { .. } => "set metadata.namespace on the object".into(),
         _ => return None,
     })
+}
+
+/// What to do about a server that gave no answer, by why it gave none.
+fn unreachable_hint(cause: &Transport) -> String {
+    const ADDRESS: &str = "`kubectl config view --minify` shows the address used";
+    match cause {
+        Transport::Refused => format!(
+            "check that the cluster is running and that the kubeconfig's server address and port are right ({ADDRESS})"
+        ),
+        Transport::Closed => "the server accepted the connection and closed it: it may be restarting (run the command again in a moment), or the address is not an API server's".into(),
+        Transport::NoRoute => format!(
+            "check the network path to the cluster (VPN, firewall) and the kubeconfig's server address ({ADDRESS})"
+        ),
+        Transport::NameNotResolved { .. } => format!(
+            "check the host name in the kubeconfig's server address, and that your DNS (or VPN) knows it ({ADDRESS})"
+        ),
+        Transport::ConnectTimeout(_) => format!(
+            "nothing answers at that address: check it ({ADDRESS}), and any firewall or VPN in the way"
+        ),
+        Transport::NoResponse(_) => "the server took the request and did not answer in time: it may be overloaded, or not an API server; raise --request-timeout (`0` waits without limit)".into(),
+        _ => format!(
+            "check that the cluster is running and the kubeconfig's server address is right ({ADDRESS})"
+        ),
+    }
 }
 
 fn state_hint(error: &StateError) -> Option<String> {
@@ -235,6 +379,7 @@ fn state_hint(error: &StateError) -> Option<String> {
         StateError::LockLost { .. } => format!(
             "another run may have taken the stack over since: run `{bin} preview` to see where the stack stands, then run the command again"
         ),
+        StateError::SerialExhausted { .. } => "a state's serial grows by one per write, so this one was set by hand: lower its `serial` (and that of any kept copy above it), then run the command again; nothing was written".into(),
         StateError::Foreign { location, .. } => format!(
             "{bin} did not write {location}, and neither read nor changed it: look at it with `kubectl get -o yaml`, remove it if it is nobody's, and keep the backend in a namespace of its own that only the stack's runs may write"
         ),

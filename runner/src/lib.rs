@@ -87,7 +87,7 @@ mod runner;
 pub mod stack;
 pub mod suggest;
 
-pub use commands::{Session, note, print, watch_interrupts};
+pub use commands::{Session, note, print, print_document, watch_interrupts};
 pub use error::Error;
 pub use program::{ConfigOf, LiveView, NoCommands, Outputs, Program, StackInfo, outputs_of};
 pub use runner::Runner;

@@ -3,11 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-/// Folder of stack files, one `<name>.yaml` per stack.
+/// Folder of stack files, one `<name>.yaml` (or `<name>.yml`) per stack.
 pub const STACKS_DIR: &str = "stacks";
 /// Folder of the local state backend.
 pub const STATE_DIR: &str = "state";
-const STACK_EXTENSION: &str = "yaml";
+/// The stack file extensions read, the first one preferred for new files.
+/// Both spellings are common for YAML, and a file silently ignored for its
+/// spelling is worse than a second spelling.
+const STACK_EXTENSIONS: [&str; 2] = ["yaml", "yml"];
 
 /// A project folder; every relative path in a stack file is relative to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,13 +61,21 @@ impl Project {
         self.root.join(STATE_DIR)
     }
 
-    /// Where stack `name` is (or would be) defined.
+    /// Where stack `name` is defined: `<name>.yaml`, else `<name>.yml`,
+    /// else where it would be (`<name>.yaml`).
     pub fn stack_file(&self, name: &str) -> PathBuf {
-        self.stacks_dir().join(format!("{name}.{STACK_EXTENSION}"))
+        let dir = self.stacks_dir();
+        STACK_EXTENSIONS
+            .iter()
+            .map(|ext| dir.join(format!("{name}.{ext}")))
+            .find(|path| path.is_file())
+            .unwrap_or_else(|| dir.join(format!("{name}.{}", STACK_EXTENSIONS[0])))
     }
 
     /// The stacks defined in `stacks/`, sorted. Hidden files are skipped:
-    /// editors and tools leave them behind, and they are not stacks.
+    /// editors and tools leave them behind, and they are not stacks. A
+    /// stack defined by both a `.yaml` and a `.yml` file is an error, since
+    /// either choice would silently ignore the other file.
     pub fn stack_names(&self) -> Result<Vec<String>, ProjectError> {
         let dir = self.stacks_dir();
         let read_error = |source| ProjectError::ReadStacks {
@@ -74,7 +85,10 @@ impl Project {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(read_error)? {
             let path = entry.map_err(read_error)?.path();
-            if path.extension().is_none_or(|ext| ext != STACK_EXTENSION) || !path.is_file() {
+            let is_stack_file = path
+                .extension()
+                .is_some_and(|ext| STACK_EXTENSIONS.iter().any(|known| ext == *known));
+            if !is_stack_file || !path.is_file() {
                 continue;
             }
             let Some(name) = path.file_stem().and_then(|stem| stem.to_str()) else {
@@ -85,6 +99,12 @@ impl Project {
             }
         }
         names.sort();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ProjectError::TwoStackFiles {
+                name: pair[0].clone(),
+                dir,
+            });
+        }
         Ok(names)
     }
 
@@ -134,8 +154,14 @@ pub enum ProjectError {
         #[source]
         source: std::io::Error,
     },
-    #[error("no stacks: {} has no `*.{STACK_EXTENSION}` files", dir.display())]
+    #[error("no stacks: {} has no `*.yaml` (or `*.yml`) files", dir.display())]
     NoStacks { dir: PathBuf },
+    #[error(
+        "stack `{name}` is defined twice: both {} and {} exist",
+        dir.join(format!("{name}.yaml")).display(),
+        dir.join(format!("{name}.yml")).display()
+    )]
+    TwoStackFiles { name: String, dir: PathBuf },
     #[error("which stack? This project has {}: {}", available.len(), available.join(", "))]
     NoStackSelected { available: Vec<String> },
     #[error(
@@ -170,6 +196,9 @@ impl ProjectError {
                 "create a stack file such as {}",
                 dir.join("dev.yaml").display()
             ),
+            ProjectError::TwoStackFiles { name, .. } => {
+                format!("keep one of the two files: delete or rename the other ({name}.yml)")
+            }
             ProjectError::NoStackSelected { available } => format!(
                 "pass --stack NAME (or set ECHO_IAC_STACK), e.g. --stack {}",
                 available.first().map(String::as_str).unwrap_or("dev")
@@ -293,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn stack_names_are_sorted_yaml_files_only() {
+    fn stack_names_are_sorted_yaml_and_yml_files_only() {
         let dir = project_with(&["staging", "dev", "prod"]);
         let stacks = dir.path().join(STACKS_DIR);
         std::fs::write(stacks.join("notes.txt"), "").unwrap();
@@ -301,7 +330,39 @@ mod tests {
         std::fs::write(stacks.join(".dev.yaml"), "").unwrap();
         std::fs::create_dir(stacks.join("folder.yaml")).unwrap();
         let project = Project::at(dir.path()).unwrap();
-        assert_eq!(project.stack_names().unwrap(), ["dev", "prod", "staging"]);
+        assert_eq!(
+            project.stack_names().unwrap(),
+            ["dev", "old", "prod", "staging"]
+        );
+    }
+
+    #[test]
+    fn a_yml_stack_file_is_read_and_selected() {
+        let dir = project_with(&[]);
+        let file = dir.path().join(STACKS_DIR).join("ci.yml");
+        std::fs::write(&file, "namespace: echo\n").unwrap();
+        let project = Project::at(dir.path()).unwrap();
+        assert_eq!(project.select_stack(None).unwrap(), "ci");
+        assert_eq!(project.stack_file("ci"), canonical(&file));
+        // A stack not defined yet would be written as `.yaml`.
+        assert_eq!(
+            project.stack_file("new"),
+            project.stacks_dir().join("new.yaml")
+        );
+    }
+
+    #[test]
+    fn a_stack_in_both_yaml_and_yml_is_refused_naming_both_files() {
+        let dir = project_with(&["dev"]);
+        std::fs::write(dir.path().join(STACKS_DIR).join("dev.yml"), "").unwrap();
+        let project = Project::at(dir.path()).unwrap();
+        let err = project.select_stack(Some("dev")).unwrap_err();
+        assert!(matches!(err, ProjectError::TwoStackFiles { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("dev.yaml") && message.contains("dev.yml"),
+            "{message}"
+        );
     }
 
     #[test]

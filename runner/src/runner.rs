@@ -10,6 +10,7 @@ use clap::{FromArgMatches, Subcommand};
 
 use crate::cli::{self, Command, GlobalArgs};
 use crate::commands::{self, Invocation};
+use crate::error::exit;
 use crate::program::Program;
 
 /// The command line of one program: every command the runner has, plus the
@@ -62,10 +63,12 @@ impl<P: Program> Runner<P> {
     {
         crate::name::set(P::NAME);
         let command = self.command();
-        let matches = match command.clone().try_get_matches_from(args) {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let matches = match command.clone().try_get_matches_from(&args) {
             Ok(matches) => matches,
-            Err(error) => error.exit(),
+            Err(error) => return ExitCode::from(usage_error(&error, &args)),
         };
+        let json = wants_json(&matches);
         let parsed = GlobalArgs::from_arg_matches(&matches).and_then(|global| {
             let name = matches.subcommand_name().unwrap_or_default();
             let invocation = if P::Command::has_subcommand(name) {
@@ -77,7 +80,9 @@ impl<P: Program> Runner<P> {
         });
         let (global, invocation) = match parsed {
             Ok(parsed) => parsed,
-            Err(error) => error.format(&mut command.clone()).exit(),
+            Err(error) => {
+                return ExitCode::from(usage_error(&error.format(&mut command.clone()), &args));
+            }
         };
 
         let code = match commands::run(self.program, command, global, invocation) {
@@ -85,6 +90,9 @@ impl<P: Program> Runner<P> {
             Err(error) => {
                 if let Some(report) = error.report() {
                     let _ = writeln!(std::io::stderr(), "{report}");
+                }
+                if json && !commands::document_printed() {
+                    commands::print_document(&error.json());
                 }
                 error.exit_code()
             }
@@ -99,4 +107,55 @@ impl<P: Program> Runner<P> {
         }
         ExitCode::from(u8::try_from(code).unwrap_or(1))
     }
+}
+
+/// Whether the command run, the runner's or the program's, was given
+/// `--json`: then a failure is told on stdout as a JSON document too.
+fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let mut leaf = matches;
+    while let Some((_, sub)) = leaf.subcommand() {
+        leaf = sub;
+    }
+    matches!(leaf.try_get_one::<bool>("json"), Ok(Some(true)))
+}
+
+/// Prints what clap found (help and version on stdout, exit 0) and returns
+/// the exit code: a command line the program does not understand exits
+/// 64, never clap's 2, which means "changes found" here. With `--json`
+/// anywhere on the line, stdout gets the usual JSON error document too.
+fn usage_error(error: &clap::Error, args: &[OsString]) -> u8 {
+    let _ = error.print();
+    if !error.use_stderr() {
+        return 0;
+    }
+    if args.iter().skip(1).any(|arg| arg == "--json") {
+        let rendered = error.render().to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        let hint = rendered
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("tip: "))
+            .map_or_else(
+                || {
+                    format!(
+                        "run `{} --help` for the commands and their flags",
+                        crate::name::bin()
+                    )
+                },
+                str::to_string,
+            );
+        commands::print_document(&serde_json::json!({
+            "error": {
+                "kind": "usage",
+                "message": message,
+                "hint": hint,
+                "objects": [],
+                "exitCode": exit::USAGE,
+            }
+        }));
+    }
+    exit::USAGE as u8
 }

@@ -124,6 +124,14 @@ pub enum StateError {
         reason: String,
     },
 
+    /// The serial cannot grow any more: writing would wrap it to 0, and a
+    /// state at serial 0 reads as older than every other, which
+    /// `stack import` and the conflict check rely on.
+    #[error(
+        "refusing to write {location}: it is at serial {serial}, the largest there is, so the next write has no serial above it"
+    )]
+    SerialExhausted { location: String, serial: u64 },
+
     #[error("refusing to use {location} as the state of stack {stack}: {reason}")]
     Foreign {
         location: String,

@@ -790,7 +790,7 @@ impl KubeStore {
     /// failure `state` is as it was.
     async fn commit(&self, state: &mut State, head: &Head) -> Result<(), StateError> {
         let writer = self.writer.lock().expect("never poisoned").clone();
-        let before = stamp(state, writer.as_ref());
+        let before = stamp(state, writer.as_ref(), &self.describe())?;
         let result = self.write(state, head).await;
         if result.is_err() {
             before.restore(state);

@@ -235,7 +235,11 @@ impl LocalStore {
             .lock()
             .expect("writer lock is never poisoned")
             .clone();
-        let before = stamp(state, writer.as_ref());
+        let before = stamp(
+            state,
+            writer.as_ref(),
+            &self.state_file().display().to_string(),
+        )?;
         if let Err(e) = self.replace(state, previous) {
             before.restore(state);
             return Err(e);
@@ -310,7 +314,7 @@ impl StateStore for LocalStore {
         // What is on disk becomes a history copy, readable or not, so
         // nothing is lost: under its own serial, or one above the newest
         // kept when it does not read.
-        let previous_serial = stored.unwrap_or(kept.max(state.serial) + 1);
+        let previous_serial = stored.unwrap_or(kept.max(state.serial).saturating_add(1));
         state.serial = previous_serial.max(kept).max(state.serial);
         let previous = on_disk.as_deref().map(|bytes| (previous_serial, bytes));
         self.commit(state, previous)
@@ -648,6 +652,37 @@ mod tests {
         assert_eq!(stale.serial, 1);
         assert_eq!(stale.updated, None);
         assert_eq!(fs::read(store.state_file()).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn save_and_restore_refuse_to_wrap_the_largest_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let mut state = store.load().await.unwrap();
+        store.save(&mut state).await.unwrap();
+        // As a hand-edited file would hold it.
+        state.serial = u64::MAX;
+        let text = serde_json::to_vec_pretty(&state).unwrap();
+        fs::write(store.state_file(), &text).unwrap();
+
+        let mut loaded = store.load().await.unwrap();
+        let err = store.save(&mut loaded).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StateError::SerialExhausted {
+                    serial: u64::MAX,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("largest"), "{err}");
+        assert_eq!(loaded.serial, u64::MAX);
+        let err = store.restore(&mut loaded).await.unwrap_err();
+        assert!(matches!(err, StateError::SerialExhausted { .. }), "{err}");
+        assert_eq!(fs::read(store.state_file()).unwrap(), text);
+        assert_eq!(store.load().await.unwrap().serial, u64::MAX);
     }
 
     #[tokio::test]

@@ -209,8 +209,20 @@ pub trait StateStore: Send + Sync {
 }
 
 /// The writer identity and time stamped on a state about to be written as
-/// the next serial; returns what to put back if the write fails.
-pub(crate) fn stamp(state: &mut State, writer: Option<&Writer>) -> Stamp {
+/// the next serial; returns what to put back if the write fails. Refuses,
+/// changing nothing, at the largest serial: it never wraps around to 0.
+pub(crate) fn stamp(
+    state: &mut State,
+    writer: Option<&Writer>,
+    location: &str,
+) -> Result<Stamp, StateError> {
+    let next = state
+        .serial
+        .checked_add(1)
+        .ok_or_else(|| StateError::SerialExhausted {
+            location: location.to_string(),
+            serial: state.serial,
+        })?;
     let before = Stamp {
         version: state.version,
         serial: state.serial,
@@ -218,10 +230,10 @@ pub(crate) fn stamp(state: &mut State, writer: Option<&Writer>) -> Stamp {
         written_by: state.written_by.take(),
     };
     state.version = SCHEMA_VERSION;
-    state.serial = before.serial + 1;
+    state.serial = next;
     state.updated = Some(now_rfc3339());
     state.written_by = writer.cloned().or_else(|| before.written_by.clone());
-    before
+    Ok(before)
 }
 
 /// What [`stamp`] replaced.

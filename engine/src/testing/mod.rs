@@ -32,6 +32,8 @@ mod tests_nodeports;
 #[cfg(test)]
 mod tests_operation;
 #[cfg(test)]
+mod tests_outage;
+#[cfg(test)]
 mod tests_planner;
 #[cfg(test)]
 mod tests_ready;

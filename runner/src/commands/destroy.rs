@@ -14,7 +14,7 @@ use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
-use super::{Session, confirm, note, print, show_plan, watch_interrupts};
+use super::{Session, confirm, note, print, print_document, show_plan, watch_interrupts};
 
 pub async fn run<P: Program>(session: Session<P>, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -70,9 +70,7 @@ async fn run_locked<P: Program>(
     let left = left_in_place(&plan);
     if plan.steps.is_empty() && state.pending.is_empty() && left == 0 {
         if args.json {
-            print(
-                &serde_json::to_string_pretty(&render::plan_json(&plan)).expect("plans serialize"),
-            );
+            print_document(&render::plan_json(&plan));
         } else {
             print(&format!(
                 "Nothing to destroy: stack {} manages no objects.",
@@ -81,9 +79,16 @@ async fn run_locked<P: Program>(
         }
         return Ok(());
     }
-    show_plan("Destroying", session, &cluster, &plan, false, args.json);
+    // With --json the plan is the document printed once everything is
+    // deleted; a failure prints an error document instead, so stdout
+    // always holds exactly one.
+    if !args.json {
+        show_plan("Destroying", session, &cluster, &plan, false, false);
+    }
     if plan.steps.is_empty() && state.pending.is_empty() {
-        if !args.json {
+        if args.json {
+            print_document(&render::plan_json(&plan));
+        } else {
             print(&format!(
                 "Nothing to destroy: stack {} manages no objects; the {left} untracked object(s) above were left in place.",
                 session.stack.name
@@ -103,7 +108,9 @@ async fn run_locked<P: Program>(
     let progress = session.progress(args.json);
     operation::destroy(&cluster, store, state, &plan, &desired, &options, &progress).await?;
     drop(progress);
-    if !args.json {
+    if args.json {
+        print_document(&render::plan_json(&plan));
+    } else {
         let kept = if left == 0 {
             String::new()
         } else {

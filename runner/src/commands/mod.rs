@@ -225,6 +225,7 @@ impl<P: Program> Session<P> {
                 .context
                 .clone()
                 .or_else(|| self.stack.context.clone()),
+            request_timeout: self.global.request_timeout,
             plugins,
         };
         Ok(Cluster::connect(&target, crate::program::identity::<P>()).await?)
@@ -286,7 +287,7 @@ pub fn show_plan<P: Program>(
     json: bool,
 ) {
     if json {
-        print(&serde_json::to_string_pretty(&plan_json(plan)).expect("plans serialize"));
+        print_document(&plan_json(plan));
         return;
     }
     let context = cluster.context();
@@ -317,6 +318,22 @@ pub fn print(text: &str) {
         let _ = out.write_all(b"\n");
     }
     let _ = out.flush();
+}
+
+/// Set once a `--json` command has printed its document.
+static DOCUMENT_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints the one JSON document of a `--json` command.
+pub fn print_document(document: &impl serde::Serialize) {
+    DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
+    print(&serde_json::to_string_pretty(document).expect("documents serialize"));
+}
+
+/// Whether this run printed its JSON document already: a command that
+/// fails after that (a preview with blocked steps, a failed test) has told
+/// its outcome there, and a second document would make stdout unparsable.
+pub fn document_printed() -> bool {
+    DOCUMENT_PRINTED.load(Ordering::SeqCst)
 }
 
 /// Progress and notes go to stderr, so stdout stays clean for `--json`.
@@ -380,7 +397,7 @@ pub fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
         Ok(())
     } else {
         note("Cancelled: nothing was changed.");
-        Err(Error::Exit(exit::ERROR))
+        Err(Error::Cancelled)
     }
 }
 
@@ -432,6 +449,7 @@ pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
 /// passes is one that `up` can carry out.
 pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
     let blocked: Vec<&Blocker> = plan.blocked().filter_map(|s| s.blocker.as_ref()).collect();
+    let objects = plan.blocked().map(|s| s.id.to_string()).collect();
     if blocked.is_empty() {
         return Ok(());
     }
@@ -459,6 +477,7 @@ pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
     Err(EngineError::Blocked {
         count: blocked.len(),
         hint: hints.join("; "),
+        objects,
     }
     .into())
 }

@@ -15,7 +15,7 @@ pub async fn history<P: Program>(session: &Session<P>, args: HistoryArgs) -> Res
     let store = session.store().await?;
     let revisions = store.history().await?;
     if args.json {
-        print(&serde_json::to_string_pretty(&revisions).expect("revisions serialize"));
+        super::print_document(&revisions);
         return Ok(());
     }
     if revisions.is_empty() {

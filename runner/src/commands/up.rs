@@ -14,7 +14,10 @@ use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 
 use super::output::format_outputs;
-use super::{Session, check_blocked, confirm, plan_options, print, show_plan, watch_interrupts};
+use super::{
+    Session, check_blocked, confirm, plan_options, print, print_document, show_plan,
+    watch_interrupts,
+};
 
 pub async fn run<P: Program>(session: Session<P>, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -78,7 +81,7 @@ async fn run_locked<P: Program>(
     if args.json {
         let mut document = render::plan_json(&plan);
         document["outputs"] = json!(state.outputs);
-        print(&serde_json::to_string_pretty(&document).expect("documents serialize"));
+        print_document(&document);
     } else {
         print(&format_outputs(&state.outputs));
         let changes = summary.create + summary.update + summary.replace + summary.delete;

@@ -24,7 +24,7 @@ use echo_iac_engine::ResourceId;
 use echo_iac_engine::cluster::{Cluster, ClusterError};
 use echo_iac_runner::cli::parse_duration;
 use echo_iac_runner::error::exit;
-use echo_iac_runner::{Error, Session, note, print, watch_interrupts};
+use echo_iac_runner::{Error, Session, note, print, print_document, watch_interrupts};
 
 /// Marks the Pods this command starts, with the Service they test as value,
 /// so that a Pod left by a run stopped at once is found and deleted.
@@ -81,15 +81,12 @@ pub async fn run(session: &Session<Echo>, args: TestArgs) -> Result<(), Error> {
     }
     let passed = reports.iter().all(|r| r.passed);
     if args.json {
-        print(
-            &serde_json::to_string_pretty(&json!({
-                "stack": session.stack.name,
-                "namespace": namespace,
-                "passed": passed,
-                "services": reports,
-            }))
-            .expect("reports serialize"),
-        );
+        print_document(&json!({
+            "stack": session.stack.name,
+            "namespace": namespace,
+            "passed": passed,
+            "services": reports,
+        }));
     }
     if passed {
         return Ok(());
