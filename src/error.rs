@@ -201,6 +201,12 @@ fn state_hint(error: &StateError) -> Option<String> {
             }
         }
         StateError::LockLost { .. } => "another run may have taken the stack over since: run `echo-iac preview` to see where the stack stands, then run the command again".into(),
+        StateError::RevisionNotKept { kept, .. } if kept.is_empty() => {
+            "run `echo-iac up` first: each write of the state is a revision".into()
+        }
+        StateError::RevisionNotKept { .. } => {
+            "pick one of those with --revision; `echo-iac stack history` says when each was written and by whom".into()
+        }
         StateError::BackendNamespaceMissing { namespace } => format!(
             "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
         ),
@@ -242,6 +248,5 @@ fn recovery_hint(recovery: &Recovery) -> Option<String> {
         Recovery::Index { namespace, secret } => format!(
             "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `echo-iac stack export` (`echo-iac stack import --force FILE`), e.g. one taken with `kubectl get secret -n {namespace} {secret} -o yaml`"
         ),
-        Recovery::NotKept => "`echo-iac stack history` lists the revisions kept".into(),
     })
 }
