@@ -182,7 +182,11 @@ fn outputs_list_what_each_service_type_offers() {
         "echoes:\n  - name: web\n    replicas: 1\n    nodePort: {port}\n  \
          - name: api\n    replicas: 1\n    serviceType: ClusterIP\n"
     ));
-    stack.ok(&["up", "--yes"]);
+    let up = stack.ok(&["up", "--yes"]);
+    // Shown as a table, one row each, not as a line of JSON.
+    up.assert_contains("services   2 echo services:")
+        .assert_contains(&format!("web-service  NodePort   {port}"));
+    assert!(!up.stdout.contains("{\""), "{up}");
     let services: Value = stack.state().unwrap()["outputs"]["services"].clone();
     assert_eq!(services["web-service"]["serviceType"], "NodePort");
     assert_eq!(services["web-service"]["nodePort"], port);
