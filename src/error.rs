@@ -5,8 +5,9 @@
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::project::ProjectError;
+use crate::project::{Project, ProjectError};
 use crate::stack::StackError;
 use echo_iac_engine::EngineError;
 use echo_iac_engine::cluster::ClusterError;
@@ -19,6 +20,29 @@ pub mod exit {
     pub const CHANGES: i32 = 2;
     pub const INTERRUPTED: i32 = 130;
 }
+
+/// Whether the run's project is echo-iac's own repository
+/// ([`Project::has_local_control_plane`]), so hints may name `make cluster`.
+static LOCAL_CONTROL_PLANE: AtomicBool = AtomicBool::new(false);
+
+/// Notes the project a run works in, for the hints of its errors: an
+/// error is told where it happens, without the project at hand.
+pub fn note_project(project: &Project) {
+    LOCAL_CONTROL_PLANE.store(project.has_local_control_plane(), Ordering::Relaxed);
+}
+
+/// `then` when the run's project is echo-iac's own repository, else nothing.
+fn in_repository(then: &str) -> &str {
+    if LOCAL_CONTROL_PLANE.load(Ordering::Relaxed) {
+        then
+    } else {
+        ""
+    }
+}
+
+/// Where a kubeconfig can be named, for hints.
+const KUBECONFIG_PLACES: &str =
+    "pass --kubeconfig FILE, set KUBECONFIG, or set `kubeconfig:` in the stack file";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -136,11 +160,33 @@ fn engine_hint(error: &EngineError) -> Option<String> {
 
 fn cluster_hint(error: &ClusterError) -> Option<String> {
     Some(match error {
-        ClusterError::KubeconfigMissing { .. } => "set `kubeconfig:` in the stack file, pass --kubeconfig, or set KUBECONFIG; for the local control plane run `make cluster`".into(),
-        ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
+        ClusterError::KubeconfigMissing { .. } => format!(
+            "{KUBECONFIG_PLACES}{}",
+            in_repository("; for this repository's local control plane, `make cluster` writes .cluster/kubeconfig")
+        ),
+        ClusterError::Kubeconfig { path, .. } => format!(
+            "check that it is a valid kubeconfig (`kubectl config view --kubeconfig {}`), or {KUBECONFIG_PLACES} to use another",
+            path.display()
+        ),
+        ClusterError::NoCurrentContext { known, .. } if known.is_empty() => format!(
+            "it holds no cluster to talk to: {KUBECONFIG_PLACES} to name the kubeconfig of your cluster"
+        ),
+        ClusterError::NoCurrentContext { .. } => "name one of its contexts with --context or `context:` in the stack file, or set its current context (`kubectl config use-context NAME`)".into(),
+        ClusterError::CredentialPlugin { command, missing: true, .. } => format!(
+            "install `{command}` or put it on PATH (kubectl needs it too), or use a kubeconfig whose user does not need it"
+        ),
+        ClusterError::CredentialPlugin { command, .. } => format!(
+            "run `{command}` by hand to see why, or fix the user's `exec` section in the kubeconfig"
+        ),
         ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
-        ClusterError::Unreachable { .. } => "check that the cluster is running and the kubeconfig's server address is right; for the local control plane run `make cluster`".into(),
-        ClusterError::Tls { .. } => "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster; for the local control plane, `make cluster` writes .cluster/kubeconfig".into(),
+        ClusterError::Unreachable { .. } => format!(
+            "check that the cluster is running and the kubeconfig's server address is right{}",
+            in_repository("; for the local control plane run `make cluster`")
+        ),
+        ClusterError::Tls { .. } => format!(
+            "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster{}",
+            in_repository("; for the local control plane, `make cluster` writes .cluster/kubeconfig")
+        ),
         ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
         ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
         ClusterError::Api { status, .. } if status.code == 404 => "the object or its namespace does not exist".into(),

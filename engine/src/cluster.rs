@@ -66,6 +66,23 @@ pub enum ClusterError {
     KubeconfigMissing { path: PathBuf },
     #[error("cannot read kubeconfig {}: {reason}", path.display())]
     Kubeconfig { path: PathBuf, reason: String },
+    #[error(
+        "kubeconfig {} sets no current context{}",
+        path.display(),
+        if known.is_empty() { " and has no contexts".to_string() } else { format!(" (it has: {})", known.join(", ")) }
+    )]
+    NoCurrentContext { path: PathBuf, known: Vec<String> },
+    #[error(
+        "the credential plugin `{command}` that kubeconfig {} runs for its user {reason}",
+        path.display()
+    )]
+    CredentialPlugin {
+        command: String,
+        path: PathBuf,
+        reason: String,
+        /// The command is not installed (not found on PATH).
+        missing: bool,
+    },
     #[error("context `{context}` is not in kubeconfig {} (it has: {known})", path.display())]
     UnknownContext {
         context: String,
@@ -149,28 +166,34 @@ impl Cluster {
             config: kubeconfig,
             source: path,
         } = kubeconfig::load(&target.kubeconfig)?;
+        let known: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         let context = match &target.context {
-            Some(context) => {
-                if !kubeconfig.contexts.iter().any(|c| &c.name == context) {
-                    let known: Vec<&str> = kubeconfig
-                        .contexts
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect();
-                    return Err(ClusterError::UnknownContext {
-                        context: context.clone(),
+            Some(context) => context.clone(),
+            None => match kubeconfig.current_context.as_deref() {
+                Some(current) if !current.is_empty() => current.to_string(),
+                _ => {
+                    return Err(ClusterError::NoCurrentContext {
                         path,
-                        known: if known.is_empty() {
-                            "no contexts".into()
-                        } else {
-                            known.join(", ")
-                        },
+                        known: known.iter().map(|c| c.to_string()).collect(),
                     });
                 }
-                context.clone()
-            }
-            None => kubeconfig.current_context.clone().unwrap_or_default(),
+            },
         };
+        if !known.contains(&context.as_str()) {
+            return Err(ClusterError::UnknownContext {
+                context,
+                path,
+                known: if known.is_empty() {
+                    "no contexts".into()
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
         let options = KubeConfigOptions {
             context: Some(context.clone()),
             ..KubeConfigOptions::default()
@@ -179,14 +202,31 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Kubeconfig {
                 path: path.clone(),
-                reason: without_values(&e.to_string()),
+                reason: kubeconfig::reason(&e),
             })?;
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.read_timeout = Some(READ_TIMEOUT);
         let server = config.cluster_url.to_string();
-        let client = client(&config).map_err(|e| ClusterError::Kubeconfig {
-            path,
-            reason: without_values(&error_chain(&e)),
+        let plugin = config
+            .auth_info
+            .exec
+            .as_ref()
+            .and_then(|exec| exec.command.clone());
+        let client = client(&config).map_err(|e| match (e, plugin) {
+            // The plugin runs as the client is built.
+            (kube::Error::Auth(auth), Some(command)) => {
+                let (reason, missing) = kubeconfig::plugin_failure(&auth);
+                ClusterError::CredentialPlugin {
+                    command,
+                    path,
+                    reason,
+                    missing,
+                }
+            }
+            (e, _) => ClusterError::Kubeconfig {
+                path,
+                reason: without_values(&error_chain(&e)),
+            },
         })?;
         Ok(Cluster::from_client(client, &server, &context, identity))
     }

@@ -165,7 +165,7 @@ impl Session {
 }
 
 pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
-    Ok(match &global.dir {
+    let project = match &global.dir {
         Some(dir) => Project::at(dir)?,
         None => {
             let cwd = std::env::current_dir().map_err(|e| {
@@ -176,7 +176,9 @@ pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
             })?;
             Project::discover(&cwd)?
         }
-    })
+    };
+    crate::error::note_project(&project);
+    Ok(project)
 }
 
 fn use_color(choice: ColorChoice) -> bool {
