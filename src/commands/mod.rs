@@ -315,15 +315,16 @@ pub fn watch_interrupts() -> &'static AtomicBool {
                     None => std::future::pending::<()>().await,
                 }
             };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminated => {}
-            }
+            let keyboard = tokio::select! {
+                _ = tokio::signal::ctrl_c() => true,
+                _ = terminated => false,
+            };
             count += 1;
             if count == 1 {
                 CANCEL.store(true, Ordering::SeqCst);
-                note(
+                progress::note_interrupt(
                     "Interrupted: finishing the steps in flight (interrupt again to stop at once)",
+                    keyboard,
                 );
             } else {
                 std::process::exit(exit::INTERRUPTED);
