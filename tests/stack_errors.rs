@@ -206,3 +206,12 @@ fn stack_file_that_is_not_utf8_names_line_and_column() {
         .assert_contains("dev.yaml:4:15: the stack file is not UTF-8 text")
         .assert_contains("save the file as UTF-8");
 }
+
+#[test]
+fn toleration_key_that_is_no_label_key_is_refused_before_the_server_sees_it() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  tolerations:\n    - {key: 'bad key!', operator: Exists}\n",
+        "5:7",
+        &["toleration key \"bad key!\" is not a label key"],
+    );
+}
