@@ -165,14 +165,14 @@ fn a_terminal_shows_a_live_line_per_object_with_its_reason_then_a_summary() {
     let screen = tmux.wait_for_exit("failing", Duration::from_secs(90));
     assert!(screen.contains("EXIT=1"), "{screen}");
     assert!(screen.contains("cannot become ready"), "{screen}");
+    // Settled whole, where it stood; the reason, whole, is the error's.
+    let settled = deployment.trim_end_matches("; ");
     let last = screen
         .lines()
-        .rfind(|l| l.contains(&deployment))
+        .rfind(|l| l.contains(settled))
         .unwrap_or_else(|| panic!("the Deployment's line is gone:\n{screen}"));
-    assert!(
-        !last.chars().any(|c| SPINNER.contains(&c)),
-        "a spinner is left on the settled line: {last}"
-    );
+    assert_eq!(last, format!("   {settled}"), "{screen}");
+    assert!(screen.contains("ImagePullBackOff"), "{screen}");
     // Applied objects are listed once each, settled.
     for kind in ["ConfigMap", "Deployment", "Service"] {
         let created = screen
