@@ -1,14 +1,8 @@
-//! echo-iac: the echo stack as code, kept in step with a Kubernetes cluster
-//! through previews and server-side apply. The echo program (`program`) is
-//! written against the engine crate, `echo-iac-engine`; the rest is the
-//! command line that runs it.
+//! The echo program: the seed's echo stack as code. Per echo service an
+//! nginx ConfigMap answering `Hello! I am Pod: <address>`, a Deployment
+//! mounting it and a Service in front of its pods; the runner
+//! (`echo-iac-runner`) gives it every command.
 
-pub mod cli;
-pub mod commands;
-mod error;
-mod logging;
 mod program;
-mod project;
-mod render;
-mod stack;
-mod suggest;
+
+pub use program::echo::Echo;

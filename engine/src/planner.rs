@@ -154,6 +154,7 @@ pub fn untracked(
         .objects()
         .filter(|(id, object)| {
             identity.owned_by(object, stack)
+                && !crate::state::is_state_secret(identity, object)
                 && object["metadata"]["ownerReferences"].is_null()
                 && state.resource(id).is_none()
                 && !pending.contains(id)

@@ -61,6 +61,18 @@ const INDEX_FORMAT: u32 = 1;
 const INDEX_KEY: &str = "index.json";
 /// The Secret types of heads and parts, under the identity's domain.
 const HEAD_TYPE: &str = "state";
+
+/// Whether `object` is one of the Secrets the Kubernetes backend keeps a
+/// state in (a head or a part). They carry the stack's ownership labels
+/// but are the state itself, never an object the stack declares: a
+/// destroy that took them for lost objects would delete the state it is
+/// writing.
+pub(crate) fn is_state_secret(identity: &Identity, object: &serde_json::Value) -> bool {
+    object["kind"] == "Secret"
+        && object["type"]
+            .as_str()
+            .is_some_and(|t| t == identity.key(HEAD_TYPE) || t == identity.key(PART_TYPE))
+}
 const PART_TYPE: &str = "state-part";
 /// Label tying a part Secret to its stack's head.
 const PART_OF_LABEL: &str = "state-of";

@@ -26,6 +26,7 @@ pub use backend::{Backend, BackendError};
 pub use error::{LockKind, Recovery, StateError};
 pub use history::{Revision, change_summary};
 pub use kube::KubeStore;
+pub(crate) use kube::is_state_secret;
 pub use local::LocalStore;
 pub use lock::{LockHolder, StateLock};
 

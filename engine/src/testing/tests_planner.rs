@@ -329,6 +329,34 @@ async fn objects_carrying_the_stacks_labels_outside_its_state_are_reported_untra
 }
 
 #[tokio::test]
+async fn the_kubernetes_backends_own_secrets_are_never_untracked_objects() {
+    let stack = Stack::new();
+    let secret = |name: &str, type_: &str| {
+        let mut object = cm(name, "v1");
+        object["kind"] = json!("Secret");
+        object["type"] = json!(type_);
+        object.as_object_mut().unwrap().remove("data");
+        object
+    };
+    // The state of this very stack, kept in the stack's own namespace.
+    stack.fake.apply_as(
+        FIELD_MANAGER,
+        secret("shop-iac-state-dev", "shop-iac.io/state"),
+    );
+    stack.fake.apply_as(
+        FIELD_MANAGER,
+        secret("shop-iac-state-dev-1", "shop-iac.io/state-part"),
+    );
+    stack
+        .fake
+        .apply_as(FIELD_MANAGER, secret("stray", "Opaque"));
+
+    let plan = stack.plan(&[desired(secret("app", "Opaque"), &[])]).await;
+    let found: Vec<&str> = plan.untracked.iter().map(|u| u.id.name.as_str()).collect();
+    assert_eq!(found, ["stray"]);
+}
+
+#[tokio::test]
 async fn a_rejected_dry_run_blocks_the_step_with_the_servers_reason_and_field() {
     let stack = Stack::new();
     let plan = stack

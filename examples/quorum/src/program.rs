@@ -2,79 +2,180 @@
 //! each member a stable DNS name, a StatefulSet of members started one at a
 //! time, and a PodDisruptionBudget that keeps a majority up during node
 //! drains, and a Secret with the members' password, which they read from
-//! their environment. Written only against the engine's public API.
+//! their environment. Written only against the runner's and the engine's
+//! public API.
 
 use std::collections::BTreeMap;
 
-use echo_iac_engine::declare::DeclareError;
-use echo_iac_engine::declare::Resources;
-use echo_iac_engine::{DesiredResource, Identity};
+use std::path::PathBuf;
+
+use echo_iac_engine::{EngineError, ResourceId};
+use echo_iac_runner::{Error, LiveView, NoCommands, Outputs, Program, Resources};
+use echo_iac_runner::{Section, SectionConfig, StackInfo, outputs_of};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, Namespace,
-    PodSpec, PodTemplateSpec, Secret, SecretKeySelector, Service, ServicePort, ServiceSpec, Volume,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, PodSpec,
+    PodTemplateSpec, Secret, SecretKeySelector, Service, ServicePort, ServiceSpec, Volume,
     VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// The stack file: where the cluster is, and the settings of this stack.
+/// The stack file's `quorum:` section. The members' password is not among
+/// the settings: it comes from `$QUORUM_PASSWORD`, or from the file
+/// `passwordFile` names, so that no stack file holds it.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StackFile {
-    #[serde(default)]
-    pub kubeconfig: Option<String>,
-    #[serde(default)]
-    pub context: Option<String>,
-    pub namespace: String,
-    /// Whether the stack creates (and on destroy deletes) its namespace.
-    #[serde(default = "default_true", rename = "createNamespace")]
-    pub create_namespace: bool,
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// How many members the StatefulSet runs.
     #[serde(default = "default_replicas")]
     pub replicas: i32,
+    #[serde(default = "default_image")]
     pub image: String,
+    /// What each member serves at `/`.
     #[serde(default = "default_greeting")]
     pub greeting: String,
-    /// The password the members share. Never recorded or shown: the
-    /// engine keeps a Secret's values out of its state and plans.
-    pub password: String,
+    /// A file holding the members' password, relative to the project
+    /// folder; `$QUORUM_PASSWORD` wins over it.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
     /// Node selector for the members, e.g. to keep them on fake nodes.
-    #[serde(default, rename = "nodeSelector")]
+    #[serde(default)]
     pub node_selector: BTreeMap<String, String>,
 }
 
-fn default_true() -> bool {
-    true
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            replicas: default_replicas(),
+            image: default_image(),
+            greeting: default_greeting(),
+            password_file: None,
+            node_selector: BTreeMap::new(),
+        }
+    }
+}
+
+impl SectionConfig for Settings {
+    const KEY: &'static str = "quorum";
 }
 
 fn default_replicas() -> i32 {
     3
 }
 
+fn default_image() -> String {
+    "docker.io/library/busybox:stable".to_string()
+}
+
 fn default_greeting() -> String {
     "hello".to_string()
 }
 
+/// Where the members' password comes from, before `passwordFile`.
+pub const PASSWORD_ENV: &str = "QUORUM_PASSWORD";
+
 pub const NAME: &str = "quorum";
 
-pub fn identity() -> Identity {
-    Identity::new("quorum-iac")
+/// The quorum program.
+pub struct Quorum;
+
+impl Program for Quorum {
+    const NAME: &'static str = "quorum-iac";
+    const ABOUT: &'static str =
+        "A replicated StatefulSet behind a headless Service, kept in step with the cluster";
+    type Config = Section<Settings>;
+    type Command = NoCommands;
+
+    fn declare(&self, stack: &StackInfo, settings: &Settings) -> Result<Resources, Error> {
+        let password = password(stack, settings)?;
+        Ok(declare(stack, settings, &password))
+    }
+
+    async fn outputs(
+        &self,
+        stack: &StackInfo,
+        _settings: &Settings,
+        live: &LiveView<'_>,
+    ) -> Result<Outputs, EngineError> {
+        let id = ResourceId::new("apps/v1", "StatefulSet", Some(stack.namespace()), NAME);
+        let set = live.get(&id).await?.unwrap_or_default();
+        let ready = set["status"]["readyReplicas"].as_i64().unwrap_or(0);
+        let service = format!("{NAME}.{}.svc.cluster.local", stack.namespace());
+        let members = (0..set["spec"]["replicas"].as_i64().unwrap_or(0))
+            .map(|i| format!("{NAME}-{i}.{service}"))
+            .collect();
+        Ok(outputs_of(&QuorumOutputs {
+            service,
+            members,
+            ready_members: ready,
+        }))
+    }
+}
+
+/// What `quorum-iac output` shows once the stack is up.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QuorumOutputs {
+    /// The headless Service's DNS name.
+    service: String,
+    /// Each member's own DNS name.
+    members: Vec<String>,
+    ready_members: i64,
+}
+
+/// The members' password: `$QUORUM_PASSWORD`, else the file `passwordFile`
+/// names. Never a setting, so no stack file holds it.
+fn password(stack: &StackInfo, settings: &Settings) -> Result<String, Error> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        if !password.is_empty() {
+            return Ok(password);
+        }
+    }
+    let Some(file) = &settings.password_file else {
+        return Err(Error::refused(
+            format!(
+                "no password for the members: {PASSWORD_ENV} is not set and the stack file names no `passwordFile`"
+            ),
+            format!(
+                "set {PASSWORD_ENV}, or add `passwordFile: PATH` (relative to the project) under `quorum:`"
+            ),
+        ));
+    };
+    let path = stack.project_dir().join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::refused(
+            format!(
+                "cannot read the members' password from {}: {e}",
+                path.display()
+            ),
+            format!("create the file, fix `passwordFile`, or set {PASSWORD_ENV}"),
+        )
+    })?;
+    let password = text.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Error::refused(
+            format!("{} is empty", path.display()),
+            "write the members' password into it",
+        ));
+    }
+    Ok(password)
 }
 
 /// Every object of the stack. Dependencies come from references: the
 /// StatefulSet names the Service (`serviceName`), mounts the ConfigMap and
 /// reads the Secret, and everything names the namespace.
-pub fn declare(stack: &str, file: &StackFile) -> Result<Vec<DesiredResource>, DeclareError> {
-    let ns = file.namespace.as_str();
+pub fn declare(stack: &StackInfo, file: &Settings, password: &str) -> Resources {
+    let ns = stack.namespace();
     let labels = BTreeMap::from([("app".to_string(), NAME.to_string())]);
     let meta = |name: &str, namespace: Option<&str>| ObjectMeta {
         name: Some(name.to_string()),
         namespace: namespace.map(str::to_string),
         ..ObjectMeta::default()
     };
-    let mut resources = Resources::new(&identity(), stack);
+    let mut resources = stack.resources();
     resources.add(StatefulSet {
         metadata: meta(NAME, Some(ns)),
         spec: Some(StatefulSetSpec {
@@ -180,15 +281,9 @@ pub fn declare(stack: &str, file: &StackFile) -> Result<Vec<DesiredResource>, De
         type_: Some("Opaque".into()),
         string_data: Some(BTreeMap::from([(
             "password".to_string(),
-            file.password.clone(),
+            password.to_string(),
         )])),
         ..Secret::default()
     });
-    if file.create_namespace {
-        resources.add(Namespace {
-            metadata: meta(ns, None),
-            ..Namespace::default()
-        });
-    }
-    resources.finish()
+    resources
 }

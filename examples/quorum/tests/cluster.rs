@@ -1,23 +1,32 @@
 //! The quorum program on the local control plane (`make cluster`), run as a
-//! user runs it: preview, up (which returns only once every member is
-//! ready, started in order), a change, destroy; and the members' password,
-//! held by a Secret, never found in the state or in anything printed.
-
-#[path = "../../../tests/util.rs"]
-mod util;
+//! user runs it, through the runner's command line: preview, up (which
+//! returns only once every member is ready, started in order), a change,
+//! destroy; the members' password, held by a Secret, never found in the
+//! state or in anything printed; a stack shared by two project folders
+//! through the Kubernetes backend; Ctrl-C while waiting.
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
+use echo_iac_testutil::{TestNamespace, kubeconfig, kubectl_json};
 use k8s_openapi::ByteString;
 use serde_json::Value;
 
-use util::{TestNamespace, kubeconfig, kubectl_json};
-
-fn quorum(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quorum-iac"))
+fn command(project: &Path, password: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quorum-iac"));
+    command
         .args(args)
         .current_dir(project)
+        .env("QUORUM_PASSWORD", password)
+        .env_remove("ECHO_IAC_STACK")
+        .env_remove("ECHO_IAC_BACKEND")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+fn quorum(project: &Path, args: &[&str]) -> Output {
+    command(project, PASSWORD, args)
         .output()
         .expect("run quorum-iac")
 }
@@ -31,6 +40,24 @@ fn ok(project: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// The plan row of an object: `+   StatefulSet   ns/quorum   create`.
+fn row<'a>(plan: &'a str, kind: &str, name: &str) -> &'a str {
+    plan.lines()
+        .find(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.len() >= 3 && words[1] == kind && words[2].ends_with(&format!("/{name}"))
+        })
+        .unwrap_or_else(|| panic!("no row for {kind} {name} in:\n{plan}"))
+}
+
+fn assert_op(plan: &str, kind: &str, name: &str, op: &str) {
+    let row = row(plan, kind, name);
+    assert!(
+        row.trim_end().ends_with(op),
+        "{kind} {name} is not `{op}`:\n{plan}"
+    );
 }
 
 /// The passwords the tests set: the first, and the one it changes to.
@@ -56,8 +83,10 @@ fn assert_no_password(text: &str, what: &str) {
 /// Runs quorum-iac, checks that it succeeded and that neither its stdout
 /// nor its stderr holds a password, plain or base64-encoded, and returns
 /// its stdout.
-fn ok_without_password(project: &Path, args: &[&str]) -> String {
-    let output = quorum(project, args);
+fn ok_without_password(project: &Path, password: &str, args: &[&str]) -> String {
+    let output = command(project, password, args)
+        .output()
+        .expect("run quorum-iac");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(
@@ -101,23 +130,26 @@ fn cluster_password(namespace: &str) -> String {
 }
 
 fn write_stack(project: &Path, namespace: &str, replicas: i32, greeting: &str) {
-    write_stack_with(project, namespace, replicas, greeting, PASSWORD);
+    write_stack_file(
+        project,
+        namespace,
+        &format!("replicas: {replicas}\n  greeting: {greeting}\n  nodeSelector:\n    type: kwok\n"),
+        None,
+    );
 }
 
-fn write_stack_with(
-    project: &Path,
-    namespace: &str,
-    replicas: i32,
-    greeting: &str,
-    password: &str,
-) {
+/// Writes `stacks/dev.yaml` with `quorum:` settings `section` (indented by
+/// two spaces after its first line) and, optionally, a backend.
+fn write_stack_file(project: &Path, namespace: &str, section: &str, backend: Option<&str>) {
     std::fs::create_dir_all(project.join("stacks")).unwrap();
+    let backend = backend
+        .map(|b| format!("backend: {b}\n"))
+        .unwrap_or_default();
     std::fs::write(
         project.join("stacks/dev.yaml"),
         format!(
             "kubeconfig: {}\ncontext: echo-iac-local\nnamespace: {namespace}\ncreateNamespace: false\n\
-             replicas: {replicas}\nimage: docker.io/library/busybox:stable\ngreeting: {greeting}\n\
-             password: {password}\nnodeSelector:\n  type: kwok\n",
+             {backend}quorum:\n  image: docker.io/library/busybox:stable\n  {section}",
             kubeconfig().display()
         ),
     )
@@ -161,20 +193,20 @@ fn a_statefulset_stack_previews_comes_up_in_order_changes_and_goes() {
     write_stack(dir, ns.name(), 3, "hello");
 
     let preview = ok(dir, &["preview"]);
-    for object in [
-        "create StatefulSet",
-        "create Service",
-        "create PodDisruptionBudget",
-        "create ConfigMap",
-        "create Secret",
+    for (kind, name) in [
+        ("StatefulSet", "quorum"),
+        ("Service", "quorum"),
+        ("PodDisruptionBudget", "quorum"),
+        ("ConfigMap", "quorum-config"),
+        ("Secret", "quorum-auth"),
     ] {
-        assert!(preview.contains(object), "{preview}");
+        assert_op(&preview, kind, name, "create");
     }
     assert!(members(ns.name()).is_empty(), "preview created pods");
 
-    let up = ok(dir, &["up"]);
+    let up = ok(dir, &["up", "--yes"]);
     assert!(
-        up.contains(&format!("ready: quorum.{ns}.svc.cluster.local")),
+        up.contains(&format!("quorum.{ns}.svc.cluster.local")),
         "{up}"
     );
     // `up` returned: every member is ready, and they were started in order.
@@ -193,33 +225,23 @@ fn a_statefulset_stack_previews_comes_up_in_order_changes_and_goes() {
     assert_eq!(budget["spec"]["minAvailable"], 2);
     let service = kubectl_json(&["get", "service", "quorum", "-n", ns.name(), "-o", "json"]);
     assert_eq!(service["spec"]["clusterIP"], "None");
-
-    assert!(
-        ok(dir, &["preview"])
-            .lines()
-            .all(|l| l.starts_with("same ")),
-        "a second preview found changes"
+    // The program's typed outputs, read from the live StatefulSet.
+    assert_eq!(ok(dir, &["output", "readyMembers"]).trim(), "3");
+    assert_eq!(
+        ok(dir, &["output", "members"]).lines().next(),
+        Some(format!("quorum-0.quorum.{ns}.svc.cluster.local").as_str())
     );
+
+    ok(dir, &["preview", "--expect-no-changes"]);
 
     write_stack(dir, ns.name(), 5, "bonjour");
     let preview = ok(dir, &["preview"]);
-    assert!(
-        preview.contains(&format!("update StatefulSet {ns}/quorum (spec.replicas)")),
-        "{preview}"
-    );
-    assert!(
-        preview.contains(&format!(
-            "update PodDisruptionBudget {ns}/quorum (spec.minAvailable)"
-        )),
-        "{preview}"
-    );
-    assert!(
-        preview.contains(&format!(
-            "update ConfigMap {ns}/quorum-config (data[\"index.html\"])"
-        )),
-        "{preview}"
-    );
-    ok(dir, &["up"]);
+    assert_op(&preview, "StatefulSet", "quorum", "update");
+    assert!(preview.contains("~ spec.replicas: 3 → 5"), "{preview}");
+    assert_op(&preview, "PodDisruptionBudget", "quorum", "update");
+    assert!(preview.contains("~ spec.minAvailable: 2 → 3"), "{preview}");
+    assert_op(&preview, "ConfigMap", "quorum-config", "update");
+    ok(dir, &["up", "--yes"]);
     let pods = members(ns.name());
     assert_eq!(pods.len(), 5);
     assert!(pods.iter().all(ready));
@@ -234,8 +256,8 @@ fn a_statefulset_stack_previews_comes_up_in_order_changes_and_goes() {
     ]);
     assert_eq!(config["data"]["index.html"], "bonjour\n");
 
-    let destroy = ok(dir, &["destroy"]);
-    assert!(destroy.contains("destroyed"), "{destroy}");
+    let destroy = ok(dir, &["destroy", "--yes"]);
+    assert!(destroy.contains("Destroyed stack dev"), "{destroy}");
     let left = kubectl_json(&[
         "get",
         "statefulsets,services,configmaps,pdb,secrets",
@@ -262,19 +284,13 @@ fn the_members_password_is_in_the_cluster_and_nowhere_else() {
     let ns = TestNamespace::new("quorum-secret");
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
-    write_stack_with(dir, ns.name(), 1, "hello", PASSWORD);
+    write_stack(dir, ns.name(), 1, "hello");
 
-    let preview = ok_without_password(dir, &["preview"]);
-    assert!(
-        preview.contains(&format!("create Secret {ns}/quorum-auth")),
-        "{preview}"
-    );
-    let diff = ok_without_password(dir, &["diff"]);
-    assert!(diff.contains("+ data.password: (sensitive)"), "{diff}");
-    // The unified diff shows the line, masked.
-    assert!(diff.contains("password: (sensitive) "), "{diff}");
-
-    ok_without_password(dir, &["up"]);
+    let preview = ok_without_password(dir, PASSWORD, &["preview", "--diff"]);
+    assert_op(&preview, "Secret", "quorum-auth", "create");
+    assert!(preview.contains("(sensitive)"), "{preview}");
+    ok_without_password(dir, PASSWORD, &["preview", "--json"]);
+    ok_without_password(dir, PASSWORD, &["up", "--yes"]);
     assert_eq!(cluster_password(ns.name()), PASSWORD);
     assert_no_password(&state_files(dir), "the state");
     // The StatefulSet reads the Secret, so it is applied after it.
@@ -295,32 +311,209 @@ fn the_members_password_is_in_the_cluster_and_nowhere_else() {
             .any(|d| d["kind"] == "Secret" && d["name"] == "quorum-auth"),
         "{set}"
     );
-    let preview = ok_without_password(dir, &["preview"]);
-    assert!(
-        preview.contains(&format!("same Secret {ns}/quorum-auth")),
-        "{preview}"
-    );
+    ok_without_password(dir, PASSWORD, &["preview", "--expect-no-changes"]);
 
-    write_stack_with(dir, ns.name(), 1, "hello", ROTATED);
-    let preview = ok_without_password(dir, &["preview"]);
+    // A new password, from a file the stack file names this time.
+    std::fs::write(dir.join("password.txt"), format!("{ROTATED}\n")).unwrap();
+    write_stack_file(
+        dir,
+        ns.name(),
+        "replicas: 1\n  passwordFile: password.txt\n  nodeSelector:\n    type: kwok\n",
+        None,
+    );
+    let preview = ok_without_password(dir, "", &["preview", "--diff"]);
+    assert_op(&preview, "Secret", "quorum-auth", "update");
     assert!(
-        preview.contains(&format!("update Secret {ns}/quorum-auth (data.password)")),
+        preview.contains("~ data.password: (sensitive, changed)"),
         "{preview}"
     );
-    let diff = ok_without_password(dir, &["diff"]);
-    assert!(
-        diff.contains("~ data.password: (sensitive, changed)"),
-        "{diff}"
-    );
-    ok_without_password(dir, &["up"]);
+    ok_without_password(dir, "", &["preview", "--json"]);
+    ok_without_password(dir, "", &["up", "--yes"]);
     assert_eq!(cluster_password(ns.name()), ROTATED);
     assert_no_password(&state_files(dir), "the state");
-    let preview = ok_without_password(dir, &["preview"]);
-    assert!(
-        preview.contains(&format!("same Secret {ns}/quorum-auth")),
-        "{preview}"
-    );
+    ok_without_password(dir, "", &["stack", "history"]);
+    ok_without_password(dir, "", &["preview", "--expect-no-changes"]);
 
-    ok_without_password(dir, &["destroy"]);
+    ok_without_password(dir, "", &["destroy", "--yes"]);
     assert_no_password(&state_files(dir), "the state");
+}
+
+#[test]
+fn without_a_password_the_program_refuses_but_its_stack_can_still_be_destroyed() {
+    let ns = TestNamespace::new("quorum-nopw");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack(dir, ns.name(), 1, "hello");
+    ok(dir, &["up", "--yes"]);
+
+    let output = command(dir, "", &["preview"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("QUORUM_PASSWORD"), "{stderr}");
+    assert!(stderr.contains("passwordFile"), "{stderr}");
+
+    // Teardown needs only the state.
+    let output = command(dir, "", &["destroy", "--yes"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("destroying what the state lists"),
+        "{stderr}"
+    );
+    assert!(members(ns.name()).is_empty());
+    let left = kubectl_json(&[
+        "get",
+        "statefulsets,services,configmaps,pdb,secrets",
+        "-n",
+        ns.name(),
+        "-l",
+        "quorum-iac.io/stack=dev",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(left["items"], serde_json::json!([]));
+}
+
+#[test]
+fn two_project_folders_share_one_stack_through_the_kubernetes_backend() {
+    let ns = TestNamespace::new("quorum-team");
+    let (laptop, ci) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let backend = format!("kubernetes://{ns}");
+    for dir in [laptop.path(), ci.path()] {
+        write_stack_file(
+            dir,
+            ns.name(),
+            "replicas: 1\n  nodeSelector:\n    type: kwok\n",
+            Some(&backend),
+        );
+    }
+    ok(laptop.path(), &["up", "--yes"]);
+    // Nothing is kept in either folder: the state is in the cluster.
+    assert!(!laptop.path().join("state/dev.json").exists());
+    ok(ci.path(), &["preview", "--expect-no-changes"]);
+    let history = ok(ci.path(), &["stack", "history"]);
+    assert!(history.contains("quorum-iac up"), "{history}");
+    let destroy = ok(ci.path(), &["destroy", "--yes"]);
+    assert!(destroy.contains("Destroyed stack dev"), "{destroy}");
+    assert!(members(ns.name()).is_empty());
+    let left = kubectl_json(&[
+        "get",
+        "statefulsets,services,configmaps,pdb",
+        "-n",
+        ns.name(),
+        "-l",
+        "quorum-iac.io/stack=dev",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(left["items"], serde_json::json!([]));
+    ok(laptop.path(), &["preview"]);
+}
+
+#[test]
+fn an_unknown_key_in_the_quorum_section_is_located_with_a_suggestion() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack_file(dir, "quorum-typo", "replica: 1\n", None);
+    let output = quorum(dir, &["preview"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stacks/dev.yaml:7:3"), "{stderr}");
+    assert!(stderr.contains("replicas"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_while_waiting_exits_130_with_the_state_consistent() {
+    let ns = TestNamespace::new("quorum-sigint");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    // No node has this label: the member stays Pending and `up` waits.
+    write_stack_file(
+        dir,
+        ns.name(),
+        "replicas: 1\n  nodeSelector:\n    quorum-test: nowhere\n",
+        None,
+    );
+    let mut up = command(dir, PASSWORD, &["up", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The wait has begun once the state records it as pending.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = std::fs::read_to_string(dir.join("state/dev.json")).unwrap_or_default();
+        if state.contains("\"wait\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "up never started waiting");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: kill sends a signal to a child this test started.
+    unsafe { libc::kill(up.id() as i32, libc::SIGINT) };
+    let output = wait_with_timeout(&mut up, Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/dev.json")).unwrap())
+            .expect("the state parses");
+    assert_eq!(
+        state["resources"].as_array().map(Vec::len),
+        Some(5),
+        "{state:#}"
+    );
+    ok(dir, &["destroy", "--yes"]);
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut output = Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    use std::io::Read;
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut output.stdout).unwrap();
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_end(&mut output.stderr).unwrap();
+    }
+    output
+}
+
+#[test]
+fn quorum_has_every_command_the_runner_gives() {
+    let help = |binary: &str| {
+        let output = Command::new(binary).arg("--help").output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let quorum = help(env!("CARGO_BIN_EXE_quorum-iac"));
+    for command in [
+        "preview",
+        "up",
+        "destroy",
+        "refresh",
+        "render",
+        "output",
+        "stack",
+        "completions",
+        "man",
+    ] {
+        assert!(quorum.contains(&command.to_string()), "{quorum:?}");
+    }
 }

@@ -10,52 +10,52 @@ use serde::Deserialize;
 use serde::de::MapAccess;
 use serde_saphyr::{Location, Spanned};
 
-use crate::stack::{
+use echo_iac_runner::stack::{
     KeyHelp, MAX_LABEL_CHARS, Mark, ProgramConfig, Source, Stack, StackError, ValueKinds, Wording,
     decimal_spelling, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
-use crate::suggest::closest;
+use echo_iac_runner::suggest::closest;
 
 /// A stack whose program is the echo stack.
-pub(crate) type StackConfig = Stack<EchoSection>;
+pub type StackConfig = Stack<EchoSection>;
 
 /// The echo section, validated: one entry for `echo:` (or for neither key),
 /// one per item of `echoes:`.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct EchoSection {
-    pub(crate) echoes: Vec<EchoConfig>,
+pub struct EchoSection {
+    pub echoes: Vec<EchoConfig>,
 }
 
 /// One echo service with the names of its three objects already resolved.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct EchoConfig {
-    pub(crate) config_map_name: String,
-    pub(crate) deployment_name: String,
-    pub(crate) service_name: String,
+pub struct EchoConfig {
+    pub config_map_name: String,
+    pub deployment_name: String,
+    pub service_name: String,
     /// Value of the `app` label that the Deployment's selector and the
     /// Service's selector use: the seed's (or the echoes name) unless the
     /// stack file sets `appLabel`. The selector is immutable, so changing it
     /// replaces the Deployment.
-    pub(crate) app_label: String,
-    pub(crate) replicas: i32,
+    pub app_label: String,
+    pub replicas: i32,
     /// How the Service is reached (`spec.type`).
-    pub(crate) service_type: ServiceType,
+    pub service_type: ServiceType,
     /// `Some` exactly when the service type has node ports.
-    pub(crate) node_port: Option<i32>,
-    pub(crate) image: String,
+    pub node_port: Option<i32>,
+    pub image: String,
     /// The image of `echo-iac test`'s Pod, which runs `curl` as its
     /// entrypoint.
-    pub(crate) test_image: String,
-    pub(crate) message: String,
+    pub test_image: String,
+    pub message: String,
     /// Node labels the pods must match (`spec.template.spec.nodeSelector`).
-    pub(crate) node_selector: BTreeMap<String, String>,
+    pub node_selector: BTreeMap<String, String>,
     /// Taints the pods tolerate (`spec.template.spec.tolerations`).
-    pub(crate) tolerations: Vec<Toleration>,
+    pub tolerations: Vec<Toleration>,
 }
 
 /// How an echo service is reached: a Service's `spec.type`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum ServiceType {
+pub enum ServiceType {
     /// Inside the cluster only, with no node port.
     ClusterIp,
     /// Also on a port of every node: the seed's.
@@ -73,7 +73,7 @@ impl ServiceType {
     ];
 
     /// The name Kubernetes and the stack file use.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ServiceType::ClusterIp => "ClusterIP",
             ServiceType::NodePort => "NodePort",
@@ -82,7 +82,7 @@ impl ServiceType {
     }
 
     /// Whether the Service has a node port (`spec.ports[].nodePort`).
-    pub(crate) fn has_node_port(self) -> bool {
+    pub fn has_node_port(self) -> bool {
         !matches!(self, ServiceType::ClusterIp)
     }
 }
@@ -90,32 +90,32 @@ impl ServiceType {
 /// A pod toleration, as Kubernetes spells it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct Toleration {
+pub struct Toleration {
     #[serde(default)]
-    pub(crate) key: Option<String>,
+    pub key: Option<String>,
     #[serde(default)]
-    pub(crate) operator: Option<String>,
+    pub operator: Option<String>,
     #[serde(default)]
-    pub(crate) value: Option<String>,
+    pub value: Option<String>,
     #[serde(default)]
-    pub(crate) effect: Option<String>,
+    pub effect: Option<String>,
 }
 
-pub(crate) const DEFAULT_REPLICAS: i32 = 3;
-pub(crate) const DEFAULT_NODE_PORT: i32 = 30007;
-pub(crate) const DEFAULT_IMAGE: &str = "nginx:alpine";
+pub const DEFAULT_REPLICAS: i32 = 3;
+pub const DEFAULT_NODE_PORT: i32 = 30007;
+pub const DEFAULT_IMAGE: &str = "nginx:alpine";
 /// The curl image the local real node imports, by the name that stays when
 /// Debian's curl version (its other tag) changes: tests/cluster/node-up.sh.
-pub(crate) const DEFAULT_TEST_IMAGE: &str = "localhost/echo-iac/curl:1";
-pub(crate) const DEFAULT_MESSAGE: &str = "Hello! I am Pod";
+pub const DEFAULT_TEST_IMAGE: &str = "localhost/echo-iac/curl:1";
+pub const DEFAULT_MESSAGE: &str = "Hello! I am Pod";
 
 /// Kubernetes' default `--service-node-port-range`.
-pub(crate) const NODE_PORT_RANGE: RangeInclusive<i64> = 30000..=32767;
+pub const NODE_PORT_RANGE: RangeInclusive<i64> = 30000..=32767;
 /// Far above what an echo service needs; a typo like `replicas: 30007` should
 /// not reach the cluster as a request for thirty thousand pods.
-pub(crate) const REPLICAS_RANGE: RangeInclusive<i64> = 0..=1000;
+pub const REPLICAS_RANGE: RangeInclusive<i64> = 0..=1000;
 /// The message is one line of an HTTP response body.
-pub(crate) const MAX_MESSAGE_CHARS: usize = 200;
+pub const MAX_MESSAGE_CHARS: usize = 200;
 
 /// Longest echoes `name`: the Service `<name>-service` must stay within the
 /// 63 characters of a DNS label.
@@ -143,7 +143,7 @@ const ECHO_KEYS: &[&str] = &[
 
 /// `echo:` and `echoes:` as written, before validation.
 #[derive(Default)]
-pub(crate) struct RawEchoSection {
+pub struct RawEchoSection {
     echo: Option<Spanned<RawEcho>>,
     echoes: Option<Spanned<Vec<Spanned<RawNamedEcho>>>>,
 }
@@ -689,7 +689,7 @@ fn check_message(src: &Source<'_>, message: &Spanned<String>) -> Result<(), Stac
     Ok(())
 }
 
-pub(crate) fn seed_echo() -> EchoConfig {
+pub fn seed_echo() -> EchoConfig {
     EchoConfig {
         config_map_name: SEED_CONFIG_MAP.into(),
         deployment_name: SEED_DEPLOYMENT.into(),
@@ -781,10 +781,10 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::project::Project;
-    use crate::stack::load;
-    use crate::stack::testing::{self, FILE, assert_error};
     use echo_iac_engine::state::Backend;
+    use echo_iac_runner::project::Project;
+    use echo_iac_runner::stack::load;
+    use echo_iac_runner::stack::testing::{self, FILE, assert_error};
 
     fn parse_ok(text: &str) -> StackConfig {
         testing::parse_ok_as::<RawEchoSection>(text)

@@ -1,0 +1,269 @@
+//! The command-line surface. Parsing only validates arguments into these
+//! structs; the work happens in `commands`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::program::Program;
+
+/// The command line of program `P`: the runner's commands and the
+/// program's own, under the program's name.
+pub fn command<P: Program>(version: &'static str) -> clap::Command {
+    // The program's commands first: a derived `Subcommand` sets the
+    // command's description from its own doc comment.
+    P::Command::augment_subcommands(Cli::command())
+        .name(P::NAME)
+        .bin_name(P::NAME)
+        .about(P::ABOUT)
+        .version(version)
+}
+
+/// The runner's command line; [`command`] gives it a program's name,
+/// description, version and commands.
+#[derive(Debug, Parser)]
+#[command(name = "echo-iac", version, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error, 2 `preview --expect-no-changes` found changes, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Run as if started in DIR (the project folder holding `stacks/`).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The stack to use (a file `stacks/NAME.yaml`); default: the only stack.
+    #[arg(
+        long,
+        short = 's',
+        global = true,
+        env = "ECHO_IAC_STACK",
+        value_name = "NAME"
+    )]
+    pub stack: Option<String>,
+    /// Kubeconfig file; overrides the stack file's `kubeconfig`.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context; overrides the stack file's `context`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// When to color output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Log each API request (method, path, status, latency) on stderr;
+    /// twice for more. `ECHO_IAC_LOG=debug` does the same.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How many objects are previewed or applied at once.
+    #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `up` would change, field by field, without changing anything.
+    Preview(PreviewArgs),
+    /// Preview, confirm, apply in dependency order and wait until ready.
+    Up(UpArgs),
+    /// Delete everything the stack manages, and nothing else.
+    Destroy(DestroyArgs),
+    /// Read the live cluster into the stack's state: forget objects deleted
+    /// outside echo-iac and record new uids.
+    Refresh(RefreshArgs),
+    /// Print the stack's objects as YAML without contacting the cluster.
+    Render,
+    /// Print the stack's outputs (URLs, node port, load-balancer address, namespace).
+    Output(OutputArgs),
+    /// Work with the stacks of this project.
+    #[command(subcommand)]
+    Stack(StackCommand),
+    /// Print a shell completion script (see the README for where to put it).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `echo-iac man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Take over fields that other field managers own (preview: plan as if).
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Take over objects that exist but that this stack does not manage
+    /// (preview: plan as if).
+    #[arg(long)]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Also show a unified YAML diff of each changed object.
+    #[arg(long)]
+    pub diff: bool,
+    /// Print the plan as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with code 2 if anything would change.
+    #[arg(long)]
+    pub expect_no_changes: bool,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Do not print the preview before applying (it is still computed).
+    #[arg(long)]
+    pub skip_preview: bool,
+    /// Also show a unified YAML diff of each changed object.
+    #[arg(long)]
+    pub diff: bool,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for the stack to become ready.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Stop waiting once every new pod of a rollout has been stuck this
+    /// long on a reason that waiting does not fix (image pull errors,
+    /// config errors, crash loops, no node that fits).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_grace: Duration,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for each object to be gone.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// One output by name (e.g. `nodePort`); default: all.
+    pub name: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// List the stacks in stacks/ with their backend and last update.
+    Ls,
+    /// List the kept revisions of the stack's state: serial, time, command,
+    /// user and host, and what each changed.
+    History(HistoryArgs),
+    /// Write the stack's state as JSON to FILE, or to stdout.
+    Export(ExportArgs),
+    /// Replace the stack's state with a document written by `stack export`
+    /// (to move a stack between backends).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write the document; default: stdout.
+    pub file: Option<PathBuf>,
+    /// A kept revision (a serial from `stack history`) instead of the current state.
+    #[arg(long, value_name = "SERIAL")]
+    pub revision: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A document written by `echo-iac stack export`.
+    pub file: PathBuf,
+    /// Overwrite a stored state whose serial is newer than the document's.
+    #[arg(long)]
+    pub force: bool,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
+}
+
+/// A duration such as `90s`, `5m` or `1h30m`, for duration flags.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 5m, 1h30m)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_surface_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn timeout_accepts_human_durations() {
+        let cli = Cli::try_parse_from(["echo-iac", "up", "--timeout", "2m30s"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("parsed as {:?}", cli.command)
+        };
+        assert_eq!(up.timeout, Duration::from_secs(150));
+    }
+
+    #[test]
+    fn bad_timeout_is_rejected_with_examples() {
+        let err = Cli::try_parse_from(["echo-iac", "up", "--timeout", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("examples"), "{err}");
+    }
+}

@@ -1,0 +1,452 @@
+//! One module per subcommand, and the glue they share: opening the project
+//! and stack, connecting, confirming, and watching for Ctrl-C.
+
+mod destroy;
+mod output;
+mod preview;
+mod progress;
+mod refresh;
+mod render;
+mod shell;
+mod stack_ls;
+mod stack_state;
+mod up;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cli::{ColorChoice, Command, GlobalArgs, PlanArgs, StackCommand};
+use crate::error::{Error, exit};
+use crate::program::{ConfigOf, LiveView, Outputs, Program, StackInfo};
+use crate::project::Project;
+use crate::render::{TextOptions, plan_json, plan_text};
+use crate::stack::{self, Stack};
+use echo_iac_engine::DesiredResource;
+use echo_iac_engine::cluster::{Cluster, Target};
+use echo_iac_engine::planner::PlanOptions;
+use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
+use echo_iac_engine::{Blocker, EngineError, Plan};
+
+/// Overrides the stack file's `backend:` for one run.
+pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
+
+/// What the command line asked for: one of the runner's commands, or one of
+/// the program's own.
+pub(crate) enum Invocation<P: Program> {
+    Runner(Command),
+    Program(P::Command),
+}
+
+pub(crate) fn run<P: Program>(
+    program: Arc<P>,
+    command_line: clap::Command,
+    global: GlobalArgs,
+    invocation: Invocation<P>,
+) -> Result<(), Error> {
+    crate::logging::init(global.verbose)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    runtime.block_on(async move {
+        let global = &global;
+        let program = &program;
+        let command = match invocation {
+            Invocation::Runner(command) => command,
+            Invocation::Program(command) => {
+                let session = Session::open(program, global)?;
+                return program.run_command(command, &session).await;
+            }
+        };
+        match command {
+            Command::Preview(args) => preview::run(Session::open(program, global)?, args).await,
+            Command::Up(args) => up::run(Session::open(program, global)?, args).await,
+            Command::Destroy(args) => destroy::run(Session::open(program, global)?, args).await,
+            Command::Refresh(args) => refresh::run(Session::open(program, global)?, args).await,
+            Command::Render => render::run(&Session::open(program, global)?),
+            Command::Output(args) => output::run(&Session::open(program, global)?, args).await,
+            Command::Stack(StackCommand::Ls) => stack_ls::run(program, global).await,
+            Command::Stack(StackCommand::History(args)) => {
+                stack_state::history(&Session::open(program, global)?, args).await
+            }
+            Command::Stack(StackCommand::Export(args)) => {
+                stack_state::export(&Session::open(program, global)?, args).await
+            }
+            Command::Stack(StackCommand::Import(args)) => {
+                stack_state::import(&Session::open(program, global)?, args).await
+            }
+            Command::Completions(args) => shell::completions(command_line, args.shell),
+            Command::Man => shell::man(command_line),
+        }
+    })
+}
+
+/// The project and the stack a command works on, with the program that
+/// declares the stack's objects.
+pub struct Session<P: Program> {
+    program: Arc<P>,
+    /// The project folder (the one holding `stacks/`).
+    pub project: Project,
+    /// The stack file, validated, with the program's settings.
+    pub stack: Stack<ConfigOf<P>>,
+    global: GlobalArgs,
+    /// One connection per run, shared by the engine and the state backend.
+    cluster: tokio::sync::OnceCell<Cluster>,
+    outage_budget: Option<std::time::Duration>,
+}
+
+impl<P: Program> Session<P> {
+    /// Finds the project, selects the stack (`--stack`, else the only
+    /// one) and reads its stack file.
+    pub(crate) fn open(program: &Arc<P>, global: &GlobalArgs) -> Result<Self, Error> {
+        let project = open_project(global)?;
+        let name = project.select_stack(global.stack.as_deref())?;
+        let stack = stack::load::<P::Config>(&project, &name)?;
+        Ok(Session::with(program, project, stack, global))
+    }
+
+    /// A session on an already loaded stack.
+    pub(crate) fn with(
+        program: &Arc<P>,
+        project: Project,
+        stack: Stack<ConfigOf<P>>,
+        global: &GlobalArgs,
+    ) -> Self {
+        Session {
+            program: Arc::clone(program),
+            project,
+            stack,
+            global: global.clone(),
+            cluster: tokio::sync::OnceCell::new(),
+            outage_budget: None,
+        }
+    }
+
+    /// The program that declares the stack's objects.
+    pub fn program(&self) -> &P {
+        &self.program
+    }
+
+    /// The generic settings of the stack, as the program sees them.
+    pub fn info(&self) -> StackInfo {
+        StackInfo::new(
+            &self.stack.name,
+            &self.stack.namespace,
+            self.stack.create_namespace,
+            crate::program::identity::<P>(),
+        )
+        .in_project(self.project.root())
+    }
+
+    /// The objects the program declares for this stack, in dependency order.
+    pub fn desired(&self) -> Result<Vec<DesiredResource>, Error> {
+        let resources = self.program.declare(&self.info(), &self.stack.program)?;
+        Ok(resources.finish()?)
+    }
+
+    /// The program's outputs, read from the live objects.
+    pub async fn outputs(
+        &self,
+        cluster: &Cluster,
+        desired: &[DesiredResource],
+    ) -> Result<Outputs, Error> {
+        let live = LiveView::new(cluster, desired);
+        Ok(self
+            .program
+            .outputs(&self.info(), &self.stack.program, &live)
+            .await?)
+    }
+
+    /// Once changes are under way, an API server that restarts is waited
+    /// for as long as the run may take (see [`Cluster::with_outage_budget`]).
+    pub(crate) fn with_outage_budget(mut self, budget: std::time::Duration) -> Self {
+        self.outage_budget = Some(budget);
+        self
+    }
+
+    /// The stack's backend: `$ECHO_IAC_BACKEND` when set, else the stack
+    /// file's `backend:`.
+    pub fn backend(&self) -> Result<Backend, Error> {
+        backend_of(&self.project, &self.stack)
+    }
+
+    /// The store holding the stack's state, connected when it lives in the
+    /// cluster.
+    pub async fn store(&self) -> Result<Box<dyn StateStore>, Error> {
+        Ok(match self.backend()? {
+            Backend::File(dir) => Box::new(LocalStore::new(dir, &self.stack.name)),
+            Backend::Kubernetes { namespace } => Box::new(KubeStore::new(
+                self.connect().await?,
+                &namespace,
+                &self.stack.name,
+            )),
+        })
+    }
+
+    /// Command-line flags win over the stack file.
+    pub async fn connect(&self) -> Result<Cluster, Error> {
+        let cluster = self
+            .cluster
+            .get_or_try_init(|| async {
+                let cluster = self.dial().await?;
+                Ok::<_, Error>(match self.outage_budget {
+                    Some(budget) => cluster.with_outage_budget(budget),
+                    None => cluster,
+                })
+            })
+            .await?;
+        Ok(cluster.clone())
+    }
+
+    async fn dial(&self) -> Result<Cluster, Error> {
+        let target = Target {
+            kubeconfig: match &self.global.kubeconfig {
+                Some(path) => vec![path.clone()],
+                None => self.stack.kubeconfig.clone(),
+            },
+            context: self
+                .global
+                .context
+                .clone()
+                .or_else(|| self.stack.context.clone()),
+        };
+        Ok(Cluster::connect(&target, crate::program::identity::<P>()).await?)
+    }
+
+    pub fn concurrency(&self) -> usize {
+        usize::from(self.global.concurrency)
+    }
+
+    pub fn color(&self) -> bool {
+        use_color(self.global.color)
+    }
+
+    /// The progress display for `up` and `destroy`; `quiet` (for `--json`)
+    /// shows nothing.
+    pub(crate) fn progress(&self, quiet: bool) -> progress::Progress {
+        let logging = self.global.verbose > 0
+            || std::env::var_os(crate::logging::ENV).is_some_and(|v| !v.is_empty());
+        progress::Progress::new(
+            progress::Mode::choose(quiet, logging),
+            progress::stderr_color(self.global.color),
+        )
+    }
+}
+
+pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
+    let project = match &global.dir {
+        Some(dir) => Project::at(dir)?,
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| {
+                Error::refused(
+                    format!("cannot read the current folder: {e}"),
+                    "run from an existing folder, or pass -C DIR",
+                )
+            })?;
+            Project::discover(&cwd)?
+        }
+    };
+    crate::error::note_project(&project);
+    Ok(project)
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// Prints a plan: as one JSON document, or as text under a header naming the
+/// stack, its namespace and the context.
+pub fn show_plan<P: Program>(
+    verb: &str,
+    session: &Session<P>,
+    cluster: &Cluster,
+    plan: &Plan,
+    diff: bool,
+    json: bool,
+) {
+    if json {
+        print(&serde_json::to_string_pretty(&plan_json(plan)).expect("plans serialize"));
+        return;
+    }
+    let context = cluster.context();
+    print(&format!(
+        "{verb} stack {} (namespace {}, context {})\n",
+        session.stack.name,
+        session.stack.namespace,
+        if context.is_empty() {
+            "(current)"
+        } else {
+            context
+        }
+    ));
+    print(&plan_text(
+        plan,
+        &TextOptions {
+            diff,
+            color: session.color(),
+        },
+    ));
+}
+
+/// Writes to stdout; a closed pipe (`echo-iac preview | head`) is not an error.
+pub fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
+    let _ = out.flush();
+}
+
+/// Progress and notes go to stderr, so stdout stays clean for `--json`.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// `$ECHO_IAC_BACKEND` when set, else the stack file's `backend:`.
+pub(crate) fn backend_of<C>(project: &Project, stack: &Stack<C>) -> Result<Backend, Error> {
+    match std::env::var(BACKEND_ENV) {
+        Ok(url) if !url.trim().is_empty() => {
+            Backend::parse(url.trim(), project.root()).map_err(|e| {
+                Error::refused(
+                    format!("{BACKEND_ENV}={url}: {}", e.message),
+                    format!(
+                        "{}; or unset {BACKEND_ENV} to use the stack file's `backend:`",
+                        e.hint
+                    ),
+                )
+            })
+        }
+        _ => Ok(stack.backend.clone()),
+    }
+}
+
+/// Runs `body` holding the stack's lock (taken at once, or waiting up to
+/// `wait` for the holder), and gives the lock back however `body` ends.
+pub async fn locked<T>(
+    store: &dyn StateStore,
+    command: &str,
+    wait: Option<std::time::Duration>,
+    body: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let lock: StateLock = store.lock(command, wait).await?;
+    let result = body.await;
+    lock.release().await;
+    result
+}
+
+/// Asks on the terminal before a change. Without a terminal nobody can
+/// answer, so the command refuses unless `--yes` was given.
+pub fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::refused(
+            format!("`{command}` needs confirmation, and there is no terminal to ask"),
+            format!(
+                "run `{} {command} --yes` to proceed without asking",
+                crate::name::bin()
+            ),
+        ));
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        note("Cancelled: nothing was changed.");
+        Err(Error::Exit(exit::ERROR))
+    }
+}
+
+/// Set by the first Ctrl-C (or SIGTERM): no new step starts, the steps in
+/// flight finish and are recorded. A second one exits at once; the state is
+/// written atomically, so it still parses.
+pub fn watch_interrupts() -> &'static AtomicBool {
+    static CANCEL: AtomicBool = AtomicBool::new(false);
+    tokio::spawn(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut count = 0;
+        loop {
+            let terminated = async {
+                match term.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let keyboard = tokio::select! {
+                _ = tokio::signal::ctrl_c() => true,
+                _ = terminated => false,
+            };
+            count += 1;
+            if count == 1 {
+                CANCEL.store(true, Ordering::SeqCst);
+                progress::note_interrupt(
+                    "Interrupted: finishing the steps in flight (interrupt again to stop at once)",
+                    keyboard,
+                );
+            } else {
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    });
+    &CANCEL
+}
+
+pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
+    PlanOptions {
+        force_conflicts: args.force_conflicts,
+        adopt: args.adopt,
+        concurrency,
+    }
+}
+
+/// A plan with blocked steps fails the preview too, so that a preview that
+/// passes is one that `up` can carry out.
+pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
+    let blocked: Vec<&Blocker> = plan.blocked().filter_map(|s| s.blocker.as_ref()).collect();
+    if blocked.is_empty() {
+        return Ok(());
+    }
+    let mut hints = Vec::new();
+    if blocked
+        .iter()
+        .any(|b| matches!(b, Blocker::Conflicts { .. }))
+    {
+        hints.push("rerun with --force-conflicts to take the conflicting fields over");
+    }
+    if blocked
+        .iter()
+        .any(|b| matches!(b, Blocker::Unmanaged { .. }))
+    {
+        hints.push(
+            "rerun with --adopt to take over the existing objects, or rename them in the stack",
+        );
+    }
+    if blocked
+        .iter()
+        .any(|b| matches!(b, Blocker::Rejected { .. }))
+    {
+        hints.push("fix what the API server rejected (see its message above)");
+    }
+    Err(EngineError::Blocked {
+        count: blocked.len(),
+        hint: hints.join("; "),
+    }
+    .into())
+}

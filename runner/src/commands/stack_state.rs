@@ -1,0 +1,173 @@
+//! `echo-iac stack history | export | import`: the stack's state as a
+//! document, so that it can be inspected, restored, and moved between
+//! backends.
+
+use std::io::Write;
+
+use crate::cli::{ExportArgs, HistoryArgs, ImportArgs};
+use crate::error::Error;
+use crate::program::Program;
+use echo_iac_engine::state::{State, StateError, StateStore};
+
+use super::{Session, note, print};
+
+pub async fn history<P: Program>(session: &Session<P>, args: HistoryArgs) -> Result<(), Error> {
+    let store = session.store().await?;
+    let revisions = store.history().await?;
+    if args.json {
+        print(&serde_json::to_string_pretty(&revisions).expect("revisions serialize"));
+        return Ok(());
+    }
+    if revisions.is_empty() {
+        print(&format!(
+            "Stack {} has no state yet in {}.",
+            session.stack.name,
+            store.location()
+        ));
+        return Ok(());
+    }
+    let mut rows = vec![[
+        "SERIAL".to_string(),
+        "TIME".to_string(),
+        "COMMAND".to_string(),
+        "USER@HOST".to_string(),
+        "CHANGE".to_string(),
+    ]];
+    for r in &revisions {
+        let (command, who) = match &r.written_by {
+            Some(w) => (w.command.clone(), format!("{}@{}", w.user, w.host)),
+            None => ("?".to_string(), "?".to_string()),
+        };
+        rows.push([
+            r.serial.to_string(),
+            r.updated.clone().unwrap_or_else(|| "?".into()),
+            command,
+            who,
+            r.summary.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|i| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut text = format!(
+        "State of stack {} in {}\n",
+        session.stack.name,
+        store.location()
+    );
+    for row in rows {
+        for (i, width) in widths.iter().enumerate() {
+            text.push_str(&format!("{:<width$}  ", row[i]));
+        }
+        text.push_str(&row[4]);
+        text.push('\n');
+    }
+    print(&text);
+    Ok(())
+}
+
+pub async fn export<P: Program>(session: &Session<P>, args: ExportArgs) -> Result<(), Error> {
+    let store = session.store().await?;
+    let state = match args.revision {
+        Some(serial) => store.revision(serial).await?,
+        None => store.load().await?,
+    };
+    let mut text = serde_json::to_string_pretty(&state).expect("states serialize");
+    text.push('\n');
+    match &args.file {
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        Some(file) => {
+            std::fs::write(file, text).map_err(|e| StateError::io("write", file, e))?;
+            note(&format!(
+                "Wrote the state of stack {} (serial {}, {} objects) from {} to {}",
+                session.stack.name,
+                state.serial,
+                state.resources.len(),
+                store.location(),
+                file.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn import<P: Program>(session: &Session<P>, args: ImportArgs) -> Result<(), Error> {
+    let bytes = std::fs::read(&args.file).map_err(|e| StateError::io("read", &args.file, e))?;
+    // The same checks as any stored state: schema, version, duplicates, and
+    // that it is this stack's.
+    let imported = echo_iac_engine::state::parse_document(
+        &args.file.display().to_string(),
+        &bytes,
+        &session.stack.name,
+    )?;
+    let store = session.store().await?;
+    let wait = args.wait_for_lock;
+    super::locked(
+        &*store,
+        &format!("{} stack import", P::NAME),
+        wait,
+        import_locked(session, &*store, imported, args.force),
+    )
+    .await
+}
+
+async fn import_locked<P: Program>(
+    session: &Session<P>,
+    store: &dyn StateStore,
+    imported: State,
+    force: bool,
+) -> Result<(), Error> {
+    let current = match store.load().await {
+        Ok(current) => current,
+        // The restore a corrupt state's hint suggests.
+        Err(StateError::Corrupt { .. }) if force => {
+            let mut state = imported;
+            store.restore(&mut state).await?;
+            print(&format!(
+                "Restored the state of stack {} ({} objects) over the damaged one in {}, as serial {}.",
+                session.stack.name,
+                state.resources.len(),
+                store.location(),
+                state.serial
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if current.serial > imported.serial && !force {
+        return Err(Error::refused(
+            format!(
+                "{} holds serial {} of stack {}, newer than the document's serial {}",
+                store.location(),
+                current.serial,
+                session.stack.name,
+                imported.serial
+            ),
+            "export the stored state first if it matters, then pass --force to replace it",
+        ));
+    }
+    let mut state = imported;
+    let from_serial = state.serial;
+    // The write makes the next serial of whichever is newer, so that the
+    // serial keeps growing in the target and matches the document's when
+    // the target was older.
+    state.serial = current.serial.max(from_serial.saturating_sub(1));
+    store.save(&mut state).await?;
+    print(&format!(
+        "Imported the state of stack {} ({} objects, serial {} of the document) into {} as serial {}.",
+        session.stack.name,
+        state.resources.len(),
+        from_serial,
+        store.location(),
+        state.serial
+    ));
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! `echo-iac up`: preview, confirm, apply in dependency order, wait until
+//! ready, record the outputs.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::cli::UpArgs;
+use crate::error::Error;
+use crate::program::Program;
+use crate::render;
+use echo_iac_engine::operation::{self, Options};
+use echo_iac_engine::planner;
+use echo_iac_engine::state::StateStore;
+
+use super::output::format_outputs;
+use super::{Session, check_blocked, confirm, plan_options, print, show_plan, watch_interrupts};
+
+pub async fn run<P: Program>(session: Session<P>, args: UpArgs) -> Result<(), Error> {
+    let started = Instant::now();
+    // Once changes are under way, an API server that restarts is waited
+    // for as long as the run may take.
+    let session = session.with_outage_budget(args.timeout);
+    let store = session.store().await?;
+    let wait = args.wait_for_lock;
+    super::locked(
+        &*store,
+        &format!("{} up", P::NAME),
+        wait,
+        run_locked(&session, &*store, args, started),
+    )
+    .await
+}
+
+async fn run_locked<P: Program>(
+    session: &Session<P>,
+    store: &dyn StateStore,
+    args: UpArgs,
+    started: Instant,
+) -> Result<(), Error> {
+    let state = store.load().await?;
+    let desired = session.desired()?;
+    let cluster = session.connect().await?;
+    let mut plan = planner::plan_up(
+        &cluster,
+        &session.stack.name,
+        &desired,
+        &state,
+        plan_options(&args.plan, session.concurrency()),
+    )
+    .await?;
+
+    if !args.json && !args.skip_preview {
+        show_plan("Updating", session, &cluster, &plan, args.diff, false);
+    }
+    check_blocked(&plan)?;
+    plan.drop_objects();
+    if plan.has_changes() {
+        confirm("Do you want to perform this update?", args.yes, "up")?;
+    }
+
+    let options = Options {
+        force_conflicts: args.plan.force_conflicts,
+        concurrency: session.concurrency(),
+        timeout: args.timeout,
+        wait_grace: args.wait_grace,
+        cancel: watch_interrupts(),
+    };
+    let progress = session.progress(args.json);
+    let applied =
+        operation::up(&cluster, store, state, &plan, &desired, &options, &progress).await?;
+    // Every live line has settled; what follows goes below them.
+    drop(progress);
+    let outputs = session.outputs(&cluster, &desired).await?;
+    let state = applied.finish(outputs).await?;
+
+    let summary = plan.summary();
+    if args.json {
+        let mut document = render::plan_json(&plan);
+        document["outputs"] = json!(state.outputs);
+        print(&serde_json::to_string_pretty(&document).expect("documents serialize"));
+    } else {
+        print(&format_outputs(&state.outputs));
+        let changes = summary.create + summary.update + summary.replace + summary.delete;
+        print(&format!(
+            "{} in {:.1}s",
+            if changes == 0 {
+                "No changes; the stack is ready".to_string()
+            } else {
+                format!("{changes} change(s) applied; the stack is ready")
+            },
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! The one error a command returns, and how it is shown: a message, a hint
+//! saying what to do next, and a stable exit code. This is the one place
+//! where the engine's errors, which know no command line, are told in the
+//! terms of this one: its commands, flags and stack-file keys.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::project::{Project, ProjectError};
+use crate::stack::StackError;
+use echo_iac_engine::EngineError;
+use echo_iac_engine::cluster::ClusterError;
+use echo_iac_engine::state::{LockKind, Recovery, StateError};
+
+/// Exit codes, stable and documented in the README.
+pub mod exit {
+    pub const ERROR: i32 = 1;
+    /// `preview --expect-no-changes` found changes.
+    pub const CHANGES: i32 = 2;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Whether the run's project is echo-iac's own repository
+/// ([`Project::has_local_control_plane`]), so hints may name `make cluster`.
+static LOCAL_CONTROL_PLANE: AtomicBool = AtomicBool::new(false);
+
+/// Notes the project a run works in, for the hints of its errors: an
+/// error is told where it happens, without the project at hand.
+pub fn note_project(project: &Project) {
+    LOCAL_CONTROL_PLANE.store(project.has_local_control_plane(), Ordering::Relaxed);
+}
+
+/// `then` when the run's project is echo-iac's own repository, else nothing.
+fn in_repository(then: &str) -> &str {
+    if LOCAL_CONTROL_PLANE.load(Ordering::Relaxed) {
+        then
+    } else {
+        ""
+    }
+}
+
+/// Where a kubeconfig can be named, for hints.
+const KUBECONFIG_PLACES: &str =
+    "pass --kubeconfig FILE, set KUBECONFIG, or set `kubeconfig:` in the stack file";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// Boxed, as [`Error::Engine`] is, to keep every `Result` small.
+    #[error(transparent)]
+    State(Box<StateError>),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Engine(Box<EngineError>),
+    /// The program declared objects that do not fit together (one twice,
+    /// a dependency it did not declare, a cycle).
+    #[error("the program's objects do not fit together: {0}")]
+    Declare(#[from] echo_iac_engine::declare::DeclareError),
+    /// A request the command refuses as given.
+    #[error("{message}")]
+    Refused { message: String, hint: String },
+    /// Not a failure to report: the command already said what it found and
+    /// only its exit code is left.
+    #[error("")]
+    Exit(i32),
+}
+
+impl From<StateError> for Error {
+    fn from(error: StateError) -> Self {
+        Error::State(Box::new(error))
+    }
+}
+
+impl From<EngineError> for Error {
+    fn from(error: EngineError) -> Self {
+        Error::Engine(Box::new(error))
+    }
+}
+
+impl Error {
+    /// Whether the run stopped because it was interrupted (Ctrl-C or SIGTERM).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Engine(e) if matches!(**e, EngineError::Interrupted))
+    }
+
+    pub fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Refused {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Exit(code) => *code,
+            _ if self.is_interrupted() => exit::INTERRUPTED,
+            _ => exit::ERROR,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Project(e) => e.hint(),
+            Error::Stack(e) => e.hint(),
+            Error::State(e) => state_hint(e),
+            Error::Cluster(e) => cluster_hint(e),
+            Error::Engine(e) => engine_hint(e),
+            Error::Refused { hint, .. } => Some(hint.clone()),
+            Error::Declare(_) => Some(
+                "this is a mistake in the program, not in the stack file: report it to its authors"
+                    .into(),
+            ),
+            Error::Exit(_) => None,
+        }
+    }
+
+    /// The message as printed: `error: …` then `hint: …`, or nothing for
+    /// [`Error::Exit`].
+    pub fn report(&self) -> Option<Report<'_>> {
+        (!matches!(self, Error::Exit(_))).then_some(Report(self))
+    }
+}
+
+pub struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Error::State(e) => write!(f, "error: {}", state_message(e))?,
+            Error::Engine(e) => match &**e {
+                EngineError::State(e) => write!(f, "error: {}", state_message(e))?,
+                e => write!(f, "error: {e}")?,
+            },
+            e => write!(f, "error: {e}")?,
+        }
+        if let Some(hint) = self.0.hint() {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The state's own message, but naming this program where the engine can
+/// only say "a newer release".
+fn state_message(error: &StateError) -> String {
+    let bin = crate::name::bin();
+    match error {
+        StateError::NewerVersion {
+            location,
+            found,
+            supported,
+        } => format!(
+            "state {location} has schema version {found}, written by a newer {bin} (this one reads up to version {supported})"
+        ),
+        e => e.to_string(),
+    }
+}
+
+fn engine_hint(error: &EngineError) -> Option<String> {
+    let bin = crate::name::bin();
+    Some(match error {
+        EngineError::Cluster(e) => return cluster_hint(e),
+        EngineError::State(e) => return state_hint(e),
+        EngineError::Declare(_) => return None,
+        EngineError::NamespaceMissing(_) => {
+            "create it, or set `createNamespace: true` in the stack file so the stack creates it"
+                .into()
+        }
+        EngineError::NamespaceTerminating(_) => {
+            "wait until the namespace is gone, then run again".into()
+        }
+        EngineError::Blocked { hint, .. } => hint.clone(),
+        EngineError::Timeout { .. } => format!("the changes were applied and recorded; run `{bin} up` again to keep waiting, or raise --timeout"),
+        EngineError::NotGone { .. } => "something still holds it, usually a finalizer named above whose controller has not finished; the step is recorded as pending, so run the command again once it is gone, or raise --timeout".into(),
+        EngineError::RolloutFailed { .. } => {
+            format!("fix the cause above (image, resources, config) and run `{bin} up` again")
+        }
+        EngineError::Failed { .. } => format!("fix the cause above and run `{bin} up` again"),
+        EngineError::Stuck { fix, .. } => format!(
+            "{fix}; what was applied is recorded, so run `{bin} up` again once it is fixed (--wait-grace sets how long a stuck rollout is waited for)"
+        ),
+        EngineError::Interrupted => "run the command again to finish what was started".into(),
+    })
+}
+
+fn cluster_hint(error: &ClusterError) -> Option<String> {
+    Some(match error {
+        ClusterError::KubeconfigMissing { .. } => format!(
+            "{KUBECONFIG_PLACES}{}",
+            in_repository("; for this repository's local control plane, `make cluster` writes .cluster/kubeconfig")
+        ),
+        ClusterError::Kubeconfig { path, .. } => format!(
+            "check that it is a valid kubeconfig (`kubectl config view --kubeconfig {}`), or {KUBECONFIG_PLACES} to use another",
+            path.display()
+        ),
+        ClusterError::NoCurrentContext { known, .. } if known.is_empty() => format!(
+            "it holds no cluster to talk to: {KUBECONFIG_PLACES} to name the kubeconfig of your cluster"
+        ),
+        ClusterError::NoCurrentContext { .. } => "name one of its contexts with --context or `context:` in the stack file, or set its current context (`kubectl config use-context NAME`)".into(),
+        ClusterError::CredentialPlugin { command, missing: true, .. } => format!(
+            "install `{command}` or put it on PATH (kubectl needs it too), or use a kubeconfig whose user does not need it"
+        ),
+        ClusterError::CredentialPlugin { command, .. } => format!(
+            "run `{command}` by hand to see why, or fix the user's `exec` section in the kubeconfig"
+        ),
+        ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
+        ClusterError::Unreachable { .. } => format!(
+            "check that the cluster is running and the kubeconfig's server address is right{}",
+            in_repository("; for the local control plane run `make cluster`")
+        ),
+        ClusterError::Tls { .. } => format!(
+            "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster{}",
+            in_repository("; for the local control plane, `make cluster` writes .cluster/kubeconfig")
+        ),
+        ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
+        ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
+        ClusterError::Api { status, .. } if status.code == 404 => "the object or its namespace does not exist".into(),
+        ClusterError::UnknownKind { .. } => "install the API that serves it (for a custom resource, its CustomResourceDefinition) or fix the object's apiVersion and kind".into(),
+        ClusterError::NamespaceRequired { .. } => "set metadata.namespace on the object".into(),
+        _ => return None,
+    })
+}
+
+fn state_hint(error: &StateError) -> Option<String> {
+    let bin = crate::name::bin();
+    Some(match error {
+        StateError::Io { path, source, .. } => match source.kind() {
+            io::ErrorKind::PermissionDenied => format!(
+                "check that your user owns {} and may write to it",
+                path.parent().unwrap_or(path).display()
+            ),
+            io::ErrorKind::StorageFull => "free some disk space and run the command again".into(),
+            _ => return None,
+        },
+        StateError::Encode { .. } => return None,
+        StateError::Corrupt { recovery, .. } => return recovery_hint(recovery.as_ref()),
+        StateError::NewerVersion { .. } => {
+            format!("upgrade {bin} to the version that wrote this state; it was left unchanged")
+        }
+        StateError::WrongStack {
+            location,
+            expected,
+            found,
+        } => format!(
+            "it was probably copied or renamed from stack `{found}`. Select stack `{found}` instead, or put the state of `{expected}` back at {location}"
+        ),
+        StateError::Conflict { .. } => {
+            "run the command again so it starts from the newer state; nothing was written".into()
+        }
+        StateError::Locked {
+            location,
+            holder,
+            kind,
+            ..
+        } => {
+            let who = match holder {
+                Some(h) => format!("pid {} on host {}", h.pid, h.host),
+                None => "the holder".to_string(),
+            };
+            match kind {
+                LockKind::File { path } => format!(
+                    "wait for that run to finish, or stop {who} if it hangs. The lock on {} is released by the system when its process exits, so never delete the file to break it",
+                    path.display()
+                ),
+                LockKind::Lease {
+                    renew_every,
+                    duration,
+                } => format!(
+                    "wait for that run to finish (or pass --wait-for-lock), or stop {who} if it hangs. The holder renews {location} every {}s; if it dies, the lease runs out {}s after its last renewal and the next run takes it: there is nothing to unlock by hand",
+                    renew_every.as_secs(),
+                    duration.as_secs(),
+                ),
+            }
+        }
+        StateError::LockLost { .. } => format!(
+            "another run may have taken the stack over since: run `{bin} preview` to see where the stack stands, then run the command again"
+        ),
+        StateError::RevisionNotKept { kept, .. } if kept.is_empty() => {
+            format!("run `{bin} up` first: each write of the state is a revision")
+        }
+        StateError::RevisionNotKept { .. } => format!(
+            "pick one of those with --revision; `{bin} stack history` says when each was written and by whom"
+        ),
+        StateError::BackendNamespaceMissing { namespace } => format!(
+            "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
+        ),
+        StateError::Cluster { source, .. } => return cluster_hint(source),
+    })
+}
+
+fn recovery_hint(recovery: &Recovery) -> Option<String> {
+    let bin = crate::name::bin();
+    Some(match recovery {
+        Recovery::Unknown => return None,
+        Recovery::File {
+            file,
+            good: Some(good),
+            ..
+        } => format!(
+            "the file was left unchanged. Compare it with the last good copy (`diff {good} {file}`), then restore that copy with `cp {good} {file}` and run `{bin} preview` to see what changed since",
+            good = good.display(),
+            file = file.display(),
+        ),
+        Recovery::File {
+            good: None,
+            history,
+            ..
+        } => format!(
+            "the file was left unchanged and no readable copy exists under {}. Repair it by hand at the position above; moving it aside would make {bin} forget the objects this stack owns",
+            history.display()
+        ),
+        Recovery::Revision {
+            good: Some(good), ..
+        } => format!(
+            "the Secret was left unchanged. Look at the last good revision with `{bin} stack export --revision {good}`, restore it with `{bin} stack export --revision {good} state.json && {bin} stack import --force state.json`, then run `{bin} preview` to see what changed since"
+        ),
+        Recovery::Revision {
+            good: None,
+            damaged,
+        } => format!(
+            "the Secret was left unchanged and no kept revision reads. Restore it from a backup or an `{bin} stack export` (`{bin} stack import --force FILE`); deleting it would make {bin} forget the objects this stack owns (`{bin} refresh` finds them again by their labels). Revision {damaged} is the damaged one"
+        ),
+        Recovery::Index { namespace, secret } => format!(
+            "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `{bin} stack export` (`{bin} stack import --force FILE`), e.g. one taken with `kubectl get secret -n {namespace} {secret} -o yaml`"
+        ),
+    })
+}

@@ -1,0 +1,102 @@
+//! [`Runner`]: parses the command line for a [`Program`] and runs the
+//! command, then turns the outcome into a report and an exit code.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{FromArgMatches, Subcommand};
+
+use crate::cli::{self, Command, GlobalArgs};
+use crate::commands::{self, Invocation};
+use crate::program::Program;
+
+/// The command line of one program: every command the runner has, plus the
+/// program's own.
+///
+/// ```no_run
+/// # use echo_iac_runner::{Program, Runner};
+/// # fn main_of<P: Program>(program: P) -> std::process::ExitCode {
+/// Runner::new(program).version(env!("CARGO_PKG_VERSION")).run()
+/// # }
+/// ```
+pub struct Runner<P: Program> {
+    program: Arc<P>,
+    version: &'static str,
+}
+
+impl<P: Program> Runner<P> {
+    /// A runner for `program`, with the runner's version until
+    /// [`version`](Self::version) says otherwise.
+    pub fn new(program: P) -> Self {
+        Runner {
+            program: Arc::new(program),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// The version `--version` prints: usually the program's
+    /// `env!("CARGO_PKG_VERSION")`.
+    pub fn version(mut self, version: &'static str) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The command line as clap sees it: the runner's commands with the
+    /// program's name, description, version and commands.
+    pub fn command(&self) -> clap::Command {
+        cli::command::<P>(self.version)
+    }
+
+    /// Runs the command given on the process's command line.
+    pub fn run(self) -> ExitCode {
+        self.run_from(std::env::args_os())
+    }
+
+    /// Runs the command given by `args`, the first being the binary's name.
+    pub fn run_from<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        crate::name::set(P::NAME);
+        let command = self.command();
+        let matches = match command.clone().try_get_matches_from(args) {
+            Ok(matches) => matches,
+            Err(error) => error.exit(),
+        };
+        let parsed = GlobalArgs::from_arg_matches(&matches).and_then(|global| {
+            let name = matches.subcommand_name().unwrap_or_default();
+            let invocation = if P::Command::has_subcommand(name) {
+                Invocation::Program(P::Command::from_arg_matches(&matches)?)
+            } else {
+                Invocation::Runner(Command::from_arg_matches(&matches)?)
+            };
+            Ok((global, invocation))
+        });
+        let (global, invocation) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => error.format(&mut command.clone()).exit(),
+        };
+
+        let code = match commands::run(self.program, command, global, invocation) {
+            Ok(()) => 0,
+            Err(error) => {
+                if let Some(report) = error.report() {
+                    let _ = writeln!(std::io::stderr(), "{report}");
+                }
+                error.exit_code()
+            }
+        };
+        if std::env::var_os("ECHO_IAC_STATS").is_some() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} stats: {} API requests",
+                P::NAME,
+                echo_iac_engine::cluster::requests_sent()
+            );
+        }
+        ExitCode::from(u8::try_from(code).unwrap_or(1))
+    }
+}

@@ -1,0 +1,112 @@
+//! The echo stack as code: a stack file's `echo:` section in, the desired
+//! objects out.
+//!
+//! Objects are built from the typed `k8s-openapi` structs, so a field name or
+//! type mistake is a compile error rather than a rejected apply, and are then
+//! turned into JSON for the engine, which handles every kind the same way.
+
+pub mod config;
+mod graph;
+mod objects;
+pub mod outputs;
+mod smoke;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use echo_iac_engine::DesiredResource;
+use echo_iac_engine::EngineError;
+use echo_iac_runner::{Error, LiveView, Outputs, Program, Resources, Session, StackInfo};
+
+pub use config::{EchoConfig, EchoSection, RawEchoSection, StackConfig};
+#[cfg(test)]
+pub(crate) use config::{Toleration, seed_echo};
+
+/// The echo program: one or more echo services per stack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Echo;
+
+impl Program for Echo {
+    const NAME: &'static str = "echo-iac";
+    const ABOUT: &'static str = "Keeps a Kubernetes cluster in step with the echo stack: exact previews, then server-side apply.";
+    type Config = RawEchoSection;
+    type Command = EchoCommand;
+
+    /// The namespace (if the stack creates it), then each echo service's
+    /// ConfigMap, Deployment and Service. The namespace and the mounted
+    /// ConfigMap are dependencies by reference; the Service waits for its
+    /// Deployment, so that it is ready once its pods are.
+    fn declare(&self, stack: &StackInfo, config: &EchoSection) -> Result<Resources, Error> {
+        let namespace = stack.namespace();
+        let mut resources = stack.resources();
+        for echo in &config.echoes {
+            let config_map = objects::config_map(namespace, echo);
+            let mounted = serde_json::to_value(&config_map).expect("ConfigMaps serialize to JSON");
+            resources.add(config_map);
+            let deployment = resources.add(objects::deployment(namespace, echo, &mounted));
+            resources.add_after(objects::service(namespace, echo), &[&deployment]);
+        }
+        Ok(resources)
+    }
+
+    async fn outputs(
+        &self,
+        stack: &StackInfo,
+        _config: &EchoSection,
+        live: &LiveView<'_>,
+    ) -> Result<Outputs, EngineError> {
+        outputs::collect(live, stack.namespace(), live.desired()).await
+    }
+
+    async fn run_command(
+        &self,
+        command: EchoCommand,
+        session: &Session<Self>,
+    ) -> Result<(), Error> {
+        match command {
+            EchoCommand::Test(args) => smoke::run(session, args).await,
+            EchoCommand::Graph(args) => graph::run(session, args).await,
+        }
+    }
+}
+
+/// The echo program's own commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum EchoCommand {
+    /// Check the running stack from inside the cluster, as `helm test` does.
+    ///
+    /// A curl pod requests each Service by name through cluster DNS; every
+    /// answer must come from a live pod of its Deployment. The pod is
+    /// deleted however the command ends.
+    Test(smoke::TestArgs),
+    /// Draw the stack as a Mermaid flowchart or a dot graph.
+    ///
+    /// The ConfigMap mounted into the Deployment with its live pods, the
+    /// Service selecting them, and the test pod's path to the Service.
+    Graph(graph::GraphArgs),
+}
+
+/// Every object stack `stack` declares, in dependency order.
+pub(crate) fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
+    let info = StackInfo::new(
+        &stack.name,
+        &stack.namespace,
+        stack.create_namespace,
+        echo_iac_engine::Identity::new(Echo::NAME),
+    );
+    Echo.declare(&info, &stack.program)
+        .ok()
+        .and_then(|resources| resources.finish().ok())
+        .expect("the echo program declares each object once, with no cycles")
+}
+
+/// A name and namespace; the ownership labels come from [`Resources`].
+fn metadata(name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        ..ObjectMeta::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
