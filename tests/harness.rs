@@ -492,7 +492,7 @@ pub fn state_files(project: &TestProject) -> std::collections::BTreeMap<PathBuf,
             let path = entry.path();
             if path.is_dir() {
                 walk(&path, files);
-            } else if path.extension().is_none_or(|e| e != "lock") {
+            } else if path.extension().is_none_or(|e| e != "echo-iac-lock") {
                 files.insert(path.clone(), std::fs::read(&path).unwrap());
             }
         }

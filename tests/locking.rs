@@ -111,7 +111,7 @@ fn state_lock_and_history_are_private_to_the_user() {
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join(".history")), 0o700);
     assert_eq!(mode(&state.join("dev.json")), 0o600);
-    assert_eq!(mode(&state.join("dev.lock")), 0o600);
+    assert_eq!(mode(&state.join("dev.echo-iac-lock")), 0o600);
     for copy in std::fs::read_dir(state.join(".history")).unwrap() {
         assert_eq!(mode(&copy.unwrap().path()), 0o600);
     }

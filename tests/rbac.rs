@@ -23,6 +23,34 @@ const LEAST_PRIVILEGE: &str = r#"
   verbs: [list]
 "#;
 
+/// [`LEAST_PRIVILEGE`] with `get`, `patch` and `delete` limited to the echo
+/// stack's own objects by `resourceNames`. `create` cannot be limited to
+/// names (a create names its object only in its body), nor can `list` on
+/// Deployments, which the readiness wait reads a namespace at a time.
+const NAMED_OBJECTS_ONLY: &str = r#"
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [nginx-echo-config]
+  verbs: [get, patch, delete]
+- apiGroups: [""]
+  resources: [services]
+  resourceNames: [echo-nodeport-service]
+  verbs: [get, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [list, create]
+- apiGroups: [apps]
+  resources: [deployments]
+  resourceNames: [nginx-echo-nodeport]
+  verbs: [get, patch, delete]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list]
+"#;
+
 /// A ServiceAccount `deployer` in the stack's namespace bound to a Role
 /// with `rules` (none: no Role at all), and a kubeconfig with its token.
 /// Returns the kubeconfig's path and the token.
@@ -125,6 +153,65 @@ fn least_privilege_role_is_enough_for_preview_up_refresh_and_destroy() {
             "the token was written to the state"
         );
     }
+}
+
+#[test]
+fn role_limited_to_the_stacks_object_names_is_enough_and_reaches_nothing_else() {
+    let stack = TestStack::new("rbac-named");
+    let (kubeconfig, _) = service_account(&stack, Some(NAMED_OBJECTS_ONLY));
+    let port = node_port();
+    write_stack(&stack, &kubeconfig, port);
+
+    stack.ok(&["preview"]);
+    stack
+        .ok(&["up", "--yes"])
+        .assert_contains("the stack is ready");
+    stack.ok(&["preview", "--expect-no-changes"]);
+    stack.ok(&["refresh", "--yes"]);
+    // An update and a replace (the selector is immutable).
+    stack.project.write_stack(
+        &stack.name,
+        &format!(
+            "kubeconfig: {}\nnamespace: {}\necho:\n  replicas: 1\n  nodePort: {port}\n  message: hi\n  appLabel: echo-v2\n",
+            kubeconfig.display(),
+            stack.namespace
+        ),
+    );
+    stack.ok(&["up", "--yes"]);
+
+    // Whatever else lives in the namespace is out of reach, even with the
+    // stack's labels: the Role cannot list ConfigMaps, so not even
+    // `--delete-untracked` finds it, and could not touch it if it did.
+    util::apply_yaml(
+        &stack.namespace,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: theirs\n  labels:\n    app.kubernetes.io/managed-by: echo-iac\n    echo-iac.io/stack: dev\n",
+    );
+    let who = format!("system:serviceaccount:{}:deployer", stack.namespace);
+    for verb in ["get", "patch", "delete"] {
+        let can = util::kubectl(&[
+            "auth",
+            "can-i",
+            verb,
+            "configmaps/theirs",
+            "-n",
+            &stack.namespace,
+            &format!("--as={who}"),
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&can.stdout).trim(),
+            "no",
+            "{verb} is allowed"
+        );
+    }
+    stack.ok(&["destroy", "--yes", "--delete-untracked"]);
+    for (kind, name) in [
+        ("service", "echo-nodeport-service"),
+        ("deployment", "nginx-echo-nodeport"),
+        ("configmap", "nginx-echo-config"),
+    ] {
+        assert!(!stack.exists(kind, name), "{kind} {name} survived");
+    }
+    assert!(stack.exists("configmap", "theirs"));
 }
 
 #[test]

@@ -98,10 +98,11 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
         let target = cluster::Target {
             kubeconfig: vec![util::kubeconfig()],
             context: None,
+            plugins: Default::default(),
         };
         let identity = Identity::new(PROGRAM);
         let labels = identity.ownership_labels(STACK);
-        let cluster = Cluster::connect(&target, identity)
+        let cluster = Cluster::connect(&target, identity.clone())
             .await
             .expect("connect to the control plane");
         let desired: Vec<DesiredResource> = objects
@@ -117,7 +118,7 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
                 }
             })
             .collect();
-        let store = LocalStore::new(state_dir.path().to_path_buf(), STACK);
+        let store = LocalStore::new(state_dir.path().to_path_buf(), STACK, &identity);
         let state = store.load().await.expect("an empty state");
         let plan_options = PlanOptions {
             concurrency: 4,

@@ -574,3 +574,40 @@ fn stack_ls_says_why_a_state_cannot_be_read() {
             "dev: the state backend namespace `{missing}` does not exist"
         ));
 }
+
+#[test]
+fn a_head_secret_someone_else_created_is_neither_trusted_nor_overwritten() {
+    let stack = shared_stack("team-foreign", &body(node_port(), "hi"));
+    // Someone who may create Secrets in the backend's namespace plants a
+    // head for the stack before its first run: the right name and labels,
+    // but not the type the backend writes.
+    let planted = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "echo-iac-state-dev", "labels": {
+            "app.kubernetes.io/managed-by": "echo-iac", "echo-iac.io/stack": "dev"}},
+        "type": "Opaque",
+        "stringData": {"index.json": "{\"format\":1,\"revisions\":[]}"}});
+    let created = util::kubectl_with_stdin(
+        &["create", "-n", &stack.namespace, "-f", "-"],
+        Some(&planted.to_string()),
+    );
+    assert!(created.status.success(), "{created:?}");
+    let before = stack.get("secret", "echo-iac-state-dev");
+
+    for args in [&["preview"][..], &["up", "--yes"][..]] {
+        let run = stack.run(args);
+        run.assert_code(1);
+        run.assert_contains(&format!(
+            "refusing to use Secret {}/echo-iac-state-dev as the state of stack dev: its type is `Opaque`, not `echo-iac.io/state`",
+            stack.namespace
+        ));
+    }
+    assert!(
+        !stack.exists("configmap", "nginx-echo-config"),
+        "up went ahead"
+    );
+    let after = stack.get("secret", "echo-iac-state-dev");
+    assert_eq!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
+}

@@ -30,9 +30,11 @@ use crate::sensitive;
 
 mod kinds;
 mod kubeconfig;
+mod plugins;
 mod trace;
 
 pub use kinds::Kind;
+pub use plugins::{ALLOW_ENV as ALLOW_PLUGINS_ENV, PluginGuard};
 
 /// How long a TCP connection to the API server may take before the server
 /// counts as unreachable. Short, because a blackholed address otherwise hangs.
@@ -82,6 +84,17 @@ pub enum ClusterError {
         reason: String,
         /// The command is not installed (not found on PATH).
         missing: bool,
+    },
+    /// A kubeconfig file the caller guards (one a checkout brought) names
+    /// a credential plugin for the context's user; it was not run.
+    #[error(
+        "kubeconfig {} comes from inside the project, and its user `{user}` runs a credential plugin, which was not run: {plugin}",
+        path.display()
+    )]
+    PluginRefused {
+        path: PathBuf,
+        user: String,
+        plugin: String,
     },
     #[error("context `{context}` is not in kubeconfig {} (it has: {known})", path.display())]
     UnknownContext {
@@ -157,36 +170,36 @@ pub struct Target {
     /// $KUBECONFIG, then ~/.kube/config.
     pub kubeconfig: Vec<PathBuf>,
     pub context: Option<String>,
+    /// Which files' credential plugins need to be allowed to run.
+    pub plugins: PluginGuard,
 }
 
 impl Cluster {
     /// Connects as `identity`, which names the field manager of every apply.
     pub async fn connect(target: &Target, identity: Identity) -> Result<Cluster, ClusterError> {
-        let kubeconfig::Loaded {
-            config: kubeconfig,
-            source: path,
-        } = kubeconfig::load(&target.kubeconfig)?;
-        let known: Vec<&str> = kubeconfig
+        let loaded = kubeconfig::load(&target.kubeconfig)?;
+        let known: Vec<String> = loaded
+            .config
             .contexts
             .iter()
-            .map(|c| c.name.as_str())
+            .map(|c| c.name.clone())
             .collect();
         let context = match &target.context {
             Some(context) => context.clone(),
-            None => match kubeconfig.current_context.as_deref() {
+            None => match loaded.config.current_context.as_deref() {
                 Some(current) if !current.is_empty() => current.to_string(),
                 _ => {
                     return Err(ClusterError::NoCurrentContext {
-                        path,
-                        known: known.iter().map(|c| c.to_string()).collect(),
+                        path: loaded.source.clone(),
+                        known,
                     });
                 }
             },
         };
-        if !known.contains(&context.as_str()) {
+        if !known.contains(&context) {
             return Err(ClusterError::UnknownContext {
                 context,
-                path,
+                path: loaded.source.clone(),
                 known: if known.is_empty() {
                     "no contexts".into()
                 } else {
@@ -194,6 +207,13 @@ impl Cluster {
                 },
             });
         }
+        // Before kube builds its client, which runs the plugin.
+        target.plugins.check(&loaded, &context)?;
+        let kubeconfig::Loaded {
+            config: kubeconfig,
+            source: path,
+            ..
+        } = loaded;
         let options = KubeConfigOptions {
             context: Some(context.clone()),
             ..KubeConfigOptions::default()
@@ -202,11 +222,11 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Kubeconfig {
                 path: path.clone(),
-                reason: kubeconfig::reason(&e),
+                reason: without_userinfo(&kubeconfig::reason(&e)),
             })?;
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.read_timeout = Some(READ_TIMEOUT);
-        let server = config.cluster_url.to_string();
+        let server = without_userinfo(&config.cluster_url.to_string());
         let plugin = config
             .auth_info
             .exec
@@ -225,7 +245,7 @@ impl Cluster {
             }
             (e, _) => ClusterError::Kubeconfig {
                 path,
-                reason: without_values(&error_chain(&e)),
+                reason: without_userinfo(&without_values(&error_chain(&e))),
             },
         })?;
         Ok(Cluster::from_client(client, &server, &context, identity))
@@ -235,11 +255,13 @@ impl Cluster {
     /// service (kube's `Client::new`): the tests' in-process API server,
     /// or a client built elsewhere. `server` and `context` name the
     /// connection in messages. Requests get the same retries, error
-    /// mapping and discovery as through [`Cluster::connect`].
+    /// mapping and discovery as through [`Cluster::connect`]. Credentials
+    /// written into the server's address (`https://TOKEN@host`) are never
+    /// kept for messages.
     pub fn from_client(client: Client, server: &str, context: &str, identity: Identity) -> Cluster {
         Cluster {
             client,
-            server: server.to_string(),
+            server: without_userinfo(server),
             context: context.to_string(),
             identity: Arc::new(identity),
             discovered: Arc::default(),
@@ -584,19 +606,19 @@ impl Cluster {
                 if is_tls_failure(&e) {
                     ClusterError::Tls {
                         server: self.server.clone(),
-                        reason: tls_reason(&e),
+                        reason: without_userinfo(&tls_reason(&e)),
                     }
                 } else {
                     ClusterError::Unreachable {
                         server: self.server.clone(),
-                        reason: short_reason(&e),
+                        reason: without_userinfo(&short_reason(&e)),
                     }
                 }
             }
             e => ClusterError::Other {
                 action: action.to_string(),
                 target,
-                reason: error_chain(&e),
+                reason: without_userinfo(&error_chain(&e)),
             },
         }
     }
@@ -754,6 +776,30 @@ fn without_values(message: &str) -> String {
     text
 }
 
+/// `text` with the user-info of every URL in it removed:
+/// `https://TOKEN@host:6443/api` becomes `https://host:6443/api`. A
+/// kubeconfig may carry a token or a password in its server's address,
+/// and kube sends it; no message shows it.
+pub fn without_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(user_end) => out.push_str(&authority[user_end + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -763,6 +809,53 @@ fn home_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_info_is_removed_from_every_url_in_a_message() {
+        assert_eq!(
+            without_userinfo("https://s3cr3t-token@10.0.0.1:6443"),
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(
+            without_userinfo(
+                "cannot reach http://admin:hunter2@api.example:8080/api?x=1 or https://b@c, nor https://plain"
+            ),
+            "cannot reach http://api.example:8080/api?x=1 or https://c, nor https://plain"
+        );
+        // An @ after the host is the path's, not a user's.
+        assert_eq!(
+            without_userinfo("https://host/a@b user@example"),
+            "https://host/a@b user@example"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_address_with_credentials_is_shown_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+             clusters:\n- name: c\n  cluster: {server: \"https://admin:hunter2@127.0.0.1:1\"}\n\
+             users:\n- name: c\n  user: {token: t}\n\
+             contexts:\n- name: c\n  context: {cluster: c, user: c}\n",
+        )
+        .unwrap();
+        let target = Target {
+            kubeconfig: vec![path],
+            context: None,
+            plugins: Default::default(),
+        };
+        let cluster = Cluster::connect(&target, Identity::new("echo-iac"))
+            .await
+            .unwrap();
+        assert_eq!(cluster.server(), "https://127.0.0.1:1/");
+        let error = ClusterError::Unauthorized {
+            server: cluster.server().to_string(),
+            context: cluster.context().to_string(),
+        };
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
 
     #[test]
     fn kubeconfig_errors_keep_the_position_and_drop_quoted_lines_and_values() {

@@ -23,6 +23,7 @@ pub mod sensitive;
 pub mod state;
 #[cfg(test)]
 pub mod testing;
+pub mod untracked;
 
 pub use error::EngineError;
 pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};

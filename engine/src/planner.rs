@@ -20,6 +20,7 @@ use super::sensitive;
 use crate::cluster::{Cluster, ClusterError};
 use crate::identity::Identity;
 use crate::state::State;
+use crate::untracked::DeleteUntracked;
 
 /// Where new objects are validated when their own namespace does not exist
 /// yet; it exists in every cluster.
@@ -91,16 +92,30 @@ pub async fn plan_up(
     })
 }
 
+/// How `destroy` is planned.
+#[derive(Clone, Debug, Default)]
+pub struct DestroyOptions {
+    /// How many objects are read at once.
+    pub concurrency: usize,
+    /// Which untracked objects that the program does not declare are
+    /// deleted; by default none.
+    pub delete_untracked: DeleteUntracked,
+}
+
 /// Plans `destroy`: a delete for every object in the state, dependents
 /// first, and for every object that carries the stack's labels although the
 /// state does not record it (found among the kinds and namespaces of the
-/// state and of `desired`, the program's objects).
+/// state and of `desired`, the program's objects) and that the program
+/// declares. Untracked objects the program does not declare are in
+/// [`Plan::untracked`] and are deleted only as
+/// [`DestroyOptions::delete_untracked`] asks: labels alone do not make an
+/// object the stack's, since anyone who may label it can set them.
 pub async fn plan_destroy(
     cluster: &Cluster,
     stack: &str,
     state: &State,
     desired: &[DesiredResource],
-    concurrency: usize,
+    options: &DestroyOptions,
 ) -> Result<Plan, EngineError> {
     let mut order = deletion_order(state);
     let live = Live::read(
@@ -110,9 +125,13 @@ pub async fn plan_destroy(
     .await?;
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
     let found = untracked(&live, cluster.identity(), stack, state, &declared);
+    let deleted: Vec<&Untracked> = found
+        .iter()
+        .filter(|u| u.declared || options.delete_untracked.selects(&u.id))
+        .collect();
     // Everything lives in a namespace, so untracked namespaces go last.
     let (namespaces, others): (Vec<&Untracked>, Vec<&Untracked>) =
-        found.iter().partition(|u| u.id.kind == "Namespace");
+        deleted.iter().partition(|u| u.id.kind == "Namespace");
     let mut with_untracked: Vec<&ResourceId> = others.iter().map(|u| &u.id).collect();
     with_untracked.append(&mut order);
     with_untracked.extend(namespaces.iter().map(|u| &u.id));
@@ -126,14 +145,24 @@ pub async fn plan_destroy(
         live: &live,
         declared: None,
     };
-    let steps: Vec<Option<Step>> =
-        stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
-            .buffered(concurrency.max(1))
-            .try_collect()
-            .await?;
+    let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
+        .buffered(options.concurrency.max(1))
+        .try_collect::<Vec<Option<Step>>>()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    for step in &mut steps {
+        if deleted.iter().any(|u| u.id == step.id && !u.declared) {
+            step.reason = Some(
+                "carries this stack's labels but is not in its state, and the stack does not declare it: deleted as asked"
+                    .to_string(),
+            );
+        }
+    }
     Ok(Plan {
         stack: stack.to_string(),
-        steps: steps.into_iter().flatten().collect(),
+        steps,
         interrupted: interrupted(state),
         untracked: found,
     })

@@ -1,5 +1,8 @@
 //! Values that are never written down or shown: a Secret's `data` and
-//! `stringData`, as Pulumi treats secret outputs.
+//! `stringData`, and every copy of them an object carries (the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation that
+//! client-side `kubectl apply` leaves on a Secret holds the whole Secret as
+//! applied), as Pulumi treats secret outputs.
 //!
 //! Three forms stand in for a sensitive value, one per place it could leak:
 //! - objects compared in a plan ([`crate::diff::normalize`]) hold
@@ -8,27 +11,31 @@
 //!   differ, but no printed digest can be checked against a guess;
 //! - a plan's [`Change`]s at those paths hold only [`MARKER`] and say
 //!   `sensitive`, so they tell that a value changed, never what it was;
-//! - the state ([`seal`]) holds `(sensitive) hmac-sha256:<salt>:<mac>`, with
-//!   a random salt per value kept beside the MAC, so a later run can tell
+//! - the state ([`seal`]) holds `(sensitive) argon2id:<salt>:<hash>`, with
+//!   a random salt per value kept beside the hash, so a later run can tell
 //!   whether the declared value is still the one recorded.
 //!
 //! Why a salt stored in the state rather than a key derived per stack: a key
 //! derived from anything a stack file or state holds is as public as a
 //! stored salt, and a key kept anywhere else would need managing (and, once
-//! lost, would make every value look changed). The salt does not make a
-//! short password safe from someone who can read the state: they can test
-//! guesses offline, one HMAC per guess. It stops precomputed tables and
-//! shows nothing across values: the same password in two keys or two stacks
-//! gives unrelated records. So the state is to be guarded as the cluster's
-//! Secrets are.
+//! lost, would make every value look changed). So whoever reads the state can
+//! test guesses offline; Argon2id makes each guess cost what checking a value
+//! costs here (2 MiB of memory and about a millisecond), where
+//! the HMAC-SHA256 seals of earlier releases cost well under a microsecond.
+//! Those older seals are still read (and replaced by a new seal when their
+//! object is next applied). The salt stops precomputed tables and shows
+//! nothing across values: the same password in two keys or two stacks gives
+//! unrelated records. A short or common password stays guessable: the state
+//! is to be guarded as the cluster's Secrets are.
 //!
-//! Which fields are sensitive is one table, [`SENSITIVE_MAPS`], keyed by
-//! apiVersion, kind and a top-level map field. Only core/v1 Secret `data` and
-//! `stringData` are in it; a program could add its own paths there later.
+//! Which fields are sensitive is one table, [`SENSITIVE_FIELDS`], keyed by
+//! apiVersion, kind and a map field (all of its keys, or one); a program
+//! could add its own there later.
 
-use std::sync::OnceLock;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, OnceLock};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::cluster::ClusterError;
@@ -38,38 +45,100 @@ use crate::plan::Change;
 /// What a plan shows in place of a sensitive value.
 pub const MARKER: &str = "(sensitive)";
 
-const SEAL_SCHEME: &str = "hmac-sha256";
+/// The annotation in which client-side `kubectl apply` keeps the object as
+/// last applied: on a Secret, its values.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// A top-level map field whose every value is sensitive, in one kind.
+/// The scheme of the seals written now.
+const SEAL_SCHEME: &str = "argon2id";
+/// The scheme of earlier releases' seals, still read.
+const OLD_SEAL_SCHEME: &str = "hmac-sha256";
+
+/// Argon2id's memory per seal, in KiB. With [`ARGON2_PASSES`], one seal
+/// (and so one guess) takes about 1 ms on one core, some 600 times an
+/// HMAC's, and 2 MiB of memory that a GPU cannot share between guesses;
+/// checking a state's values costs a run about 1 ms per Secret value, once
+/// (`cargo run -p echo-iac-engine --example seal_cost`).
+pub const ARGON2_MEMORY_KIB: u32 = 2048;
+/// Argon2id's passes over that memory.
+pub const ARGON2_PASSES: u32 = 1;
+
+/// A map in one kind whose values are sensitive: all of them, or the one
+/// under `key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SensitiveMap {
+pub struct SensitiveField {
     pub api_version: &'static str,
     pub kind: &'static str,
-    pub field: &'static str,
+    /// The map's place in the object, e.g. `["metadata", "annotations"]`.
+    pub map: &'static [&'static str],
+    /// The one sensitive key of the map; `None` for every key.
+    pub key: Option<&'static str>,
 }
 
 /// Every sensitive field this engine knows of.
-pub const SENSITIVE_MAPS: [SensitiveMap; 2] = [
-    SensitiveMap {
+pub const SENSITIVE_FIELDS: [SensitiveField; 3] = [
+    SensitiveField {
         api_version: "v1",
         kind: "Secret",
-        field: "data",
+        map: &["data"],
+        key: None,
     },
-    SensitiveMap {
+    SensitiveField {
         api_version: "v1",
         kind: "Secret",
-        field: "stringData",
+        map: &["stringData"],
+        key: None,
+    },
+    SensitiveField {
+        api_version: "v1",
+        kind: "Secret",
+        map: &["metadata", "annotations"],
+        key: Some(LAST_APPLIED),
     },
 ];
 
-/// The sensitive map fields of `object`'s kind.
-pub fn fields_of(object: &Value) -> impl Iterator<Item = &'static str> + '_ {
+impl SensitiveField {
+    fn covers(&self, key: &str) -> bool {
+        self.key.is_none_or(|k| k == key)
+    }
+
+    /// The segments down to the sensitive part: the map, or its one key.
+    fn segments(&self) -> Vec<&'static str> {
+        let mut segments = self.map.to_vec();
+        segments.extend(self.key);
+        segments
+    }
+
+    fn map_in<'a>(&self, object: &'a Value) -> Option<&'a Map<String, Value>> {
+        self.map
+            .iter()
+            .try_fold(object, |value, segment| value.get(segment))?
+            .as_object()
+    }
+
+    fn map_in_mut<'a>(&self, object: &'a mut Value) -> Option<&'a mut Map<String, Value>> {
+        self.map
+            .iter()
+            .try_fold(object, |value, segment| value.get_mut(segment))?
+            .as_object_mut()
+    }
+
+    /// The sensitive entries of `object`'s map.
+    fn entries<'a>(&self, object: &'a Value) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.map_in(object)
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| self.covers(key))
+    }
+}
+
+/// The sensitive fields of `object`'s kind.
+fn fields_of(object: &Value) -> impl Iterator<Item = &'static SensitiveField> + '_ {
     let api_version = object.get("apiVersion").and_then(Value::as_str);
     let kind = object.get("kind").and_then(Value::as_str);
-    SENSITIVE_MAPS
+    SENSITIVE_FIELDS
         .iter()
-        .filter(move |m| Some(m.api_version) == api_version && Some(m.kind) == kind)
-        .map(|m| m.field)
+        .filter(move |f| Some(f.api_version) == api_version && Some(f.kind) == kind)
 }
 
 /// Whether a value already stands in for a sensitive one: a mask or a
@@ -83,22 +152,34 @@ pub fn is_redacted(value: &Value) -> bool {
     else {
         return false;
     };
-    let is_hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_hex(rest, 16) {
-        return true;
-    }
+    is_hex(rest, 16) || parse_seal(rest).is_some()
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A seal's scheme, salt and hash, when `rest` (a record after its
+/// marker) is one.
+fn parse_seal(rest: &str) -> Option<(&str, &str, &str)> {
     let mut parts = rest.split(':');
-    matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some(SEAL_SCHEME), Some(salt), Some(mac), None) if is_hex(salt, 32) && is_hex(mac, 64)
-    )
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(scheme), Some(salt), Some(hash), None)
+            if (scheme == SEAL_SCHEME || scheme == OLD_SEAL_SCHEME)
+                && is_hex(salt, 32)
+                && is_hex(hash, 64) =>
+        {
+            Some((scheme, salt, hash))
+        }
+        _ => None,
+    }
 }
 
 /// Replaces every sensitive value of `object` with `(sensitive) <digest>`,
 /// keyed by this process only: equal values stay equal, different ones
 /// differ, and nothing outside this process can tell which value it was.
 pub fn mask(object: &mut Value) {
-    for_each_value(object, |value| {
+    for_each_value(object, |_, _, value| {
         if !is_redacted(value) {
             let text = value_text(value);
             let mac = hmac(process_key(), text.as_bytes());
@@ -108,39 +189,29 @@ pub fn mask(object: &mut Value) {
 }
 
 /// Replaces every sensitive value of `object` (as about to be recorded in
-/// the state) with a salted HMAC of it. A value `previous` already records
-/// keeps its record, so an unchanged object writes the same bytes.
+/// the state) with a salted Argon2id hash of it. A value `previous` already
+/// records under a current seal keeps its record, so an unchanged object
+/// writes the same bytes.
 pub fn seal(object: &mut Value, previous: Option<&Value>) {
-    let fields: Vec<&str> = fields_of(object).collect();
-    for field in fields {
-        let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) else {
-            continue;
-        };
-        for (key, value) in map.iter_mut() {
-            if is_redacted(value) {
-                continue;
-            }
-            let text = value_text(value);
-            let kept = previous
-                .and_then(|p| p.get(field))
-                .and_then(|m| m.get(key))
-                .filter(|record| verifies(record, &text));
-            *value = match kept {
-                Some(record) => record.clone(),
-                None => Value::String(new_seal(&text)),
-            };
+    for_each_value(object, |field, key, value| {
+        if is_redacted(value) {
+            return;
         }
-    }
+        let text = value_text(value);
+        let kept = previous
+            .and_then(|p| field.map_in(p))
+            .and_then(|m| m.get(key))
+            .filter(|record| is_current(record) && verifies(record, &text));
+        *value = match kept {
+            Some(record) => record.clone(),
+            None => Value::String(new_seal(&text)),
+        };
+    });
 }
 
 /// Whether `object` still holds a sensitive value in the clear.
 pub fn has_clear_values(object: &Value) -> bool {
-    fields_of(object).any(|field| {
-        object
-            .get(field)
-            .and_then(Value::as_object)
-            .is_some_and(|map| map.values().any(|v| !is_redacted(v)))
-    })
+    fields_of(object).any(|field| field.entries(object).any(|(_, v)| !is_redacted(v)))
 }
 
 /// The sensitive values whose declared value is not the one `recorded`
@@ -148,74 +219,126 @@ pub fn has_clear_values(object: &Value) -> bool {
 pub fn unrecorded_changes(declared: &Value, recorded: &Value) -> Vec<Change> {
     let mut changes = Vec::new();
     for field in fields_of(declared) {
-        let empty = serde_json::Map::new();
-        let want = declared
-            .get(field)
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let have = recorded
-            .get(field)
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let keys: std::collections::BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+        let want: HashMap<&String, &Value> = field.entries(declared).collect();
+        let have: HashMap<&String, &Value> = field.entries(recorded).collect();
+        let keys: BTreeSet<&String> = want.keys().chain(have.keys()).copied().collect();
         for key in keys {
             let (old, new) = match (have.get(key), want.get(key)) {
                 (Some(record), Some(value)) if verifies(record, &value_text(value)) => continue,
                 (old, new) => (old.is_some(), new.is_some()),
             };
-            changes.push(concealed(&path_of(field, key), old, new));
+            changes.push(concealed(&path_of(field.map, Some(key)), old, new));
         }
     }
     changes
 }
 
-/// Rewrites the changes of an object of `kind` so that those at a
-/// sensitive field carry [`MARKER`] instead of values. A change at the map
-/// itself (a Secret's whole `data` added) becomes one change per key.
+/// Rewrites the changes of an object of `kind` so that none carries a
+/// sensitive value: a change at or inside a sensitive field carries
+/// [`MARKER`] instead of values; a change at a whole sensitive map (a
+/// Secret's `data` added) becomes one change per key; and a change above
+/// one (all of `metadata` added, with the last-applied annotation in it)
+/// loses the sensitive part, which becomes changes of its own.
 pub fn conceal(object: &Value, changes: Vec<Change>) -> Vec<Change> {
-    let fields: Vec<&str> = fields_of(object).collect();
+    let fields: Vec<&SensitiveField> = fields_of(object).collect();
     if fields.is_empty() {
         return changes;
     }
     let mut out = Vec::with_capacity(changes.len());
-    for change in changes {
-        let Some(field) = fields.iter().find(|f| diff::is_under(&change.path, f)) else {
+    for mut change in changes {
+        let mut split = Vec::new();
+        let mut whole = false;
+        for field in &fields {
+            let segments = field.segments();
+            let path = path_of(&segments, None);
+            if diff::is_under(&change.path, &path) {
+                if change.path == path && field.key.is_none() {
+                    split.extend(per_key(&path, &change.old, &change.new));
+                } else {
+                    split.push(concealed(
+                        &change.path,
+                        change.old.is_some(),
+                        change.new.is_some(),
+                    ));
+                }
+                whole = true;
+                break;
+            }
+            // A change above the field: take the field out of it.
+            let Some(depth) =
+                (0..segments.len()).find(|&i| path_of(&segments[..i], None) == change.path)
+            else {
+                continue;
+            };
+            let below = &segments[depth..];
+            let old = change.old.as_mut().and_then(|v| take(v, below));
+            let new = change.new.as_mut().and_then(|v| take(v, below));
+            if field.key.is_none() {
+                split.extend(per_key(&path, &old, &new));
+            } else if old.is_some() || new.is_some() {
+                split.push(concealed(&path, old.is_some(), new.is_some()));
+            }
+            // A side that held nothing but the sensitive part held nothing
+            // else that changed.
+            for side in [&mut change.old, &mut change.new] {
+                if side.as_ref().is_some_and(is_empty_object) {
+                    *side = None;
+                }
+            }
+        }
+        if !whole && (change.old.is_some() || change.new.is_some()) {
             out.push(change);
-            continue;
-        };
-        if change.path != *field {
-            out.push(concealed(
-                &change.path,
-                change.old.is_some(),
-                change.new.is_some(),
-            ));
-            continue;
         }
-        let keys = |side: &Option<Value>| -> Vec<String> {
-            side.as_ref()
-                .and_then(Value::as_object)
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default()
-        };
-        let (old_keys, new_keys) = (keys(&change.old), keys(&change.new));
-        let all: std::collections::BTreeSet<&String> = old_keys.iter().chain(&new_keys).collect();
-        if all.is_empty() {
-            // Not a map, or an empty one: nothing in it to hide but its shape.
-            out.push(concealed(
-                &change.path,
-                change.old.is_some(),
-                change.new.is_some(),
-            ));
-        }
-        for key in all {
-            out.push(concealed(
-                &path_of(field, key),
-                old_keys.contains(key),
-                new_keys.contains(key),
-            ));
-        }
+        out.extend(split);
     }
     out
+}
+
+/// One concealed change per key of a sensitive map that changed as a
+/// whole; an empty map or a value that is not one, as one change.
+fn per_key(path: &str, old: &Option<Value>, new: &Option<Value>) -> Vec<Change> {
+    let keys = |side: &Option<Value>| -> Vec<String> {
+        side.as_ref()
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let (old_keys, new_keys) = (keys(old), keys(new));
+    let all: BTreeSet<&String> = old_keys.iter().chain(&new_keys).collect();
+    if all.is_empty() {
+        if old.is_none() && new.is_none() {
+            return Vec::new();
+        }
+        // Not a map, or an empty one: nothing in it to hide but its shape.
+        return vec![concealed(path, old.is_some(), new.is_some())];
+    }
+    all.into_iter()
+        .map(|key| {
+            let mut key_path = path.to_string();
+            diff::push_key(&mut key_path, key);
+            concealed(&key_path, old_keys.contains(key), new_keys.contains(key))
+        })
+        .collect()
+}
+
+/// Removes and returns the value at `segments` below `value`, dropping
+/// maps the removal leaves empty on the way.
+fn take(value: &mut Value, segments: &[&str]) -> Option<Value> {
+    let (first, rest) = segments.split_first()?;
+    let map = value.as_object_mut()?;
+    if rest.is_empty() {
+        return map.remove(*first);
+    }
+    let child = map.get_mut(*first)?;
+    let taken = take(child, rest);
+    if taken.is_some() && is_empty_object(child) {
+        map.remove(*first);
+    }
+    taken
+}
+
+fn is_empty_object(value: &Value) -> bool {
+    value.as_object().is_some_and(Map::is_empty)
 }
 
 /// An error from sending `object`, with its sensitive values scrubbed
@@ -273,12 +396,9 @@ pub fn scrub_error(error: ClusterError, object: &Value) -> ClusterError {
 pub fn scrub(text: &str, object: &Value) -> String {
     let mut values: Vec<String> = Vec::new();
     for field in fields_of(object) {
-        let Some(map) = object.get(field).and_then(Value::as_object) else {
-            continue;
-        };
-        for value in map.values().filter_map(Value::as_str) {
+        for value in field.entries(object).filter_map(|(_, v)| v.as_str()) {
             values.push(value.to_string());
-            if field == "data"
+            if field.map == ["data"]
                 && let Ok(bytes) =
                     serde_json::from_value::<k8s_openapi::ByteString>(Value::from(value))
                 && let Ok(plain) = String::from_utf8(bytes.0)
@@ -310,17 +430,22 @@ fn concealed(path: &str, old: bool, new: bool) -> Change {
     }
 }
 
-fn path_of(field: &str, key: &str) -> String {
-    let mut path = field.to_string();
-    diff::push_key(&mut path, key);
+/// `segments` (then `key`) as a plan's field path.
+fn path_of(segments: &[&str], key: Option<&str>) -> String {
+    let mut path = String::new();
+    for segment in segments.iter().copied().chain(key) {
+        diff::push_key(&mut path, segment);
+    }
     path
 }
 
-fn for_each_value(object: &mut Value, mut each: impl FnMut(&mut Value)) {
-    let fields: Vec<&str> = fields_of(object).collect();
+fn for_each_value(object: &mut Value, mut each: impl FnMut(&SensitiveField, &str, &mut Value)) {
+    let fields: Vec<&SensitiveField> = fields_of(object).collect();
     for field in fields {
-        if let Some(map) = object.get_mut(field).and_then(Value::as_object_mut) {
-            map.values_mut().for_each(&mut each);
+        if let Some(map) = field.map_in_mut(object) {
+            for (key, value) in map.iter_mut().filter(|(key, _)| field.covers(key)) {
+                each(field, key, value);
+            }
         }
     }
 }
@@ -337,38 +462,91 @@ fn value_text(value: &Value) -> String {
 fn new_seal(text: &str) -> String {
     let mut salt = [0u8; 16];
     getrandom::getrandom(&mut salt).expect("the operating system provides random bytes");
-    format!(
+    let record = format!(
         "{MARKER} {SEAL_SCHEME}:{}:{}",
         hex(&salt),
-        hex(&hmac(&salt, text.as_bytes()))
-    )
+        hex(&argon2id(&salt, text.as_bytes()))
+    );
+    remember(&record, text, true);
+    record
 }
 
-/// Whether a record made by [`seal`] is of `text`.
-fn verifies(record: &Value, text: &str) -> bool {
-    let Some(rest) = record
+/// Whether a record is a seal of the scheme written now.
+fn is_current(record: &Value) -> bool {
+    record
         .as_str()
         .and_then(|r| r.strip_prefix(MARKER))
         .and_then(|r| r.strip_prefix(' '))
-        .and_then(|r| r.strip_prefix(SEAL_SCHEME))
-        .and_then(|r| r.strip_prefix(':'))
+        .and_then(parse_seal)
+        .is_some_and(|(scheme, _, _)| scheme == SEAL_SCHEME)
+}
+
+/// Whether a record made by [`seal`] (now or by an earlier release) is of
+/// `text`. Each answer is kept for the rest of the process, so a value that
+/// a preview checked costs nothing more when `up` records it.
+fn verifies(record: &Value, text: &str) -> bool {
+    let Some(record) = record.as_str() else {
+        return false;
+    };
+    let Some((scheme, salt, hash)) = record
+        .strip_prefix(MARKER)
+        .and_then(|r| r.strip_prefix(' '))
+        .and_then(parse_seal)
     else {
         return false;
     };
-    let Some((salt, mac)) = rest.split_once(':') else {
-        return false;
-    };
+    if let Some(known) = recall(record, text) {
+        return known;
+    }
     let Some(salt) = unhex(salt) else {
         return false;
     };
-    let expected = hex(&hmac(&salt, text.as_bytes()));
+    let expected = hex(&match scheme {
+        SEAL_SCHEME => argon2id(&salt, text.as_bytes()),
+        _ => hmac(&salt, text.as_bytes()),
+    });
     // Both are hex of the same length; compare without an early exit.
-    expected.len() == mac.len()
+    let verified = expected.len() == hash.len()
         && expected
             .bytes()
-            .zip(mac.bytes())
+            .zip(hash.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+            == 0;
+    remember(record, text, verified);
+    verified
+}
+
+/// Answers of [`verifies`] in this process, by record and by a digest of
+/// the value under the process key (the value itself is not kept).
+type Answers = HashMap<(String, [u8; 32]), bool>;
+
+fn answers() -> &'static Mutex<Answers> {
+    static ANSWERS: OnceLock<Mutex<Answers>> = OnceLock::new();
+    ANSWERS.get_or_init(Mutex::default)
+}
+
+fn recall(record: &str, text: &str) -> Option<bool> {
+    let key = (record.to_string(), hmac(process_key(), text.as_bytes()));
+    answers().lock().ok()?.get(&key).copied()
+}
+
+fn remember(record: &str, text: &str, verified: bool) {
+    let key = (record.to_string(), hmac(process_key(), text.as_bytes()));
+    if let Ok(mut answers) = answers().lock() {
+        answers.insert(key, verified);
+    }
+}
+
+/// Argon2id (RFC 9106) of `text` with `salt`, at this release's cost.
+fn argon2id(salt: &[u8], text: &[u8]) -> [u8; 32] {
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, Some(32))
+        .expect("the parameters are within Argon2's limits");
+    let mut out = [0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(text, salt, &mut out)
+        .expect("a 16-byte salt and a value under 4 GiB are within Argon2's limits");
+    out
 }
 
 /// The key of this process's digests: random, never written anywhere.
@@ -570,6 +748,161 @@ mod tests {
         assert_eq!(
             scrub(message, &object),
             r#"data[password]: Invalid value: "(sensitive)" ((sensitive)), pin "(sensitive)", 12 rules"#
+        );
+    }
+
+    fn applied_with_kubectl(password: &str) -> Value {
+        let last_applied = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "ns"}, "data": {"password": password}});
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "ns", "annotations": {
+                LAST_APPLIED: last_applied.to_string(), "team": "payments"}},
+            "data": {"password": password}})
+    }
+
+    #[test]
+    fn the_last_applied_annotation_of_a_secret_is_masked_and_other_annotations_kept() {
+        let mut object = applied_with_kubectl("aHVudGVyMg==");
+        mask(&mut object);
+        let text = object.to_string();
+        assert!(!text.contains("aHVudGVyMg=="), "{text}");
+        assert!(is_redacted(
+            &object["metadata"]["annotations"][LAST_APPLIED]
+        ));
+        assert_eq!(object["metadata"]["annotations"]["team"], "payments");
+        // A ConfigMap's copy holds nothing sensitive, and stays readable.
+        let mut config = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"annotations": {LAST_APPLIED: "{\"data\":{}}"}}});
+        mask(&mut config);
+        assert_eq!(
+            config["metadata"]["annotations"][LAST_APPLIED],
+            "{\"data\":{}}"
+        );
+    }
+
+    #[test]
+    fn a_changed_last_applied_annotation_is_a_sensitive_change_without_values() {
+        let mut old = applied_with_kubectl("b2xk");
+        let mut new = applied_with_kubectl("bmV3");
+        mask(&mut old);
+        mask(&mut new);
+        let changes = diff::changes(&old, &new);
+        let annotation = format!("metadata.annotations[\"{LAST_APPLIED}\"]");
+        let summary: Vec<(&str, bool)> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), c.sensitive))
+            .collect();
+        assert_eq!(
+            summary,
+            [("data.password", true), (annotation.as_str(), true)]
+        );
+        assert_eq!(changes[1].old, Some(json!(MARKER)));
+        assert_eq!(changes[1].new, Some(json!(MARKER)));
+    }
+
+    #[test]
+    fn a_change_above_the_annotation_keeps_the_rest_and_conceals_the_annotation() {
+        let object = applied_with_kubectl("c2VjcmV0");
+        let metadata = object["metadata"].clone();
+        let changes = conceal(
+            &object,
+            vec![Change {
+                path: "metadata".into(),
+                old: None,
+                new: Some(metadata),
+                sensitive: false,
+            }],
+        );
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(changes[0].path, "metadata");
+        assert_eq!(
+            changes[0].new,
+            Some(json!({"name": "db", "namespace": "ns", "annotations": {"team": "payments"}}))
+        );
+        assert!(!changes[0].sensitive);
+        assert_eq!(
+            changes[1].path,
+            format!("metadata.annotations[\"{LAST_APPLIED}\"]")
+        );
+        assert!(changes[1].sensitive);
+        assert_eq!(changes[1].new, Some(json!(MARKER)));
+        assert!(!format!("{changes:?}").contains("c2VjcmV0"));
+
+        // An annotations map holding nothing else leaves no change of its own.
+        let lone = json!({LAST_APPLIED: "{\"data\":{\"k\":\"c2VjcmV0\"}}"});
+        let changes = conceal(
+            &object,
+            vec![Change {
+                path: "metadata.annotations".into(),
+                old: Some(lone),
+                new: None,
+                sensitive: false,
+            }],
+        );
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].sensitive);
+        assert_eq!(changes[0].old, Some(json!(MARKER)));
+        assert_eq!(changes[0].new, None);
+    }
+
+    #[test]
+    fn the_last_applied_annotation_is_sealed_in_the_state_and_scrubbed_from_messages() {
+        let mut object = applied_with_kubectl("aHVudGVyMg==");
+        let annotation = object["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            scrub(&format!("bad: {annotation}"), &object),
+            format!("bad: {MARKER}")
+        );
+        assert!(has_clear_values(&object));
+        seal(&mut object, None);
+        assert!(!object.to_string().contains("aHVudGVyMg=="));
+        assert!(!has_clear_values(&object));
+        assert!(verifies(
+            &object["metadata"]["annotations"][LAST_APPLIED],
+            &annotation
+        ));
+    }
+
+    #[test]
+    fn new_seals_are_argon2id_and_earlier_hmac_seals_still_verify() {
+        let mut object = secret(json!({"a": "c2VjcmV0"}));
+        seal(&mut object, None);
+        let record = object["data"]["a"].as_str().unwrap();
+        assert!(record.starts_with("(sensitive) argon2id:"), "{record}");
+        assert!(is_redacted(&object["data"]["a"]));
+
+        let salt = [7u8; 16];
+        let old = json!(format!(
+            "{MARKER} {OLD_SEAL_SCHEME}:{}:{}",
+            hex(&salt),
+            hex(&hmac(&salt, b"c2VjcmV0"))
+        ));
+        assert!(is_redacted(&old));
+        assert!(verifies(&old, "c2VjcmV0"));
+        assert!(!verifies(&old, "c2VjcmV1"));
+        // Recorded again, an unchanged value gets a seal of today's scheme.
+        let previous = secret(json!({"a": old}));
+        let mut again = secret(json!({"a": "c2VjcmV0"}));
+        seal(&mut again, Some(&previous));
+        assert!(is_current(&again["data"]["a"]));
+        assert!(unrecorded_changes(&secret(json!({"a": "c2VjcmV0"})), &previous).is_empty());
+    }
+
+    const REFERENCE_HASH: &str = "3636d5cdc1636b5c96fb2e8d03fceb91ea90e264a043bafcd0a9701395a36181";
+
+    #[test]
+    fn argon2id_matches_a_reference_hash() {
+        // Computed with the reference implementation's parameters spelled out:
+        // `echo -n password | argon2 somesaltsomesalt -id -m 11 -t 1 -p 1 -l 32 -r`
+        // (version 0x13; 2048 KiB = 2^11).
+        assert_eq!(ARGON2_MEMORY_KIB, 1 << 11);
+        assert_eq!(ARGON2_PASSES, 1);
+        assert_eq!(
+            hex(&argon2id(b"somesaltsomesalt", b"password")),
+            REFERENCE_HASH
         );
     }
 }

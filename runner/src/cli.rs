@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use echo_iac_engine::cluster::ALLOW_PLUGINS_ENV;
+use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
 use crate::program::Program;
 
@@ -51,6 +53,13 @@ pub struct GlobalArgs {
     /// Kubeconfig file; overrides the stack file's `kubeconfig`.
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
+    /// Let a kubeconfig from inside the project (the stack file's
+    /// `kubeconfig:`) run its credential plugin (`exec:` or
+    /// `auth-provider:`), which is named on stderr before it runs. Without
+    /// this, such a kubeconfig is refused: a checkout could run any command.
+    #[arg(long, global = true, env = ALLOW_PLUGINS_ENV,
+          value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_kubeconfig_exec: bool,
     /// Kubeconfig context; overrides the stack file's `context`.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
@@ -173,6 +182,25 @@ pub struct DestroyArgs {
     /// If another run holds the stack's lock, wait this long for it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait_for_lock: Option<Duration>,
+    /// Also delete objects that carry the stack's labels but are neither
+    /// in its state nor declared by it: all of them, or (repeated) each one
+    /// named KIND/NAME or KIND/NAMESPACE/NAME. Labels do not prove an object
+    /// is the stack's, so `--yes` never implies this.
+    #[arg(long, value_name = "KIND/NAME", num_args = 0..=1,
+          action = clap::ArgAction::Append, value_parser = clap::value_parser!(Selector))]
+    pub delete_untracked: Option<Vec<Selector>>,
+}
+
+impl DestroyArgs {
+    /// `--delete-untracked` alone selects every untracked object; with
+    /// names, only those.
+    pub fn untracked_deletes(&self) -> DeleteUntracked {
+        match &self.delete_untracked {
+            None => DeleteUntracked::None,
+            Some(named) if named.is_empty() => DeleteUntracked::All,
+            Some(named) => DeleteUntracked::Named(named.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +287,40 @@ mod tests {
             panic!("parsed as {:?}", cli.command)
         };
         assert_eq!(up.timeout, Duration::from_secs(150));
+    }
+
+    fn destroy(args: &[&str]) -> Result<DestroyArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["echo-iac", "destroy"].iter().chain(args))?;
+        let Command::Destroy(destroy) = cli.command else {
+            panic!("parsed as {:?}", cli.command)
+        };
+        Ok(destroy)
+    }
+
+    #[test]
+    fn destroy_deletes_no_untracked_object_unless_asked() {
+        let args = destroy(&["--yes"]).unwrap();
+        assert_eq!(args.untracked_deletes(), DeleteUntracked::None);
+        let args = destroy(&["--delete-untracked", "--yes"]).unwrap();
+        assert_eq!(args.untracked_deletes(), DeleteUntracked::All);
+        let args = destroy(&[
+            "--delete-untracked",
+            "ConfigMap/a",
+            "--delete-untracked",
+            "configmap/ns/b",
+        ])
+        .unwrap();
+        let DeleteUntracked::Named(named) = args.untracked_deletes() else {
+            panic!("{:?}", args.untracked_deletes())
+        };
+        let named: Vec<String> = named.iter().map(ToString::to_string).collect();
+        assert_eq!(named, ["ConfigMap/a", "configmap/ns/b"]);
+    }
+
+    #[test]
+    fn a_malformed_untracked_name_is_rejected_with_examples() {
+        let err = destroy(&["--delete-untracked", "stray"]).unwrap_err();
+        assert!(err.to_string().contains("KIND/NAME"), "{err}");
     }
 
     #[test]

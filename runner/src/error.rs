@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::project::{Project, ProjectError};
 use crate::stack::StackError;
 use echo_iac_engine::EngineError;
-use echo_iac_engine::cluster::ClusterError;
+use echo_iac_engine::cluster::{ALLOW_PLUGINS_ENV, ClusterError};
 use echo_iac_engine::state::{LockKind, Recovery, StateError};
 
 /// Exit codes, stable and documented in the README.
@@ -208,6 +208,7 @@ fn cluster_hint(error: &ClusterError) -> Option<String> {
         ClusterError::CredentialPlugin { command, .. } => format!(
             "run `{command}` by hand to see why, or fix the user's `exec` section in the kubeconfig"
         ),
+        ClusterError::PluginRefused { .. } => format!("a kubeconfig that comes with a checkout could run any command: if you trust this project, rerun with --allow-kubeconfig-exec (or {ALLOW_PLUGINS_ENV}=1); otherwise pass your own kubeconfig with --kubeconfig"),
         ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
         ClusterError::Unreachable { .. } => format!(
             "check that the cluster is running and the kubeconfig's server address is right{}",
@@ -286,6 +287,10 @@ fn state_hint(error: &StateError) -> Option<String> {
         StateError::RevisionNotKept { .. } => format!(
             "pick one of those with --revision; `{bin} stack history` says when each was written and by whom"
         ),
+        StateError::Foreign { location, .. } => format!(
+            "{bin} did not write {location}, and neither read nor changed it: look at it with `kubectl get -o yaml`, remove it if it is nobody's, and keep the backend in a namespace of its own that only the stack's runs may write"
+        ),
+        StateError::UnsafePath { hint, .. } => hint.clone(),
         StateError::BackendNamespaceMissing { namespace } => format!(
             "create it (`kubectl create namespace {namespace}`), or point `backend:` in the stack file (or ECHO_IAC_BACKEND) at a namespace that exists"
         ),

@@ -7,6 +7,7 @@
 //! single file named on its own (`--kubeconfig`, a one-path
 //! `kubeconfig:`) must exist: a typo there should not silently fall back.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kube::client::AuthError;
@@ -19,6 +20,9 @@ pub struct Loaded {
     pub config: Kubeconfig,
     /// The files read, joined as in `KUBECONFIG` (`a:b`).
     pub source: PathBuf,
+    /// The file each user entry came from (the first that names it), so a
+    /// credential plugin can be traced to the file that brought it.
+    pub user_files: HashMap<String, PathBuf>,
 }
 
 /// Reads `paths` (the stack file's or the command line's), else
@@ -54,10 +58,24 @@ fn read_one(path: &Path) -> Result<Loaded, ClusterError> {
             path: path.to_path_buf(),
         });
     }
+    let config = read(path)?;
+    let mut user_files = HashMap::new();
+    note_users(&mut user_files, &config, path);
     Ok(Loaded {
-        config: read(path)?,
+        config,
         source: path.to_path_buf(),
+        user_files,
     })
+}
+
+/// Records `path` for the user entries of `config` that no earlier file
+/// named, as the merge keeps the first.
+fn note_users(user_files: &mut HashMap<String, PathBuf>, config: &Kubeconfig, path: &Path) {
+    for user in &config.auth_infos {
+        user_files
+            .entry(user.name.clone())
+            .or_insert_with(|| path.to_path_buf());
+    }
 }
 
 /// Merges the files of a list that exist, first one winning.
@@ -69,8 +87,10 @@ fn merge(paths: &[PathBuf]) -> Result<Loaded, ClusterError> {
         });
     }
     let mut merged = Kubeconfig::default();
+    let mut user_files = HashMap::new();
     for path in &present {
         let next = read(path)?;
+        note_users(&mut user_files, &next, path);
         merged = merged.merge(next).map_err(|e| ClusterError::Kubeconfig {
             path: path.to_path_buf(),
             reason: format!(
@@ -82,6 +102,7 @@ fn merge(paths: &[PathBuf]) -> Result<Loaded, ClusterError> {
     Ok(Loaded {
         config: merged,
         source: join(present.into_iter()),
+        user_files,
     })
 }
 
@@ -96,7 +117,7 @@ fn read(path: &Path) -> Result<Kubeconfig, ClusterError> {
     // the file that names them, as kubectl does.
     Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
         path: path.to_path_buf(),
-        reason: reason(&e),
+        reason: super::without_userinfo(&reason(&e)),
     })
 }
 
@@ -228,6 +249,21 @@ mod tests {
             loaded.source,
             PathBuf::from(format!("{}:{}", a.display(), b.display()))
         );
+    }
+
+    #[test]
+    fn each_user_entry_is_traced_to_the_first_file_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = config(dir.path(), "a", "one", &[("one", "https://a:1")]);
+        let b = config(
+            dir.path(),
+            "b",
+            "two",
+            &[("two", "https://b:1"), ("one", "https://b:2")],
+        );
+        let loaded = merge(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(loaded.user_files["one"], a);
+        assert_eq!(loaded.user_files["two"], b);
     }
 
     #[test]

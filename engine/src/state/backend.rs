@@ -1,15 +1,21 @@
 //! Where a stack keeps its state, as written in a stack file's `backend:`
 //! or in `ECHO_IAC_BACKEND`: `file://<dir>` or `kubernetes://<namespace>`.
+//!
+//! A relative `file://` folder stays inside the project: a stack file is
+//! often someone else's, and `file://../elsewhere` would let it aim the
+//! state's writes at another project's files. A folder outside the project
+//! must be written as an absolute path, where it is plain to see.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The default: the project's own `state/` folder.
 pub const DEFAULT: &str = "file://state";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// A folder; relative paths are relative to the project folder.
+    /// A folder: an absolute path as written, or a relative one resolved
+    /// inside the project folder.
     File(PathBuf),
     /// A namespace of the stack's own cluster.
     Kubernetes { namespace: String },
@@ -20,6 +26,8 @@ pub enum Backend {
 pub struct BackendError {
     pub message: String,
     pub hint: String,
+    /// A few words for the mark under the value in a stack file.
+    pub label: &'static str,
 }
 
 impl Backend {
@@ -29,6 +37,7 @@ impl Backend {
             BackendError {
             message,
             hint: "write `file://<folder>` (default `file://state`, relative to the project folder) or `kubernetes://<namespace>` (a namespace of the stack's cluster that exists)".to_string(),
+            label: "not a backend URL",
         }
         };
         if let Some(dir) = text.strip_prefix("file://") {
@@ -36,11 +45,21 @@ impl Backend {
                 return Err(refuse("`file://` names no folder".to_string()));
             }
             let path = Path::new(dir);
-            return Ok(Backend::File(if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                root.join(path)
-            }));
+            if path.is_absolute() {
+                return Ok(Backend::File(path.to_path_buf()));
+            }
+            return match below(path) {
+                Some(inside) => Ok(Backend::File(root.join(inside))),
+                None => Err(BackendError {
+                    message: format!("`file://{dir}` leads out of the project folder"),
+                    hint: format!(
+                        "a relative folder stays inside the project ({}), so that a stack file cannot aim the state's writes at other files; if the state is really meant to live outside it, write its absolute path: `file://{}`",
+                        root.display(),
+                        resolve(root, path).display()
+                    ),
+                    label: "outside the project folder",
+                }),
+            };
         }
         if let Some(namespace) = text.strip_prefix("kubernetes://") {
             let namespace = namespace.strip_suffix('/').unwrap_or(namespace);
@@ -68,6 +87,40 @@ impl fmt::Display for Backend {
             Backend::Kubernetes { namespace } => write!(f, "kubernetes://{namespace}"),
         }
     }
+}
+
+/// `path` (relative) with `.` and `..` worked out, or `None` if a `..`
+/// climbs above where it starts.
+fn below(path: &Path) -> Option<PathBuf> {
+    let mut inside = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => inside.push(name),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !inside.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(inside)
+}
+
+/// `root` joined with `path`, with `.` and `..` worked out, for showing.
+fn resolve(root: &Path, path: &Path) -> PathBuf {
+    let mut resolved = root.to_path_buf();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            other => resolved.push(other),
+        }
+    }
+    resolved
 }
 
 /// Why `name` is not a namespace name (an RFC 1123 label), if it is not.
@@ -109,6 +162,33 @@ mod tests {
         assert_eq!(
             Backend::parse("file:///var/state", root).unwrap(),
             Backend::File(PathBuf::from("/var/state"))
+        );
+    }
+
+    #[test]
+    fn relative_file_backend_that_leaves_the_project_is_refused_with_the_absolute_path() {
+        let root = Path::new("/work/proj");
+        let err = Backend::parse("file://../otherproj", root).unwrap_err();
+        assert_eq!(
+            err.message,
+            "`file://../otherproj` leads out of the project folder"
+        );
+        assert!(err.hint.contains("`file:///work/otherproj`"), "{err:?}");
+        assert_eq!(err.label, "outside the project folder");
+        assert!(Backend::parse("file://state/../../x", root).is_err());
+        assert!(Backend::parse("file://./..", root).is_err());
+    }
+
+    #[test]
+    fn relative_file_backend_inside_the_project_is_resolved_there() {
+        let root = Path::new("/p");
+        assert_eq!(
+            Backend::parse("file://ops/../state/./dev", root).unwrap(),
+            Backend::File(PathBuf::from("/p/state/dev"))
+        );
+        assert_eq!(
+            Backend::parse("file:///elsewhere/../state", root).unwrap(),
+            Backend::File(PathBuf::from("/elsewhere/../state"))
         );
     }
 

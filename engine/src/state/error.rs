@@ -133,6 +133,25 @@ pub enum StateError {
         kept: Vec<u64>,
     },
 
+    #[error("refusing to use {location} as the state of stack {stack}: {reason}")]
+    Foreign {
+        location: String,
+        stack: String,
+        /// What differs from a Secret this backend writes: its type or labels.
+        reason: String,
+    },
+
+    /// A file or folder of the file backend that is not provably its own
+    /// (a symbolic link, a hard-linked or foreign file, a lock file holding
+    /// something else); it was left untouched.
+    #[error("refusing to use {}: {problem}", path.display())]
+    UnsafePath {
+        path: PathBuf,
+        problem: String,
+        /// What to do about it, in the backend's terms.
+        hint: String,
+    },
+
     #[error("the state backend namespace `{namespace}` does not exist")]
     BackendNamespaceMissing { namespace: String },
 

@@ -231,6 +231,16 @@ impl KubeStore {
                 Head::empty(None)
             }
             Some(secret) => {
+                // Anyone who may create Secrets here could have made this
+                // one: one that is not a head of this stack is neither
+                // read nor written over.
+                if let Some(reason) = self.foreign(&secret, HEAD_TYPE) {
+                    return Err(StateError::Foreign {
+                        location: self.describe(),
+                        stack: self.stack.clone(),
+                        reason,
+                    });
+                }
                 let data = secret_data(secret.data);
                 Head {
                     resource_version: secret.metadata.resource_version,
@@ -331,6 +341,11 @@ impl KubeStore {
                         .await
                         .map_err(|e| StateError::cluster("read the state in", &id.to_string(), e))?
                         .ok_or_else(|| corrupt(format!("its part Secret {part} is missing")))?;
+                    if let Some(reason) = self.foreign(&secret, PART_TYPE) {
+                        return Err(corrupt(format!(
+                            "its part Secret {part} was not written by this backend: {reason}"
+                        )));
+                    }
                     let chunk = secret
                         .data
                         .and_then(|mut d| d.remove("part"))
@@ -384,6 +399,46 @@ impl KubeStore {
 
     fn head_name(&self) -> String {
         head_name(self.cluster.identity(), &self.stack)
+    }
+
+    /// Why `secret` is not a Secret this store writes as `type_` (a head or
+    /// a part): its type, or a label it lacks; `None` when it is one.
+    fn foreign(&self, secret: &Secret, type_: &str) -> Option<String> {
+        let identity = self.cluster.identity();
+        let expected = identity.key(type_);
+        match secret.type_.as_deref() {
+            Some(found) if found == expected => {}
+            Some(found) => return Some(format!("its type is `{found}`, not `{expected}`")),
+            None => return Some(format!("it has no type (expected `{expected}`)")),
+        }
+        let mut labels = identity.ownership_labels(&self.stack);
+        if type_ == PART_TYPE {
+            labels.insert(identity.key(PART_OF_LABEL), self.stack.clone());
+        }
+        let found = secret.metadata.labels.as_ref();
+        labels
+            .into_iter()
+            .find(|(key, value)| found.and_then(|f| f.get(key)) != Some(value))
+            .map(|(key, value)| format!("it lacks the label {key}={value}"))
+    }
+
+    /// Whether `name` is one this store gives a part:
+    /// `<head>-<serial>-<12 hex digits of the hash>-<index>`. A stack whose
+    /// name extends this one's (`dev` and `dev-2`) has parts of another shape.
+    pub(crate) fn is_part_name(&self, name: &str) -> bool {
+        let Some(rest) = name
+            .strip_prefix(&self.head_name())
+            .and_then(|r| r.strip_prefix('-'))
+        else {
+            return false;
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let parts: Vec<&str> = rest.split('-').collect();
+        matches!(parts.as_slice(), [serial, hash, index]
+            if digits(serial)
+                && hash.len() == 12
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                && digits(index))
     }
 
     fn secret(
@@ -457,6 +512,9 @@ impl KubeStore {
 
     /// Deletes part Secrets of this stack that no kept revision names:
     /// revisions dropped from the history, and writes that lost a race.
+    /// Only Secrets this store would have written are deleted: of its part
+    /// type, with its labels and a name of its parts' shape; the label
+    /// alone, which anyone who may label a Secret can set, does not do.
     async fn collect_parts(&self, index: &Index) {
         let api = self.cluster.typed::<Secret>(&self.namespace);
         let params = ListParams::default().labels(&format!(
@@ -480,10 +538,11 @@ impl KubeStore {
             .map(String::as_str)
             .collect();
         for part in parts.items {
-            let Some(name) = part.metadata.name else {
+            let Some(name) = part.metadata.name.clone() else {
                 continue;
             };
-            if !named.contains(name.as_str()) {
+            let ours = self.is_part_name(&name) && self.foreign(&part, PART_TYPE).is_none();
+            if ours && !named.contains(name.as_str()) {
                 let id = ResourceId::new("v1", "Secret", Some(&self.namespace), &name);
                 let _ = self
                     .cluster

@@ -1,12 +1,13 @@
 //! The local state backend: `state/<stack>.json`, its history under
-//! `state/.history/` and its lock file `state/<stack>.lock`.
+//! `state/.history/` and its lock file `state/<stack>.<program>-lock`.
 //!
 //! A state file is the only record of what a stack owns, so it is replaced
 //! only by an atomic rename of a fully written and synced file, the previous
 //! version is kept first, and a file that cannot be read is never written
-//! over.
+//! over. Every file and folder is reached through `files`, which refuses
+//! symbolic links and files that are not this user's own.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,8 +16,10 @@ use std::time::Duration;
 
 use super::document::{encode, parse};
 use super::error::Recovery;
+use super::files;
 use super::lock::FileLock;
 use super::{Revision, State, StateError, StateLock, StateStore, Writer, lock_waiting, stamp};
+use crate::Identity;
 
 /// History copies kept per stack; older ones are removed after each save.
 const HISTORY_KEEP: usize = 10;
@@ -26,25 +29,45 @@ const HISTORY_KEEP: usize = 10;
 pub struct LocalStore {
     dir: PathBuf,
     stack: String,
+    /// The program's name, which the lock file's name carries.
+    program: String,
+    /// The project folder, when the state folder lies inside it: no folder
+    /// between the two may be a symbolic link.
+    root: Option<PathBuf>,
     /// Who the lock was taken by, stamped on every write.
     writer: Mutex<Option<Writer>>,
 }
 
 impl LocalStore {
-    pub fn new(state_dir: PathBuf, stack: &str) -> Self {
+    /// The store of `stack` in `state_dir`, for the program `identity`
+    /// names.
+    pub fn new(state_dir: PathBuf, stack: &str, identity: &Identity) -> Self {
         LocalStore {
             dir: state_dir,
             stack: stack.to_string(),
+            program: identity.name().to_string(),
+            root: None,
             writer: Mutex::new(None),
         }
+    }
+
+    /// Refuses a symbolic link at any folder from `root` (the project
+    /// folder) down to the state folder, not only at the state folder
+    /// itself. A state folder outside `root` is checked alone.
+    pub fn within(mut self, root: &Path) -> Self {
+        self.root = Some(root.to_path_buf());
+        self
     }
 
     pub fn state_file(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.stack))
     }
 
+    /// `<stack>.<program>-lock`: a name no other tool gives its files, so
+    /// that a state folder shared with other files never locks one of theirs.
     pub fn lock_file(&self) -> PathBuf {
-        self.dir.join(format!("{}.lock", self.stack))
+        self.dir
+            .join(format!("{}.{}-lock", self.stack, self.program))
     }
 
     pub fn history_dir(&self) -> PathBuf {
@@ -54,6 +77,7 @@ impl LocalStore {
     /// This stack's history copies as `(serial, path)`, newest first.
     pub fn history_copies(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
         let dir = self.history_dir();
+        files::check_folders(self.root.as_deref(), &dir)?;
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -85,7 +109,7 @@ impl LocalStore {
             .ok()?
             .into_iter()
             .find_map(|(_, path)| {
-                let bytes = fs::read(&path).ok()?;
+                let bytes = files::read(&path).ok()??;
                 parse(&path.display().to_string(), &bytes, &self.stack)
                     .ok()
                     .map(|_| path)
@@ -111,10 +135,9 @@ impl LocalStore {
     /// stack has never been written.
     fn read(&self) -> Result<Option<(State, Vec<u8>)>, StateError> {
         let file = self.state_file();
-        let bytes = match fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StateError::io("read", &file, e)),
+        files::check_folders(self.root.as_deref(), &self.dir)?;
+        let Some(bytes) = files::read(&file)? else {
+            return Ok(None);
         };
         match parse(&file.display().to_string(), &bytes, &self.stack) {
             Ok(state) => Ok(Some((state, bytes))),
@@ -131,7 +154,7 @@ impl LocalStore {
 
         if let Some((serial, old)) = previous {
             let history = self.history_dir();
-            create_private_dir(&history)?;
+            files::create_private_dir(self.root.as_deref(), &history)?;
             write_atomically(
                 &history,
                 &history.join(format!("{}.{serial}.json", self.stack)),
@@ -159,6 +182,9 @@ impl LocalStore {
         };
         let stale = [(self.dir.clone(), false), (self.history_dir(), true)];
         for (dir, history) in stale {
+            if files::check_folders(self.root.as_deref(), &dir).is_err() {
+                continue;
+            }
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -192,7 +218,7 @@ impl LocalStore {
 
 impl LocalStore {
     fn try_lock(&self, command: &str) -> Result<StateLock, StateError> {
-        create_private_dir(&self.dir)?;
+        files::create_private_dir(self.root.as_deref(), &self.dir)?;
         let lock = FileLock::acquire(&self.lock_file(), &self.stack, command)?;
         self.remove_stale_temp_files();
         *self.writer.lock().expect("writer lock is never poisoned") =
@@ -222,7 +248,13 @@ impl LocalStore {
     }
 
     fn read_copy(&self, path: &Path) -> Result<State, StateError> {
-        let bytes = fs::read(path).map_err(|e| StateError::io("read", path, e))?;
+        let bytes = files::read(path)?.ok_or_else(|| {
+            StateError::io(
+                "read",
+                path,
+                io::Error::new(io::ErrorKind::NotFound, "no such revision is kept"),
+            )
+        })?;
         parse(&path.display().to_string(), &bytes, &self.stack)
     }
 }
@@ -245,7 +277,7 @@ impl StateStore for LocalStore {
                 found: state.stack.clone(),
             });
         }
-        create_private_dir(&self.dir)?;
+        files::create_private_dir(self.root.as_deref(), &self.dir)?;
 
         // Reading through the same checks as `load` is what keeps a corrupt,
         // newer or foreign file from being written over.
@@ -267,13 +299,9 @@ impl StateStore for LocalStore {
     }
 
     async fn restore(&self, state: &mut State) -> Result<(), StateError> {
-        create_private_dir(&self.dir)?;
+        files::create_private_dir(self.root.as_deref(), &self.dir)?;
         let file = self.state_file();
-        let on_disk = match fs::read(&file) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(StateError::io("read", &file, e)),
-        };
+        let on_disk = files::read(&file)?;
         let kept = self.history_copies()?.first().map_or(0, |c| c.0);
         let stored = on_disk
             .as_deref()
@@ -317,34 +345,25 @@ impl StateStore for LocalStore {
         {
             return Ok(current);
         }
-        let path = self
-            .history_dir()
-            .join(format!("{}.{serial}.json", self.stack));
-        if !path.exists() {
-            let mut kept: Vec<u64> = self.history().await?.iter().map(|r| r.serial).collect();
-            kept.sort_unstable();
-            return Err(StateError::RevisionNotKept {
-                location: self.location(),
-                serial,
-                kept,
-            });
+        let history = self.history_dir();
+        files::check_folders(self.root.as_deref(), &history)?;
+        match self.read_copy(&history.join(format!("{}.{serial}.json", self.stack))) {
+            Err(StateError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                let mut kept: Vec<u64> = self.history().await?.iter().map(|r| r.serial).collect();
+                kept.sort_unstable();
+                Err(StateError::RevisionNotKept {
+                    location: self.location(),
+                    serial,
+                    kept,
+                })
+            }
+            read => read,
         }
-        self.read_copy(&path)
     }
 
     fn location(&self) -> String {
         self.state_file().display().to_string()
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StateError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| StateError::io("create folder", dir, e))
 }
 
 /// Replaces `target` with `bytes` so that readers, and the disk after a
@@ -364,11 +383,7 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), State
     ));
 
     let write = || -> io::Result<()> {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temp)?;
+        let mut file = files::create_new(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()
     };
@@ -386,17 +401,13 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), State
 /// Makes a rename inside `dir` durable: without it a crash can bring back
 /// the old directory entry even though the new file's data was synced.
 fn sync_dir(dir: &Path) -> Result<(), StateError> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StateError::io("sync folder", dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StateError::io("sync folder", dir, e))
 }
 
 #[cfg(test)]
@@ -409,8 +420,12 @@ mod tests {
     use crate::ResourceId;
     use crate::state::{LockKind, ResourceState};
 
+    fn identity() -> Identity {
+        Identity::new("echo-iac")
+    }
+
     fn store(dir: &tempfile::TempDir) -> LocalStore {
-        LocalStore::new(dir.path().join("state"), "dev")
+        LocalStore::new(dir.path().join("state"), "dev", &identity())
     }
 
     fn with_resource(mut state: State, name: &str) -> State {
@@ -508,7 +523,7 @@ mod tests {
                 .ends_with("is not kept; the kept revisions are 1, 2 and 3"),
             "{err}"
         );
-        let empty = LocalStore::new(dir.path().join("other"), "dev");
+        let empty = LocalStore::new(dir.path().join("other"), "dev", &identity());
         let err = empty.revision(1).await.unwrap_err();
         assert!(
             err.to_string().contains("none: the stack has no state yet"),
@@ -520,7 +535,7 @@ mod tests {
     async fn history_of_one_stack_ignores_another_stack_with_a_dotted_name() {
         let dir = tempfile::tempdir().unwrap();
         let dev = store(&dir);
-        let dev_eu = LocalStore::new(dir.path().join("state"), "dev.eu");
+        let dev_eu = LocalStore::new(dir.path().join("state"), "dev.eu", &identity());
         let mut eu = dev_eu.load().await.unwrap();
         for _ in 0..3 {
             dev_eu.save(&mut eu).await.unwrap();
@@ -633,7 +648,7 @@ mod tests {
     #[tokio::test]
     async fn state_of_another_stack_is_rejected_naming_both() {
         let dir = tempfile::tempdir().unwrap();
-        let prod = LocalStore::new(dir.path().join("state"), "prod");
+        let prod = LocalStore::new(dir.path().join("state"), "prod", &identity());
         prod.save(&mut State::empty("prod")).await.unwrap();
         fs::rename(prod.state_file(), store(&dir).state_file()).unwrap();
 
@@ -777,7 +792,7 @@ mod tests {
         let Some(dir) = std::env::var_os(CHILD_LOCK_DIR) else {
             return;
         };
-        let _lock = LocalStore::new(PathBuf::from(dir), "dev")
+        let _lock = LocalStore::new(PathBuf::from(dir), "dev", &identity())
             .lock("echo-iac up", None)
             .await
             .unwrap();
@@ -885,5 +900,125 @@ mod tests {
         for path in &kept {
             assert!(path.exists(), "{} was removed", path.display());
         }
+    }
+
+    fn refusal(err: StateError) -> String {
+        match err {
+            StateError::UnsafePath { problem, .. } => problem,
+            other => panic!("expected UnsafePath, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lock_file_is_named_for_the_program_and_an_old_dev_lock_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let state_dir = dir.path().join("state");
+        fs::create_dir_all(&state_dir).unwrap();
+        fs::write(state_dir.join("dev.lock"), b"someone else's").unwrap();
+
+        let _lock = store.lock("echo-iac up", None).await.unwrap();
+        assert_eq!(store.lock_file(), state_dir.join("dev.echo-iac-lock"));
+        assert!(store.lock_file().is_file());
+        assert_eq!(
+            fs::read(state_dir.join("dev.lock")).unwrap(),
+            b"someone else's"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn symlinked_state_folder_is_refused_and_nothing_is_written_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let lock_name = store(&dir).lock_file();
+        let lock_name = lock_name.file_name().unwrap();
+        fs::write(elsewhere.path().join(lock_name), b"precious").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("state")).unwrap();
+
+        // Refused whether or not the project folder is known.
+        for store in [store(&dir), store(&dir).within(dir.path())] {
+            let problem = refusal(store.lock("echo-iac up", None).await.unwrap_err());
+            assert!(
+                problem.contains(&format!("symbolic link to {}", elsewhere.path().display())),
+                "{problem}"
+            );
+            refusal(store.load().await.unwrap_err());
+            refusal(store.save(&mut State::empty("dev")).await.unwrap_err());
+        }
+        let names: Vec<_> = fs::read_dir(elsewhere.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [lock_name]);
+        assert_eq!(
+            fs::read(elsewhere.path().join(lock_name)).unwrap(),
+            b"precious"
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn symlinked_folder_above_the_state_folder_is_refused_inside_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("ops")).unwrap();
+        let store =
+            LocalStore::new(dir.path().join("ops/state"), "dev", &identity()).within(dir.path());
+
+        let problem = refusal(store.lock("echo-iac up", None).await.unwrap_err());
+        assert!(problem.contains("symbolic link"), "{problem}");
+        assert!(!elsewhere.path().join("state").exists());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn symlinked_state_file_is_refused_and_its_target_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        fs::create_dir_all(dir.path().join("state")).unwrap();
+        let target = dir.path().join("package.json");
+        fs::write(&target, b"{\"name\": \"app\"}").unwrap();
+        std::os::unix::fs::symlink(&target, store.state_file()).unwrap();
+
+        refusal(store.load().await.unwrap_err());
+        refusal(store.save(&mut State::empty("dev")).await.unwrap_err());
+        refusal(store.restore(&mut State::empty("dev")).await.unwrap_err());
+        assert_eq!(fs::read(&target).unwrap(), b"{\"name\": \"app\"}");
+        assert!(
+            fs::symlink_metadata(store.state_file())
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn symlinked_history_folder_is_refused_before_a_copy_is_written_into_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let mut state = store.load().await.unwrap();
+        store.save(&mut state).await.unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), store.history_dir()).unwrap();
+        let before = fs::read(store.state_file()).unwrap();
+
+        refusal(store.save(&mut state).await.unwrap_err());
+        refusal(store.history().await.unwrap_err());
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        assert_eq!(fs::read(store.state_file()).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn hard_linked_state_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let mut state = store.load().await.unwrap();
+        store.save(&mut state).await.unwrap();
+        fs::hard_link(store.state_file(), dir.path().join("elsewhere.json")).unwrap();
+
+        let problem = refusal(store.load().await.unwrap_err());
+        assert!(problem.contains("2 hard links"), "{problem}");
     }
 }

@@ -9,6 +9,7 @@
 pub mod backend;
 mod document;
 mod error;
+mod files;
 mod history;
 mod kube;
 mod lease;
@@ -24,6 +25,7 @@ use crate::ResourceId;
 
 pub use backend::{Backend, BackendError};
 pub use error::{LockKind, Recovery, StateError};
+pub use files::write_private_file;
 pub use history::{Revision, change_summary};
 pub use kube::KubeStore;
 pub(crate) use kube::is_state_secret;

@@ -16,6 +16,7 @@ use crate::apply::{self, ApplyOptions, Event, Journal};
 use crate::cluster::Cluster;
 use crate::planner::{self, PlanOptions};
 use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
+use crate::untracked::DeleteUntracked;
 use crate::{DesiredResource, EngineError, Identity, Plan, ResourceId};
 
 mod fake;
@@ -206,7 +207,10 @@ impl Stack {
         let fake = FakeApi::new();
         fake.insert(namespace("ns"));
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = Recorder::new(LocalStore::new(dir.path().to_path_buf(), STACK), &fake);
+        let store = Recorder::new(
+            LocalStore::new(dir.path().to_path_buf(), STACK, &identity()),
+            &fake,
+        );
         Stack {
             cluster: fake.cluster(),
             fake,
@@ -245,8 +249,22 @@ impl Stack {
     }
 
     pub async fn plan_destroy(&self, desired: &[DesiredResource]) -> Plan {
+        self.plan_destroy_with(desired, DeleteUntracked::None).await
+    }
+
+    /// Plans a destroy that deletes the untracked objects `delete_untracked`
+    /// selects.
+    pub async fn plan_destroy_with(
+        &self,
+        desired: &[DesiredResource],
+        delete_untracked: DeleteUntracked,
+    ) -> Plan {
         let state = self.state().await;
-        planner::plan_destroy(&self.cluster, STACK, &state, desired, 4)
+        let options = planner::DestroyOptions {
+            concurrency: 4,
+            delete_untracked,
+        };
+        planner::plan_destroy(&self.cluster, STACK, &state, desired, &options)
             .await
             .expect("a destroy plan")
     }

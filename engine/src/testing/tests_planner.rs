@@ -506,7 +506,8 @@ async fn a_create_the_server_refuses_is_blocked_rather_than_an_error() {
 }
 
 #[tokio::test]
-async fn destroy_deletes_recorded_and_untracked_objects_dependents_first_namespaces_last() {
+async fn destroy_deletes_recorded_and_asked_for_untracked_objects_dependents_first_namespaces_last()
+{
     let stack = Stack::new();
     let ns = namespace("app");
     let config = config_map("app", "web", json!({}));
@@ -522,7 +523,7 @@ async fn destroy_deletes_recorded_and_untracked_objects_dependents_first_namespa
     stack
         .fake
         .apply_as(FIELD_MANAGER, config_map("app", "stray", json!({})));
-    let plan = stack.plan_destroy(&all).await;
+    let plan = stack.plan_destroy_with(&all, DeleteUntracked::All).await;
     assert_eq!(
         ops(&plan),
         [
@@ -536,6 +537,120 @@ async fn destroy_deletes_recorded_and_untracked_objects_dependents_first_namespa
     result.unwrap();
     assert!(stack.fake.get(&id_of(&ns)).is_none());
     assert!(stack.state().await.resources.is_empty());
+}
+
+#[tokio::test]
+async fn destroy_leaves_untracked_objects_the_program_does_not_declare_unless_asked() {
+    let stack = Stack::new();
+    let web = [desired(cm("web", "v1"), &[])];
+    stack.up(&web).await;
+    // Anyone who may label a ConfigMap can make it look like the stack's.
+    let stray = stack.fake.apply_as("kubectl", cm("stray", "theirs"));
+
+    let plan = stack.plan_destroy(&web).await;
+    assert_eq!(ops(&plan), ["delete ConfigMap ns/web"]);
+    let listed: Vec<(String, bool)> = plan
+        .untracked
+        .iter()
+        .map(|u| (u.id.to_string(), u.declared))
+        .collect();
+    assert_eq!(listed, [("ConfigMap ns/stray".to_string(), false)]);
+    let (_, result) = stack.apply(&plan, &web).await;
+    result.unwrap();
+    assert!(stack.fake.get(&id_of(&cm("web", "v1"))).is_none());
+    assert_eq!(
+        stack.fake.get(&id_of(&stray)).unwrap()["metadata"]["uid"],
+        stray["metadata"]["uid"],
+        "the stray ConfigMap is left in place"
+    );
+}
+
+#[tokio::test]
+async fn destroy_deletes_only_the_untracked_objects_named() {
+    let stack = Stack::new();
+    let web = [desired(cm("web", "v1"), &[])];
+    stack.up(&web).await;
+    stack.fake.apply_as("kubectl", cm("a", "theirs"));
+    stack.fake.apply_as("kubectl", cm("b", "theirs"));
+
+    let named = DeleteUntracked::Named(vec!["configmap/ns/a".parse().unwrap()]);
+    let plan = stack.plan_destroy_with(&web, named).await;
+    assert_eq!(
+        ops(&plan),
+        ["delete ConfigMap ns/a", "delete ConfigMap ns/web"]
+    );
+    assert_eq!(
+        plan.steps[0].reason.as_deref(),
+        Some(
+            "carries this stack's labels but is not in its state, and the stack does not declare it: deleted as asked"
+        )
+    );
+    let (_, result) = stack.apply(&plan, &web).await;
+    result.unwrap();
+    assert!(stack.fake.get(&id_of(&cm("a", "theirs"))).is_none());
+    assert!(stack.fake.get(&id_of(&cm("b", "theirs"))).is_some());
+}
+
+#[tokio::test]
+async fn destroy_after_a_lost_state_deletes_the_untracked_objects_the_program_declares() {
+    let stack = Stack::new();
+    let config = cm("web", "v1");
+    let deploy = deployment("ns", "web", 1);
+    let all = [
+        desired(config.clone(), &[]),
+        desired(deploy.clone(), &[&config]),
+    ];
+    stack.up(&all).await;
+    stack.set_state(State::empty(STACK)).await;
+
+    let plan = stack.plan_destroy(&all).await;
+    let mut deleted = ops(&plan);
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        ["delete ConfigMap ns/web", "delete Deployment ns/web"]
+    );
+    assert!(plan.steps.iter().all(
+        |s| s.reason.as_deref() == Some("carries this stack's labels but is not in its state")
+    ));
+    let (_, result) = stack.apply(&plan, &all).await;
+    result.unwrap();
+    assert!(stack.fake.get(&id_of(&config)).is_none());
+    assert!(stack.fake.get(&id_of(&deploy)).is_none());
+}
+
+#[tokio::test]
+async fn a_namespace_holding_an_untracked_object_left_in_place_is_kept() {
+    let stack = Stack::new();
+    let mut ns = namespace("app");
+    ns["metadata"]["labels"] = stack_labels();
+    let config = config_map("app", "web", json!({}));
+    let all = [desired(ns.clone(), &[]), desired(config.clone(), &[&ns])];
+    stack.up(&all).await;
+    stack
+        .fake
+        .apply_as("kubectl", config_map("app", "stray", json!({})));
+
+    let plan = stack.plan_destroy(&all).await;
+    assert_eq!(
+        ops(&plan),
+        ["delete ConfigMap app/web", "delete Namespace app"]
+    );
+    let (events, result) = stack.apply(&plan, &all).await;
+    result.unwrap();
+    assert!(
+        events.iter().any(|e| e.contains(
+            "kept: namespace app holds objects this stack does not manage (ConfigMap stray)"
+        )),
+        "{events:?}"
+    );
+    assert!(stack.fake.get(&id_of(&ns)).is_some());
+    assert!(
+        stack
+            .fake
+            .get(&id_of(&config_map("app", "stray", json!({}))))
+            .is_some()
+    );
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ async fn an_applied_secret_is_recorded_as_hashes_and_the_cluster_holds_the_value
     for field in ["data", "stringData"] {
         for value in applied[field].as_object().unwrap().values() {
             let value = value.as_str().unwrap();
-            assert!(value.starts_with("(sensitive) hmac-sha256:"), "{value}");
+            assert!(value.starts_with("(sensitive) argon2id:"), "{value}");
         }
     }
     // Everything else is recorded as applied.
@@ -229,6 +229,96 @@ async fn the_cluster_backend_stores_a_secret_sealed() {
         .await
         .unwrap();
     let text = serde_json::to_string(&stored).unwrap();
-    assert!(text.contains("hmac-sha256"), "{text}");
+    assert!(text.contains("argon2id"), "{text}");
     assert_no_value(&text, &[PASSWORD, TOKEN]);
+}
+
+/// `secret` as client-side `kubectl apply` leaves it: the whole manifest,
+/// values included, in the last-applied annotation.
+fn with_last_applied(mut object: Value, password: &str) -> Value {
+    let manifest = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"namespace": "ns", "name": "db"},
+        "data": {"password": password}, "stringData": {"token": TOKEN}});
+    object["metadata"]["annotations"] = json!({
+        crate::sensitive::LAST_APPLIED: manifest.to_string(),
+        "team": "payments",
+    });
+    object
+}
+
+#[tokio::test]
+async fn a_secret_once_applied_with_kubectl_shows_no_value_in_an_update_or_a_delete() {
+    let stack = Stack::new();
+    stack.up(&[desired(secret(PASSWORD), &[])]).await;
+    let id = id_of(&secret(PASSWORD));
+    stack
+        .fake
+        .update(&id, |s| *s = with_last_applied(s.clone(), PASSWORD));
+
+    let desired = [desired(secret(ROTATED), &[])];
+    let plan = stack.plan(&desired).await;
+    assert_eq!(ops(&plan), ["update Secret ns/db"]);
+    let step = &plan.steps[0];
+    // Both sides keep the annotation (the dry run leaves kubectl's field
+    // alone), masked.
+    for side in [&step.live, &step.planned] {
+        let annotations = &side.as_ref().unwrap()["metadata"]["annotations"];
+        assert!(
+            crate::sensitive::is_redacted(&annotations[crate::sensitive::LAST_APPLIED]),
+            "{annotations}"
+        );
+        assert_eq!(annotations["team"], "payments");
+    }
+    assert_no_value(
+        &plan_text(&plan),
+        &[PASSWORD, PASSWORD_PLAIN, ROTATED, TOKEN],
+    );
+
+    let (_, result) = stack.apply(&plan, &desired).await;
+    result.unwrap();
+    assert_no_value(&state_files(&stack), &[PASSWORD, ROTATED, TOKEN]);
+
+    let plan = stack.plan(&[]).await;
+    assert_eq!(ops(&plan), ["delete Secret ns/db"]);
+    let live = plan.steps[0].live.as_ref().unwrap();
+    assert!(live["metadata"]["annotations"]["team"] == "payments");
+    assert_no_value(
+        &plan_text(&plan),
+        &[PASSWORD, PASSWORD_PLAIN, ROTATED, TOKEN],
+    );
+}
+
+#[tokio::test]
+async fn a_declared_last_applied_annotation_is_recorded_sealed_and_its_change_concealed() {
+    let stack = Stack::new();
+    let first = [desired(with_last_applied(secret(PASSWORD), PASSWORD), &[])];
+    let plan = stack.plan(&first).await;
+    let annotation = format!(
+        "metadata.annotations[\"{}\"]",
+        crate::sensitive::LAST_APPLIED
+    );
+    assert!(
+        plan.steps[0]
+            .changes
+            .iter()
+            .any(|c| c.path == annotation && c.sensitive),
+        "{:?}",
+        plan.steps[0].changes
+    );
+    assert_no_value(&plan_text(&plan), &[PASSWORD, PASSWORD_PLAIN, TOKEN]);
+    stack.up(&first).await;
+    assert_no_value(&state_files(&stack), &[PASSWORD, TOKEN]);
+
+    let second = [desired(with_last_applied(secret(PASSWORD), ROTATED), &[])];
+    let plan = stack.plan(&second).await;
+    assert_eq!(ops(&plan), ["update Secret ns/db"]);
+    let changes: Vec<(&str, bool)> = plan.steps[0]
+        .changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.sensitive))
+        .collect();
+    assert_eq!(changes, [(annotation.as_str(), true)]);
+    assert_eq!(plan.steps[0].changes[0].old, Some(json!(MARKER)));
+    assert_eq!(plan.steps[0].changes[0].new, Some(json!(MARKER)));
+    assert_no_value(&plan_text(&plan), &[PASSWORD, ROTATED, TOKEN]);
 }

@@ -433,3 +433,124 @@ async fn part_secrets_go_once_no_kept_revision_names_them() {
     assert_eq!(parts(&fake), 0);
     assert!(store.history().await.unwrap().iter().all(|r| r.serial > 1));
 }
+
+/// A Secret in the backend's namespace that this backend did not write.
+fn planted(name: &str, type_: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"namespace": NS, "name": name, "labels": labels},
+        "type": type_,
+        // "planted", base64-encoded.
+        "data": {"index.json": "cGxhbnRlZA==", "part": "cGxhbnRlZA=="}})
+}
+
+#[tokio::test]
+async fn a_head_of_another_type_or_without_the_stacks_labels_is_neither_read_nor_written() {
+    for (type_, labels, says) in [
+        ("Opaque", stack_labels(), "its type is `Opaque`"),
+        (
+            "shop-iac.io/state",
+            json!({STACK_LABEL: STACK}),
+            "it lacks the label app.kubernetes.io/managed-by=shop-iac",
+        ),
+        (
+            "shop-iac.io/state",
+            json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: "prod"}),
+            "it lacks the label shop-iac.io/stack=dev",
+        ),
+    ] {
+        let fake = fake_with_namespace();
+        let before = fake.insert(planted("shop-iac-state-dev", type_, labels));
+        let store = store(&fake);
+        let err = store.load().await.unwrap_err();
+        assert!(matches!(&err, StateError::Foreign { .. }), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert!(
+            err.to_string().contains("Secret state/shop-iac-state-dev"),
+            "{err}"
+        );
+        let mut state = State::empty(STACK);
+        assert!(store.save(&mut state).await.is_err());
+        assert!(store.restore(&mut state).await.is_err());
+        assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
+        assert_eq!(fake.get(&head()).unwrap(), before);
+    }
+}
+
+#[tokio::test]
+async fn part_clean_up_deletes_only_secrets_of_its_own_type_name_and_labels() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
+    store.save(&mut state).await.unwrap();
+    let part_of = json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: STACK,
+        "shop-iac.io/state-of": STACK});
+    let without_owner = json!({STACK_LABEL: STACK, "shop-iac.io/state-of": STACK});
+    let decoys = [
+        // Labelled as a part, but of another type.
+        planted(
+            "shop-iac-state-dev-1-0123456789ab-1",
+            "Opaque",
+            part_of.clone(),
+        ),
+        // A part's type and labels, but not a part's name.
+        planted("db-credentials", "shop-iac.io/state-part", part_of.clone()),
+        // Named as stack dev-2's part would be.
+        planted(
+            "shop-iac-state-dev-2-1-0123456789ab-0",
+            "shop-iac.io/state-part",
+            part_of,
+        ),
+        // Without the managed-by label.
+        planted(
+            "shop-iac-state-dev-1-0123456789ab-2",
+            "shop-iac.io/state-part",
+            without_owner,
+        ),
+    ];
+    for decoy in &decoys {
+        fake.insert(decoy.clone());
+    }
+    let own_part = |fake: &FakeApi| {
+        fake.objects("v1", "Secret")
+            .iter()
+            .filter(|s| s["type"] == "shop-iac.io/state-part")
+            .filter(|s| {
+                let name = s["metadata"]["name"].as_str().unwrap();
+                name.starts_with("shop-iac-state-dev-1-")
+                    && !name.starts_with("shop-iac-state-dev-1-0123")
+            })
+            .count()
+    };
+    assert_eq!(own_part(&fake), 1);
+    state.resources.clear();
+    for i in 0..11 {
+        state = with_resource(state, &format!("small-{i}"), json!({}));
+        store.save(&mut state).await.unwrap();
+    }
+    assert_eq!(own_part(&fake), 0, "the stack's own part is collected");
+    for decoy in &decoys {
+        let id = ResourceId::new(
+            "v1",
+            "Secret",
+            Some(NS),
+            decoy["metadata"]["name"].as_str().unwrap(),
+        );
+        assert!(fake.get(&id).is_some(), "{id} was deleted");
+    }
+}
+
+#[tokio::test]
+async fn a_part_name_is_the_heads_then_serial_hash_and_index() {
+    let store = KubeStore::new(FakeApi::new().cluster(), NS, STACK);
+    assert!(store.is_part_name("shop-iac-state-dev-12-0123456789ab-0"));
+    for name in [
+        "shop-iac-state-dev",
+        "shop-iac-state-dev-2-12-0123456789ab-0",
+        "shop-iac-state-dev-12-0123456789ab",
+        "shop-iac-state-dev-12-0123456789xy-0",
+        "shop-iac-state-devx-12-0123456789ab-0",
+        "other-12-0123456789ab-0",
+    ] {
+        assert!(!store.is_part_name(name), "{name}");
+    }
+}

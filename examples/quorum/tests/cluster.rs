@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use echo_iac_testutil::{TestNamespace, kubeconfig, kubectl_json};
+use echo_iac_testutil::{TestNamespace, kubeconfig, kubectl_json, kubectl_with_stdin};
 use k8s_openapi::ByteString;
 use serde_json::Value;
 
@@ -516,4 +516,81 @@ fn quorum_has_every_command_the_runner_gives() {
     ] {
         assert!(quorum.contains(&command.to_string()), "{quorum:?}");
     }
+}
+
+/// A third password: the one a Secret had before the stack took it over.
+const KUBECTL_PASSWORD: &str = "quorum-kubectl-pw-4d2x";
+
+/// Fails when `text` holds any of the test's passwords, plain or encoded.
+fn assert_no_value_at_all(text: &str, what: &str) {
+    assert_no_password(text, what);
+    for form in [KUBECTL_PASSWORD.to_string(), base64(KUBECTL_PASSWORD)] {
+        assert!(!text.contains(&form), "{what} holds {form}:\n{text}");
+    }
+}
+
+fn ok_without_any_value(project: &Path, password: &str, args: &[&str]) -> String {
+    let output = command(project, password, args)
+        .output()
+        .expect("run quorum-iac");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        output.status.success(),
+        "quorum-iac {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert_no_value_at_all(
+        &format!("{stdout}{stderr}"),
+        &format!("quorum-iac {args:?}"),
+    );
+    stdout
+}
+
+#[test]
+fn a_secret_first_applied_with_kubectl_shows_no_value_when_the_stack_changes_it() {
+    let ns = TestNamespace::new("quorum-kubectl");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack(dir, ns.name(), 1, "hello");
+
+    // Created with client-side apply and the stack's labels, as a Secret
+    // made by hand and then handed to the stack would be.
+    let manifest = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "quorum-auth", "labels": {
+            "app.kubernetes.io/managed-by": "quorum-iac", "quorum-iac.io/stack": "dev"}},
+        "type": "Opaque",
+        "data": {"password": base64(KUBECTL_PASSWORD)}});
+    let applied = kubectl_with_stdin(
+        &["apply", "-n", ns.name(), "-f", "-"],
+        Some(&manifest.to_string()),
+    );
+    assert!(applied.status.success(), "{applied:?}");
+    let annotation = |ns: &str| {
+        kubectl_json(&["get", "secret", "quorum-auth", "-n", ns, "-o", "json"])["metadata"]
+            ["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(annotation(ns.name()).contains(&base64(KUBECTL_PASSWORD)));
+
+    let preview = ok_without_any_value(dir, PASSWORD, &["preview", "--diff"]);
+    assert_op(&preview, "Secret", "quorum-auth", "update");
+    assert!(
+        preview.contains("~ data.password: (sensitive, changed)"),
+        "{preview}"
+    );
+    ok_without_any_value(dir, PASSWORD, &["preview", "--json"]);
+    ok_without_any_value(dir, PASSWORD, &["up", "--yes"]);
+    assert_eq!(cluster_password(ns.name()), PASSWORD);
+    // The old value is still in the cluster's copy, and nowhere of ours.
+    assert!(annotation(ns.name()).contains(&base64(KUBECTL_PASSWORD)));
+    assert_no_value_at_all(&state_files(dir), "the state");
+
+    let preview = ok_without_any_value(dir, ROTATED, &["preview", "--diff"]);
+    assert_op(&preview, "Secret", "quorum-auth", "update");
+    ok_without_any_value(dir, ROTATED, &["up", "--yes"]);
+    assert_eq!(cluster_password(ns.name()), ROTATED);
+    ok_without_any_value(dir, ROTATED, &["destroy", "--yes"]);
+    assert_no_value_at_all(&state_files(dir), "the state");
 }

@@ -1,5 +1,6 @@
 //! `echo-iac destroy`: deletes what the state lists, dependents first, and
-//! nothing else.
+//! what carries the stack's labels outside its state only where the program
+//! declares it or `--delete-untracked` asks for it.
 
 use std::time::Instant;
 
@@ -7,9 +8,11 @@ use crate::cli::DestroyArgs;
 use crate::error::Error;
 use crate::program::Program;
 use crate::render;
+use echo_iac_engine::Plan;
 use echo_iac_engine::operation::{self, Options};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
+use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
 use super::{Session, confirm, note, print, show_plan, watch_interrupts};
 
@@ -51,15 +54,21 @@ async fn run_locked<P: Program>(
             Vec::new()
         }
     };
+    let delete_untracked = args.untracked_deletes();
     let plan = planner::plan_destroy(
         &cluster,
         &session.stack.name,
         &state,
         &desired,
-        session.concurrency(),
+        &planner::DestroyOptions {
+            concurrency: session.concurrency(),
+            delete_untracked: delete_untracked.clone(),
+        },
     )
     .await?;
-    if plan.steps.is_empty() && state.pending.is_empty() {
+    check_named_untracked(&delete_untracked, &plan, &session.stack.name)?;
+    let left = left_in_place(&plan);
+    if plan.steps.is_empty() && state.pending.is_empty() && left == 0 {
         if args.json {
             print(
                 &serde_json::to_string_pretty(&render::plan_json(&plan)).expect("plans serialize"),
@@ -73,6 +82,15 @@ async fn run_locked<P: Program>(
         return Ok(());
     }
     show_plan("Destroying", session, &cluster, &plan, false, args.json);
+    if plan.steps.is_empty() && state.pending.is_empty() {
+        if !args.json {
+            print(&format!(
+                "Nothing to destroy: stack {} manages no objects; the {left} untracked object(s) above were left in place.",
+                session.stack.name
+            ));
+        }
+        return Ok(());
+    }
     confirm("Do you want to delete these objects?", args.yes, "destroy")?;
 
     let options = Options {
@@ -86,11 +104,55 @@ async fn run_locked<P: Program>(
     operation::destroy(&cluster, store, state, &plan, &desired, &options, &progress).await?;
     drop(progress);
     if !args.json {
+        let kept = if left == 0 {
+            String::new()
+        } else {
+            format!("; {left} untracked object(s) were left in place (listed above)")
+        };
         print(&format!(
-            "Destroyed stack {} in {:.1}s",
+            "Destroyed stack {} in {:.1}s{kept}",
             session.stack.name,
             started.elapsed().as_secs_f64()
         ));
     }
     Ok(())
+}
+
+/// A name given to `--delete-untracked` that matches no untracked object
+/// is most likely a typo: stop before anything is deleted.
+fn check_named_untracked(
+    delete_untracked: &DeleteUntracked,
+    plan: &Plan,
+    stack: &str,
+) -> Result<(), Error> {
+    let unmatched = delete_untracked.unmatched(&plan.untracked);
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = unmatched.iter().map(ToString::to_string).collect();
+    let found: Vec<String> = plan
+        .untracked
+        .iter()
+        .filter(|u| !u.declared)
+        .map(|u| Selector::of(&u.id).to_string())
+        .collect();
+    Err(Error::refused(
+        format!(
+            "--delete-untracked {}: no object with the labels of stack {stack} outside its state has that name",
+            names.join(", ")
+        ),
+        if found.is_empty() {
+            "the stack has no untracked objects; drop --delete-untracked".to_string()
+        } else {
+            format!("its untracked objects are: {}", found.join(", "))
+        },
+    ))
+}
+
+/// Untracked objects the plan leaves in place.
+fn left_in_place(plan: &Plan) -> usize {
+    plan.untracked
+        .iter()
+        .filter(|u| !plan.steps.iter().any(|s| s.id == u.id))
+        .count()
 }

@@ -23,7 +23,7 @@ use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, Stack};
 use echo_iac_engine::DesiredResource;
-use echo_iac_engine::cluster::{Cluster, Target};
+use echo_iac_engine::cluster::{Cluster, PluginGuard, Target};
 use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
 use echo_iac_engine::{Blocker, EngineError, Plan};
@@ -176,7 +176,10 @@ impl<P: Program> Session<P> {
     /// cluster.
     pub async fn store(&self) -> Result<Box<dyn StateStore>, Error> {
         Ok(match self.backend()? {
-            Backend::File(dir) => Box::new(LocalStore::new(dir, &self.stack.name)),
+            Backend::File(dir) => Box::new(
+                LocalStore::new(dir, &self.stack.name, &crate::program::identity::<P>())
+                    .within(self.project.root()),
+            ),
             Backend::Kubernetes { namespace } => Box::new(KubeStore::new(
                 self.connect().await?,
                 &namespace,
@@ -201,16 +204,28 @@ impl<P: Program> Session<P> {
     }
 
     async fn dial(&self) -> Result<Cluster, Error> {
+        let (kubeconfig, plugins) = match &self.global.kubeconfig {
+            // The user's own choice, as with kubectl.
+            Some(path) => (vec![path.clone()], PluginGuard::default()),
+            // A stack file's kubeconfig inside the project came with the
+            // checkout, and may not run commands unless allowed.
+            None => (
+                self.stack.kubeconfig.clone(),
+                PluginGuard::inside(
+                    self.project.root(),
+                    &self.stack.kubeconfig,
+                    self.global.allow_kubeconfig_exec,
+                ),
+            ),
+        };
         let target = Target {
-            kubeconfig: match &self.global.kubeconfig {
-                Some(path) => vec![path.clone()],
-                None => self.stack.kubeconfig.clone(),
-            },
+            kubeconfig,
             context: self
                 .global
                 .context
                 .clone()
                 .or_else(|| self.stack.context.clone()),
+            plugins,
         };
         Ok(Cluster::connect(&target, crate::program::identity::<P>()).await?)
     }

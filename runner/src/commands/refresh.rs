@@ -11,6 +11,7 @@ use echo_iac_engine::live::Live;
 use echo_iac_engine::planner;
 use echo_iac_engine::state::ResourceState;
 use echo_iac_engine::state::StateStore;
+use echo_iac_engine::untracked::Selector;
 
 use super::{Session, confirm, print};
 
@@ -22,7 +23,8 @@ enum Drift {
         uid: String,
     },
     Foreign(ResourceId),
-    /// Carries the stack's labels but is not in the state: taken back.
+    /// Carries the stack's labels, is not in the state, and the program
+    /// declares it: taken back.
     Untracked(ResourceState),
 }
 
@@ -77,6 +79,9 @@ async fn run_locked<P: Program>(
         }
     }
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
+    // Only what the program declares is recorded again: labels alone do not
+    // make an object the stack's, and the next `up` would prune it.
+    let mut left_alone = Vec::new();
     for found in planner::untracked(
         &live,
         cluster.identity(),
@@ -84,33 +89,17 @@ async fn run_locked<P: Program>(
         &state,
         &declared,
     ) {
-        let recorded = match desired.iter().find(|d| d.id == found.id) {
-            Some(d) => ResourceState {
+        match desired.iter().find(|d| d.id == found.id) {
+            Some(d) => drift.push(Drift::Untracked(ResourceState {
                 id: d.id.clone(),
                 uid: found.uid,
                 depends_on: d.depends_on.clone(),
                 applied: d.object.clone(),
-            },
-            None => ResourceState {
-                id: found.id.clone(),
-                uid: found.uid,
-                // Not declared any more: the next `up` prunes it, and a
-                // prune needs no dependencies but its namespace's.
-                depends_on: found
-                    .id
-                    .namespace
-                    .iter()
-                    .map(|ns| ResourceId::new("v1", "Namespace", None, ns))
-                    .filter(|ns| state.resource(ns).is_some())
-                    .collect(),
-                applied: live
-                    .get(&found.id)
-                    .map(echo_iac_engine::diff::normalize)
-                    .unwrap_or_default(),
-            },
-        };
-        drift.push(Drift::Untracked(recorded));
+            })),
+            None => left_alone.push(found.id),
+        }
     }
+    let left_alone = left_alone_text(&left_alone, &session.stack.name);
     let fresh_outputs = if state.resources.is_empty() && drift.is_empty() {
         state.outputs.clone()
     } else {
@@ -119,7 +108,7 @@ async fn run_locked<P: Program>(
 
     if drift.is_empty() && fresh_outputs == state.outputs {
         print(&format!(
-            "The state of stack {} matches the cluster ({} objects).",
+            "The state of stack {} matches the cluster ({} objects).{left_alone}",
             session.stack.name,
             state.resources.len()
         ));
@@ -144,6 +133,7 @@ async fn run_locked<P: Program>(
     if fresh_outputs != state.outputs {
         text.push_str(" ~  outputs updated from the cluster\n");
     }
+    text.push_str(&left_alone);
     print(&text);
     confirm("Write these changes to the state?", args.yes, "refresh")?;
 
@@ -165,4 +155,25 @@ async fn run_locked<P: Program>(
     store.save(&mut state).await?;
     print(&format!("State of stack {} refreshed.", session.stack.name));
     Ok(())
+}
+
+/// Objects with the stack's labels that it does not declare, which refresh
+/// leaves out of the state, and how to delete them if they are the stack's.
+fn left_alone_text(ids: &[ResourceId], stack: &str) -> String {
+    let Some(first) = ids.first() else {
+        return String::new();
+    };
+    let mut text = format!(
+        "\nLeft out of the state: {} object(s) carry the labels of stack {stack} but the stack does not declare them:\n",
+        ids.len()
+    );
+    for id in ids {
+        text.push_str(&format!("  - {id}\n"));
+    }
+    text.push_str(&format!(
+        "  labels alone do not make an object the stack's; if these are, `{} destroy --delete-untracked` deletes them with the stack, or name each (`--delete-untracked {}`)\n",
+        crate::name::bin(),
+        Selector::of(first)
+    ));
+    text
 }

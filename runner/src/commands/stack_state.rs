@@ -85,7 +85,8 @@ pub async fn export<P: Program>(session: &Session<P>, args: ExportArgs) -> Resul
             let _ = out.flush();
         }
         Some(file) => {
-            std::fs::write(file, text).map_err(|e| StateError::io("write", file, e))?;
+            // As private as the state itself, and never through a link.
+            echo_iac_engine::state::write_private_file(file, text.as_bytes())?;
             note(&format!(
                 "Wrote the state of stack {} (serial {}, {} objects) from {} to {}",
                 session.stack.name,

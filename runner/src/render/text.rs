@@ -12,6 +12,7 @@ use similar::{ChangeTag, TextDiff};
 use super::value::format_value;
 use echo_iac_engine::diff::unified_yaml;
 use echo_iac_engine::sensitive::MARKER;
+use echo_iac_engine::untracked::Selector;
 use echo_iac_engine::{Blocker, Change, Op, Plan, Step, Summary};
 
 /// How [`plan_text`] renders.
@@ -100,7 +101,7 @@ pub fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
     }
 
     // Untracked objects the plan deletes are shown as its delete steps.
-    let untracked: Vec<_> = plan
+    let (declared, undeclared): (Vec<_>, Vec<_>) = plan
         .untracked
         .iter()
         .filter(|u| {
@@ -109,28 +110,23 @@ pub fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
                 .iter()
                 .any(|s| s.id == u.id && s.op == Op::Delete)
         })
-        .collect();
-    if !untracked.is_empty() {
+        .partition(|u| u.declared);
+    if !declared.is_empty() {
         push_line(
             &mut out,
             format!(
                 "{} {} object(s) in the cluster carry the labels of stack {} but are not in its state:",
                 p.paint(WARNING, "warning:"),
-                untracked.len(),
+                declared.len(),
                 plan.stack
             ),
         );
-        for u in &untracked {
+        for u in &declared {
             push_line(
                 &mut out,
                 format!(
-                    "  - {} ({})",
-                    u.id,
-                    if u.declared {
-                        "declared by the stack; `up` records it again"
-                    } else {
-                        "no longer declared by the stack"
-                    }
+                    "  - {} (declared by the stack; `up` records it again)",
+                    u.id
                 ),
             );
         }
@@ -138,6 +134,34 @@ pub fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
             &mut out,
             format!(
                 "  the state was lost or written elsewhere: run `{} refresh` to record them, or use the stack's shared backend (`backend:`)",
+                crate::name::bin()
+            ),
+        );
+        out.push('\n');
+    }
+    if !undeclared.is_empty() {
+        push_line(
+            &mut out,
+            format!(
+                "{} {} object(s) in the cluster carry the labels of stack {} but are neither in its state nor declared by it; left in place:",
+                p.paint(WARNING, "warning:"),
+                undeclared.len(),
+                plan.stack
+            ),
+        );
+        for u in &undeclared {
+            push_line(&mut out, format!("  - {}", u.id));
+        }
+        let example = Selector::of(&undeclared[0].id);
+        push_line(
+            &mut out,
+            "  labels alone do not make an object the stack's (anyone who may label it can set them), so no command deletes these unasked"
+                .to_string(),
+        );
+        push_line(
+            &mut out,
+            format!(
+                "  if they are the stack's: `{} destroy --delete-untracked` deletes them with the stack, or name each (`--delete-untracked {example}`)",
                 crate::name::bin()
             ),
         );
@@ -469,6 +493,25 @@ mod tests {
             untracked: Vec::new(),
         };
         assert_eq!(plan_text(&plan, &PLAIN_TEXT), "Resources: no changes\n");
+    }
+
+    #[test]
+    fn preview_tells_untracked_objects_the_stack_declares_from_those_left_in_place() {
+        let untracked = |kind: &str, name: &str, declared: bool| echo_iac_engine::Untracked {
+            id: echo_iac_engine::ResourceId::new("v1", kind, Some("echo-dev"), name),
+            uid: "u".to_string(),
+            declared,
+        };
+        let plan = Plan {
+            stack: "dev".to_string(),
+            steps: Vec::new(),
+            interrupted: Vec::new(),
+            untracked: vec![
+                untracked("ConfigMap", "nginx-echo-config", true),
+                untracked("ConfigMap", "stray", false),
+            ],
+        };
+        insta::assert_snapshot!(plan_text(&plan, &PLAIN_TEXT));
     }
 
     #[test]

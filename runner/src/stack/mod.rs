@@ -232,14 +232,8 @@ fn parse_with_home<C: ProgramConfig>(
     };
 
     let backend = match raw.backend {
-        Some(url) => Backend::parse(&url.value, project_root).map_err(|e| {
-            src.at(
-                &url,
-                format!("`backend` {}", e.message),
-                "not a backend URL",
-                &e.hint,
-            )
-        })?,
+        Some(url) => Backend::parse(&url.value, project_root)
+            .map_err(|e| src.at(&url, format!("`backend` {}", e.message), e.label, &e.hint))?,
         None => Backend::parse(echo_iac_engine::state::backend::DEFAULT, project_root)
             .expect("the default backend parses"),
     };
@@ -478,6 +472,17 @@ mod tests {
         assert!(err.hint().unwrap().contains("kubernetes://<namespace>"));
         let err = parse_err("namespace: a\nbackend: kubernetes://Not_A_Namespace\n");
         assert_error(&err, 2, 10, &["does not name a namespace"]);
+        let err = parse_err("namespace: a\nbackend: file://../otherproj\n");
+        assert_error(
+            &err,
+            2,
+            10,
+            &[
+                "`backend` `file://../otherproj` leads out of the project folder",
+                "outside the project folder",
+                "write its absolute path: `file:///projects/otherproj`",
+            ],
+        );
     }
 
     #[test]
