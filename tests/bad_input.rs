@@ -124,7 +124,10 @@ fn unreadable_kubeconfig_is_reported_without_its_contents() {
     let project = project_with(dir.path(), "");
     assert_refused_everywhere(
         &project,
-        &["cannot read kubeconfig", "Is a directory"],
+        &[&format!(
+            "cannot read kubeconfig {}: it is a folder, not a file",
+            dir.path().display()
+        )],
         None,
         QUICK,
     );
@@ -144,6 +147,69 @@ fn unreadable_kubeconfig_is_reported_without_its_contents() {
         &["cannot read kubeconfig", "line 7"],
         Some(secret),
         QUICK,
+    );
+}
+
+#[test]
+fn empty_kubeconfig_says_it_names_no_cluster_and_where_to_name_one() {
+    let project = project_with(Path::new("/dev/null"), "");
+    assert_refused_everywhere(
+        &project,
+        &[
+            "kubeconfig /dev/null sets no current context and has no contexts",
+            "--kubeconfig FILE, set KUBECONFIG, or set `kubeconfig:` in the stack file",
+        ],
+        None,
+        QUICK,
+    );
+    let run = project.run(&["preview"]);
+    assert!(!run.stderr.contains("failed to load"), "{run}");
+}
+
+#[test]
+fn missing_credential_plugin_is_named_with_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(
+        dir.path(),
+        "exec",
+        &local_kubeconfig_field("server"),
+        Some(&local_kubeconfig_field("certificate-authority-data")),
+        "exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: echo-iac-no-such-plugin\n      interactiveMode: Never",
+    );
+    let project = project_with(&kubeconfig, "");
+    assert_refused_everywhere(
+        &project,
+        &[
+            "the credential plugin `echo-iac-no-such-plugin` that kubeconfig",
+            "is not installed (not found on PATH)",
+            "install `echo-iac-no-such-plugin` or put it on PATH",
+        ],
+        None,
+        QUICK,
+    );
+}
+
+#[test]
+fn make_cluster_is_suggested_only_inside_the_echo_iac_repository() {
+    // Elsewhere: where a kubeconfig can be named, and nothing about this
+    // repository's control plane.
+    let dir = tempfile::tempdir().unwrap();
+    let project = project_with(&dir.path().join("missing"), "");
+    let run = project.run(&["preview"]);
+    assert_refused(&run, &["--kubeconfig", "KUBECONFIG", "`kubeconfig:`"]);
+    assert!(!run.stderr.contains("make cluster"), "{run}");
+    // In the repository itself (known by the script that starts its
+    // control plane), the local control plane too.
+    let script = project.root().join("tests/cluster/up.sh");
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    let run = project.run(&["preview"]);
+    assert_refused(
+        &run,
+        &[
+            "no kubeconfig found at",
+            "`make cluster` writes .cluster/kubeconfig",
+        ],
     );
 }
 

@@ -182,7 +182,19 @@ fn outputs_list_what_each_service_type_offers() {
         "echoes:\n  - name: web\n    replicas: 1\n    nodePort: {port}\n  \
          - name: api\n    replicas: 1\n    serviceType: ClusterIP\n"
     ));
-    stack.ok(&["up", "--yes"]);
+    let up = stack.ok(&["up", "--yes"]);
+    // Shown as a table, one row each, not as a line of JSON.
+    up.assert_contains("services   2 entries:");
+    let row = up
+        .stdout
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("web-service  http://web-service.")
+        })
+        .unwrap_or_else(|| panic!("no row for web-service: {up}"));
+    assert!(row.contains(&port.to_string()), "{row}");
+    assert!(!up.stdout.contains("{\""), "{up}");
     let services: Value = stack.state().unwrap()["outputs"]["services"].clone();
     assert_eq!(services["web-service"]["serviceType"], "NodePort");
     assert_eq!(services["web-service"]["nodePort"], port);

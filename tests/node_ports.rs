@@ -19,7 +19,9 @@ fn a_node_port_clash_names_the_service_that_holds_it() {
     let stack = TestStack::new("port-wanted");
     stack.write(&format!("echo:\n  replicas: 1\n  nodePort: {port}\n"));
     let run = stack.run(&["preview"]);
+    // Three objects: the rejected Service counts as blocked only.
     run.assert_code(1)
+        .assert_contains("Resources: + 2 to create, ! 1 blocked")
         .assert_contains("provided port is already allocated")
         .assert_contains(&format!(
             "node port {port} is held by Service {}/echo-nodeport-service (echo-iac stack `dev`)",

@@ -165,14 +165,14 @@ fn a_terminal_shows_a_live_line_per_object_with_its_reason_then_a_summary() {
     let screen = tmux.wait_for_exit("failing", Duration::from_secs(90));
     assert!(screen.contains("EXIT=1"), "{screen}");
     assert!(screen.contains("cannot become ready"), "{screen}");
+    // Settled whole, where it stood; the reason, whole, is the error's.
+    let settled = deployment.trim_end_matches("; ");
     let last = screen
         .lines()
-        .rfind(|l| l.contains(&deployment))
+        .rfind(|l| l.contains(settled))
         .unwrap_or_else(|| panic!("the Deployment's line is gone:\n{screen}"));
-    assert!(
-        !last.chars().any(|c| SPINNER.contains(&c)),
-        "a spinner is left on the settled line: {last}"
-    );
+    assert_eq!(last, format!("   {settled}"), "{screen}");
+    assert!(screen.contains("ImagePullBackOff"), "{screen}");
     // Applied objects are listed once each, settled.
     for kind in ["ConfigMap", "Deployment", "Service"] {
         let created = screen
@@ -242,5 +242,83 @@ fn a_terminal_shows_a_live_line_per_object_with_its_reason_then_a_summary() {
         "    ✓ Deployment {}/nginx-echo-nodeport: 1/1 available",
         stack.namespace
     ));
+    stack.ok(&["destroy", "--yes"]);
+}
+
+/// A stack whose pods no node can take: the wait goes on, with the
+/// scheduler's long reason, until it is stopped. Needs only the control
+/// plane.
+fn unschedulable(stack: &TestStack) {
+    stack.write(&format!(
+        "echo:\n  replicas: 1\n  nodePort: {}\n  nodeSelector:\n    echo-iac.io/node: nowhere\n",
+        node_port()
+    ));
+}
+
+#[test]
+fn ctrl_c_during_a_live_wait_leaves_whole_settled_lines_and_no_spinner() {
+    let stack = TestStack::new("live-interrupt");
+    unschedulable(&stack);
+    let tmux = Tmux::new("interrupt");
+    tmux.start(
+        "waiting",
+        &command_line(
+            &stack,
+            "env NO_COLOR=1 TERM=xterm-256color",
+            "up --yes --timeout 5m",
+        ),
+    );
+    let deployment = format!(
+        "Deployment {}/nginx-echo-nodeport: 0/1 available",
+        stack.namespace
+    );
+    util::wait_for(Duration::from_secs(40), "a live line with a reason", || {
+        let screen = tmux.screen("waiting", false);
+        let line = screen
+            .lines()
+            .find(|l| l.contains(&deployment) && l.contains("; "))
+            .ok_or_else(|| screen.clone())?;
+        // Cut to the terminal's width, not wrapped onto the next line.
+        if line.chars().count() <= 140 {
+            Ok(())
+        } else {
+            Err(line.to_string())
+        }
+    });
+    tmux.tmux(&["send-keys", "-t", "waiting", "C-c"]);
+    let screen = tmux.wait_for_exit("waiting", Duration::from_secs(60));
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    assert!(
+        !screen.chars().any(|c| SPINNER.contains(&c)),
+        "a spinner is left on the screen:\n{screen}"
+    );
+    let settled: Vec<&str> = screen.lines().filter(|l| l.contains(&deployment)).collect();
+    assert_eq!(
+        settled,
+        [format!("   {deployment}").as_str()],
+        "the Deployment's line is not left once, whole:\n{screen}"
+    );
+    stack.ok(&["destroy", "--yes"]);
+}
+
+#[test]
+fn plain_progress_gives_a_long_reason_once_and_the_error_gives_it_whole() {
+    let stack = TestStack::new("plain-reason");
+    unschedulable(&stack);
+    let run = stack.run(&["up", "--yes", "--timeout", "6s"]);
+    run.assert_code(1);
+    let progress: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("    … Deployment"))
+        .collect();
+    assert!(!progress.is_empty(), "{run}");
+    let with_reason = progress.iter().filter(|l| l.contains("; ")).count();
+    assert_eq!(with_reason, 1, "the reason is repeated:\n{run}");
+    for line in &progress {
+        assert!(line.chars().count() <= 200, "a long progress line: {line}");
+    }
+    // The scheduler's whole reason, in the error.
+    run.assert_contains("didn't match Pod's node affinity/selector");
     stack.ok(&["destroy", "--yes"]);
 }

@@ -147,3 +147,71 @@ fn project_without_stack_files_says_how_to_add_one() {
         "a state folder was created"
     );
 }
+
+#[test]
+fn setting_indented_under_a_single_value_points_at_that_line() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  replicas: 2\n    nodePort: 32650\n",
+        "5:5",
+        &[
+            "indented under `replicas: 2`",
+            "indent `nodePort:` as far as `replicas:`",
+        ],
+    );
+}
+
+#[test]
+fn kubeconfig_that_is_no_path_is_named_at_its_value() {
+    let project = TestProject::new();
+    project.write_stack("dev", "kubeconfig: 42\nnamespace: echo-dev\n");
+    project.run(&["preview"]).assert_code(1).assert_contains(
+        "dev.yaml:1:13: `kubeconfig` must be a path, or a list of paths, found `42`",
+    );
+}
+
+#[test]
+fn yaml_tags_and_unquoted_numbers_as_text_are_refused() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  image: !!python/object:os.system ls\n",
+        "4:10",
+        &["`!!python/object:os.system` is a YAML tag"],
+    );
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  image: 42\n",
+        "4:10",
+        &["`image` takes text", "image: \"42\""],
+    );
+}
+
+#[test]
+fn whole_numbers_other_than_plain_decimal_are_refused_with_the_decimal() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  replicas: 0x10\n",
+        "4:13",
+        &["`replicas` is written `0x10`", "replicas: 16"],
+    );
+}
+
+#[test]
+fn stack_file_that_is_not_utf8_names_line_and_column() {
+    let project = TestProject::new();
+    let kubeconfig = unreachable_kubeconfig(&project);
+    let mut bytes = format!("kubeconfig: {kubeconfig}\nnamespace: echo-dev\necho:\n  message: caf")
+        .into_bytes();
+    bytes.extend(b"\xe9\n");
+    std::fs::write(project.root().join("stacks/dev.yaml"), bytes).unwrap();
+    project
+        .run(&["preview"])
+        .assert_code(1)
+        .assert_contains("dev.yaml:4:15: the stack file is not UTF-8 text")
+        .assert_contains("save the file as UTF-8");
+}
+
+#[test]
+fn toleration_key_that_is_no_label_key_is_refused_before_the_server_sees_it() {
+    assert_stack_error(
+        "namespace: echo-dev\necho:\n  tolerations:\n    - {key: 'bad key!', operator: Exists}\n",
+        "5:7",
+        &["toleration key \"bad key!\" is not a label key"],
+    );
+}

@@ -261,7 +261,24 @@ fn echo_iac_test_times_out_on_a_pod_that_never_finishes_and_deletes_it() {
     stack
         .run(&["test", "--timeout", "3s"])
         .assert_code(1)
-        .assert_contains("did not finish in time: phase Running")
+        .assert_contains("did not finish in time: phase Running on node kwok-node-")
         .assert_contains("--timeout");
+    assert_no_test_pods(&stack);
+}
+
+#[test]
+fn echo_iac_test_on_a_node_that_starts_no_containers_says_so_within_seconds() {
+    // kwok reports the curl pod Running, and no container ever writes a line.
+    let stack = TestStack::new("test-no-output");
+    stack.write("echo:\n  replicas: 1\n  serviceType: ClusterIP\n");
+    stack.ok(&["up", "--yes"]);
+    let start = std::time::Instant::now();
+    let run = stack.run(&["test", "--timeout", "2m"]);
+    let took = start.elapsed();
+    run.assert_code(1)
+        .assert_contains("has written no output")
+        .assert_contains("on node kwok-node-")
+        .assert_contains("may start no containers");
+    assert!(took < Duration::from_secs(30), "took {took:?}: {run}");
     assert_no_test_pods(&stack);
 }

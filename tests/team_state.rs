@@ -519,6 +519,63 @@ fn base64(value: &Value) -> Vec<u8> {
 }
 
 #[test]
+fn export_of_a_revision_not_kept_lists_the_kept_ones() {
+    let stack = shared_stack("team-not-kept", &body(node_port(), "one"));
+    stack.ok(&["up", "--yes"]);
+    stack
+        .project
+        .write_stack(&stack.name, &shared_file(&stack, &body(node_port(), "two")));
+    stack.ok(&["up", "--yes"]);
+    let history: Value =
+        serde_json::from_str(&stack.ok(&["stack", "history", "--json"]).stdout).unwrap();
+    let mut kept: Vec<u64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["serial"].as_u64().unwrap())
+        .collect();
+    kept.sort_unstable();
+    let (last, init) = kept.split_last().unwrap();
+    let listed = format!(
+        "{} and {last}",
+        init.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let run = stack.run(&["stack", "export", "--revision", "9999"]);
+    run.assert_code(1)
+        .assert_contains(&format!(
+            "revision 9999 of Secret {}/echo-iac-state-dev is not kept; the kept revisions are {listed}",
+            stack.namespace
+        ))
+        .assert_contains("stack history");
+    assert!(!run.stderr.contains("corrupt"), "{run}");
+    stack.ok(&["destroy", "--yes"]);
+}
+
+#[test]
+fn stack_ls_says_why_a_state_cannot_be_read() {
+    let stack = TestStack::new("team-ls-missing");
+    let missing = format!("{}-gone", stack.namespace);
+    stack.project.write_stack(
+        &stack.name,
+        &stack.file_text(&format!(
+            "backend: kubernetes://{missing}\n{}",
+            body(node_port(), "hi")
+        )),
+    );
+    stack
+        .project
+        .run(&["stack", "ls"])
+        .assert_code(0)
+        .assert_contains("state unreadable")
+        .assert_contains(&format!(
+            "dev: the state backend namespace `{missing}` does not exist"
+        ));
+}
+
+#[test]
 fn a_head_secret_someone_else_created_is_neither_trusted_nor_overwritten() {
     let stack = shared_stack("team-foreign", &body(node_port(), "hi"));
     // Someone who may create Secrets in the backend's namespace plants a

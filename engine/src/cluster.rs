@@ -83,6 +83,23 @@ pub enum ClusterError {
     KubeconfigMissing { path: PathBuf },
     #[error("cannot read kubeconfig {}: {reason}", path.display())]
     Kubeconfig { path: PathBuf, reason: String },
+    #[error(
+        "kubeconfig {} sets no current context{}",
+        path.display(),
+        if known.is_empty() { " and has no contexts".to_string() } else { format!(" (it has: {})", known.join(", ")) }
+    )]
+    NoCurrentContext { path: PathBuf, known: Vec<String> },
+    #[error(
+        "the credential plugin `{command}` that kubeconfig {} runs for its user {reason}",
+        path.display()
+    )]
+    CredentialPlugin {
+        command: String,
+        path: PathBuf,
+        reason: String,
+        /// The command is not installed (not found on PATH).
+        missing: bool,
+    },
     /// A kubeconfig file the caller guards (one a checkout brought) names
     /// a credential plugin for the context's user; it was not run.
     #[error(
@@ -231,29 +248,35 @@ impl Cluster {
     /// Connects as `identity`, which names the field manager of every apply.
     pub async fn connect(target: &Target, identity: Identity) -> Result<Cluster, ClusterError> {
         let loaded = kubeconfig::load(&target.kubeconfig)?;
+        let known: Vec<String> = loaded
+            .config
+            .contexts
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         let context = match &target.context {
-            Some(context) => {
-                if !loaded.config.contexts.iter().any(|c| &c.name == context) {
-                    let known: Vec<&str> = loaded
-                        .config
-                        .contexts
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect();
-                    return Err(ClusterError::UnknownContext {
-                        context: context.clone(),
+            Some(context) => context.clone(),
+            None => match loaded.config.current_context.as_deref() {
+                Some(current) if !current.is_empty() => current.to_string(),
+                _ => {
+                    return Err(ClusterError::NoCurrentContext {
                         path: loaded.source.clone(),
-                        known: if known.is_empty() {
-                            "no contexts".into()
-                        } else {
-                            known.join(", ")
-                        },
+                        known,
                     });
                 }
-                context.clone()
-            }
-            None => loaded.config.current_context.clone().unwrap_or_default(),
+            },
         };
+        if !known.contains(&context) {
+            return Err(ClusterError::UnknownContext {
+                context,
+                path: loaded.source.clone(),
+                known: if known.is_empty() {
+                    "no contexts".into()
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
         // Before kube builds its client, which runs the plugin.
         target.plugins.check(&loaded, &context)?;
         let kubeconfig::Loaded {
@@ -269,7 +292,7 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Kubeconfig {
                 path: path.clone(),
-                reason: without_userinfo(&without_values(&e.to_string())),
+                reason: without_userinfo(&kubeconfig::reason(&e)),
             })?;
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         // A limit asked for replaces the read timeout, which would
@@ -280,9 +303,26 @@ impl Cluster {
             Some(limit) => Some(limit),
         };
         let server = without_userinfo(&config.cluster_url.to_string());
-        let client = client(&config).map_err(|e| ClusterError::Kubeconfig {
-            path,
-            reason: without_userinfo(&without_values(&error_chain(&e))),
+        let plugin = config
+            .auth_info
+            .exec
+            .as_ref()
+            .and_then(|exec| exec.command.clone());
+        let client = client(&config).map_err(|e| match (e, plugin) {
+            // The plugin runs as the client is built.
+            (kube::Error::Auth(auth), Some(command)) => {
+                let (reason, missing) = kubeconfig::plugin_failure(&auth);
+                ClusterError::CredentialPlugin {
+                    command,
+                    path,
+                    reason,
+                    missing,
+                }
+            }
+            (e, _) => ClusterError::Kubeconfig {
+                path,
+                reason: without_userinfo(&without_values(&error_chain(&e))),
+            },
         })?;
         let mut cluster = Cluster::from_client(client, &server, &context, identity);
         cluster.request_timeout = target.request_timeout;

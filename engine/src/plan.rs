@@ -124,7 +124,8 @@ impl Step {
     }
 }
 
-/// Counts of steps by operation.
+/// Counts of steps by operation. A blocked step counts as blocked only,
+/// not also under its operation, so the counts add up to the steps.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub same: usize,
@@ -162,15 +163,16 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for step in &self.steps {
+            if step.blocker.is_some() {
+                s.blocked += 1;
+                continue;
+            }
             match step.op {
                 Op::Same => s.same += 1,
                 Op::Create => s.create += 1,
                 Op::Update => s.update += 1,
                 Op::Replace => s.replace += 1,
                 Op::Delete => s.delete += 1,
-            }
-            if step.blocker.is_some() {
-                s.blocked += 1;
             }
         }
         s

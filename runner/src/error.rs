@@ -5,10 +5,11 @@
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::project::ProjectError;
+use crate::project::{Project, ProjectError};
 use crate::stack::StackError;
 use echo_iac_engine::EngineError;
 use echo_iac_engine::cluster::{ALLOW_PLUGINS_ENV, ClusterError, Transport};
@@ -26,6 +27,29 @@ pub mod exit {
     pub const USAGE: i32 = 64;
     pub const INTERRUPTED: i32 = 130;
 }
+
+/// Whether the run's project is echo-iac's own repository
+/// ([`Project::has_local_control_plane`]), so hints may name `make cluster`.
+static LOCAL_CONTROL_PLANE: AtomicBool = AtomicBool::new(false);
+
+/// Notes the project a run works in, for the hints of its errors: an
+/// error is told where it happens, without the project at hand.
+pub fn note_project(project: &Project) {
+    LOCAL_CONTROL_PLANE.store(project.has_local_control_plane(), Ordering::Relaxed);
+}
+
+/// `then` when the run's project is echo-iac's own repository, else nothing.
+fn in_repository(then: &str) -> &str {
+    if LOCAL_CONTROL_PLANE.load(Ordering::Relaxed) {
+        then
+    } else {
+        ""
+    }
+}
+
+/// Where a kubeconfig can be named, for hints.
+const KUBECONFIG_PLACES: &str =
+    "pass --kubeconfig FILE, set KUBECONFIG, or set `kubeconfig:` in the stack file";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -285,12 +309,31 @@ fn engine_hint(error: &EngineError) -> Option<String> {
 
 fn cluster_hint(error: &ClusterError) -> Option<String> {
     Some(match error {
-        ClusterError::KubeconfigMissing { .. } => "set `kubeconfig:` in the stack file, pass --kubeconfig, or set KUBECONFIG; for the local control plane run `make cluster`".into(),
-        ClusterError::Kubeconfig { .. } => "check that the file is a valid kubeconfig (`kubectl config view --kubeconfig FILE`)".into(),
+        ClusterError::KubeconfigMissing { .. } => format!(
+            "{KUBECONFIG_PLACES}{}",
+            in_repository("; for this repository's local control plane, `make cluster` writes .cluster/kubeconfig")
+        ),
+        ClusterError::Kubeconfig { path, .. } => format!(
+            "check that it is a valid kubeconfig (`kubectl config view --kubeconfig {}`), or {KUBECONFIG_PLACES} to use another",
+            path.display()
+        ),
+        ClusterError::NoCurrentContext { known, .. } if known.is_empty() => format!(
+            "it holds no cluster to talk to: {KUBECONFIG_PLACES} to name the kubeconfig of your cluster"
+        ),
+        ClusterError::NoCurrentContext { .. } => "name one of its contexts with --context or `context:` in the stack file, or set its current context (`kubectl config use-context NAME`)".into(),
+        ClusterError::CredentialPlugin { command, missing: true, .. } => format!(
+            "install `{command}` or put it on PATH (kubectl needs it too), or use a kubeconfig whose user does not need it"
+        ),
+        ClusterError::CredentialPlugin { command, .. } => format!(
+            "run `{command}` by hand to see why, or fix the user's `exec` section in the kubeconfig"
+        ),
         ClusterError::PluginRefused { .. } => format!("a kubeconfig that comes with a checkout could run any command: if you trust this project, rerun with --allow-kubeconfig-exec (or {ALLOW_PLUGINS_ENV}=1); otherwise pass your own kubeconfig with --kubeconfig"),
         ClusterError::UnknownContext { .. } => "set `context:` in the stack file or pass --context with one of the contexts listed".into(),
         ClusterError::Unreachable { cause, .. } => unreachable_hint(cause),
-        ClusterError::Tls { .. } => "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster; for the local control plane, `make cluster` writes .cluster/kubeconfig".into(),
+        ClusterError::Tls { .. } => format!(
+            "the kubeconfig's certificate-authority does not match this server (or the server address is wrong): get a fresh kubeconfig for the cluster{}",
+            in_repository("; for the local control plane, `make cluster` writes .cluster/kubeconfig")
+        ),
         ClusterError::TlsHandshake { .. } => "check the kubeconfig's server address: its scheme (https://) and port must be the API server's; if the server refused the client certificate, get a fresh kubeconfig".into(),
         ClusterError::Unauthorized { .. } => "the credential is wrong or expired: refresh it in the kubeconfig".into(),
         ClusterError::Forbidden { .. } => "ask a cluster admin for the RBAC permission named above, or use a context that has it".into(),
@@ -380,6 +423,12 @@ fn state_hint(error: &StateError) -> Option<String> {
             "another run may have taken the stack over since: run `{bin} preview` to see where the stack stands, then run the command again"
         ),
         StateError::SerialExhausted { .. } => "a state's serial grows by one per write, so this one was set by hand: lower its `serial` (and that of any kept copy above it), then run the command again; nothing was written".into(),
+        StateError::RevisionNotKept { kept, .. } if kept.is_empty() => {
+            format!("run `{bin} up` first: each write of the state is a revision")
+        }
+        StateError::RevisionNotKept { .. } => format!(
+            "pick one of those with --revision; `{bin} stack history` says when each was written and by whom"
+        ),
         StateError::Foreign { location, .. } => format!(
             "{bin} did not write {location}, and neither read nor changed it: look at it with `kubectl get -o yaml`, remove it if it is nobody's, and keep the backend in a namespace of its own that only the stack's runs may write"
         ),
@@ -426,6 +475,5 @@ fn recovery_hint(recovery: &Recovery) -> Option<String> {
         Recovery::Index { namespace, secret } => format!(
             "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `{bin} stack export` (`{bin} stack import --force FILE`), e.g. one taken with `kubectl get secret -n {namespace} {secret} -o yaml`"
         ),
-        Recovery::NotKept => format!("`{bin} stack history` lists the revisions kept"),
     })
 }

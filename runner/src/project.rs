@@ -53,6 +53,14 @@ impl Project {
         &self.root
     }
 
+    /// Whether this is echo-iac's own repository, which builds and starts a
+    /// local control plane (`make cluster`): only there may hints send a
+    /// user to it. Known by the script that starts it, which no other
+    /// project has.
+    pub fn has_local_control_plane(&self) -> bool {
+        self.root.join("tests/cluster/up.sh").is_file()
+    }
+
     pub fn stacks_dir(&self) -> PathBuf {
         self.root.join(STACKS_DIR)
     }

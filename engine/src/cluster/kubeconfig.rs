@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use kube::config::Kubeconfig;
+use kube::client::AuthError;
+use kube::config::{Kubeconfig, KubeconfigError};
 
 use super::{ClusterError, error_chain, home_dir, without_values};
 
@@ -106,12 +107,81 @@ fn merge(paths: &[PathBuf]) -> Result<Loaded, ClusterError> {
 }
 
 fn read(path: &Path) -> Result<Kubeconfig, ClusterError> {
+    if path.is_dir() {
+        return Err(ClusterError::Kubeconfig {
+            path: path.to_path_buf(),
+            reason: "it is a folder, not a file".into(),
+        });
+    }
     // kube makes the certificate and key paths inside absolute, relative to
     // the file that names them, as kubectl does.
     Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
         path: path.to_path_buf(),
-        reason: super::without_userinfo(&without_values(&error_chain(&e))),
+        reason: super::without_userinfo(&reason(&e)),
     })
+}
+
+/// Why kube could not use a kubeconfig, without its values, and with the
+/// paths it names written plainly (kube quotes them as `'"path"'`).
+pub(super) fn reason(error: &KubeconfigError) -> String {
+    match error {
+        KubeconfigError::ReadConfig(io, _) => io.to_string(),
+        KubeconfigError::LoadCertificateAuthority(e)
+        | KubeconfigError::LoadClientCertificate(e)
+        | KubeconfigError::LoadClientKey(e) => {
+            let what = match error {
+                KubeconfigError::LoadCertificateAuthority(_) => "certificate authority",
+                KubeconfigError::LoadClientCertificate(_) => "client certificate",
+                _ => "client key",
+            };
+            match e {
+                kube::config::LoadDataError::ReadFile(io, path) => {
+                    format!("cannot read its {what} {}: {io}", path.display())
+                }
+                other => format!(
+                    "cannot load its {what}: {}",
+                    without_values(&error_chain(other))
+                ),
+            }
+        }
+        other => without_values(&error_chain(other)),
+    }
+}
+
+/// Why a credential plugin failed, in a few words (its output may hold
+/// a credential, so only the first line of what it wrote to stderr is
+/// kept), and whether it is missing altogether.
+pub(super) fn plugin_failure(error: &AuthError) -> (String, bool) {
+    match error {
+        AuthError::AuthExecStart(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            ("is not installed (not found on PATH)".into(), true)
+        }
+        AuthError::AuthExecStart(io) => (format!("could not be started: {io}"), false),
+        AuthError::AuthExecRun { out, .. } => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let first: String = stderr
+                .trim()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            let status = match out.status.code() {
+                Some(code) => format!("exit code {code}"),
+                None => "a signal".to_string(),
+            };
+            if first.is_empty() {
+                (format!("failed with {status}"), false)
+            } else {
+                (format!("failed with {status}: {first}"), false)
+            }
+        }
+        other => (
+            format!("failed: {}", without_values(&error_chain(other))),
+            false,
+        ),
+    }
 }
 
 fn join<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> PathBuf {

@@ -181,11 +181,18 @@ fn deployment(live: &Value) -> Verdict {
     if updated != replicas {
         progress.push_str(&format!(", {updated}/{replicas} updated"));
     }
-    if total > replicas {
-        progress.push_str(&format!(
-            ", {} old replica(s) terminating",
-            total - replicas
-        ));
+    // `replicas` counts the pods that are not terminating, of every
+    // ReplicaSet: above `spec.replicas` mid-rollout, by the new pods
+    // surged ahead of the old ones being scaled down.
+    let old = total - updated;
+    if total > replicas && old > 0 {
+        progress.push_str(&format!(", {old} old pod(s) still running"));
+    } else if total > replicas {
+        progress.push_str(&format!(", {} pod(s) above {replicas}", total - replicas));
+    }
+    let terminating = count(status, "terminatingReplicas");
+    if terminating > 0 {
+        progress.push_str(&format!(", {terminating} terminating"));
     }
     if updated == replicas && ready >= replicas && available == replicas && total == replicas {
         Verdict::ready(progress)
@@ -523,7 +530,33 @@ mod tests {
         );
         let v = verdict(&d);
         assert_eq!(v.status, Status::InProgress);
-        assert_eq!(v.progress, "3/3 available, 1 old replica(s) terminating");
+        assert_eq!(v.progress, "3/3 available, 1 old pod(s) still running");
+    }
+
+    #[test]
+    fn a_surge_pod_is_not_called_terminating() {
+        // Mid-rollout with maxSurge 1: one new pod beside the two old ones,
+        // none of them terminating.
+        let d = deployment(
+            json!({"replicas": 2}),
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1,
+                "readyReplicas": 2, "availableReplicas": 2, "terminatingReplicas": 0}),
+        );
+        let v = verdict(&d);
+        assert_eq!(v.status, Status::InProgress);
+        assert_eq!(
+            v.progress,
+            "2/2 available, 1/2 updated, 2 old pod(s) still running"
+        );
+        assert!(!v.progress.contains("terminating"), "{}", v.progress);
+        // Pods that are terminating are said so, from the count the
+        // controller keeps of them.
+        let d = deployment(
+            json!({"replicas": 2}),
+            json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+                "readyReplicas": 2, "availableReplicas": 2, "terminatingReplicas": 1}),
+        );
+        assert_eq!(verdict(&d).progress, "2/2 available, 1 terminating");
     }
 
     #[test]

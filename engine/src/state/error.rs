@@ -32,8 +32,6 @@ pub enum Recovery {
     /// The head Secret's index, without which no revision can be found:
     /// only a backup or an export brings it back.
     Index { namespace: String, secret: String },
-    /// A revision was asked for that is not kept.
-    NotKept,
 }
 
 /// How a backend's lock is released, for telling a waiting user.
@@ -132,6 +130,17 @@ pub enum StateError {
     )]
     SerialExhausted { location: String, serial: u64 },
 
+    #[error(
+        "revision {serial} of {location} is not kept; the kept revisions are {}",
+        kept_text(kept)
+    )]
+    RevisionNotKept {
+        location: String,
+        serial: u64,
+        /// The serials that are kept, oldest first.
+        kept: Vec<u64>,
+    },
+
     #[error("refusing to use {location} as the state of stack {stack}: {reason}")]
     Foreign {
         location: String,
@@ -158,9 +167,22 @@ pub enum StateError {
     Cluster {
         action: &'static str,
         location: String,
+        /// Boxed to keep every `Result` that carries a state error small.
         #[source]
-        source: ClusterError,
+        source: Box<ClusterError>,
     },
+}
+
+/// `3, 4 and 5`, or `none` before the first write.
+fn kept_text(kept: &[u64]) -> String {
+    match kept {
+        [] => "none: the stack has no state yet".to_string(),
+        [one] => format!("{one} only"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(u64::to_string).collect();
+            format!("{} and {last}", init.join(", "))
+        }
+    }
 }
 
 impl StateError {
@@ -176,7 +198,7 @@ impl StateError {
         StateError::Cluster {
             action,
             location: location.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 }

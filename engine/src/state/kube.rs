@@ -767,11 +767,14 @@ impl StateStore for KubeStore {
             .revisions
             .iter()
             .find(|r| r.serial == serial)
-            .ok_or_else(|| StateError::Corrupt {
-                location: self.describe(),
-                last_good: None,
-                reason: format!("revision {serial} is not kept"),
-                recovery: Box::new(Recovery::NotKept),
+            .ok_or_else(|| {
+                let mut kept: Vec<u64> = head.index.revisions.iter().map(|r| r.serial).collect();
+                kept.sort_unstable();
+                StateError::RevisionNotKept {
+                    location: self.describe(),
+                    serial,
+                    kept,
+                }
             })?;
         self.read_revision(&head, revision).await
     }

@@ -351,7 +351,18 @@ impl StateStore for LocalStore {
         }
         let history = self.history_dir();
         files::check_folders(self.root.as_deref(), &history)?;
-        self.read_copy(&history.join(format!("{}.{serial}.json", self.stack)))
+        match self.read_copy(&history.join(format!("{}.{serial}.json", self.stack))) {
+            Err(StateError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                let mut kept: Vec<u64> = self.history().await?.iter().map(|r| r.serial).collect();
+                kept.sort_unstable();
+                Err(StateError::RevisionNotKept {
+                    location: self.location(),
+                    serial,
+                    kept,
+                })
+            }
+            read => read,
+        }
     }
 
     fn location(&self) -> String {
@@ -496,6 +507,32 @@ mod tests {
             .map(|h| h.0)
             .collect();
         assert_eq!(serials, (5..=14).rev().collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_revision_not_kept_is_named_with_the_kept_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let mut state = store.load().await.unwrap();
+        for _ in 0..3 {
+            store.save(&mut state).await.unwrap();
+        }
+        let err = store.revision(99).await.unwrap_err();
+        assert!(
+            matches!(&err, StateError::RevisionNotKept { serial: 99, kept, .. } if kept == &[1, 2, 3]),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("is not kept; the kept revisions are 1, 2 and 3"),
+            "{err}"
+        );
+        let empty = LocalStore::new(dir.path().join("other"), "dev", &identity());
+        let err = empty.revision(1).await.unwrap_err();
+        assert!(
+            err.to_string().contains("none: the stack has no state yet"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

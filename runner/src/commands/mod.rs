@@ -252,7 +252,7 @@ impl<P: Program> Session<P> {
 }
 
 pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
-    Ok(match &global.dir {
+    let project = match &global.dir {
         Some(dir) => Project::at(dir)?,
         None => {
             let cwd = std::env::current_dir().map_err(|e| {
@@ -263,7 +263,9 @@ pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
             })?;
             Project::discover(&cwd)?
         }
-    })
+    };
+    crate::error::note_project(&project);
+    Ok(project)
 }
 
 fn use_color(choice: ColorChoice) -> bool {
@@ -419,15 +421,16 @@ pub fn watch_interrupts() -> &'static AtomicBool {
                     None => std::future::pending::<()>().await,
                 }
             };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminated => {}
-            }
+            let keyboard = tokio::select! {
+                _ = tokio::signal::ctrl_c() => true,
+                _ = terminated => false,
+            };
             count += 1;
             if count == 1 {
                 CANCEL.store(true, Ordering::SeqCst);
-                note(
+                progress::note_interrupt(
                     "Interrupted: finishing the steps in flight (interrupt again to stop at once)",
+                    keyboard,
                 );
             } else {
                 std::process::exit(exit::INTERRUPTED);

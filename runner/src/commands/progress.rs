@@ -9,7 +9,7 @@
 //! progress do not overwrite each other.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ use super::note;
 
 /// Above this many objects to wait for, progress is a count, not a line each.
 const LINES: usize = 20;
+/// Longest reason a plain line shows; the final error gives it whole.
+const PLAIN_REASON_CHARS: usize = 100;
 const TICK: Duration = Duration::from_millis(120);
 const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏", " "];
 
@@ -71,6 +73,40 @@ pub fn stderr_color(choice: ColorChoice) -> bool {
     }
 }
 
+/// The live display on screen, if any, so that a line printed from
+/// elsewhere while it runs (Ctrl-C's notice) goes above its lines instead
+/// of between them, where it would shift them and leave copies behind.
+static LIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
+
+/// Prints the notice of an interrupt on stderr, above the live lines when
+/// a display is live. `keyboard`: it came from Ctrl-C, which the terminal
+/// may have echoed as `^C` past the live lines' last column, on a line of
+/// its own that the display does not know of; that line is taken away
+/// first, or each redraw would leave a copy of a live line behind.
+pub fn note_interrupt(text: &str, keyboard: bool) {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match live {
+        Some(multi) => {
+            if keyboard && echoes_control_keys() {
+                let _ = write!(std::io::stderr(), "\r\x1b[2K\x1b[1A");
+            }
+            let _ = multi.println(text);
+        }
+        None => note(text),
+    }
+}
+
+/// Whether the terminal on stdin echoes Ctrl-C as `^C` (ECHO and ECHOCTL,
+/// the default of every terminal).
+fn echoes_control_keys() -> bool {
+    // SAFETY: tcgetattr only writes the termios it is given, and fails
+    // harmlessly when stdin is not a terminal.
+    let mut termios: libc::termios = unsafe { std::mem::zeroed() };
+    let read = unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut termios) } == 0;
+    let wanted = libc::ECHO | libc::ECHOCTL;
+    read && termios.c_lflag & wanted == wanted
+}
+
 pub struct Progress {
     mode: Mode,
     color: bool,
@@ -79,6 +115,9 @@ pub struct Progress {
     steps: Mutex<HashMap<ResourceId, ProgressBar>>,
     /// Live lines of the readiness wait, in target order.
     waits: Mutex<Vec<ProgressBar>>,
+    /// The reason each object's plain line last showed, so that a reason
+    /// that stays (a long pull error) is shown once, not on every update.
+    shown_reasons: Mutex<HashMap<ResourceId, String>>,
 }
 
 impl Progress {
@@ -87,12 +126,17 @@ impl Progress {
             Mode::Live => ProgressDrawTarget::stderr_with_hz(10),
             _ => ProgressDrawTarget::hidden(),
         };
+        let multi = MultiProgress::with_draw_target(target);
+        if mode == Mode::Live {
+            *LIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(multi.clone());
+        }
         Progress {
             mode,
             color,
-            multi: MultiProgress::with_draw_target(target),
+            multi,
             steps: Mutex::new(HashMap::new()),
             waits: Mutex::new(Vec::new()),
+            shown_reasons: Mutex::new(HashMap::new()),
         }
     }
 
@@ -156,13 +200,23 @@ impl Progress {
                     note(&format!("    {ready}/{} ready", all.len()));
                     return;
                 }
+                let mut shown = self
+                    .shown_reasons
+                    .lock()
+                    .expect("progress lock is never poisoned");
                 for r in changed {
+                    let why = match &r.reason {
+                        Some(why) if shown.get(&r.id) != Some(why) => {
+                            shown.insert(r.id.clone(), why.clone());
+                            format!("; {}", cut(why, PLAIN_REASON_CHARS))
+                        }
+                        _ => String::new(),
+                    };
                     note(&format!(
-                        "    {} {}: {}{}",
+                        "    {} {}: {}{why}",
                         if r.ready { "✓" } else { "…" },
                         r.id,
                         r.progress,
-                        reason(r)
                     ));
                 }
             }
@@ -205,6 +259,9 @@ impl Progress {
                     .as_deref()
                     .map(|why| format!("; {}", self.paint(YELLOW, why)))
                     .unwrap_or_default();
+                // The line is cut at the terminal's width as it is drawn;
+                // the prefix (not drawn) keeps what it settles on.
+                bar.set_prefix(format!("{}: {}", r.id, r.progress));
                 bar.set_message(format!("{}: {}{why}", r.id, r.progress));
             }
         }
@@ -260,8 +317,10 @@ impl Progress {
 }
 
 impl Drop for Progress {
-    /// A run that stops early (an error, Ctrl-C) leaves each live line as
-    /// it last was, without a spinner, above the error.
+    /// A run that stops early (an error, Ctrl-C) takes its live lines away
+    /// and leaves each as a plain line of where it stood, whole: a line
+    /// left drawn would keep its spinner and be cut at the terminal's
+    /// width. The reason it was waiting on is the final error's to give.
     fn drop(&mut self) {
         let bars = self
             .lock_steps()
@@ -274,23 +333,44 @@ impl Drop for Progress {
                     .drain(..),
             )
             .collect::<Vec<_>>();
-        for bar in bars {
+        let mut left = Vec::new();
+        for bar in &bars {
             if !bar.is_finished() {
-                // Truncated to the terminal's width, like the live line.
-                bar.set_style(
-                    ProgressStyle::with_template("   {wide_msg}").expect("the template is valid"),
-                );
-                bar.abandon();
+                bar.disable_steady_tick();
+                let prefix = bar.prefix();
+                left.push(if prefix.is_empty() {
+                    bar.message()
+                } else {
+                    prefix
+                });
             }
+        }
+        if self.mode == Mode::Live {
+            *LIVE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        if self.mode == Mode::Live && !bars.is_empty() {
+            // Wipe the drawn lines first, then stop drawing: removing the
+            // last bar leaves the screen as it was.
+            let _ = self.multi.clear();
+            self.multi.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        for bar in &bars {
+            self.retire(bar);
+        }
+        for line in left {
+            note(&format!("   {line}"));
         }
     }
 }
 
-fn reason(r: &Readiness) -> String {
-    r.reason
-        .as_deref()
-        .map(|why| format!("; {why}"))
-        .unwrap_or_default()
+/// `text` cut to `max` characters, with `…` where it was cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 fn past_tense(op: Op) -> &'static str {

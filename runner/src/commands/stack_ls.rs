@@ -15,15 +15,20 @@ pub async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Result<()
     let names = project.stack_names()?;
     let width = names.iter().map(String::len).max().unwrap_or(4).max(4);
     let mut rows = Vec::new();
+    // Why a row shows `?`, printed under the table.
+    let mut problems = Vec::new();
     for name in names {
         // One broken stack file or unreachable cluster must not hide the
         // other stacks: its row says what is wrong.
         let (backend, updated, resources) = match stack::load::<P::Config>(&project, &name) {
-            Err(_) => (
-                "?".to_string(),
-                "stack file invalid".to_string(),
-                "?".to_string(),
-            ),
+            Err(e) => {
+                problems.push((name.clone(), first_line(&e.to_string()).to_string()));
+                (
+                    "?".to_string(),
+                    "stack file invalid".to_string(),
+                    "?".to_string(),
+                )
+            }
             Ok(config) => {
                 let session = Session::with(program, project.clone(), config, global);
                 let backend = session
@@ -40,7 +45,10 @@ pub async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Result<()
                         state.updated.unwrap_or_else(|| "never".to_string()),
                         state.resources.len().to_string(),
                     ),
-                    Err(_) => (backend, "state unreadable".to_string(), "?".to_string()),
+                    Err(e) => {
+                        problems.push((name.clone(), first_line(&e.to_string()).to_string()));
+                        (backend, "state unreadable".to_string(), "?".to_string())
+                    }
                 }
             }
         };
@@ -56,6 +64,15 @@ pub async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Result<()
             "{name:<width$}  {backend:<backend_width$}  {updated:<25}  {resources}\n"
         ));
     }
+    for (name, problem) in problems {
+        text.push_str(&format!("\n{name}: {problem}"));
+    }
     print(&text);
     Ok(())
+}
+
+/// An error's first line: a stack file's error goes on with the source
+/// lines it points at, which the table has no room for.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }

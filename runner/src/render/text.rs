@@ -196,26 +196,21 @@ fn painted_summary(s: &Summary, p: &Painter) -> String {
     })
     .collect();
 
-    let mut line = if parts.is_empty() {
+    if parts.is_empty() && s.blocked == 0 {
         let mut line = "Resources: no changes".to_string();
         if s.same > 0 {
             line.push_str(&format!(" ({} unchanged)", s.same));
         }
-        line
-    } else {
-        let mut line = format!("Resources: {}", parts.join(", "));
-        if s.same > 0 {
-            line.push_str(&format!(", {} unchanged", s.same));
-        }
-        line
-    };
-    if s.blocked > 0 {
-        line.push_str(&format!(
-            ", {}",
-            p.paint(BLOCKED, &format!("! {} blocked", s.blocked))
-        ));
+        return line;
     }
-    line
+    let mut parts = parts;
+    if s.same > 0 {
+        parts.push(format!("{} unchanged", s.same));
+    }
+    if s.blocked > 0 {
+        parts.push(p.paint(BLOCKED, &format!("! {} blocked", s.blocked)));
+    }
+    format!("Resources: {}", parts.join(", "))
 }
 
 /// Blockers first, since they decide whether anything happens; then the
@@ -602,6 +597,21 @@ mod tests {
             lines.last(),
             Some(&"       … 64 more lines; --diff shows all")
         );
+    }
+
+    #[test]
+    fn a_blocked_step_is_counted_once_so_the_counts_add_up_to_the_objects() {
+        let plan = rejected_plan();
+        let steps = plan.steps.len();
+        let s = plan.summary();
+        assert_eq!(s.blocked, 1, "{s:?}");
+        assert_eq!(
+            s.same + s.create + s.update + s.replace + s.delete + s.blocked,
+            steps,
+            "{s:?}"
+        );
+        let line = summary_line(&s);
+        assert!(line.ends_with("! 1 blocked"), "{line}");
     }
 
     #[test]

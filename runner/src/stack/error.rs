@@ -90,7 +90,15 @@ impl StackError {
                     display_path(file).display()
                 ),
             }),
-            StackError::Read { .. } => Some("check that the file exists and is readable".into()),
+            StackError::Read { source, .. } => Some(match source.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    "check that your user may read the file".into()
+                }
+                std::io::ErrorKind::IsADirectory => {
+                    "a stack is a file, `stacks/<name>.yaml`: move the folder away".into()
+                }
+                _ => "check that the file is a readable regular file".into(),
+            }),
             StackError::InvalidName { .. } => Some(
                 "rename the stack file: the stack name is a label value, up to 63 letters, \
                  digits, '-', '_' or '.', starting and ending with a letter or digit"

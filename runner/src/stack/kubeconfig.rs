@@ -14,6 +14,8 @@ use super::source::Source;
 pub(super) enum KubeconfigPaths {
     One(String),
     Many(Vec<Spanned<String>>),
+    /// Neither: a number, a boolean or a mapping, reported where it stands.
+    Other,
 }
 
 // By hand rather than `#[serde(untagged)]`, which buffers the value and
@@ -28,6 +30,30 @@ impl<'de> Deserialize<'de> for KubeconfigPaths {
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(KubeconfigPaths::One(v.to_string()))
+            }
+            // An error raised here would carry no position, so what is not
+            // a path is returned and reported with the value's.
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(KubeconfigPaths::Other)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(KubeconfigPaths::Other)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(KubeconfigPaths::Other)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(KubeconfigPaths::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(KubeconfigPaths::Other)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -63,6 +89,25 @@ pub(super) fn resolve(
             ));
         }
         KubeconfigPaths::Many(items) => items,
+        KubeconfigPaths::Other => {
+            let written = src
+                .written(paths.referenced)
+                .and_then(|w| w.lines().next())
+                .unwrap_or_default();
+            let found = if written.is_empty() || written.starts_with('{') || written.contains(": ")
+            {
+                ", found a mapping".to_string()
+            } else {
+                format!(", found `{}`", written.escape_debug())
+            };
+            return Err(src.at(
+                &paths,
+                format!("`kubeconfig` must be a path, or a list of paths{found}"),
+                "not a path",
+                "write it like `kubeconfig: ~/.kube/config`, quoted if the path reads as a \
+                 number or true/false (`kubeconfig: \"2024\"`)",
+            ));
+        }
     };
     items
         .iter()

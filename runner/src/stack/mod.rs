@@ -18,6 +18,7 @@ mod raw;
 mod section;
 mod snippet;
 mod source;
+mod surface;
 mod yaml_error;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use names::{
 pub use section::{Section, SectionConfig};
 pub use snippet::Mark;
 pub use source::Source;
+pub use surface::decimal_spelling;
 pub use yaml_error::{KeyHelp, Wording};
 
 use raw::RawStack;
@@ -134,8 +136,8 @@ pub fn load<C: ProgramConfig>(
     let file = project.stack_file(name);
     // The name becomes part of a path: check it before touching the disk.
     check_stack_name(name, &file)?;
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
+    let bytes = match std::fs::read(&file) {
+        Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(StackError::NotFound {
                 name: name.to_string(),
@@ -145,6 +147,8 @@ pub fn load<C: ProgramConfig>(
         }
         Err(source) => return Err(StackError::Read { file, source }),
     };
+    let text = String::from_utf8(bytes)
+        .map_err(|e| surface::not_utf8(&file, e.as_bytes(), e.utf8_error().valid_up_to()))?;
     parse::<C>(name, &file, &text, project.root())
 }
 
@@ -175,8 +179,11 @@ fn parse_with_home<C: ProgramConfig>(
 ) -> Result<Stack<C::Validated>, StackError> {
     check_stack_name(name, file)?;
     let src = Source { file, text };
-    let raw: Option<RawStack<C>> =
-        serde_saphyr::from_str(text).map_err(|err| src.yaml_error::<C>(&err))?;
+    if let Some(err) = surface::tag_error(&src) {
+        return Err(err);
+    }
+    let raw: Option<RawStack<C>> = serde_saphyr::from_str_with_options(text, yaml_options())
+        .map_err(|err| src.yaml_error::<C>(&err))?;
     let Some(raw) = raw else {
         return Err(src.error(
             Some((1, 1)),
@@ -241,6 +248,16 @@ fn parse_with_home<C: ProgramConfig>(
         backend,
         program: raw.program.validate(&src)?,
     })
+}
+
+/// How stack files are read: a value YAML would read as a number or a
+/// boolean is not taken as text where text is meant (`image: 42`,
+/// `namespace: true`): it must be quoted.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.no_schema = true;
+    options.reject_unsupported_tags = true;
+    options
 }
 
 /// The stack name is the value of the `echo-iac.io/stack` label on every
@@ -543,6 +560,133 @@ mod tests {
     fn a_list_at_the_top_is_not_a_stack_file() {
         let err = parse_err("- namespace: a\n");
         assert_error(&err, 1, 1, &["must be a mapping of settings, found a list"]);
+    }
+
+    #[test]
+    fn a_value_that_is_no_path_is_reported_at_kubeconfig() {
+        for (value, found) in [
+            ("42", "found `42`"),
+            ("true", "found `true`"),
+            ("3.14", "found `3.14`"),
+            ("{a: b}", "found a mapping"),
+        ] {
+            let err = parse_err(&format!("kubeconfig: {value}\nnamespace: a\n"));
+            assert_error(
+                &err,
+                1,
+                13,
+                &[
+                    "`kubeconfig` must be a path, or a list of paths",
+                    found,
+                    "quoted",
+                ],
+            );
+        }
+        let config = parse_ok("kubeconfig: \"2024\"\nnamespace: a\n");
+        assert_eq!(
+            config.kubeconfig,
+            vec![PathBuf::from("/projects/echo/2024")]
+        );
+    }
+
+    #[test]
+    fn a_null_key_is_named_as_such() {
+        let err = parse_err("~: x\nnamespace: a\n");
+        assert_error(&err, 1, 1, &["a key cannot be empty or `~`", "null"]);
+        assert!(!err.to_string().contains("mapping of settings"), "{err}");
+    }
+
+    #[test]
+    fn text_that_yaml_reads_as_a_number_or_boolean_must_be_quoted() {
+        let err = parse_err("namespace: true\n");
+        assert_error(
+            &err,
+            1,
+            12,
+            &[
+                "`namespace` takes text, but YAML reads `true` as a boolean",
+                "namespace: \"true\"",
+            ],
+        );
+        let err = parse_err("namespace: a\ncontext: 1.5\n");
+        assert_error(
+            &err,
+            2,
+            10,
+            &["reads `1.5` as a number", "context: \"1.5\""],
+        );
+        assert_eq!(parse_ok("namespace: \"1\"\n").namespace, "1");
+    }
+
+    #[test]
+    fn any_yaml_tag_is_rejected_at_the_tag() {
+        for (text, tag, column) in [
+            (
+                "namespace: a\ngreeting: !!python/object:os.system ls\n",
+                "!!python/object:os.system",
+                11,
+            ),
+            ("namespace: a\ngreeting: !!binary aGk=\n", "!!binary", 11),
+            ("namespace: !custom a\n", "!custom", 12),
+            ("namespace: a\ngreeting: !!str hi\n", "!!str", 11),
+        ] {
+            let err = parse_err(text);
+            let line = if text.starts_with("namespace: !") {
+                1
+            } else {
+                2
+            };
+            assert_error(
+                &err,
+                line,
+                column,
+                &[&format!("`{tag}` is a YAML tag"), "stack files take none"],
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_indented_under_a_single_value_is_pointed_at() {
+        let err = parse_err("namespace: a\ngreeting: hi\n  context: x\n");
+        assert_error(
+            &err,
+            3,
+            3,
+            &[
+                "line 3 is indented under `greeting: hi`, which holds a single value",
+                "indent `context:` as far as `greeting:` (0 spaces)",
+            ],
+        );
+        assert!(err.to_string().contains("indented too far"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_names_the_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("stacks")).unwrap();
+        std::fs::write(
+            dir.path().join("stacks/dev.yaml"),
+            b"namespace: a\ngreeting: caf\xe9\n",
+        )
+        .unwrap();
+        let project = Project::at(dir.path()).unwrap();
+        let err = load::<Greeting>(&project, "dev").unwrap_err();
+        assert_eq!(err.position(), Some((2, 14)), "{err}");
+        assert!(
+            err.to_string().contains("not UTF-8 text: byte 0xE9"),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("save the file as UTF-8"));
+    }
+
+    #[test]
+    fn a_folder_in_place_of_a_stack_file_is_not_said_to_be_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("stacks/dev.yaml")).unwrap();
+        let project = Project::at(dir.path()).unwrap();
+        let err = load::<Greeting>(&project, "dev").unwrap_err();
+        assert!(matches!(err, StackError::Read { .. }), "{err}");
+        assert!(!err.hint().unwrap().contains("exists"), "{:?}", err.hint());
     }
 
     #[test]

@@ -98,14 +98,20 @@ impl Source<'_> {
         }
     }
 
+    /// The value at `at` as written in the file (quotes included), when
+    /// serde-saphyr knows its span.
+    pub fn written(&self, at: Location) -> Option<&str> {
+        let start = usize::try_from(at.span().byte_offset()?).ok()?;
+        let len = usize::try_from(at.span().byte_len()?).ok()?;
+        self.text.get(start..start + len)
+    }
+
     /// Where character `index` of a string value sits in the file, when the
     /// value is written literally on one line (plain or quoted without escapes);
     /// `None` when escapes or folding make the mapping ambiguous.
     pub fn char_position(&self, value: &Spanned<String>, index: usize) -> Option<(usize, usize)> {
         let at = value.referenced;
-        let start = usize::try_from(at.span().byte_offset()?).ok()?;
-        let len = usize::try_from(at.span().byte_len()?).ok()?;
-        let written = self.text.get(start..start + len)?;
+        let written = self.written(at)?;
         let unquoted = ['"', '\'']
             .iter()
             .find_map(|q| written.strip_prefix(*q)?.strip_suffix(*q))

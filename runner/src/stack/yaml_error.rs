@@ -62,6 +62,19 @@ impl Source<'_> {
         use serde_saphyr::Error as E;
         let err = err.without_snippet();
         let at = err.location().filter(|at| *at != Location::UNKNOWN);
+        let elsewhere = matches!(
+            err,
+            E::SerdeUnknownField { .. }
+                | E::DuplicateMappingKey { .. }
+                | E::MultipleDocuments { .. }
+        );
+        if !elsewhere
+            && let Some(found) = at
+                .and_then(|at| self.position(at))
+                .and_then(|(line, _)| super::surface::over_indented(self, line))
+        {
+            return found;
+        }
         let key = at.and_then(|at| self.key_of(at));
         let help = key.as_deref().and_then(key_help::<C>);
         let is_type_error = matches!(
@@ -114,16 +127,60 @@ impl Source<'_> {
                 hint: "remove the `---` line and what follows, or move it to its own stack file"
                     .to_string(),
             },
+            (E::QuotingRequired { value, .. }, _) => {
+                let reads_as = if value.parse::<f64>().is_ok()
+                    || value.starts_with("0x")
+                    || value.starts_with("0o")
+                    || value.contains('_')
+                    || value.trim_start_matches(['+', '-']).starts_with('.')
+                {
+                    "a number"
+                } else {
+                    "a boolean"
+                };
+                let key = key.as_deref().unwrap_or("the value");
+                Wording {
+                    message: format!(
+                        "`{key}` takes text, but YAML reads `{}` as {reads_as}",
+                        value.escape_debug()
+                    ),
+                    label: format!("{reads_as}, not text"),
+                    hint: format!(
+                        "quote it to mean the text: `{key}: \"{}\"`",
+                        value.escape_debug()
+                    ),
+                }
+            }
+            (E::NullIntoString { .. }, _) if at.is_some_and(|at| self.is_key(at)) => Wording {
+                message: "a key cannot be empty or `~`: YAML reads it as null, not a name"
+                    .to_string(),
+                label: "null key".to_string(),
+                hint: "write the setting's name before the `:`, e.g. `namespace: echo-dev`"
+                    .to_string(),
+            },
             (_, Some(help)) if is_type_error => {
                 let key = key.as_deref().unwrap_or_default();
                 let found = at.map(|at| self.found(at)).unwrap_or_default();
+                let decimal = at
+                    .and_then(|at| self.written(at))
+                    .and_then(super::surface::decimal_spelling);
                 Wording {
                     message: format!("`{key}` must be {}{found}", help.takes),
                     label: "wrong type".to_string(),
-                    hint: help.hint,
+                    hint: match decimal {
+                        Some(decimal) => format!(
+                            "whole numbers are written in plain decimal digits, without \
+                             leading zeros: `{key}: {decimal}`"
+                        ),
+                        None => help.hint,
+                    },
                 }
             }
-            _ if is_type_error && at.is_some_and(|at| at.column() == 1) => {
+            _ if is_type_error
+                && at.is_some_and(|at| {
+                    at.column() == 1 && self.found(at) != ", found a mapping"
+                }) =>
+            {
                 let found = at.map(|at| self.found(at)).unwrap_or_default();
                 Wording {
                     message: format!("a stack file must be a mapping of settings{found}"),
@@ -188,6 +245,24 @@ impl Source<'_> {
         let key = key_line.strip_prefix('-').unwrap_or(key_line).trim();
         let key = key.strip_suffix(':')?.trim_end();
         (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric())).then(|| key.to_string())
+    }
+
+    /// Whether the node at `at` is a mapping key: a `:` follows it.
+    fn is_key(&self, at: Location) -> bool {
+        let Some((line, column)) = self.position(at) else {
+            return false;
+        };
+        let rest: String = self
+            .text
+            .lines()
+            .nth(line - 1)
+            .unwrap_or_default()
+            .chars()
+            .skip(column - 1)
+            .collect();
+        // A missing value is reported at the `:` after its key.
+        let token = rest.split_whitespace().next().unwrap_or_default();
+        !rest.starts_with(':') && token.ends_with(':')
     }
 
     /// `, found ...` describing the value at `at`, for type errors.

@@ -12,7 +12,7 @@ use serde_saphyr::{Location, Spanned};
 
 use echo_iac_runner::stack::{
     KeyHelp, MAX_LABEL_CHARS, Mark, ProgramConfig, Source, Stack, StackError, ValueKinds, Wording,
-    dns_label_problem, label_key_problem, label_value_problem, show_char,
+    decimal_spelling, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
 use echo_iac_runner::suggest::closest;
 
@@ -429,6 +429,11 @@ fn fill_in(
     mut echo: EchoConfig,
     raw: &RawEcho,
 ) -> Result<EchoConfig, StackError> {
+    for (key, number) in [("replicas", &raw.replicas), ("nodePort", &raw.node_port)] {
+        if let Some(number) = number {
+            check_decimal(src, key, number)?;
+        }
+    }
     if let Some(replicas) = &raw.replicas {
         if !REPLICAS_RANGE.contains(&replicas.value) {
             return Err(src.at(
@@ -571,6 +576,29 @@ fn fill_in(
         echo.tolerations = tolerations.value.iter().map(|t| t.value.clone()).collect();
     }
     Ok(echo)
+}
+
+/// Whole numbers are written in plain decimal (see [`decimal_spelling`]):
+/// YAML also reads `0x10`, `1_000` and `"3"` as numbers, and the file
+/// should say what the cluster gets.
+fn check_decimal(src: &Source<'_>, key: &str, number: &Spanned<i64>) -> Result<(), StackError> {
+    let Some(written) = src.written(number.referenced) else {
+        return Ok(());
+    };
+    if decimal_spelling(written).is_none() {
+        return Ok(());
+    }
+    Err(src.at(
+        number,
+        format!(
+            "`{key}` is written `{written}`; whole numbers in a stack file are plain decimal digits"
+        ),
+        "not plain decimal",
+        &format!(
+            "write `{key}: {}` (no quotes, prefixes, underscores, signs or leading zeros)",
+            number.value
+        ),
+    ))
 }
 
 fn check_image(
@@ -729,6 +757,13 @@ fn toleration_problem(toleration: &Toleration) -> Option<String> {
     }
     if operator == "Exists" && toleration.value.as_deref().is_some_and(|v| !v.is_empty()) {
         return Some("a toleration with operator Exists takes no value".into());
+    }
+    if let Some(key) = toleration.key.as_deref().filter(|key| !key.is_empty())
+        && let Some(problem) = label_key_problem(key)
+    {
+        return Some(format!(
+            "toleration key {key:?} is not a label key: {problem}"
+        ));
     }
     if toleration.key.as_deref().unwrap_or_default().is_empty() && operator != "Exists" {
         return Some("a toleration without a key must use operator Exists".into());
@@ -988,6 +1023,94 @@ mod tests {
                 "`replicas` must be a whole number (0-1000), found `three`",
                 "replicas: 3",
             ],
+        );
+    }
+
+    #[test]
+    fn a_setting_indented_under_replicas_is_pointed_at_not_replicas() {
+        let err = parse_err("namespace: a\necho:\n  replicas: 2\n    nodePort: 32650\n");
+        assert_error(
+            &err,
+            4,
+            5,
+            &[
+                "line 4 is indented under `replicas: 2`, which holds a single value",
+                "indent `nodePort:` as far as `replicas:` (2 spaces)",
+            ],
+        );
+        assert!(!err.to_string().contains("whole number"), "{err}");
+        // The same under a text value, which YAML reports on the next line.
+        let err = parse_err("namespace: a\necho:\n  image: nginx\n    nodePort: 32650\n");
+        assert_error(&err, 4, 5, &["indented under `image: nginx`"]);
+    }
+
+    #[test]
+    fn whole_numbers_are_plain_decimal_whatever_yaml_accepts() {
+        for (written, decimal) in [("0x10", "16"), ("\"3\"", "3"), ("1_0", "10"), ("+3", "3")] {
+            let err = parse_err(&format!("namespace: a\necho:\n  replicas: {written}\n"));
+            assert_error(
+                &err,
+                3,
+                13,
+                &[
+                    &format!("`replicas` is written `{written}`"),
+                    "plain decimal digits",
+                    &format!("replicas: {decimal}"),
+                ],
+            );
+        }
+        let err = parse_err("namespace: a\necho:\n  replicas: 007\n");
+        assert_error(
+            &err,
+            3,
+            13,
+            &["found `007`", "without leading zeros: `replicas: 7`"],
+        );
+        let err = parse_err("namespace: a\necho:\n  nodePort: 0x7537\n");
+        assert_error(
+            &err,
+            3,
+            13,
+            &["`nodePort` is written `0x7537`", "nodePort: 30007"],
+        );
+        assert_eq!(
+            parse_ok("namespace: a\necho:\n  replicas: 0\n")
+                .program
+                .echoes[0]
+                .replicas,
+            0
+        );
+    }
+
+    #[test]
+    fn text_settings_take_no_numbers_or_booleans_and_no_tags() {
+        let err = parse_err("namespace: a\necho:\n  image: 42\n");
+        assert_error(
+            &err,
+            3,
+            10,
+            &[
+                "`image` takes text, but YAML reads `42` as a number",
+                "image: \"42\"",
+            ],
+        );
+        let err = parse_err("namespace: a\necho:\n  image: !!python/object:os.system ls\n");
+        assert_error(&err, 3, 10, &["`!!python/object:os.system` is a YAML tag"]);
+        let err = parse_err("namespace: a\necho:\n  replicas: !!binary AAAA\n");
+        assert_error(&err, 3, 13, &["`!!binary` is a YAML tag"]);
+        assert!(!err.to_string().contains("invalid i64"), "{err}");
+    }
+
+    #[test]
+    fn bad_toleration_key_is_rejected_at_its_position() {
+        let err = parse_err(
+            "namespace: a\necho:\n  tolerations:\n    - {key: 'bad key!', operator: Exists}\n",
+        );
+        assert_error(
+            &err,
+            4,
+            7,
+            &["toleration key \"bad key!\" is not a label key", "a space"],
         );
     }
 

@@ -36,6 +36,10 @@ const CONTAINER: &str = "curl";
 const REQUEST_TIMEOUT_SECS: u32 = 5;
 /// How much of a log the engine's `pod_log` reads.
 const LOG_LIMIT_BYTES: usize = 16 * 1024;
+/// How long a running test Pod may write nothing before it is given up on:
+/// curl writes a line after each request, and each request ends within
+/// [`REQUEST_TIMEOUT_SECS`].
+const NO_OUTPUT_AFTER: Duration = Duration::from_secs(REQUEST_TIMEOUT_SECS as u64 + 5);
 /// How long a deleted test Pod is waited for; a finished one goes at once.
 const POD_GONE_WAIT: Duration = Duration::from_secs(15);
 
@@ -266,6 +270,10 @@ async fn run_pod(
     cancel: &AtomicBool,
 ) -> Result<String, Error> {
     let id = ResourceId::new("v1", "Pod", Some(namespace), name);
+    // When the Pod was first seen running, and whether its log has shown
+    // that it really does.
+    let mut running_since: Option<Instant> = None;
+    let mut wrote = false;
     loop {
         if cancel.load(Ordering::SeqCst) {
             return Err(EngineError::Interrupted.into());
@@ -281,6 +289,18 @@ async fn run_pod(
                 "the curl image cannot be pulled: set `testImage:` in the stack file's echo \
                  section to a curl image the nodes have or can pull",
             ));
+        }
+        if phase == Some("Running") && !wrote {
+            let since = *running_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= NO_OUTPUT_AFTER {
+                wrote = cluster
+                    .pod_log(namespace, name, CONTAINER, false, 1)
+                    .await
+                    .is_some();
+                if !wrote {
+                    return Err(no_output(namespace, name, &pod, since.elapsed()));
+                }
+            }
         }
         if Instant::now() >= deadline {
             return Err(Error::refused(
@@ -307,6 +327,28 @@ async fn run_pod(
         })
 }
 
+/// A Pod that runs but writes nothing: its node reports containers running
+/// that never start (a kwok node only pretends to run them), or its log
+/// cannot be read.
+fn no_output(namespace: &str, name: &str, pod: &Value, running: Duration) -> Error {
+    let node = pod["spec"]["nodeName"]
+        .as_str()
+        .unwrap_or("an unknown node");
+    Error::refused(
+        format!(
+            "test pod {namespace}/{name} has been running for {}s on node {node} and has \
+             written no output, though curl writes a line after each request",
+            running.as_secs()
+        ),
+        format!(
+            "node {node} may start no containers (a kwok node only reports them running): \
+             place the echo pods on a node that runs them with `nodeSelector:` (and \
+             `tolerations:`) in the stack file; if it does run them, these credentials need \
+             `get` on `pods/log` to read the answers"
+        ),
+    )
+}
+
 fn pod_state(pod: &Value, phase: Option<&str>) -> String {
     let waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].as_str();
     let unscheduled = pod["status"]["conditions"]
@@ -318,7 +360,10 @@ fn pod_state(pod: &Value, phase: Option<&str>) -> String {
     match (phase, waiting, unscheduled) {
         (_, _, Some(message)) => format!("not scheduled: {message}"),
         (_, Some(reason), _) => format!("container waiting: {reason}"),
-        (Some(phase), _, _) => format!("phase {phase}"),
+        (Some(phase), _, _) => match pod["spec"]["nodeName"].as_str() {
+            Some(node) => format!("phase {phase} on node {node}"),
+            None => format!("phase {phase}"),
+        },
         (None, _, _) => "no status yet".into(),
     }
 }
