@@ -839,6 +839,67 @@ mod tests {
         );
     }
 
+    /// A program with settings but no smoke tests.
+    struct Untested;
+
+    #[derive(Default, serde::Deserialize)]
+    struct Settings {}
+
+    impl crate::SectionConfig for Settings {
+        const KEY: &'static str = "untested";
+    }
+
+    impl Program for Untested {
+        // The runner's name for the process stays the tool's, which other
+        // tests' messages expect.
+        const NAME: &'static str = "echo-iac";
+        const ABOUT: &'static str = "a program with nothing to test";
+        type Config = crate::Section<Settings>;
+        type Command = crate::NoCommands;
+
+        fn declare(
+            &self,
+            stack: &crate::StackInfo,
+            _: &Settings,
+        ) -> Result<crate::Resources, Error> {
+            Ok(stack.resources())
+        }
+    }
+
+    #[test]
+    fn a_program_without_smoke_tests_passes_without_contacting_the_cluster() {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::create_dir(project.path().join("stacks")).unwrap();
+        // A kubeconfig that does not exist: connecting would fail the run.
+        std::fs::write(
+            project.path().join("stacks/dev.yaml"),
+            format!(
+                "kubeconfig: {}/nowhere\nnamespace: untested\n",
+                project.path().display()
+            ),
+        )
+        .unwrap();
+        let dir = project.path().to_str().unwrap();
+        for args in [&["test"][..], &["test", "--json"]] {
+            let code =
+                crate::Runner::new(Untested).run_from(["echo-iac", "-C", dir].iter().chain(args));
+            assert_eq!(code, std::process::ExitCode::SUCCESS, "{args:?}");
+        }
+        assert!(
+            Untested
+                .smoke_tests(
+                    &crate::StackInfo::new(
+                        "dev",
+                        "untested",
+                        false,
+                        echo_iac_engine::Identity::new("x")
+                    ),
+                    &Settings {}
+                )
+                .is_empty()
+        );
+    }
+
     #[test]
     fn an_answer_names_the_ip_after_its_last_colon_or_as_a_word() {
         assert_eq!(
