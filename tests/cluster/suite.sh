@@ -4,7 +4,7 @@
 # e.g. --locked or a test name filter, go to every `cargo test` below.
 #   1. the engine crate's own tests, which need no cluster;
 #   2. unit tests and the integration test binary `tests`, in parallel, then
-#      the example program's (examples/quorum) against the same cluster;
+#      the example programs' (examples/quorum, examples/hello) against the same cluster;
 #   3. doc tests;
 #   4. the `disruptive` binary, one test at a time: its tests stop the API
 #      server for a while, which the others would not survive.
@@ -39,6 +39,7 @@ step() {
 step "$@" -p echo-iac-engine
 step "$@" -p echo-iac --lib --bins --test tests
 step "$@" -p quorum-iac
+step "$@" -p hello-iac
 step "$@" --workspace --doc
 if grep -q '^name = "disruptive"' Cargo.toml; then
   step "$@" -p echo-iac --test disruptive -- --test-threads=1

@@ -339,16 +339,39 @@ fn the_members_password_is_in_the_cluster_and_nowhere_else() {
 }
 
 #[test]
-fn without_a_password_the_program_says_where_to_put_one() {
+fn without_a_password_the_program_refuses_but_its_stack_can_still_be_destroyed() {
     let ns = TestNamespace::new("quorum-nopw");
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
     write_stack(dir, ns.name(), 1, "hello");
+    ok(dir, &["up", "--yes"]);
+
     let output = command(dir, "", &["preview"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("QUORUM_PASSWORD"), "{stderr}");
     assert!(stderr.contains("passwordFile"), "{stderr}");
+
+    // Teardown needs only the state.
+    let output = command(dir, "", &["destroy", "--yes"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("destroying what the state lists"),
+        "{stderr}"
+    );
+    assert!(members(ns.name()).is_empty());
+    let left = kubectl_json(&[
+        "get",
+        "statefulsets,services,configmaps,pdb,secrets",
+        "-n",
+        ns.name(),
+        "-l",
+        "quorum-iac.io/stack=dev",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(left["items"], serde_json::json!([]));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use echo_iac_engine::operation::{self, Options};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 
-use super::{Session, confirm, print, show_plan, watch_interrupts};
+use super::{Session, confirm, note, print, show_plan, watch_interrupts};
 
 pub async fn run<P: Program>(session: Session<P>, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
@@ -39,7 +39,18 @@ async fn run_locked<P: Program>(
     let cluster = session.connect().await?;
     // The program's objects too: their kinds and namespaces are where
     // objects with this stack's labels that the state lost are looked for.
-    let desired = session.desired()?;
+    // A program that cannot declare them (a setting it cannot use, a file
+    // it cannot read) must not block teardown: the state alone says what
+    // to delete.
+    let desired = match session.desired() {
+        Ok(desired) => desired,
+        Err(error) => {
+            note(&format!(
+                "The program cannot declare its objects ({error}); destroying what the state lists."
+            ));
+            Vec::new()
+        }
+    };
     let plan = planner::plan_destroy(
         &cluster,
         &session.stack.name,
