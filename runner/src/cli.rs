@@ -103,6 +103,21 @@ pub enum Command {
     Render,
     /// Print the stack's outputs (URLs, node port, load-balancer address, namespace).
     Output(OutputArgs),
+    /// Check the running stack from inside the cluster, as `helm test` does.
+    ///
+    /// For each smoke test the program declares, a curl pod requests a
+    /// Service by name through cluster DNS, and every answer must be what
+    /// the test expects (for echo: an answer from a live pod of the
+    /// Service's Deployment). The pod is deleted however the command ends.
+    /// A program that declares no smoke tests has nothing to test.
+    Test(TestArgs),
+    /// Draw the stack as a Mermaid flowchart or a dot graph.
+    ///
+    /// Each object the stack declares, joined by its dependencies (a
+    /// ConfigMap to the workload that mounts it); each Deployment,
+    /// StatefulSet and DaemonSet with its live pods; each Service with the
+    /// workloads it selects; and each smoke test's path to its Service.
+    Graph(GraphArgs),
     /// Work with the stacks of this project.
     #[command(subcommand)]
     Stack(StackCommand),
@@ -226,6 +241,39 @@ pub struct OutputArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Print the answers and counts as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// How many requests each smoke test sends.
+    #[arg(long, default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub requests: u16,
+    /// How long the whole test may take (the pods starting, running and their logs).
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The diagram language.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+    /// Draw the objects the stack declares, without contacting the cluster.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// The diagram languages `graph` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// Graphviz dot (`graph --format dot | dot -Tsvg`).
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]

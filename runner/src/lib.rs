@@ -1,7 +1,7 @@
 //! echo-iac-runner: the echo-iac command line as a library. A program says
 //! what it declares; the runner gives it every command (`preview`, `up`,
-//! `destroy`, `refresh`, `render`, `output`, `stack …`, completions and the
-//! manual), stack files with located errors, both state backends, locking,
+//! `destroy`, `refresh`, `render`, `output`, `test`, `graph`, `stack …`,
+//! completions and the manual), stack files with located errors, both state backends, locking,
 //! progress, confirmation, Ctrl-C, hints and exit codes.
 //!
 //! A whole program, with one ConfigMap and one Deployment per stack:
@@ -84,13 +84,16 @@ mod program;
 pub mod project;
 mod render;
 mod runner;
+mod smoke;
 pub mod stack;
 pub mod suggest;
 
+pub use commands::graph;
 pub use commands::{Session, note, print, print_document, watch_interrupts};
 pub use error::Error;
 pub use program::{ConfigOf, LiveView, NoCommands, Outputs, Program, StackInfo, outputs_of};
 pub use runner::Runner;
+pub use smoke::{DEFAULT_TEST_IMAGE, Expect, SmokeTest, TestPod};
 pub use stack::{ProgramConfig, Section, SectionConfig};
 
 pub use echo_iac_engine::declare::{DeclareError, Resources};

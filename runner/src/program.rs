@@ -16,6 +16,7 @@ use echo_iac_engine::{DesiredResource, EngineError, Identity, ResourceId};
 
 use crate::commands::Session;
 use crate::error::Error;
+use crate::smoke::SmokeTest;
 use crate::stack::ProgramConfig;
 
 /// A program: a set of Kubernetes objects declared from a stack file.
@@ -60,6 +61,15 @@ pub trait Program: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<Outputs, EngineError>> + Send {
         let _ = (stack, config, live);
         async { Ok(Outputs::new()) }
+    }
+
+    /// The checks `test` runs once the stack is up: HTTP requests from a
+    /// curl Pod to the stack's Services, with what each answer must be.
+    /// `graph` also draws each one's path to its Service. The default has
+    /// none, and `test` says so and succeeds.
+    fn smoke_tests(&self, stack: &StackInfo, config: &ConfigOf<Self>) -> Vec<SmokeTest> {
+        let _ = (stack, config);
+        Vec::new()
     }
 
     /// Runs one of the program's own commands, on the stack the command line

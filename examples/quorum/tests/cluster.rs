@@ -411,6 +411,46 @@ fn two_project_folders_share_one_stack_through_the_kubernetes_backend() {
 }
 
 #[test]
+fn graph_draws_the_members_and_test_says_there_is_nothing_to_test() {
+    let ns = TestNamespace::new("quorum-graph");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack(dir, ns.name(), 2, "hello");
+
+    // quorum declares no smoke tests: nothing to run, and no cluster needed.
+    let test = ok(dir, &["test"]);
+    assert!(
+        test.contains("quorum-iac declares no smoke tests"),
+        "{test}"
+    );
+
+    ok(dir, &["up", "--yes"]);
+    let mermaid = ok(dir, &["graph"]);
+    for needle in [
+        format!("namespace {ns}"),
+        "subgraph Sts0[\"StatefulSet: quorum (2/2 ready)\"]".to_string(),
+        "Svc0[\"Service: quorum<br/>ClusterIP (headless), port 80 → http\"]".to_string(),
+        "CM0 -->|\"Mounts /config\"| Sts0".to_string(),
+        "Secret0 -->|\"Env MEMBER_PASSWORD\"| Sts0".to_string(),
+        "Sts0 -->|\"Selects app: quorum\"| Svc0".to_string(),
+        "Sts0 -->|\"Selects app: quorum\"| PDB0".to_string(),
+    ] {
+        assert!(mermaid.contains(&needle), "no {needle:?} in:\n{mermaid}");
+    }
+    for pod in members(ns.name()) {
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let ip = pod["status"]["podIP"].as_str().unwrap_or("no IP yet");
+        let line = format!("Pod: {name}<br/>{ip}, ready");
+        assert!(mermaid.contains(&line), "no {line:?} in:\n{mermaid}");
+    }
+    assert!(!mermaid.contains("Test Pod"), "{mermaid}");
+    assert_no_password(&mermaid, "graph");
+    let dot = ok(dir, &["graph", "--format", "dot"]);
+    assert!(dot.starts_with("digraph quorum {"), "{dot}");
+    ok(dir, &["destroy", "--yes"]);
+}
+
+#[test]
 fn an_unknown_key_in_the_quorum_section_is_located_with_a_suggestion() {
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();

@@ -2,6 +2,8 @@
 //! and stack, connecting, confirming, and watching for Ctrl-C.
 
 mod destroy;
+pub mod graph;
+mod labels;
 mod output;
 mod preview;
 mod progress;
@@ -10,6 +12,7 @@ mod render;
 mod shell;
 mod stack_ls;
 mod stack_state;
+mod test;
 mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -67,6 +70,8 @@ pub(crate) fn run<P: Program>(
             Command::Refresh(args) => refresh::run(Session::open(program, global)?, args).await,
             Command::Render => render::run(&Session::open(program, global)?),
             Command::Output(args) => output::run(&Session::open(program, global)?, args).await,
+            Command::Test(args) => test::run(&Session::open(program, global)?, args).await,
+            Command::Graph(args) => graph::run(&Session::open(program, global)?, args).await,
             Command::Stack(StackCommand::Ls) => stack_ls::run(program, global).await,
             Command::Stack(StackCommand::History(args)) => {
                 stack_state::history(&Session::open(program, global)?, args).await

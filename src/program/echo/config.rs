@@ -11,13 +11,14 @@ use serde::de::MapAccess;
 use serde_saphyr::{Location, Spanned};
 
 use echo_iac_runner::stack::{
-    KeyHelp, MAX_LABEL_CHARS, Mark, ProgramConfig, Source, Stack, StackError, ValueKinds, Wording,
+    KeyHelp, MAX_LABEL_CHARS, Mark, ProgramConfig, Source, StackError, ValueKinds, Wording,
     decimal_spelling, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
 use echo_iac_runner::suggest::closest;
 
 /// A stack whose program is the echo stack.
-pub type StackConfig = Stack<EchoSection>;
+#[cfg(test)]
+pub type StackConfig = echo_iac_runner::stack::Stack<EchoSection>;
 
 /// The echo section, validated: one entry for `echo:` (or for neither key),
 /// one per item of `echoes:`.
@@ -864,7 +865,7 @@ mod tests {
         );
         assert_eq!(
             config,
-            Stack {
+            echo_iac_runner::stack::Stack {
                 name: "dev".into(),
                 file: PathBuf::from(FILE),
                 kubeconfig: vec![PathBuf::from("/etc/kube/config")],

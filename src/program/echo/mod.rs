@@ -13,13 +13,16 @@ mod smoke;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use echo_iac_engine::DesiredResource;
 use echo_iac_engine::EngineError;
-use echo_iac_runner::{Error, LiveView, Outputs, Program, Resources, Session, StackInfo};
+use echo_iac_runner::{
+    Error, LiveView, NoCommands, Outputs, Program, Resources, SmokeTest, StackInfo,
+};
 
-pub use config::{EchoConfig, EchoSection, RawEchoSection, StackConfig};
 #[cfg(test)]
-pub(crate) use config::{Toleration, seed_echo};
+pub(crate) use config::StackConfig;
+#[cfg(test)]
+pub(crate) use config::seed_echo;
+pub use config::{EchoSection, RawEchoSection};
 
 /// The echo program: one or more echo services per stack.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,7 +32,7 @@ impl Program for Echo {
     const NAME: &'static str = "echo-iac";
     const ABOUT: &'static str = "Keeps a Kubernetes cluster in step with the echo stack: exact previews, then server-side apply.";
     type Config = RawEchoSection;
-    type Command = EchoCommand;
+    type Command = NoCommands;
 
     /// The namespace (if the stack creates it), then each echo service's
     /// ConfigMap, Deployment and Service. The namespace and the mounted
@@ -57,36 +60,16 @@ impl Program for Echo {
         outputs::collect(live, stack.namespace(), live.desired()).await
     }
 
-    async fn run_command(
-        &self,
-        command: EchoCommand,
-        session: &Session<Self>,
-    ) -> Result<(), Error> {
-        match command {
-            EchoCommand::Test(args) => smoke::run(session, args).await,
-            EchoCommand::Graph(args) => graph::run(session, args).await,
-        }
+    /// One test per echo service: every answer to `http://<service>` must
+    /// name a live pod of its Deployment.
+    fn smoke_tests(&self, _stack: &StackInfo, config: &EchoSection) -> Vec<SmokeTest> {
+        config.echoes.iter().map(smoke::smoke_test).collect()
     }
 }
 
-/// The echo program's own commands.
-#[derive(Debug, clap::Subcommand)]
-pub enum EchoCommand {
-    /// Check the running stack from inside the cluster, as `helm test` does.
-    ///
-    /// A curl pod requests each Service by name through cluster DNS; every
-    /// answer must come from a live pod of its Deployment. The pod is
-    /// deleted however the command ends.
-    Test(smoke::TestArgs),
-    /// Draw the stack as a Mermaid flowchart or a dot graph.
-    ///
-    /// The ConfigMap mounted into the Deployment with its live pods, the
-    /// Service selecting them, and the test pod's path to the Service.
-    Graph(graph::GraphArgs),
-}
-
 /// Every object stack `stack` declares, in dependency order.
-pub(crate) fn desired_resources(stack: &StackConfig) -> Vec<DesiredResource> {
+#[cfg(test)]
+pub(crate) fn desired_resources(stack: &StackConfig) -> Vec<echo_iac_engine::DesiredResource> {
     let info = StackInfo::new(
         &stack.name,
         &stack.namespace,

@@ -131,7 +131,7 @@ pub(super) fn service(namespace: &str, echo: &EchoConfig) -> Service {
     }
 }
 
-fn toleration(t: &super::config::Toleration) -> Toleration {
+pub(super) fn toleration(t: &super::config::Toleration) -> Toleration {
     Toleration {
         key: t.key.clone(),
         operator: t.operator.clone(),

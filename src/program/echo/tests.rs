@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::config::{EchoConfig, EchoSection, ServiceType, Toleration};
 use super::objects::{CONFIG_HASH_ANNOTATION, nginx_config};
 use super::*;
+use echo_iac_engine::DesiredResource;
 
 fn seed_echo() -> EchoConfig {
     EchoConfig {
