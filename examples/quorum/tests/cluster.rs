@@ -375,6 +375,54 @@ fn without_a_password_the_program_refuses_but_its_stack_can_still_be_destroyed()
 }
 
 #[test]
+fn a_stack_whose_quorum_section_no_longer_reads_is_still_destroyed_from_its_state() {
+    let ns = TestNamespace::new("quorum-broken");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    write_stack(dir, ns.name(), 1, "hello");
+    ok(dir, &["up", "--yes"]);
+
+    // An edit leaves the section unreadable: a typo and a wrong type.
+    write_stack_file(
+        dir,
+        ns.name(),
+        "replica: 1
+  greeting: [1, 2]
+",
+        None,
+    );
+    let output = quorum(dir, &["preview"]);
+    assert_eq!(output.status.code(), Some(1));
+
+    let output = quorum(dir, &["destroy", "--yes"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("stacks/dev.yaml:7:3"), "{stderr}");
+    assert!(
+        stderr.contains("destroying what the state lists"),
+        "{stderr}"
+    );
+    let left = kubectl_json(&[
+        "get",
+        "statefulsets,services,configmaps,pdb,secrets",
+        "-n",
+        ns.name(),
+        "-l",
+        "quorum-iac.io/stack=dev",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(left["items"], serde_json::json!([]));
+
+    // A stack file whose generic keys are broken still says so.
+    std::fs::write(dir.join("stacks/dev.yaml"), "namespace: [x]\nquorum: {}\n").unwrap();
+    let output = quorum(dir, &["destroy", "--yes"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stacks/dev.yaml:1:"), "{stderr}");
+}
+
+#[test]
 fn two_project_folders_share_one_stack_through_the_kubernetes_backend() {
     let ns = TestNamespace::new("quorum-team");
     let (laptop, ci) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

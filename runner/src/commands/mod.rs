@@ -12,6 +12,7 @@ mod render;
 mod shell;
 mod stack_ls;
 mod stack_state;
+mod teardown;
 mod test;
 mod up;
 
@@ -66,7 +67,17 @@ pub(crate) fn run<P: Program>(
         match command {
             Command::Preview(args) => preview::run(Session::open(program, global)?, args).await,
             Command::Up(args) => up::run(Session::open(program, global)?, args).await,
-            Command::Destroy(args) => destroy::run(Session::open(program, global)?, args).await,
+            Command::Destroy(args) => match Session::open(program, global) {
+                Ok(session) => destroy::run(session, args).await,
+                Err(error) if teardown::skippable(&error) => {
+                    let program = Arc::new(teardown::Unreadable::<P>::new(first_line(&error)));
+                    // The generic keys must still read: they say where the
+                    // cluster and the state are.
+                    let session = Session::open(&program, global).map_err(|_| error)?;
+                    destroy::run(session, args).await
+                }
+                Err(error) => Err(error),
+            },
             Command::Refresh(args) => refresh::run(Session::open(program, global)?, args).await,
             Command::Render => render::run(&Session::open(program, global)?),
             Command::Output(args) => output::run(&Session::open(program, global)?, args).await,
@@ -341,6 +352,16 @@ pub fn print_document(document: &impl serde::Serialize) {
 /// its outcome there, and a second document would make stdout unparsable.
 pub fn document_printed() -> bool {
     DOCUMENT_PRINTED.load(Ordering::SeqCst)
+}
+
+/// The first line of an error, for a note that goes on with other words.
+fn first_line(error: &Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Progress and notes go to stderr, so stdout stays clean for `--json`.
