@@ -1,6 +1,6 @@
 # Entry points for developers and CI. The local control plane (a real
 # Kubernetes API server on loopback with kwok fake nodes) lives in
-# tests/cluster/; see the README section "The local control plane".
+# tests/cluster/; see docs/local-cluster.md.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c

@@ -1391,6 +1391,26 @@ mod tests {
         );
     }
 
+    /// The stack files the README and docs/stack-files.md show must read
+    /// as they say: each is parsed as a stack file (a `~` kubeconfig needs
+    /// a home, so the test gives one).
+    #[test]
+    fn stack_files_in_the_readme_and_the_docs_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for doc in ["README.md", "docs/stack-files.md"] {
+            let text = std::fs::read_to_string(root.join(doc)).unwrap();
+            let start = text.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+            let end = start + text[start..].find("```").unwrap();
+            let stack = testing::parse_as::<RawEchoSection>(
+                "dev",
+                &text[start..end],
+                Some(Path::new(testing::HOME)),
+            )
+            .unwrap_or_else(|err| panic!("the stack file in {doc}: {err}"));
+            assert_eq!(stack.namespace, "echo-dev", "{doc}");
+        }
+    }
+
     #[test]
     fn shipped_stacks_parse() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
