@@ -293,7 +293,7 @@ pub enum StackCommand {
     ///
     /// Takes the stack's lock first, and refuses while the state still
     /// lists objects unless --force, which forgets them: they stay in the
-    /// cluster, no longer managed. The stack file is kept: it is the
+    /// cluster, in no stack's state. The stack file is kept: it is the
     /// project's source, and deleting it is left to you (and your version
     /// control).
     Rm(RmArgs),
@@ -331,7 +331,7 @@ pub struct RmArgs {
     #[arg(value_parser = parse_stack_name)]
     pub name: String,
     /// Remove the state even though it still lists objects: they stay in
-    /// the cluster, and no stack manages them any more.
+    /// the cluster, in no stack's state (each is named).
     #[arg(long)]
     pub force: bool,
     /// Do not ask for confirmation.

@@ -46,11 +46,11 @@ pub async fn run<P: Program>(
     match forgotten {
         Forgotten::Nothing => {}
         Forgotten::Objects(ids) => text.push_str(&format!(
-            "Forgot the {} object(s) listed above: they stay in the cluster, and no stack manages them.\n",
+            "Forgot the {} object(s) listed above: they stay in the cluster, in no stack's state.\n",
             ids.len()
         )),
         Forgotten::Unknown => text.push_str(
-            "Whatever the unreadable state listed stays in the cluster, and no stack manages it.\n",
+            "Whatever the unreadable state listed stays in the cluster, in no stack's state.\n",
         ),
     }
     text.push_str(&format!(
@@ -108,14 +108,14 @@ async fn check<P: Program>(store: &dyn StateStore, args: &RmArgs) -> Result<Forg
                     named.join(", ")
                 ),
                 format!(
-                    "run `{bin} --stack {name} destroy` first to delete them, then `{bin} stack rm {name}`; or pass --force to forget them, leaving them in the cluster unmanaged"
+                    "run `{bin} --stack {name} destroy` first to delete them, then `{bin} stack rm {name}`; or pass --force to forget them, leaving them in the cluster"
                 ),
             ));
         }
         Forgotten::Objects(ids) => {
             let label = crate::program::identity::<P>().stack_selector(name);
             let mut text = format!(
-                "Stack {name}'s state lists {} object(s). Removing it forgets them: they stay in the cluster, and no stack manages them (they keep the labels {label}):\n",
+                "Stack {name}'s state lists {} object(s). Removing it forgets them: they stay in the cluster, in no stack's state. They keep the labels {label}, by which `up`, `refresh` and `destroy` of stack {name} take back those its file still declares:\n",
                 ids.len()
             );
             for id in ids {
@@ -126,7 +126,7 @@ async fn check<P: Program>(store: &dyn StateStore, args: &RmArgs) -> Result<Forg
         Forgotten::Unknown => {
             let label = crate::program::identity::<P>().stack_selector(name);
             print(&format!(
-                "Removing it forgets whatever it lists: those objects stay in the cluster, unmanaged; `kubectl get all -A -l {label}` finds most of them."
+                "Removing it forgets whatever it lists: those objects stay in the cluster, in no stack's state; `kubectl get all -A -l {label}` finds most of them."
             ));
         }
         Forgotten::Nothing => {}
