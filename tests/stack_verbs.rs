@@ -171,6 +171,28 @@ fn stack_init_and_rm_refuse_a_name_that_is_no_stack_name_as_a_usage_error() {
 }
 
 #[test]
+fn stack_rm_of_a_state_that_does_not_read_needs_force_and_says_so() {
+    let project = TestProject::new();
+    project.write_stack("dev", "namespace: echo-dev\n");
+    std::fs::create_dir(project.root().join("state")).unwrap();
+    std::fs::write(project.state_file("dev"), "{ not json").unwrap();
+
+    project
+        .run(&["stack", "rm", "dev", "--yes"])
+        .assert_code(1)
+        .assert_contains("is corrupt")
+        .assert_contains("pass --force");
+    assert!(project.state_file("dev").exists());
+
+    project
+        .run(&["stack", "rm", "dev", "--force", "--yes"])
+        .assert_code(0)
+        .assert_contains("does not read")
+        .assert_contains("echo-iac.io/stack=dev");
+    assert!(!project.state_file("dev").exists());
+}
+
+#[test]
 fn stack_rm_removes_a_destroyed_stacks_state_history_and_lock_and_keeps_its_file() {
     let stack = TestStack::new("stack-rm-file");
     stack.write(&echo(node_port()));

@@ -82,7 +82,16 @@ async fn check<P: Program>(store: &dyn StateStore, args: &RmArgs) -> Result<Forg
             ids if ids.is_empty() => Forgotten::Nothing,
             ids => Forgotten::Objects(ids),
         },
-        Err(e @ StateError::Corrupt { .. }) if !args.force => return Err(e.into()),
+        Err(e @ StateError::Corrupt { .. }) if !args.force => {
+            let error = Error::from(e);
+            let restore = error.hint().map(|h| format!("{h}. ")).unwrap_or_default();
+            return Err(Error::refused(
+                error.message(),
+                format!(
+                    "{restore}If the stack's objects are gone, or you will find them by their labels, pass --force to remove the state anyway"
+                ),
+            ));
+        }
         Err(StateError::Corrupt { reason, .. }) => {
             note(&format!(
                 "The state in {location} does not read ({reason}), so what it lists cannot be named."
