@@ -25,6 +25,7 @@ mod secrets;
 mod shell;
 mod stack_errors;
 mod stack_test;
+mod stack_verbs;
 mod team_state;
 mod untracked;
 mod util;

@@ -280,6 +280,23 @@ pub enum GraphFormat {
 pub enum StackCommand {
     /// List the stacks in stacks/ with their backend and last update.
     Ls,
+    /// Write a new stack file, stacks/NAME.yaml, with every setting at its
+    /// default and a comment saying what it does.
+    ///
+    /// The file holds the keys every stack has (kubeconfig, context,
+    /// namespace, createNamespace, backend) and the program's own section.
+    /// An existing stack file is never overwritten; `stacks/` is created if
+    /// missing. Nothing is written to the cluster or the state.
+    Init(InitArgs),
+    /// Remove a stack's state, its kept revisions and its lock, once the
+    /// stack is destroyed.
+    ///
+    /// Takes the stack's lock first, and refuses while the state still
+    /// lists objects unless --force, which forgets them: they stay in the
+    /// cluster, in no stack's state. The stack file is kept: it is the
+    /// project's source, and deleting it is left to you (and your version
+    /// control).
+    Rm(RmArgs),
     /// List the kept revisions of the stack's state: serial, time, command,
     /// user and host, and what each changed.
     History(HistoryArgs),
@@ -288,6 +305,41 @@ pub enum StackCommand {
     /// Replace the stack's state with a document written by `stack export`
     /// (to move a stack between backends).
     Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The new stack's name: its file is stacks/NAME.yaml, and every object
+    /// it applies carries it as a label value (up to 63 letters, digits,
+    /// '-', '_' or '.', starting and ending with a letter or digit).
+    #[arg(value_parser = parse_stack_name)]
+    pub name: String,
+    /// The namespace the stack's objects go in; default: the program's name
+    /// and NAME, e.g. `echo-iac-dev`.
+    #[arg(long, value_name = "NAMESPACE", value_parser = parse_namespace)]
+    pub namespace: Option<String>,
+    /// Where the stack keeps its state: `file://<folder>` (default
+    /// `file://state`) or `kubernetes://<namespace>`.
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The stack whose state to remove. Always named here: `--stack` and
+    /// ECHO_IAC_STACK do not pick what is removed.
+    #[arg(value_parser = parse_stack_name)]
+    pub name: String,
+    /// Remove the state even though it still lists objects: they stay in
+    /// the cluster, in no stack's state (each is named).
+    #[arg(long)]
+    pub force: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +368,27 @@ pub struct ImportArgs {
     /// If another run holds the stack's lock, wait this long for it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait_for_lock: Option<Duration>,
+}
+
+/// A stack name, checked as a stack file's name is: it becomes a label
+/// value on every object the stack applies.
+fn parse_stack_name(text: &str) -> Result<String, String> {
+    match crate::stack::label_value_problem(text) {
+        None => Ok(text.to_string()),
+        Some(problem) => Err(format!(
+            "{problem} (a stack name is up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, e.g. `dev`)"
+        )),
+    }
+}
+
+/// A namespace name (a DNS-1123 label).
+fn parse_namespace(text: &str) -> Result<String, String> {
+    match crate::stack::dns_label_problem(text, crate::stack::MAX_LABEL_CHARS, false) {
+        None => Ok(text.to_string()),
+        Some(problem) => Err(format!(
+            "{problem} (namespace names are lowercase letters, digits and '-', e.g. `echo-dev`)"
+        )),
+    }
 }
 
 /// kubectl's `--request-timeout`: a bare number is seconds, `0` is none.

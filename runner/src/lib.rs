@@ -1,6 +1,7 @@
 //! echo-iac-runner: the echo-iac command line as a library. A program says
 //! what it declares; the runner gives it every command (`preview`, `up`,
-//! `destroy`, `refresh`, `render`, `output`, `test`, `graph`, `stack …`,
+//! `destroy`, `refresh`, `render`, `output`, `test`, `graph`,
+//! `stack ls|init|rm|history|export|import`,
 //! completions and the manual), stack files with located errors, both state backends, locking,
 //! progress, confirmation, Ctrl-C, hints and exit codes.
 //!
@@ -89,6 +90,7 @@ pub mod stack;
 pub mod suggest;
 
 pub use commands::graph;
+pub use commands::stack_init::new_stack_file;
 pub use commands::{Session, note, print, print_document, watch_interrupts};
 pub use error::Error;
 pub use program::{ConfigOf, LiveView, NoCommands, Outputs, Program, StackInfo, outputs_of};

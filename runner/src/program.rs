@@ -72,6 +72,22 @@ pub trait Program: Send + Sync + Sized + 'static {
         Vec::new()
     }
 
+    /// The program's section of a new stack file, as `stack init` writes it
+    /// below the keys every stack has: YAML text with the program's keys at
+    /// their defaults, each with a comment saying what it does. Leave a key
+    /// a new stack should not set commented out, and never write a secret
+    /// here: a stack file lives in version control.
+    ///
+    /// `stack init` refuses to write a file that does not load back with
+    /// [`Program::Config`]; a test that calls [`new_stack_file`] with the
+    /// program keeps the section honest. The default has none, and a new
+    /// stack file then holds only the keys every stack has.
+    ///
+    /// [`new_stack_file`]: crate::new_stack_file
+    fn stack_file_section(&self) -> Option<String> {
+        None
+    }
+
     /// Runs one of the program's own commands, on the stack the command line
     /// selected.
     fn run_command(

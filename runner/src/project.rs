@@ -49,6 +49,49 @@ impl Project {
         Ok(Project { root })
     }
 
+    /// The project a new stack is written into (`stack init`): the one
+    /// `dir` is in when there is one, as for every command, else `dir`
+    /// itself, whose `stacks/` folder [`create_stacks_dir`] then makes.
+    /// `explicit` (`-C DIR`) is taken as it is, as [`Project::at`] takes it.
+    ///
+    /// [`create_stacks_dir`]: Project::create_stacks_dir
+    pub fn for_new_stack(dir: &Path, explicit: bool) -> Result<Project, ProjectError> {
+        let root = std::fs::canonicalize(dir).map_err(|source| ProjectError::Folder {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        if explicit {
+            return Ok(Project { root });
+        }
+        match Project::discover(&root) {
+            Err(ProjectError::NotFound { .. }) => Ok(Project { root }),
+            found => found,
+        }
+    }
+
+    /// Creates `stacks/` if it is missing.
+    pub fn create_stacks_dir(&self) -> Result<(), ProjectError> {
+        let dir = self.stacks_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| ProjectError::Folder { dir, source })
+    }
+
+    /// Every file that defines, or would define, stack `name` and exists
+    /// (as anything, even a dangling link): `<name>.yaml` and `<name>.yml`.
+    pub fn existing_stack_files(&self, name: &str) -> Vec<PathBuf> {
+        let dir = self.stacks_dir();
+        STACK_EXTENSIONS
+            .iter()
+            .map(|ext| dir.join(format!("{name}.{ext}")))
+            .filter(|path| std::fs::symlink_metadata(path).is_ok())
+            .collect()
+    }
+
+    /// Where a new stack `name` is written: `stacks/<name>.yaml`.
+    pub fn new_stack_file(&self, name: &str) -> PathBuf {
+        self.stacks_dir()
+            .join(format!("{name}.{}", STACK_EXTENSIONS[0]))
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

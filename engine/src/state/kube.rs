@@ -23,7 +23,7 @@ use flate2::write::GzEncoder;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -779,12 +779,127 @@ impl StateStore for KubeStore {
         self.read_revision(&head, revision).await
     }
 
+    async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError> {
+        let StateLock::Lease(lease) = lock else {
+            lock.release().await;
+            return Err(StateError::LockLost {
+                stack: self.stack.clone(),
+                location: self.describe(),
+                reason: "the lock it was given is not this store's".to_string(),
+            });
+        };
+        let mut removed = Vec::new();
+        let deleted = self.remove_secrets(&mut removed).await;
+        // The lease goes whatever became of the Secrets: a removal that
+        // failed half-way is run again, and takes the lock anew.
+        let lease = match deleted {
+            Ok(()) => lease.delete().await,
+            Err(e) => {
+                (*lease).release().await;
+                return Err(e);
+            }
+        };
+        removed.push(lease?);
+        *self.head.lock().expect("never poisoned") = None;
+        Ok(removed)
+    }
+
     fn location(&self) -> String {
         self.describe()
     }
 
     fn check_lock(&self) -> Result<(), StateError> {
         self.check_fence()
+    }
+}
+
+impl KubeStore {
+    /// Deletes the head, then the part Secrets of this stack, each only if
+    /// it is provably this store's (its type and labels, as a read checks
+    /// them; a part also by the shape of its name), and each on the
+    /// condition that it is the object just read.
+    async fn remove_secrets(&self, removed: &mut Vec<String>) -> Result<(), StateError> {
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let name = self.head_name();
+        let id = self.head_id();
+        self.check_fence()?;
+        let found = self
+            .cluster
+            .call("read", &id, || async { api.get_opt(&name).await })
+            .await
+            .map_err(|e| StateError::cluster("read the state in", &self.describe(), e))?;
+        if let Some(head) = found {
+            if let Some(reason) = self.foreign(&head, HEAD_TYPE) {
+                return Err(StateError::Foreign {
+                    location: self.describe(),
+                    stack: self.stack.clone(),
+                    reason,
+                });
+            }
+            // How many revisions go with it, for the message; a head whose
+            // index does not read is removed all the same.
+            let revisions = self
+                .parse_index(&secret_data(head.data.clone()))
+                .map(|index| index.revisions.len())
+                .ok();
+            self.delete_secret(&name, &head).await?;
+            removed.push(match revisions {
+                Some(n) => format!("{} (the state, {n} revision(s) kept)", self.describe()),
+                None => format!("{} (the state)", self.describe()),
+            });
+        }
+
+        let params = ListParams::default().labels(&format!(
+            "{}={}",
+            self.cluster.identity().key(PART_OF_LABEL),
+            self.stack
+        ));
+        let list_id = ResourceId::new("v1", "Secret", Some(&self.namespace), "*");
+        let parts = self
+            .cluster
+            .call("list", &list_id, || async { api.list(&params).await })
+            .await
+            .map_err(|e| StateError::cluster("list the state's parts in", &self.namespace, e))?;
+        for part in parts.items {
+            let Some(name) = part.metadata.name.clone() else {
+                continue;
+            };
+            if self.is_part_name(&name) && self.foreign(&part, PART_TYPE).is_none() {
+                self.delete_secret(&name, &part).await?;
+                removed.push(format!(
+                    "Secret {}/{name} (a part of the state)",
+                    self.namespace
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `secret`, named `name`, on the condition that it is still
+    /// the object read (same uid and resourceVersion).
+    async fn delete_secret(&self, name: &str, secret: &Secret) -> Result<(), StateError> {
+        let api = self.cluster.typed::<Secret>(&self.namespace);
+        let id = ResourceId::new("v1", "Secret", Some(&self.namespace), name);
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: secret.metadata.uid.clone(),
+                resource_version: secret.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        self.check_fence()?;
+        match self
+            .cluster
+            .call("delete", &id, || async { api.delete(name, &params).await })
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Gone already: a retried request whose first answer was lost.
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => Ok(()),
+            // A 409 (another writer changed it since it was read) too: it
+            // is left as it is, and says why.
+            Err(e) => Err(StateError::cluster("delete", &id.to_string(), e)),
+        }
     }
 }
 

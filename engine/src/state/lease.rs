@@ -302,6 +302,53 @@ impl LeaseLock {
     }
 }
 
+impl LeaseLock {
+    /// Stops renewing and deletes the lease for good, on the condition that
+    /// it is still the one this run wrote, for `stack rm`. Unlike
+    /// [`release`](Self::release), a lease that cannot be deleted is an
+    /// error. Returns the lease as messages name it.
+    pub async fn delete(mut self) -> Result<String, StateError> {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+            let _ = renewer.await;
+        }
+        self.fence.check()?;
+        let lease = self
+            .fence
+            .shared
+            .lease
+            .lock()
+            .expect("never poisoned")
+            .clone();
+        let name = lease.metadata.name.clone().unwrap_or_default();
+        let id = ResourceId::new(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some(&self.namespace),
+            &name,
+        );
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: lease.metadata.uid.clone(),
+                resource_version: lease.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        let api = self.cluster.typed::<Lease>(&self.namespace);
+        match self
+            .cluster
+            .call("delete", &id, || async { api.delete(&name, &params).await })
+            .await
+        {
+            Ok(_) => Ok(self.fence.location.clone()),
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => {
+                Ok(self.fence.location.clone())
+            }
+            Err(e) => Err(StateError::cluster("delete the lock", &id.to_string(), e)),
+        }
+    }
+}
+
 impl std::fmt::Debug for LeaseLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeaseLock")

@@ -365,8 +365,68 @@ impl StateStore for LocalStore {
         }
     }
 
+    async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError> {
+        let StateLock::File(lock) = lock else {
+            lock.release().await;
+            return Err(StateError::LockLost {
+                stack: self.stack.clone(),
+                location: self.location(),
+                reason: "the lock it was given is not this store's".to_string(),
+            });
+        };
+        let lock_file = self.lock_file();
+        if lock.path() != lock_file {
+            return Err(StateError::LockLost {
+                stack: self.stack.clone(),
+                location: lock.path().display().to_string(),
+                reason: format!("the lock it was given is not {}", lock_file.display()),
+            });
+        }
+        let mut removed = Vec::new();
+        files::check_folders(self.root.as_deref(), &self.dir)?;
+
+        // Opened through the same checks as a read, so that a link or a
+        // file that is not this user's is refused rather than unlinked.
+        let file = self.state_file();
+        if files::open_to_read(&file)?.is_some() {
+            remove_file(&file)?;
+            sync_dir(&self.dir)?;
+            removed.push(format!("state file {}", file.display()));
+        }
+
+        let copies = self.history_copies()?;
+        for (_, copy) in &copies {
+            remove_file(copy)?;
+        }
+        if !copies.is_empty() {
+            sync_dir(&self.history_dir())?;
+            removed.push(format!(
+                "{} kept revision(s) in {}",
+                copies.len(),
+                self.history_dir().display()
+            ));
+        }
+        self.remove_stale_temp_files();
+
+        // Unlinked while still held: a run that opened it meanwhile finds,
+        // once it gets the lock, that the file is gone, and opens it anew.
+        remove_file(&lock_file)?;
+        drop(lock);
+        sync_dir(&self.dir)?;
+        removed.push(format!("lock file {}", lock_file.display()));
+        Ok(removed)
+    }
+
     fn location(&self) -> String {
         self.state_file().display().to_string()
+    }
+}
+
+/// Removes `path`; one that is already gone is no error.
+fn remove_file(path: &Path) -> Result<(), StateError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StateError::io("remove", path, e)),
+        _ => Ok(()),
     }
 }
 
@@ -1055,5 +1115,96 @@ mod tests {
 
         let problem = refusal(store.load().await.unwrap_err());
         assert!(problem.contains("2 hard links"), "{problem}");
+    }
+
+    /// The names of the files in `dir` (and `.history` below it), sorted.
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names = Vec::new();
+        for sub in [dir.to_path_buf(), dir.join(".history")] {
+            if let Ok(entries) = fs::read_dir(&sub) {
+                for entry in entries.flatten() {
+                    if entry.file_type().unwrap().is_file() {
+                        names.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn remove_deletes_the_state_its_history_and_its_lock_and_nothing_of_other_stacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let state_dir = dir.path().join("state");
+        let mut state = with_resource(State::empty("dev"), "web");
+        for _ in 0..3 {
+            store.save(&mut state).await.unwrap();
+        }
+        // Stacks whose names extend this one's keep their files.
+        for other in ["dev.eu", "dev-2"] {
+            let other = LocalStore::new(state_dir.clone(), other, &identity());
+            let mut state = State::empty(&other.stack);
+            other.save(&mut state).await.unwrap();
+            other.save(&mut state).await.unwrap();
+            drop(other.lock("echo-iac up", None).await.unwrap());
+        }
+
+        let lock = store.lock("echo-iac stack rm", None).await.unwrap();
+        let removed = store.remove(lock).await.unwrap();
+
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert!(removed[0].starts_with("state file "), "{removed:?}");
+        assert!(
+            removed[1].starts_with("2 kept revision(s) in "),
+            "{removed:?}"
+        );
+        assert!(removed[2].starts_with("lock file "), "{removed:?}");
+        assert_eq!(
+            files_in(&state_dir),
+            [
+                "dev-2.1.json",
+                "dev-2.echo-iac-lock",
+                "dev-2.json",
+                "dev.eu.1.json",
+                "dev.eu.echo-iac-lock",
+                "dev.eu.json"
+            ]
+        );
+        assert_eq!(store.load().await.unwrap(), State::empty("dev"));
+        assert!(store.history().await.unwrap().is_empty());
+        // The stack can start again from nothing.
+        drop(store.lock("echo-iac up", None).await.unwrap());
+        let mut fresh = State::empty("dev");
+        store.save(&mut fresh).await.unwrap();
+        assert_eq!(fresh.serial, 1);
+    }
+
+    #[tokio::test]
+    async fn remove_of_a_stack_never_written_deletes_only_its_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let lock = store.lock("echo-iac stack rm", None).await.unwrap();
+        let removed = store.remove(lock).await.unwrap();
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(!store.lock_file().exists());
+    }
+
+    #[tokio::test]
+    async fn remove_refuses_a_symlinked_state_file_and_leaves_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        fs::create_dir_all(dir.path().join("state")).unwrap();
+        let target = dir.path().join("package.json");
+        fs::write(&target, b"{}").unwrap();
+        std::os::unix::fs::symlink(&target, store.state_file()).unwrap();
+
+        let lock = store.lock("echo-iac stack rm", None).await.unwrap();
+        refusal(store.remove(lock).await.unwrap_err());
+        assert_eq!(fs::read(&target).unwrap(), b"{}");
+        assert!(fs::symlink_metadata(store.state_file()).is_ok());
+        // The lock was given back however the removal ended.
+        drop(store.lock("echo-iac up", None).await.unwrap());
     }
 }

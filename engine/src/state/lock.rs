@@ -126,6 +126,21 @@ impl FileLock {
             Err(TryLockError::Error(e)) => return Err(StateError::io("lock", path, e)),
         }
 
+        // `stack rm` unlinks the lock file while holding it: a run that
+        // opened it just before then holds a lock on a file that is no
+        // longer the stack's, and must not count it as the lock.
+        if !still_at(&file, path) {
+            return Err(StateError::Locked {
+                stack: stack.to_string(),
+                location: path.display().to_string(),
+                holder: None,
+                waited: None,
+                kind: LockKind::File {
+                    path: path.to_path_buf(),
+                },
+            });
+        }
+
         // Held now, so nobody else writes the file while it is checked and
         // rewritten.
         check_holder_record(&mut file, path)?;
@@ -160,11 +175,22 @@ impl FileLock {
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        // The file itself stays: removing it would let a run that opened the
-        // old file and a run that creates a new one both hold "the" lock.
+        // The file itself stays: a run that opened it and waits to lock it
+        // would hold a lock on a file nobody else opens. Only `stack rm`
+        // removes it, and [`still_at`] tells such a run it lost.
         // Errors are ignored because closing the file releases the lock anyway.
         let _ = self.file.set_len(0);
         let _ = FileExt::unlock(&self.file);
+    }
+}
+
+/// Whether `file` is still the file at `path`: the same inode on the same
+/// device, not one removed (or replaced) since it was opened.
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
 }
 
@@ -357,5 +383,31 @@ mod tests {
         let problem = refusal(FileLock::acquire(&path, "dev", "echo-iac up").unwrap_err());
         assert!(problem.contains("2 hard links"), "{problem}");
         assert_eq!(std::fs::read(&other).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_lock_file_removed_or_replaced_since_it_was_opened_is_not_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.lock");
+        let opened = files::open_or_create(&path, "open lock file").unwrap();
+        assert!(still_at(&opened, &path));
+
+        std::fs::remove_file(&path).unwrap();
+        assert!(!still_at(&opened, &path));
+        std::fs::write(&path, b"").unwrap();
+        assert!(!still_at(&opened, &path));
+    }
+
+    #[test]
+    fn a_lock_file_removed_while_held_is_created_anew_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.lock");
+        let first = FileLock::acquire(&path, "dev", "echo-iac stack rm").unwrap();
+        std::fs::remove_file(&path).unwrap();
+
+        let second = FileLock::acquire(&path, "dev", "echo-iac up").unwrap();
+        assert_eq!(second.holder().command, "echo-iac up");
+        drop(first);
+        assert!(path.exists());
     }
 }

@@ -197,6 +197,16 @@ pub trait StateStore: Send + Sync {
     /// One kept revision by serial.
     async fn revision(&self, serial: u64) -> Result<State, StateError>;
 
+    /// Deletes everything this store keeps for the stack: the state, its
+    /// kept revisions and the lock, which `lock` (taken from this store)
+    /// proves this run holds; when this returns the lock is gone with the
+    /// rest, whether it succeeded or not. The state goes first, in one step,
+    /// so that a removal cut short leaves the whole state or none of it,
+    /// and leftovers that removing again deletes. Nothing the store did not
+    /// write itself is touched. Returns what was deleted, as messages name
+    /// it, in order.
+    async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError>;
+
     /// Where the state lives, for messages.
     fn location(&self) -> String;
 

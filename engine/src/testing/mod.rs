@@ -177,6 +177,10 @@ impl<S: StateStore> StateStore for Recorder<S> {
         self.inner.revision(serial).await
     }
 
+    async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError> {
+        self.inner.remove(lock).await
+    }
+
     fn location(&self) -> String {
         self.inner.location()
     }

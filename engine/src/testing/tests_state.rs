@@ -554,3 +554,131 @@ async fn a_part_name_is_the_heads_then_serial_hash_and_index() {
         assert!(!store.is_part_name(name), "{name}");
     }
 }
+
+/// The names of the Secrets in the backend's namespace, sorted.
+fn secret_names(fake: &FakeApi) -> Vec<String> {
+    let mut names: Vec<String> = fake
+        .objects("v1", "Secret")
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn remove_deletes_the_head_its_parts_and_the_lease_and_nothing_else() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
+    store.save(&mut state).await.unwrap();
+    state.resources.clear();
+    store.save(&mut state).await.unwrap();
+    let part_of = json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: STACK,
+        "shop-iac.io/state-of": STACK});
+    for decoy in [
+        planted(
+            "shop-iac-state-dev-1-0123456789ab-1",
+            "Opaque",
+            part_of.clone(),
+        ),
+        planted("db-credentials", "shop-iac.io/state-part", part_of.clone()),
+        planted(
+            "shop-iac-state-dev-2-1-0123456789ab-0",
+            "shop-iac.io/state-part",
+            part_of,
+        ),
+        planted(
+            "shop-iac-state-dev-2",
+            "shop-iac.io/state",
+            json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: "dev-2"}),
+        ),
+    ] {
+        fake.insert(decoy);
+    }
+    let decoys = [
+        "db-credentials",
+        "shop-iac-state-dev-1-0123456789ab-1",
+        "shop-iac-state-dev-2",
+        "shop-iac-state-dev-2-1-0123456789ab-0",
+    ];
+    assert_eq!(secret_names(&fake).len(), decoys.len() + 2);
+
+    let lock = store.lock("shop-iac stack rm", None).await.unwrap();
+    let removed = store.remove(lock).await.unwrap();
+
+    assert_eq!(secret_names(&fake), decoys);
+    assert!(fake.get(&lease()).is_none(), "the lease is gone");
+    assert_eq!(
+        removed[0],
+        "Secret state/shop-iac-state-dev (the state, 2 revision(s) kept)"
+    );
+    assert!(
+        removed[1].starts_with("Secret state/shop-iac-state-dev-1-"),
+        "{removed:?}"
+    );
+    assert_eq!(removed[2], "Lease state/shop-iac-lock-dev");
+    assert_eq!(removed.len(), 3, "{removed:?}");
+    // Every delete was conditional on the object read.
+    for delete in fake.requests().iter().filter(|r| r.verb == Verb::Delete) {
+        let preconditions = &delete.body.as_ref().unwrap()["preconditions"];
+        assert!(preconditions["resourceVersion"].is_string(), "{delete}");
+    }
+    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    assert_eq!(fresh.load().await.unwrap(), State::empty(STACK));
+    assert!(fresh.history().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn remove_refuses_a_head_it_did_not_write_and_gives_the_lock_back() {
+    let fake = fake_with_namespace();
+    let before = fake.insert(planted("shop-iac-state-dev", "Opaque", stack_labels()));
+    let store = store(&fake);
+    let lock = store.lock("shop-iac stack rm", None).await.unwrap();
+
+    let err = store.remove(lock).await.unwrap_err();
+
+    assert!(matches!(&err, StateError::Foreign { .. }), "{err}");
+    assert_eq!(fake.get(&head()).unwrap(), before);
+    assert!(fake.get(&lease()).is_none(), "released");
+    let secrets: Vec<String> = fake
+        .mutations()
+        .into_iter()
+        .filter(|m| m.contains("secrets"))
+        .collect();
+    assert!(secrets.is_empty(), "{secrets:?}");
+}
+
+#[tokio::test]
+async fn remove_of_a_stack_never_written_deletes_only_its_lease() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let lock = store.lock("shop-iac stack rm", None).await.unwrap();
+    let removed = store.remove(lock).await.unwrap();
+    assert_eq!(removed, ["Lease state/shop-iac-lock-dev"]);
+    assert!(fake.get(&lease()).is_none());
+}
+
+#[tokio::test]
+async fn remove_that_cannot_delete_the_head_says_so_and_leaves_the_state() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
+    store.save(&mut state).await.unwrap();
+    fake.inject(Fault::on(Verb::Delete).resource("secrets").status(403));
+    let lock = store.lock("shop-iac stack rm", None).await.unwrap();
+
+    let err = store.remove(lock).await.unwrap_err();
+
+    assert!(
+        err.to_string()
+            .contains("cannot delete Secret state/shop-iac-state-dev"),
+        "{err}"
+    );
+    fake.clear_faults();
+    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    assert_eq!(fresh.load().await.unwrap(), state);
+    // The lock was given back: the next run takes it at once.
+    let next = fresh.lock("shop-iac up", None).await.unwrap();
+    next.release().await;
+}

@@ -97,6 +97,15 @@ impl Program for Hello {
         });
         Ok(resources)
     }
+
+    // What `hello-iac stack init` writes below the keys every stack has.
+    fn stack_file_section(&self) -> Option<String> {
+        Some(format!(
+            "hello:\n  # What the pod prints.\n  greeting: {}\n  # The pod's image; it needs a shell.\n  image: {}\n",
+            Settings::default_greeting(),
+            Settings::default_image()
+        ))
+    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -94,6 +94,33 @@ impl Program for Quorum {
         Ok(declare(stack, settings, &password))
     }
 
+    /// The settings at their defaults. The password is no setting: the
+    /// section names where it comes from, and never holds it.
+    fn stack_file_section(&self) -> Option<String> {
+        let defaults = Settings::default();
+        Some(format!(
+            "\
+# The quorum: a StatefulSet of members behind a headless Service that gives
+# each its own DNS name, and a PodDisruptionBudget that keeps a majority up.
+quorum:
+  # How many members run.
+  replicas: {}
+  # The members' image; it must have busybox's httpd.
+  image: {}
+  # What each member serves at `/`.
+  greeting: {}
+  # The members' password is never written in a stack file. It comes from
+  # the environment variable {PASSWORD_ENV}, or else from the file named
+  # here (relative to the project folder; keep it out of version control).
+  # passwordFile:
+  # Node labels the members must be scheduled on.
+  # nodeSelector:
+  #   kubernetes.io/os: linux
+",
+            defaults.replicas, defaults.image, defaults.greeting
+        ))
+    }
+
     async fn outputs(
         &self,
         stack: &StackInfo,
@@ -286,4 +313,40 @@ pub fn declare(stack: &StackInfo, file: &Settings, password: &str) -> Resources 
         ..Secret::default()
     });
     resources
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_new_stack_file_loads_back_and_holds_no_password() {
+        let root = Path::new("/projects/quorum");
+        let text = echo_iac_runner::new_stack_file(&Quorum, "dev", "quorum-dev", None, root)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stack = echo_iac_runner::stack::parse::<Section<Settings>>(
+            "dev",
+            &root.join("stacks/dev.yaml"),
+            &text,
+            root,
+        )
+        .unwrap();
+        assert_eq!(stack.program.replicas, 3);
+        assert_eq!(stack.program.password_file, None);
+        assert!(text.contains("  # passwordFile:\n"), "{text}");
+        assert!(text.contains(PASSWORD_ENV), "{text}");
+        let settings: Vec<&str> = text
+            .lines()
+            .map(str::trim_start)
+            .filter(|line| !line.starts_with('#'))
+            .collect();
+        assert!(
+            settings
+                .iter()
+                .all(|line| !line.to_lowercase().contains("password")),
+            "{text}"
+        );
+    }
 }

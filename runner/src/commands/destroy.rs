@@ -72,8 +72,14 @@ async fn run_locked<P: Program>(
         if args.json {
             print_document(&render::plan_json(&plan));
         } else {
+            // A state that was written stays until `stack rm` removes it.
+            let state_note = if state.serial > 0 {
+                format!("\n{}", state_left(session, store))
+            } else {
+                String::new()
+            };
             print(&format!(
-                "Nothing to destroy: stack {} manages no objects.",
+                "Nothing to destroy: stack {} manages no objects.{state_note}",
                 session.stack.name
             ));
         }
@@ -117,9 +123,10 @@ async fn run_locked<P: Program>(
             format!("; {left} untracked object(s) were left in place (listed above)")
         };
         print(&format!(
-            "Destroyed stack {} in {:.1}s{kept}",
+            "Destroyed stack {} in {:.1}s{kept}\n{}",
             session.stack.name,
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            state_left(session, store)
         ));
     }
     Ok(())
@@ -154,6 +161,18 @@ fn check_named_untracked(
             format!("its untracked objects are: {}", found.join(", "))
         },
     ))
+}
+
+/// What stays once the objects are gone: the stack's now empty state, its
+/// kept revisions and (in the cluster backend) its Secret, which only
+/// `stack rm` removes.
+fn state_left<P: Program>(session: &Session<P>, store: &dyn StateStore) -> String {
+    format!(
+        "Its state (now empty) and kept revisions stay in {}; `{} stack rm {}` removes them.",
+        store.location(),
+        crate::name::bin(),
+        session.stack.name
+    )
 }
 
 /// Untracked objects the plan leaves in place.

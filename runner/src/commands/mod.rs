@@ -10,7 +10,9 @@ mod progress;
 mod refresh;
 mod render;
 mod shell;
+pub(crate) mod stack_init;
 mod stack_ls;
+mod stack_rm;
 mod stack_state;
 mod teardown;
 mod test;
@@ -84,6 +86,8 @@ pub(crate) fn run<P: Program>(
             Command::Test(args) => test::run(&Session::open(program, global)?, args).await,
             Command::Graph(args) => graph::run(&Session::open(program, global)?, args).await,
             Command::Stack(StackCommand::Ls) => stack_ls::run(program, global).await,
+            Command::Stack(StackCommand::Init(args)) => stack_init::run(&**program, global, args),
+            Command::Stack(StackCommand::Rm(args)) => stack_rm::run::<P>(global, args).await,
             Command::Stack(StackCommand::History(args)) => {
                 stack_state::history(&Session::open(program, global)?, args).await
             }

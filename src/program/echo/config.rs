@@ -110,6 +110,52 @@ pub const DEFAULT_IMAGE: &str = "nginx:alpine";
 pub const DEFAULT_TEST_IMAGE: &str = "localhost/echo-iac/curl:1";
 pub const DEFAULT_MESSAGE: &str = "Hello! I am Pod";
 
+/// The `echo:` section `stack init` writes: the seed's service with every
+/// setting at its default, the optional ones commented out.
+pub fn new_stack_section() -> String {
+    let (ports, replicas) = (NODE_PORT_RANGE, REPLICAS_RANGE);
+    format!(
+        "\
+# The echo service: nginx pods that answer every request with the message
+# and their own address, the ConfigMap they read it from, and a Service in
+# front. For several services, write `echoes:` instead: a list of the same
+# settings, each entry with a `name` that its objects are named after.
+echo:
+  # How many pods answer ({}-{}).
+  replicas: {DEFAULT_REPLICAS}
+  # How the Service is reached: ClusterIP (inside the cluster only),
+  # NodePort (also on a port of every node) or LoadBalancer (through the
+  # cluster's load balancer, and a node port).
+  serviceType: {}
+  # The port on every node ({}-{}): one port serves one Service in the
+  # whole cluster, so give each stack on a cluster its own.
+  nodePort: {DEFAULT_NODE_PORT}
+  # The image that serves (nginx, configured by the ConfigMap).
+  image: {DEFAULT_IMAGE}
+  # What each pod answers, before its address (at most {MAX_MESSAGE_CHARS} characters).
+  message: {DEFAULT_MESSAGE}
+  # The image `echo-iac test` runs curl from, inside the cluster.
+  # testImage: {DEFAULT_TEST_IMAGE}
+  # The `app` label the Service selects the pods by. The Deployment's
+  # selector cannot change, so changing it replaces the Deployment.
+  # appLabel: {SEED_APP_LABEL}
+  # Node labels the pods must be scheduled on, and the taints they tolerate.
+  # nodeSelector:
+  #   kubernetes.io/os: linux
+  # tolerations:
+  #   - key: dedicated
+  #     operator: Equal
+  #     value: echo
+  #     effect: NoSchedule
+",
+        replicas.start(),
+        replicas.end(),
+        ServiceType::NodePort.as_str(),
+        ports.start(),
+        ports.end(),
+    )
+}
+
 /// Kubernetes' default `--service-node-port-range`.
 pub const NODE_PORT_RANGE: RangeInclusive<i64> = 30000..=32767;
 /// Far above what an echo service needs; a typo like `replicas: 30007` should

@@ -60,6 +60,10 @@ impl Program for Echo {
         outputs::collect(live, stack.namespace(), live.desired()).await
     }
 
+    fn stack_file_section(&self) -> Option<String> {
+        Some(config::new_stack_section())
+    }
+
     /// One test per echo service: every answer to `http://<service>` must
     /// name a live pod of its Deployment.
     fn smoke_tests(&self, _stack: &StackInfo, config: &EchoSection) -> Vec<SmokeTest> {

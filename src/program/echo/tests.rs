@@ -190,3 +190,34 @@ fn service_type_sets_the_spec_type_and_a_node_port_only_where_it_has_one() {
     assert_eq!(node_port["ports"][0]["nodePort"], 30100);
     assert_eq!(node_port["selector"], internal["selector"]);
 }
+
+#[test]
+fn a_new_stack_file_loads_back_with_the_seeds_service() {
+    let root = std::path::Path::new("/projects/echo");
+    let text = echo_iac_runner::new_stack_file(&Echo, "dev", "echo-dev", None, root)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stack = echo_iac_runner::stack::parse::<RawEchoSection>(
+        "dev",
+        &root.join("stacks/dev.yaml"),
+        &text,
+        root,
+    )
+    .unwrap();
+    assert_eq!(stack.namespace, "echo-dev");
+    assert!(stack.create_namespace);
+    assert_eq!(stack.program.echoes, [seed_echo()]);
+    // Every setting of an echo service is there, set or commented out.
+    for key in [
+        "replicas:",
+        "serviceType:",
+        "nodePort:",
+        "image:",
+        "message:",
+        "# testImage:",
+        "# appLabel:",
+        "# nodeSelector:",
+        "# tolerations:",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+}
