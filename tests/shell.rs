@@ -111,6 +111,16 @@ fn the_man_page_renders_with_man_and_documents_every_subcommand() {
     for section in ["NAME", "SYNOPSIS", "OPTIONS", "EXIT STATUS", "ENVIRONMENT"] {
         assert!(text.contains(section), "no {section} in:\n{text}");
     }
+    // Every exit code the README's table gives, each first on its line.
+    let exit_status = &text[text.find("EXIT STATUS").unwrap()..text.find("ENVIRONMENT").unwrap()];
+    for code in ["0", "1", "2", "64", "101", "130"] {
+        assert!(
+            exit_status
+                .lines()
+                .any(|line| line.split_whitespace().next() == Some(code)),
+            "exit code {code} not in:\n{exit_status}"
+        );
+    }
     for sub in [
         "PREVIEW",
         "UP",

@@ -55,7 +55,7 @@ fn subcommand_sections(
     Ok(())
 }
 
-const EXIT_STATUS: &str = ".SH \"EXIT STATUS\"\n.TP\n0\nsuccess\n.TP\n1\nerror (the message says what, where, and what to do next)\n.TP\n2\n\\fBpreview \\-\\-expect\\-no\\-changes\\fR found changes\n.TP\n130\ninterrupted\n.SH ENVIRONMENT\n.TP\nECHO_IAC_STACK\nthe stack, as \\fB\\-\\-stack\\fR\n.TP\nECHO_IAC_BACKEND\nthe state backend for this run, over the stack file's \\fBbackend\\fR\n.TP\nKUBECONFIG\nkubeconfig files, merged as kubectl merges them\n.TP\nECHO_IAC_ALLOW_KUBECONFIG_EXEC\n\\fB1\\fR: as \\fB\\-\\-allow\\-kubeconfig\\-exec\\fR\n.TP\nECHO_IAC_LOG\nlog level or filter (e.g. \\fBdebug\\fR): each API request on stderr\n.TP\nNO_COLOR\nno colors unless \\fB\\-\\-color always\\fR\n";
+const EXIT_STATUS: &str = ".SH \"EXIT STATUS\"\n.TP\n0\nsuccess\n.TP\n1\nerror (the message says what, where, and what to do next)\n.TP\n2\n\\fBpreview \\-\\-expect\\-no\\-changes\\fR found changes, and nothing else\n.TP\n64\nusage error: the command line itself is wrong\n.TP\n101\na bug: the program panicked\n.TP\n130\ninterrupted (Ctrl\\-C or SIGTERM)\n.SH ENVIRONMENT\n.TP\nECHO_IAC_STACK\nthe stack, as \\fB\\-\\-stack\\fR\n.TP\nECHO_IAC_BACKEND\nthe state backend for this run, over the stack file's \\fBbackend\\fR\n.TP\nKUBECONFIG\nkubeconfig files, merged as kubectl merges them\n.TP\nECHO_IAC_ALLOW_KUBECONFIG_EXEC\n\\fB1\\fR: as \\fB\\-\\-allow\\-kubeconfig\\-exec\\fR\n.TP\nECHO_IAC_LOG\nlog level or filter (e.g. \\fBdebug\\fR): each API request on stderr\n.TP\nNO_COLOR\nno colors unless \\fB\\-\\-color always\\fR\n";
 
 /// A subcommand's `.SH` headings become `.SS` under its own `.SH`.
 fn demote_sections(roff: &[u8]) -> Vec<u8> {
