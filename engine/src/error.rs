@@ -1,6 +1,7 @@
 //! What can stop a preview, an apply or a destroy.
 
 use crate::cluster::ClusterError;
+use crate::plan::BlockedStep;
 use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,12 +18,12 @@ pub enum EngineError {
     NamespaceMissing(String),
     #[error("namespace `{0}` is being deleted, so nothing can be created in it")]
     NamespaceTerminating(String),
-    #[error("{count} step(s) cannot be carried out as planned (see the preview above)")]
+    /// The plan holds steps that cannot be carried out as they stand;
+    /// nothing was applied.
+    #[error("{} step(s) cannot be carried out as planned (see the preview above)", steps.len())]
     Blocked {
-        count: usize,
-        hint: String,
-        /// The blocked objects (`Kind namespace/name`), for machine output.
-        objects: Vec<String>,
+        /// Each blocked step's object and what blocks it, in plan order.
+        steps: Vec<BlockedStep>,
     },
     #[error("{what} did not become ready within {timeout}:\n{details}")]
     Timeout {

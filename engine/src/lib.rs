@@ -26,7 +26,7 @@ pub mod testing;
 pub mod untracked;
 
 pub use error::EngineError;
-pub use plan::{Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
+pub use plan::{BlockedStep, Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
 pub use resource::{DesiredResource, ResourceId};
 
 pub use identity::{Identity, MANAGED_BY_LABEL};

@@ -79,6 +79,7 @@ pub async fn up<'a>(
     options: &Options<'_>,
     observer: &dyn Observer,
 ) -> Result<Applied<'a>, EngineError> {
+    refuse_blocked(plan)?;
     // Objects an interrupted run may have applied without seeing them work.
     let unfinished: Vec<ResourceId> = state.pending.iter().map(|p| p.id.clone()).collect();
     let journal = Journal::new(store, state);
@@ -149,6 +150,7 @@ pub async fn destroy(
     options: &Options<'_>,
     observer: &dyn Observer,
 ) -> Result<State, EngineError> {
+    refuse_blocked(plan)?;
     let journal = Journal::new(store, state);
     apply(cluster, plan, desired, &journal, options, observer).await?;
     journal
@@ -162,6 +164,18 @@ pub async fn destroy(
         .await?;
     stopped_early(options)?;
     Ok(journal.into_state())
+}
+
+/// Fails with [`EngineError::Blocked`] when `plan` holds a step that
+/// cannot be carried out. `up` and `destroy` check this themselves before
+/// any request, so that no caller can apply part of a plan that was
+/// refused as a whole; a preview calls it to fail as `up` would.
+pub fn refuse_blocked(plan: &Plan) -> Result<(), EngineError> {
+    let steps = plan.blocked_steps();
+    if steps.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Blocked { steps })
 }
 
 /// An interrupt that came while the last steps were in flight had nothing

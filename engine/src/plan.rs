@@ -83,6 +83,16 @@ pub enum Blocker {
     },
 }
 
+/// A step that cannot be carried out, as [`crate::EngineError::Blocked`]
+/// names it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockedStep {
+    /// The object the step is for.
+    pub id: ResourceId,
+    /// What stops it.
+    pub blocker: Blocker,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Step {
     pub op: Op,
@@ -194,5 +204,18 @@ impl Plan {
 
     pub fn blocked(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(|s| s.blocker.is_some())
+    }
+
+    /// The blocked steps, or nothing when every step can be carried out.
+    pub fn blocked_steps(&self) -> Vec<BlockedStep> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                s.blocker.clone().map(|blocker| BlockedStep {
+                    id: s.id.clone(),
+                    blocker,
+                })
+            })
+            .collect()
     }
 }

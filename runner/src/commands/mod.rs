@@ -26,10 +26,11 @@ use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, Stack};
 use echo_iac_engine::DesiredResource;
+use echo_iac_engine::Plan;
 use echo_iac_engine::cluster::{Cluster, PluginGuard, Target};
+use echo_iac_engine::operation;
 use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
-use echo_iac_engine::{Blocker, EngineError, Plan};
 
 /// Overrides the stack file's `backend:` for one run.
 pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
@@ -454,38 +455,8 @@ pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
 }
 
 /// A plan with blocked steps fails the preview too, so that a preview that
-/// passes is one that `up` can carry out.
+/// passes is one that `up` can carry out. `up` and `destroy` refuse such a
+/// plan themselves; checking it here stops before the confirmation.
 pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
-    let blocked: Vec<&Blocker> = plan.blocked().filter_map(|s| s.blocker.as_ref()).collect();
-    let objects = plan.blocked().map(|s| s.id.to_string()).collect();
-    if blocked.is_empty() {
-        return Ok(());
-    }
-    let mut hints = Vec::new();
-    if blocked
-        .iter()
-        .any(|b| matches!(b, Blocker::Conflicts { .. }))
-    {
-        hints.push("rerun with --force-conflicts to take the conflicting fields over");
-    }
-    if blocked
-        .iter()
-        .any(|b| matches!(b, Blocker::Unmanaged { .. }))
-    {
-        hints.push(
-            "rerun with --adopt to take over the existing objects, or rename them in the stack",
-        );
-    }
-    if blocked
-        .iter()
-        .any(|b| matches!(b, Blocker::Rejected { .. }))
-    {
-        hints.push("fix what the API server rejected (see its message above)");
-    }
-    Err(EngineError::Blocked {
-        count: blocked.len(),
-        hint: hints.join("; "),
-        objects,
-    }
-    .into())
+    Ok(operation::refuse_blocked(plan)?)
 }
