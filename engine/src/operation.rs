@@ -61,6 +61,7 @@ pub struct Options<'a> {
 
 /// An `up` whose changes are applied and ready; [`Applied::finish`] records
 /// the outputs.
+#[must_use = "the outputs and the end of the wait are recorded only by `Applied::finish`"]
 pub struct Applied<'a> {
     journal: Journal<'a>,
     store: &'a dyn StateStore,

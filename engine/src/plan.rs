@@ -170,6 +170,7 @@ pub struct Untracked {
 }
 
 impl Plan {
+    #[must_use]
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for step in &self.steps {
@@ -188,6 +189,7 @@ impl Plan {
         s
     }
 
+    #[must_use]
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(Step::is_change)
     }
@@ -207,6 +209,7 @@ impl Plan {
     }
 
     /// The blocked steps, or nothing when every step can be carried out.
+    #[must_use]
     pub fn blocked_steps(&self) -> Vec<BlockedStep> {
         self.steps
             .iter()

@@ -48,6 +48,7 @@ impl LockHolder {
 /// is best released with [`StateLock::release`], which tells the cluster at
 /// once instead of letting the lease run out.
 #[derive(Debug)]
+#[must_use = "the lock is released as soon as it is dropped"]
 pub enum StateLock {
     File(FileLock),
     Lease(Box<LeaseLock>),
