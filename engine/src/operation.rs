@@ -18,6 +18,7 @@ use crate::apply::{self, ApplyOptions, Event, Journal};
 use crate::cluster::Cluster;
 use crate::error::EngineError;
 use crate::plan::Plan;
+use crate::planner::DEFAULT_CONCURRENCY;
 use crate::ready::{self, Readiness};
 use crate::resource::{DesiredResource, ResourceId};
 use crate::state::{State, StateStore};
@@ -44,12 +45,25 @@ impl Observer for Silent {
     fn event(&self, _event: Event<'_>) {}
 }
 
-pub struct Options<'a> {
+/// How long `up` waits for what it applied to be ready, and `destroy` for
+/// what it deleted to be gone, unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How long `up` waits on a rollout whose new pods are all stuck on a
+/// reason that waiting does not fix, unless told otherwise.
+pub const DEFAULT_WAIT_GRACE: Duration = Duration::from_secs(30);
+
+/// Never set: the cancel flag of an operation that nothing interrupts.
+static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// How `up` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct UpOptions<'a> {
     /// Take fields owned by other field managers.
     pub force_conflicts: bool,
-    /// How many steps run at once.
+    /// How many steps run at once; 0 counts as 1.
     pub concurrency: usize,
-    /// Bounds the readiness wait, and the wait for deleted objects to go.
+    /// Bounds the readiness wait, and the wait for replaced objects to go.
     pub timeout: Duration,
     /// How long a rollout whose new pods are all stuck on a reason that
     /// waiting does not fix is waited for.
@@ -57,6 +71,40 @@ pub struct Options<'a> {
     /// Set on the first interrupt: no new step starts; steps in flight
     /// finish, and the wait stops.
     pub cancel: &'a AtomicBool,
+}
+
+impl Default for UpOptions<'_> {
+    fn default() -> Self {
+        UpOptions {
+            force_conflicts: false,
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
+            wait_grace: DEFAULT_WAIT_GRACE,
+            cancel: &NEVER_CANCELLED,
+        }
+    }
+}
+
+/// How `destroy` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct DestroyOptions<'a> {
+    /// How many steps run at once; 0 counts as 1.
+    pub concurrency: usize,
+    /// Bounds the wait for each deleted object to be gone.
+    pub timeout: Duration,
+    /// Set on the first interrupt: no new step starts; steps in flight
+    /// finish.
+    pub cancel: &'a AtomicBool,
+}
+
+impl Default for DestroyOptions<'_> {
+    fn default() -> Self {
+        DestroyOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
+            cancel: &NEVER_CANCELLED,
+        }
+    }
 }
 
 /// An `up` whose changes are applied and ready; [`Applied::finish`] records
@@ -77,14 +125,20 @@ pub async fn up<'a>(
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],
-    options: &Options<'_>,
+    options: &UpOptions<'_>,
     observer: &dyn Observer,
 ) -> Result<Applied<'a>, EngineError> {
     refuse_blocked(plan)?;
     // Objects an interrupted run may have applied without seeing them work.
     let unfinished: Vec<ResourceId> = state.pending.iter().map(|p| p.id.clone()).collect();
     let journal = Journal::new(store, state);
-    apply(cluster, plan, desired, &journal, options, observer).await?;
+    let apply_options = ApplyOptions {
+        force_conflicts: options.force_conflicts,
+        concurrency: options.concurrency,
+        timeout: options.timeout,
+        cancel: options.cancel,
+    };
+    apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
         // interrupted run left half done has converged.
@@ -117,7 +171,7 @@ pub async fn up<'a>(
         )
         .await?;
     }
-    stopped_early(options)?;
+    stopped_early(options.cancel)?;
     Ok(Applied {
         journal,
         store,
@@ -148,12 +202,18 @@ pub async fn destroy(
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],
-    options: &Options<'_>,
+    options: &DestroyOptions<'_>,
     observer: &dyn Observer,
 ) -> Result<State, EngineError> {
     refuse_blocked(plan)?;
     let journal = Journal::new(store, state);
-    apply(cluster, plan, desired, &journal, options, observer).await?;
+    let apply_options = ApplyOptions {
+        force_conflicts: false,
+        concurrency: options.concurrency,
+        timeout: options.timeout,
+        cancel: options.cancel,
+    };
+    apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     journal
         .update(|s| {
             // What is still pending names objects an interrupted run never
@@ -163,7 +223,7 @@ pub async fn destroy(
             s.outputs.clear();
         })
         .await?;
-    stopped_early(options)?;
+    stopped_early(options.cancel)?;
     Ok(journal.into_state())
 }
 
@@ -184,8 +244,8 @@ pub fn refuse_blocked(plan: &Plan) -> Result<(), EngineError> {
 /// stop early, and a success would tell a script that sent the signal
 /// that the run went undisturbed (for `destroy`, a wait for an object to
 /// go may also have been cut short, see `apply::wait_gone`).
-fn stopped_early(options: &Options<'_>) -> Result<(), EngineError> {
-    if options.cancel.load(Ordering::SeqCst) {
+fn stopped_early(cancel: &AtomicBool) -> Result<(), EngineError> {
+    if cancel.load(Ordering::SeqCst) {
         return Err(EngineError::Interrupted);
     }
     Ok(())
@@ -197,15 +257,9 @@ async fn apply(
     plan: &Plan,
     desired: &[DesiredResource],
     journal: &Journal<'_>,
-    options: &Options<'_>,
+    options: &ApplyOptions<'_>,
     observer: &dyn Observer,
 ) -> Result<(), EngineError> {
-    let apply_options = ApplyOptions {
-        force_conflicts: options.force_conflicts,
-        concurrency: options.concurrency,
-        timeout: options.timeout,
-        cancel: options.cancel,
-    };
     let on_event = |event: Event<'_>| observer.event(event);
-    apply::apply_plan(cluster, plan, desired, journal, &apply_options, &on_event).await
+    apply::apply_plan(cluster, plan, desired, journal, options, &on_event).await
 }

@@ -247,7 +247,7 @@ impl Stack {
             concurrency: 4,
             ..options
         };
-        planner::plan_up(&self.cluster, STACK, desired, &state, options).await
+        planner::plan_up(&self.cluster, STACK, desired, &state, &options).await
     }
 
     pub async fn plan_destroy(&self, desired: &[DesiredResource]) -> Plan {
@@ -262,11 +262,11 @@ impl Stack {
         delete_untracked: DeleteUntracked,
     ) -> Plan {
         let state = self.state().await;
-        let options = planner::DestroyOptions {
+        let options = planner::DestroyPlanOptions {
             concurrency: 4,
             delete_untracked,
         };
-        planner::plan_destroy(&self.cluster, STACK, &state, desired, &options)
+        planner::plan_destroy(&self.cluster, STACK, desired, &state, &options)
             .await
             .expect("a destroy plan")
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::*;
 use crate::cluster::ClusterError;
 use crate::declare::Resources;
-use crate::operation::{self, Observer, Options};
+use crate::operation::{self, DestroyOptions, Observer, UpOptions};
 use crate::plan::Blocker;
 use crate::ready::Readiness;
 use crate::state::PendingOperation;
@@ -46,12 +46,20 @@ impl Told {
     }
 }
 
-fn options(cancel: &AtomicBool) -> Options<'_> {
-    Options {
-        force_conflicts: false,
+fn options(cancel: &AtomicBool) -> UpOptions<'_> {
+    UpOptions {
         concurrency: 4,
         timeout: TIMEOUT,
         wait_grace: Duration::from_secs(20),
+        cancel,
+        ..UpOptions::default()
+    }
+}
+
+fn destroy_options(cancel: &AtomicBool) -> DestroyOptions<'_> {
+    DestroyOptions {
+        concurrency: 4,
+        timeout: TIMEOUT,
         cancel,
     }
 }
@@ -231,7 +239,7 @@ async fn destroy_deletes_everything_and_leaves_an_empty_state() {
         stack.state().await,
         &plan,
         &desired,
-        &options(&cancel),
+        &destroy_options(&cancel),
         &Told::default(),
     )
     .await
@@ -383,7 +391,7 @@ async fn destroy_refuses_a_plan_with_a_blocked_step_and_deletes_nothing() {
         stack.state().await,
         &plan,
         &desired,
-        &options(&cancel),
+        &destroy_options(&cancel),
         &Told::default(),
     )
     .await;
