@@ -21,7 +21,7 @@ mod references;
 pub mod resource;
 pub mod sensitive;
 pub mod state;
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod untracked;
 

@@ -152,18 +152,16 @@ impl FakeApi {
             })),
         };
         fake.immutable("Deployment", "spec.selector");
-        fake.insert(super::namespace("default"));
+        fake.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        );
         fake
     }
 
-    /// A `Cluster` whose requests this server answers. Needs a tokio
-    /// runtime (kube's client spawns its buffer task).
-    pub fn cluster(&self) -> Cluster {
-        self.cluster_as(super::identity())
-    }
-
-    /// A `Cluster` of this server acting as another program.
-    pub fn cluster_as(&self, identity: crate::Identity) -> Cluster {
+    /// A `Cluster` whose requests this server answers, applying as the
+    /// program `identity`. Needs a tokio runtime (kube's client spawns its
+    /// buffer task).
+    pub fn cluster(&self, identity: crate::Identity) -> Cluster {
         Cluster::from_client(self.client(), "https://fake.invalid", "fake", identity)
     }
 
