@@ -409,7 +409,7 @@ impl Cluster {
                 api.patch(&id.name, &params, &patch).await
             })
             .await
-            .map_err(|e| sensitive::scrub_error(e, object))?;
+            .map_err(|e| scrub_error(e, object))?;
         Ok(to_json(applied))
     }
 
@@ -441,7 +441,7 @@ impl Cluster {
         match result {
             Ok(_) => Ok(()),
             Err(ClusterError::Api { status, .. }) if status.code == 409 => Ok(()),
-            Err(e) => Err(sensitive::scrub_error(e, object)),
+            Err(e) => Err(scrub_error(e, object)),
         }
     }
 
@@ -913,6 +913,49 @@ fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// An error from sending `object`, with its sensitive values scrubbed
+/// from every message the server wrote (see [`sensitive::scrub`]).
+fn scrub_error(error: ClusterError, object: &Value) -> ClusterError {
+    match error {
+        ClusterError::Api {
+            action,
+            target,
+            mut status,
+        } => {
+            status.message = sensitive::scrub(&status.message, object);
+            if let Some(details) = status.details.as_mut() {
+                for cause in &mut details.causes {
+                    cause.message = sensitive::scrub(&cause.message, object);
+                }
+            }
+            ClusterError::Api {
+                action,
+                target,
+                status,
+            }
+        }
+        ClusterError::Forbidden {
+            action,
+            target,
+            message,
+        } => ClusterError::Forbidden {
+            action,
+            target,
+            message: sensitive::scrub(&message, object),
+        },
+        ClusterError::Other {
+            action,
+            target,
+            reason,
+        } => ClusterError::Other {
+            action,
+            target,
+            reason: sensitive::scrub(&reason, object),
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod declare;
 pub mod diff;
 pub mod error;
 mod fault;
+mod field_path;
 pub mod identity;
 pub mod live;
 mod nodeports;

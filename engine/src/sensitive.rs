@@ -38,8 +38,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::cluster::ClusterError;
-use crate::diff;
+use crate::field_path;
 use crate::plan::Change;
 
 /// What a plan shows in place of a sensitive value.
@@ -251,7 +250,7 @@ pub fn conceal(object: &Value, changes: Vec<Change>) -> Vec<Change> {
         for field in &fields {
             let segments = field.segments();
             let path = path_of(&segments, None);
-            if diff::is_under(&change.path, &path) {
+            if field_path::is_under(&change.path, &path) {
                 if change.path == path && field.key.is_none() {
                     split.extend(per_key(&path, &change.old, &change.new));
                 } else {
@@ -315,7 +314,7 @@ fn per_key(path: &str, old: &Option<Value>, new: &Option<Value>) -> Vec<Change> 
     all.into_iter()
         .map(|key| {
             let mut key_path = path.to_string();
-            diff::push_key(&mut key_path, key);
+            field_path::push_key(&mut key_path, key);
             concealed(&key_path, old_keys.contains(key), new_keys.contains(key))
         })
         .collect()
@@ -339,52 +338,6 @@ fn take(value: &mut Value, segments: &[&str]) -> Option<Value> {
 
 fn is_empty_object(value: &Value) -> bool {
     value.as_object().is_some_and(Map::is_empty)
-}
-
-/// An error from sending `object`, with its sensitive values scrubbed
-/// from every message the server wrote (see [`scrub`]).
-pub fn scrub_error(error: ClusterError, object: &Value) -> ClusterError {
-    if fields_of(object).next().is_none() {
-        return error;
-    }
-    match error {
-        ClusterError::Api {
-            action,
-            target,
-            mut status,
-        } => {
-            status.message = scrub(&status.message, object);
-            if let Some(details) = status.details.as_mut() {
-                for cause in &mut details.causes {
-                    cause.message = scrub(&cause.message, object);
-                }
-            }
-            ClusterError::Api {
-                action,
-                target,
-                status,
-            }
-        }
-        ClusterError::Forbidden {
-            action,
-            target,
-            message,
-        } => ClusterError::Forbidden {
-            action,
-            target,
-            message: scrub(&message, object),
-        },
-        ClusterError::Other {
-            action,
-            target,
-            reason,
-        } => ClusterError::Other {
-            action,
-            target,
-            reason: scrub(&reason, object),
-        },
-        other => other,
-    }
 }
 
 /// `text` with every sensitive value of `object` (as given, and decoded
@@ -434,7 +387,7 @@ fn concealed(path: &str, old: bool, new: bool) -> Change {
 fn path_of(segments: &[&str], key: Option<&str>) -> String {
     let mut path = String::new();
     for segment in segments.iter().copied().chain(key) {
-        diff::push_key(&mut path, segment);
+        field_path::push_key(&mut path, segment);
     }
     path
 }
@@ -786,7 +739,7 @@ mod tests {
         let mut new = applied_with_kubectl("bmV3");
         mask(&mut old);
         mask(&mut new);
-        let changes = diff::changes(&old, &new);
+        let changes = crate::diff::changes(&old, &new);
         let annotation = format!("metadata.annotations[\"{LAST_APPLIED}\"]");
         let summary: Vec<(&str, bool)> = changes
             .iter()

@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::lock::LockHolder;
+use super::holder::LockHolder;
 use crate::cluster::ClusterError;
 
 /// How a corrupt state can be brought back.

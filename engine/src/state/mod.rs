@@ -11,6 +11,7 @@ mod document;
 mod error;
 mod files;
 mod history;
+mod holder;
 mod kube;
 mod lease;
 mod local;
@@ -27,10 +28,11 @@ pub use backend::{Backend, BackendError};
 pub use error::{LockKind, Recovery, StateError};
 pub use files::write_private_file;
 pub use history::{Revision, change_summary};
+pub use holder::LockHolder;
 pub use kube::KubeStore;
 pub(crate) use kube::is_state_secret;
 pub use local::LocalStore;
-pub use lock::{LockHolder, StateLock};
+pub use lock::StateLock;
 
 /// The schema version this build writes and the newest it can read.
 /// Version 1 lacked `writtenBy`; it reads as version 2 without it.
@@ -52,8 +54,8 @@ impl Writer {
     pub fn current(command: &str) -> Self {
         Writer {
             command: command.to_string(),
-            user: lock::user_name(),
-            host: lock::host_name(),
+            user: holder::user_name(),
+            host: holder::host_name(),
             pid: std::process::id(),
         }
     }
