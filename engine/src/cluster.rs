@@ -62,19 +62,22 @@ const RETRY_BUDGET: Duration = Duration::from_secs(20);
 /// The longest pause between two tries of one request.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(4);
 
-/// API requests sent by this process, retries included.
-static REQUESTS: AtomicU64 = AtomicU64::new(0);
+/// The API requests a [`Cluster`] and its clones have sent, retries
+/// included. A handle stays readable once the cluster is dropped, so that
+/// a caller can report the count at the end of a run; benchmarks read it
+/// (through the runner's `ECHO_IAC_STATS`) to compare tools.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter(Arc<AtomicU64>);
 
-/// How many API requests this process has sent so far. Benchmarks read it
-/// (through `ECHO_IAC_STATS`) to compare request counts between tools.
-pub fn requests_sent() -> u64 {
-    REQUESTS.load(Ordering::Relaxed)
-}
+impl RequestCounter {
+    /// The requests counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 
-/// Counts a request sent without [`Cluster::call`] (lease renewals, which
-/// must not wait out an outage).
-pub(crate) fn count_request() {
-    REQUESTS.fetch_add(1, Ordering::Relaxed);
+    fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +229,7 @@ pub struct Cluster {
     request_timeout: Option<Duration>,
     /// The client's own timeouts, for messages.
     limits: Limits,
+    requests: RequestCounter,
 }
 
 /// Where to find the cluster: explicit values win over the stack file's,
@@ -348,6 +352,7 @@ impl Cluster {
             answered: Arc::new(AtomicBool::new(false)),
             waiting: Arc::new(AtomicBool::new(false)),
             request_timeout: None,
+            requests: RequestCounter::default(),
             limits: Limits {
                 connect: CONNECT_TIMEOUT,
                 read: Some(READ_TIMEOUT),
@@ -364,6 +369,22 @@ impl Cluster {
     pub fn with_outage_budget(mut self, budget: Duration) -> Self {
         self.outage_budget = budget.max(RETRY_BUDGET);
         self
+    }
+
+    /// The API requests this cluster and its clones have sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// A handle on this cluster's request count that outlives it.
+    pub fn request_counter(&self) -> RequestCounter {
+        self.requests.clone()
+    }
+
+    /// Counts a request sent without [`Cluster::call`] (lease renewals,
+    /// which must not wait out an outage).
+    pub(crate) fn count_request(&self) {
+        self.requests.add();
     }
 
     pub fn server(&self) -> &str {
@@ -520,7 +541,7 @@ impl Cluster {
             limit_bytes: Some(16 * 1024),
             ..Default::default()
         };
-        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.requests.add();
         let text = api.logs(pod, &params).await.ok()?;
         // The kubelet answers 200 with this text for a run whose log it no
         // longer has.
@@ -633,7 +654,7 @@ impl Cluster {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
-            REQUESTS.fetch_add(1, Ordering::Relaxed);
+            self.requests.add();
             let result = match self.attempt_limit() {
                 Some(limit) => tokio::time::timeout(limit, request())
                     .await

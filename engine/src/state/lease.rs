@@ -24,7 +24,7 @@ use kube::api::{DeleteParams, PostParams, Preconditions};
 
 use super::{LockHolder, StateError};
 use crate::ResourceId;
-use crate::cluster::{self, Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError};
 use crate::identity::Identity;
 
 /// How long a lease lasts without renewal.
@@ -284,7 +284,7 @@ impl LeaseLock {
             ..DeleteParams::default()
         };
         let api = self.cluster.typed::<Lease>(&self.namespace);
-        cluster::count_request();
+        self.cluster.count_request();
         let deleted = tokio::time::timeout(RENEW_TIMEOUT, api.delete(&name, &params)).await;
         if let Ok(Err(kube::Error::Api(status))) = deleted
             && status.code == 403
@@ -292,7 +292,7 @@ impl LeaseLock {
             if let Some(spec) = lease.spec.as_mut() {
                 spec.holder_identity = None;
             }
-            cluster::count_request();
+            self.cluster.count_request();
             let _ = tokio::time::timeout(
                 RENEW_TIMEOUT,
                 api.replace(&name, &PostParams::default(), &lease),
@@ -353,7 +353,7 @@ async fn renew(cluster: Cluster, namespace: String, shared: Arc<Shared>) {
             return;
         }
         let sent = (Instant::now(), SystemTime::now());
-        cluster::count_request();
+        cluster.count_request();
         let result = tokio::time::timeout(
             RENEW_TIMEOUT,
             api.replace(&name, &PostParams::default(), &lease),

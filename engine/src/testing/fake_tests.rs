@@ -291,3 +291,24 @@ async fn a_lost_answer_still_carries_out_the_request() {
         applied["metadata"]["resourceVersion"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_cluster_counts_its_own_requests_retries_included() {
+    let fake = FakeApi::new();
+    let one = fake.cluster(identity());
+    let other = fake.cluster(identity());
+    let counter = one.request_counter();
+    let id = ResourceId::new("v1", "ConfigMap", Some("default"), "c");
+    fake.inject(Fault::on(Verb::Get).answer(Answer::Drop));
+    one.get(&id).await.unwrap();
+    one.clone().get(&id).await.unwrap();
+    other.get(&id).await.unwrap();
+    assert_eq!(
+        one.requests_sent(),
+        3,
+        "a retry is a request, and clones share the count"
+    );
+    assert_eq!(other.requests_sent(), 1);
+    drop(one);
+    assert_eq!(counter.get(), 3, "the count outlives the cluster");
+}

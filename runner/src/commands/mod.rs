@@ -16,8 +16,8 @@ mod test;
 mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::cli::{ColorChoice, Command, GlobalArgs, PlanArgs, StackCommand};
 use crate::error::{Error, exit};
@@ -27,7 +27,7 @@ use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, Stack};
 use echo_iac_engine::DesiredResource;
 use echo_iac_engine::Plan;
-use echo_iac_engine::cluster::{Cluster, PluginGuard, Target};
+use echo_iac_engine::cluster::{Cluster, PluginGuard, RequestCounter, Target};
 use echo_iac_engine::operation;
 use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
@@ -234,7 +234,12 @@ impl<P: Program> Session<P> {
             request_timeout: self.global.request_timeout,
             plugins,
         };
-        Ok(Cluster::connect(&target, crate::program::identity::<P>()).await?)
+        let cluster = Cluster::connect(&target, crate::program::identity::<P>()).await?;
+        CONNECTED
+            .lock()
+            .expect("never poisoned")
+            .push(cluster.request_counter());
+        Ok(cluster)
     }
 
     pub fn concurrency(&self) -> usize {
@@ -326,6 +331,21 @@ pub fn print(text: &str) {
         let _ = out.write_all(b"\n");
     }
     let _ = out.flush();
+}
+
+/// The request counts of the clusters this process connected to. Each
+/// cluster counts its own; the process's total is a command-line matter
+/// (`ECHO_IAC_STATS`).
+static CONNECTED: Mutex<Vec<RequestCounter>> = Mutex::new(Vec::new());
+
+/// The API requests sent by every cluster this process connected to.
+pub(crate) fn requests_sent() -> u64 {
+    CONNECTED
+        .lock()
+        .expect("never poisoned")
+        .iter()
+        .map(RequestCounter::get)
+        .sum()
 }
 
 /// Set once a `--json` command has printed its document.
