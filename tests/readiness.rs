@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use echo_iac_engine::apply::Event;
 use echo_iac_engine::cluster::{self, Cluster};
+use echo_iac_engine::operation::Event;
 use echo_iac_engine::operation::{self, Observer, UpOptions};
 use echo_iac_engine::planner::{self, PlanOptions};
 use echo_iac_engine::ready::Readiness;

@@ -49,12 +49,12 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// this run, unless `--request-timeout` says otherwise: a server that
 /// accepts connections and never answers is reported this soon, rather
 /// than after the read timeout.
-pub const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Until the server has answered once, connection failures are retried
 /// for this long only: a server never reached in this run is most likely a
 /// wrong address or a cluster that is down, which a person wants to hear
 /// about at once, as kubectl tells it.
-pub const FIRST_CONTACT_BUDGET: Duration = Duration::from_secs(2);
+pub(crate) const FIRST_CONTACT_BUDGET: Duration = Duration::from_secs(2);
 /// Once the server has answered, transient failures (connection refused
 /// or closed, 429, 5xx) are retried with backoff for this long in all
 /// before the error is reported.
@@ -438,7 +438,7 @@ impl Cluster {
     /// its own: for objects whose namespace does not exist yet, so cannot
     /// hold a dry-run apply. Returns the server's error, if it has one;
     /// "already exists" is not one, since the object is only a stand-in.
-    pub async fn validate_create_in(
+    pub(crate) async fn validate_create_in(
         &self,
         object: &Value,
         namespace: &str,
@@ -910,7 +910,7 @@ fn without_values(message: &str) -> String {
 /// `https://TOKEN@host:6443/api` becomes `https://host:6443/api`. A
 /// kubeconfig may carry a token or a password in its server's address,
 /// and kube sends it; no message shows it.
-pub fn without_userinfo(text: &str) -> String {
+pub(crate) fn without_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {

@@ -7,7 +7,7 @@ use serde_json::Value;
 /// Extends a field path by one map key: `spec` + `replicas` gives
 /// `spec.replicas`, and a key that is not a plain identifier is quoted in
 /// brackets (`data["default.conf"]`) so the path stays unambiguous.
-pub fn push_key(path: &mut String, key: &str) {
+pub(crate) fn push_key(path: &mut String, key: &str) {
     if is_plain_key(key) {
         if !path.is_empty() {
             path.push('.');
@@ -22,7 +22,7 @@ pub fn push_key(path: &mut String, key: &str) {
 
 /// Extends a field path by one list index: `containers` + 0 gives
 /// `containers[0]`.
-pub fn push_index(path: &mut String, index: usize) {
+pub(crate) fn push_index(path: &mut String, index: usize) {
     path.push('[');
     path.push_str(&index.to_string());
     path.push(']');
@@ -39,7 +39,7 @@ fn is_plain_key(key: &str) -> bool {
 }
 
 /// Whether `path` is `prefix` itself or a field inside it.
-pub fn is_under(path: &str, prefix: &str) -> bool {
+pub(crate) fn is_under(path: &str, prefix: &str) -> bool {
     match path.strip_prefix(prefix) {
         Some(rest) => prefix.is_empty() || rest.is_empty() || rest.starts_with(['.', '[']),
         None => false,

@@ -71,7 +71,7 @@ impl Identity {
 
     /// The stack whose labels `object` carries, if it carries this
     /// identity's labels at all.
-    pub fn owning_stack(&self, object: &Value) -> Option<String> {
+    pub(crate) fn owning_stack(&self, object: &Value) -> Option<String> {
         let labels = &object["metadata"]["labels"];
         if labels[MANAGED_BY_LABEL] != self.name.as_str() {
             return None;

@@ -3,23 +3,23 @@
 //! a program hands it typed objects with their dependencies, and the caller
 //! decides how to show plans and errors.
 
-pub mod apply;
+mod apply;
 pub mod cluster;
 pub mod declare;
 pub mod diff;
-pub mod error;
+mod error;
 mod fault;
 mod field_path;
-pub mod identity;
+mod identity;
 pub mod live;
 mod nodeports;
 pub mod operation;
-pub mod plan;
+mod plan;
 pub mod planner;
 pub mod ready;
 mod reasons;
 mod references;
-pub mod resource;
+mod resource;
 pub mod sensitive;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::apply::{self, ApplyOptions, Event, Journal};
+pub use crate::apply::Event;
+use crate::apply::{self, ApplyOptions, Journal};
 use crate::cluster::Cluster;
 use crate::error::EngineError;
 use crate::plan::Plan;
@@ -25,7 +26,7 @@ use crate::state::{State, StateStore};
 
 /// The pending operation that stands for the readiness wait: a run stopped
 /// while waiting applied everything but never saw it work.
-pub const WAIT_OP: &str = "wait";
+pub(crate) const WAIT_OP: &str = "wait";
 
 /// What an operation tells as it goes.
 pub trait Observer: Sync {

@@ -228,7 +228,7 @@ pub fn untracked(
 /// before the objects it depends on. That includes objects an interrupted
 /// run started to create but never recorded: they may exist, and only this
 /// stack would ever delete them.
-pub fn deletion_order(state: &State) -> Vec<&ResourceId> {
+pub(crate) fn deletion_order(state: &State) -> Vec<&ResourceId> {
     let unrecorded: Vec<&ResourceId> = state
         .pending
         .iter()

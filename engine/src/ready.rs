@@ -102,7 +102,11 @@ pub struct Readiness {
 /// (applied, maybe, but never seen ready), and every Service that selects
 /// the pods of one of those; in the order apply uses, each after the
 /// objects it depends on.
-pub fn targets(plan: &Plan, desired: &[DesiredResource], unfinished: &[ResourceId]) -> Vec<Target> {
+pub(crate) fn targets(
+    plan: &Plan,
+    desired: &[DesiredResource],
+    unfinished: &[ResourceId],
+) -> Vec<Target> {
     let waited: HashSet<&ResourceId> = plan
         .steps
         .iter()
@@ -216,7 +220,7 @@ fn selected_workloads(service: &DesiredResource, desired: &[DesiredResource]) ->
 /// pod has been stuck for `grace` on a reason that waiting does not fix
 /// ([`PodReason::fatal`]); on timeout, lists each unready target with its
 /// reason. Stops with [`EngineError::Interrupted`] once `cancel` is set.
-pub async fn wait_ready(
+pub(crate) async fn wait_ready(
     cluster: &Cluster,
     targets: &[Target],
     timeout: Duration,
@@ -827,7 +831,7 @@ async fn pod_problems(
 
 /// Ready endpoints across a Service's EndpointSlices. An absent `ready`
 /// condition means unknown, which the API says to read as ready.
-pub fn ready_endpoints(slices: &[Value]) -> i64 {
+pub(crate) fn ready_endpoints(slices: &[Value]) -> i64 {
     slices
         .iter()
         .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())

@@ -46,7 +46,7 @@ pub const MARKER: &str = "(sensitive)";
 
 /// The annotation in which client-side `kubectl apply` keeps the object as
 /// last applied: on a Secret, its values.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The scheme of the seals written now.
 const SEAL_SCHEME: &str = "argon2id";
@@ -58,14 +58,14 @@ const OLD_SEAL_SCHEME: &str = "hmac-sha256";
 /// HMAC's, and 2 MiB of memory that a GPU cannot share between guesses;
 /// checking a state's values costs a run about 1 ms per Secret value, once
 /// (`cargo run -p echo-iac-engine --example seal_cost`).
-pub const ARGON2_MEMORY_KIB: u32 = 2048;
+pub(crate) const ARGON2_MEMORY_KIB: u32 = 2048;
 /// Argon2id's passes over that memory.
-pub const ARGON2_PASSES: u32 = 1;
+pub(crate) const ARGON2_PASSES: u32 = 1;
 
 /// A map in one kind whose values are sensitive: all of them, or the one
 /// under `key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SensitiveField {
+pub(crate) struct SensitiveField {
     pub api_version: &'static str,
     pub kind: &'static str,
     /// The map's place in the object, e.g. `["metadata", "annotations"]`.
@@ -75,7 +75,7 @@ pub struct SensitiveField {
 }
 
 /// Every sensitive field this engine knows of.
-pub const SENSITIVE_FIELDS: [SensitiveField; 3] = [
+pub(crate) const SENSITIVE_FIELDS: [SensitiveField; 3] = [
     SensitiveField {
         api_version: "v1",
         kind: "Secret",
@@ -143,7 +143,7 @@ fn fields_of(object: &Value) -> impl Iterator<Item = &'static SensitiveField> + 
 /// Whether a value already stands in for a sensitive one: a mask or a
 /// seal as made here, not merely text that starts like one (a
 /// `stringData` value may hold anything).
-pub fn is_redacted(value: &Value) -> bool {
+pub(crate) fn is_redacted(value: &Value) -> bool {
     let Some(rest) = value
         .as_str()
         .and_then(|s| s.strip_prefix(MARKER))
@@ -177,7 +177,7 @@ fn parse_seal(rest: &str) -> Option<(&str, &str, &str)> {
 /// Replaces every sensitive value of `object` with `(sensitive) <digest>`,
 /// keyed by this process only: equal values stay equal, different ones
 /// differ, and nothing outside this process can tell which value it was.
-pub fn mask(object: &mut Value) {
+pub(crate) fn mask(object: &mut Value) {
     for_each_value(object, |_, _, value| {
         if !is_redacted(value) {
             let text = value_text(value);
@@ -191,7 +191,7 @@ pub fn mask(object: &mut Value) {
 /// the state) with a salted Argon2id hash of it. A value `previous` already
 /// records under a current seal keeps its record, so an unchanged object
 /// writes the same bytes.
-pub fn seal(object: &mut Value, previous: Option<&Value>) {
+pub(crate) fn seal(object: &mut Value, previous: Option<&Value>) {
     for_each_value(object, |field, key, value| {
         if is_redacted(value) {
             return;
@@ -209,13 +209,13 @@ pub fn seal(object: &mut Value, previous: Option<&Value>) {
 }
 
 /// Whether `object` still holds a sensitive value in the clear.
-pub fn has_clear_values(object: &Value) -> bool {
+pub(crate) fn has_clear_values(object: &Value) -> bool {
     fields_of(object).any(|field| field.entries(object).any(|(_, v)| !is_redacted(v)))
 }
 
 /// The sensitive values whose declared value is not the one `recorded`
 /// (a sealed object from the state) holds, as changes that carry no value.
-pub fn unrecorded_changes(declared: &Value, recorded: &Value) -> Vec<Change> {
+pub(crate) fn unrecorded_changes(declared: &Value, recorded: &Value) -> Vec<Change> {
     let mut changes = Vec::new();
     for field in fields_of(declared) {
         let want: HashMap<&String, &Value> = field.entries(declared).collect();
@@ -238,7 +238,7 @@ pub fn unrecorded_changes(declared: &Value, recorded: &Value) -> Vec<Change> {
 /// Secret's `data` added) becomes one change per key; and a change above
 /// one (all of `metadata` added, with the last-applied annotation in it)
 /// loses the sensitive part, which becomes changes of its own.
-pub fn conceal(object: &Value, changes: Vec<Change>) -> Vec<Change> {
+pub(crate) fn conceal(object: &Value, changes: Vec<Change>) -> Vec<Change> {
     let fields: Vec<&SensitiveField> = fields_of(object).collect();
     if fields.is_empty() {
         return changes;
@@ -346,7 +346,7 @@ fn is_empty_object(value: &Value) -> bool {
 /// anyway from carrying it further. Values shorter than four characters are
 /// replaced only where quoted, so a one-letter password does not garble
 /// every word.
-pub fn scrub(text: &str, object: &Value) -> String {
+pub(crate) fn scrub(text: &str, object: &Value) -> String {
     let mut values: Vec<String> = Vec::new();
     for field in fields_of(object) {
         for value in field.entries(object).filter_map(|(_, v)| v.as_str()) {

@@ -43,7 +43,7 @@ macro_rules! built_in {
 }
 
 /// The API of a built-in kind, without asking the server.
-pub fn built_in(api_version: &str, kind: &str) -> Option<Kind> {
+pub(crate) fn built_in(api_version: &str, kind: &str) -> Option<Kind> {
     const NS: bool = true;
     const CLUSTER: bool = false;
     built_in!(api_version, kind;

@@ -36,7 +36,7 @@ impl Revision {
 
 /// `2 added, 1 changed, 3 pending`: what `newer` records differently from
 /// `older`, or `first kept revision: …` when there is nothing to compare.
-pub fn change_summary(older: Option<&State>, newer: &State) -> String {
+pub(crate) fn change_summary(older: Option<&State>, newer: &State) -> String {
     let Some(older) = older else {
         return format!(
             "first kept revision: {} object(s){}",

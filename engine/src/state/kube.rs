@@ -164,7 +164,7 @@ impl std::fmt::Debug for KubeStore {
     }
 }
 
-pub fn head_name(identity: &Identity, stack: &str) -> String {
+pub(crate) fn head_name(identity: &Identity, stack: &str) -> String {
     format!("{}-state-{stack}", identity.name())
 }
 
@@ -601,7 +601,7 @@ impl KubeStore {
             Some(lock) => {
                 *self.fence.lock().expect("never poisoned") = Some(lock.fence());
                 *self.writer.lock().expect("never poisoned") = Some(Writer::current(command));
-                Ok(StateLock::Lease(Box::new(lock)))
+                Ok(StateLock::from(lock))
             }
             // Another run took it between the read and the write: say who.
             None => {

@@ -65,17 +65,17 @@ impl LocalStore {
 
     /// `<stack>.<program>-lock`: a name no other tool gives its files, so
     /// that a state folder shared with other files never locks one of theirs.
-    pub fn lock_file(&self) -> PathBuf {
+    pub(crate) fn lock_file(&self) -> PathBuf {
         self.dir
             .join(format!("{}.{}-lock", self.stack, self.program))
     }
 
-    pub fn history_dir(&self) -> PathBuf {
+    pub(crate) fn history_dir(&self) -> PathBuf {
         self.dir.join(".history")
     }
 
     /// This stack's history copies as `(serial, path)`, newest first.
-    pub fn history_copies(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
+    pub(crate) fn history_copies(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
         let dir = self.history_dir();
         files::check_folders(self.root.as_deref(), &dir)?;
         let entries = match fs::read_dir(&dir) {
@@ -223,7 +223,7 @@ impl LocalStore {
         self.remove_stale_temp_files();
         *self.writer.lock().expect("writer lock is never poisoned") =
             Some(Writer::current(command));
-        Ok(StateLock::File(lock))
+        Ok(StateLock::from(lock))
     }
 
     /// Stamps `state` as the next serial and writes it, keeping `previous`

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fs4::{FileExt, TryLockError};
 
@@ -23,16 +23,32 @@ use super::lease::LeaseLock;
 /// once instead of letting the lease run out.
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as it is dropped"]
-pub enum StateLock {
+pub struct StateLock(Held);
+
+#[derive(Debug)]
+enum Held {
     File(FileLock),
     Lease(Box<LeaseLock>),
 }
 
+impl From<FileLock> for StateLock {
+    fn from(lock: FileLock) -> Self {
+        StateLock(Held::File(lock))
+    }
+}
+
+impl From<LeaseLock> for StateLock {
+    fn from(lock: LeaseLock) -> Self {
+        StateLock(Held::Lease(Box::new(lock)))
+    }
+}
+
 impl StateLock {
+    /// Who holds the lock: this run.
     pub fn holder(&self) -> &LockHolder {
-        match self {
-            StateLock::File(lock) => &lock.holder,
-            StateLock::Lease(lock) => lock.holder(),
+        match &self.0 {
+            Held::File(lock) => &lock.holder,
+            Held::Lease(lock) => lock.holder(),
         }
     }
 
@@ -40,25 +56,25 @@ impl StateLock {
     /// not renew in time, or that another run took over. Called before
     /// every mutating request and every state write.
     pub fn check(&self) -> Result<(), StateError> {
-        match self {
-            StateLock::File(_) => Ok(()),
-            StateLock::Lease(lock) => lock.check(),
+        match &self.0 {
+            Held::File(_) => Ok(()),
+            Held::Lease(lock) => lock.check(),
         }
     }
 
+    /// Releases the lock, telling the cluster at once for a Lease.
     pub async fn release(self) {
-        match self {
-            StateLock::File(lock) => drop(lock),
-            StateLock::Lease(lock) => (*lock).release().await,
+        match self.0 {
+            Held::File(lock) => drop(lock),
+            Held::Lease(lock) => (*lock).release().await,
         }
     }
 }
 
 /// A held lock file; dropping it releases the lock.
 #[derive(Debug)]
-pub struct FileLock {
+pub(crate) struct FileLock {
     file: File,
-    path: PathBuf,
     holder: LockHolder,
 }
 
@@ -107,19 +123,7 @@ impl FileLock {
         };
         write().map_err(|e| StateError::io("write lock file", path, e))?;
 
-        Ok(FileLock {
-            file,
-            path: path.to_path_buf(),
-            holder,
-        })
-    }
-
-    pub fn holder(&self) -> &LockHolder {
-        &self.holder
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(FileLock { file, holder })
     }
 }
 
@@ -196,7 +200,7 @@ mod tests {
         let err = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap_err();
         match &err {
             StateError::Locked { holder, .. } => {
-                assert_eq!(holder.as_deref(), Some(first.holder()));
+                assert_eq!(holder.as_deref(), Some(&first.holder));
             }
             other => panic!("expected Locked, got {other:?}"),
         }
@@ -204,7 +208,7 @@ mod tests {
         drop(first);
         assert_eq!(std::fs::read(&path).unwrap(), b"");
         let second = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap();
-        assert_eq!(second.holder().command, "echo-iac destroy");
+        assert_eq!(second.holder.command, "echo-iac destroy");
     }
 
     #[test]
@@ -248,7 +252,7 @@ mod tests {
         std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
 
         let lock = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap();
-        assert_eq!(lock.holder().command, "echo-iac destroy");
+        assert_eq!(lock.holder.command, "echo-iac destroy");
     }
 
     #[test]

@@ -27,7 +27,8 @@ use crate::ResourceId;
 pub use backend::{Backend, BackendError};
 pub use error::{LockKind, Recovery, StateError};
 pub use files::write_private_file;
-pub use history::{Revision, change_summary};
+pub use history::Revision;
+pub(crate) use history::change_summary;
 pub use holder::LockHolder;
 pub use kube::KubeStore;
 pub(crate) use kube::is_state_secret;
@@ -36,7 +37,7 @@ pub use lock::StateLock;
 
 /// The schema version this build writes and the newest it can read.
 /// Version 1 lacked `writtenBy`; it reads as version 2 without it.
-pub const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// Who wrote a revision of the state, for `stack history`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,7 +154,7 @@ impl State {
     /// Records that `op` on `id` is about to start. A leftover entry for the
     /// same id is replaced: only the latest attempt says what may be half
     /// done.
-    pub fn begin(&mut self, op: &str, id: ResourceId) {
+    pub(crate) fn begin(&mut self, op: &str, id: ResourceId) {
         self.pending.retain(|p| p.id != id);
         self.pending.push(PendingOperation {
             op: op.to_string(),

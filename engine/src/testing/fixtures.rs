@@ -1,20 +1,20 @@
 //! The engine's own test fixtures: a program that is not echo-iac, objects
 //! to feed the fake API server, and a state store that records every write.
 
-pub use std::sync::Mutex;
-pub use std::sync::atomic::AtomicBool;
-pub use std::time::Duration;
+pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::atomic::AtomicBool;
+pub(crate) use std::time::Duration;
 
-pub use serde_json::{Value, json};
+pub(crate) use serde_json::{Value, json};
 
-pub use crate::apply::{self, ApplyOptions, Event, Journal};
-pub use crate::cluster::Cluster;
-pub use crate::planner::{self, PlanOptions};
-pub use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
-pub use crate::untracked::DeleteUntracked;
-pub use crate::{DesiredResource, EngineError, Identity, Plan, ResourceId};
+pub(crate) use crate::apply::{self, ApplyOptions, Event, Journal};
+pub(crate) use crate::cluster::Cluster;
+pub(crate) use crate::planner::{self, PlanOptions};
+pub(crate) use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
+pub(crate) use crate::untracked::DeleteUntracked;
+pub(crate) use crate::{DesiredResource, EngineError, Identity, Plan, ResourceId};
 
-pub use super::FakeApi;
+pub(crate) use super::FakeApi;
 
 /// The program the tests act as: not echo-iac, so that a name the engine
 /// took from anywhere but its [`Identity`] shows up as a failure.
