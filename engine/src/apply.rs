@@ -22,17 +22,28 @@ use crate::state::{ResourceState, State, StateStore};
 /// What happened, as it happens, for the progress display.
 #[derive(Clone, Debug)]
 pub enum Event<'a> {
+    /// A step is about to make its API calls.
     Started {
+        /// What the step does.
         op: Op,
+        /// The object it does it to.
         id: &'a ResourceId,
     },
+    /// A step's calls are done and its result recorded.
     Finished {
+        /// What the step did.
         op: Op,
+        /// The object it did it to.
         id: &'a ResourceId,
+        /// How long the step took.
         elapsed: Duration,
     },
+    /// Something worth telling about a step in flight (a retry, a wait for an
+    /// object to go).
     Note {
+        /// The object the note is about.
         id: &'a ResourceId,
+        /// The note, one line.
         message: String,
     },
 }

@@ -80,25 +80,47 @@ impl RequestCounter {
     }
 }
 
+/// Why the cluster could not be reached, or refused a request. Variants
+/// carry the kubeconfig, server and object involved, for the caller's hint.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// No kubeconfig file where one was looked for.
     #[error("no kubeconfig found at {}", path.display())]
-    KubeconfigMissing { path: PathBuf },
+    KubeconfigMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The kubeconfig does not read.
     #[error("cannot read kubeconfig {}: {reason}", path.display())]
-    Kubeconfig { path: PathBuf, reason: String },
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not read.
+        reason: String,
+    },
+    /// No context was named, and the kubeconfig sets no current one.
     #[error(
         "kubeconfig {} sets no current context{}",
         path.display(),
         if known.is_empty() { " and has no contexts".to_string() } else { format!(" (it has: {})", known.join(", ")) }
     )]
-    NoCurrentContext { path: PathBuf, known: Vec<String> },
+    NoCurrentContext {
+        /// The kubeconfig.
+        path: PathBuf,
+        /// The contexts it has.
+        known: Vec<String>,
+    },
+    /// The credential plugin of the context's user failed.
     #[error(
         "the credential plugin `{command}` that kubeconfig {} runs for its user {reason}",
         path.display()
     )]
     CredentialPlugin {
+        /// The plugin's command.
         command: String,
+        /// The kubeconfig that names it.
         path: PathBuf,
+        /// What went wrong.
         reason: String,
         /// The command is not installed (not found on PATH).
         missing: bool,
@@ -110,67 +132,114 @@ pub enum ClusterError {
         path.display()
     )]
     PluginRefused {
+        /// The kubeconfig.
         path: PathBuf,
+        /// The user whose plugin it is.
         user: String,
+        /// The plugin's command line.
         plugin: String,
     },
+    /// The context asked for is not in the kubeconfig.
     #[error("context `{context}` is not in kubeconfig {} (it has: {known})", path.display())]
     UnknownContext {
+        /// The context asked for.
         context: String,
+        /// The kubeconfig.
         path: PathBuf,
+        /// The contexts it has, comma-separated.
         known: String,
     },
+    /// No connection to the API server.
     #[error(
         "cannot reach the Kubernetes API server at {server}{}: {cause}",
         in_context(context)
     )]
     Unreachable {
+        /// The server's address.
         server: String,
+        /// The kubeconfig context.
         context: String,
+        /// What failed on the way.
         cause: Transport,
     },
+    /// The server's certificate is not one the kubeconfig trusts.
     #[error(
         "the API server at {server}{} presented a certificate that the kubeconfig does not trust: {reason}",
         in_context(context)
     )]
     Tls {
+        /// The server's address.
         server: String,
+        /// The kubeconfig context.
         context: String,
+        /// The TLS library's reason.
         reason: String,
     },
+    /// The TLS handshake failed for another reason than trust.
     #[error(
         "the TLS handshake with the API server at {server}{} failed: {reason}",
         in_context(context)
     )]
     TlsHandshake {
+        /// The server's address.
         server: String,
+        /// The kubeconfig context.
         context: String,
+        /// The TLS library's reason.
         reason: String,
     },
+    /// The server did not accept the credentials (401).
     #[error(
         "the API server at {server} rejected the credentials of context `{context}` (401 Unauthorized)"
     )]
-    Unauthorized { server: String, context: String },
+    Unauthorized {
+        /// The server's address.
+        server: String,
+        /// The kubeconfig context.
+        context: String,
+    },
+    /// The credentials may not do this (403).
     #[error("not allowed to {action} {target}: {message}")]
     Forbidden {
+        /// What was asked (`apply`).
         action: String,
+        /// The object or collection (`ConfigMap ns/name`).
         target: String,
+        /// The server's words.
         message: String,
     },
+    /// The server answered with another error `Status`.
     #[error("{action} {target} failed: {}", api_message(status))]
     Api {
+        /// What was asked (`apply`).
         action: String,
+        /// The object or collection (`ConfigMap ns/name`).
         target: String,
+        /// The server's answer, with its code, reason and causes.
         status: Box<Status>,
     },
+    /// The server does not serve the kind.
     #[error("the cluster serves no kind {kind} in {api_version}")]
-    UnknownKind { api_version: String, kind: String },
+    UnknownKind {
+        /// The apiVersion asked for.
+        api_version: String,
+        /// The kind asked for.
+        kind: String,
+    },
+    /// A namespaced object was declared without a namespace.
     #[error("{target} has no namespace, but its kind lives in namespaces")]
-    NamespaceRequired { target: String },
+    NamespaceRequired {
+        /// The object.
+        target: String,
+    },
+    /// Anything else that stopped a request.
     #[error("{action} {target} failed: {reason}")]
     Other {
+        /// What was asked (`apply`).
         action: String,
+        /// The object or collection (`ConfigMap ns/name`).
         target: String,
+        /// What went wrong.
         reason: String,
     },
 }
@@ -239,10 +308,11 @@ pub struct Target {
     /// Kubeconfig files, merged as kubectl merges `KUBECONFIG`; empty means
     /// $KUBECONFIG, then ~/.kube/config.
     pub kubeconfig: Vec<PathBuf>,
+    /// The kubeconfig context; `None` for its current one.
     pub context: Option<String>,
     /// The longest one request may take, as kubectl's `--request-timeout`:
     /// zero for no limit; `None` for the defaults (see
-    /// [`FIRST_CONTACT_TIMEOUT`]).
+    /// `FIRST_CONTACT_TIMEOUT`, 10 s).
     pub request_timeout: Option<Duration>,
     /// Which files' credential plugins need to be allowed to run.
     pub plugins: PluginGuard,
@@ -365,7 +435,7 @@ impl Cluster {
     /// answered and then went away is most likely restarting, and a run
     /// halfway through its changes is better off waiting for it than
     /// stopping; a server that never answered is more likely a wrong
-    /// address, which is reported within [`FIRST_CONTACT_BUDGET`].
+    /// address, which is reported within `FIRST_CONTACT_BUDGET` (2 s).
     pub fn with_outage_budget(mut self, budget: Duration) -> Self {
         self.outage_budget = budget.max(RETRY_BUDGET);
         self
@@ -387,10 +457,12 @@ impl Cluster {
         self.requests.add();
     }
 
+    /// The API server's address, without any credentials written into it.
     pub fn server(&self) -> &str {
         &self.server
     }
 
+    /// The kubeconfig context the cluster was reached through.
     pub fn context(&self) -> &str {
         &self.context
     }

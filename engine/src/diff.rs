@@ -63,7 +63,7 @@ pub fn normalize(object: &Value) -> Value {
 /// container reads as one line rather than one per field. Arrays are compared
 /// index by index: Kubernetes lists are mostly short and ordered, and a path
 /// like `containers[0].image` is what a person looks for. Changes to
-/// sensitive values carry no value (see [`sensitive::conceal`]).
+/// sensitive values carry no value (see `sensitive::conceal`).
 pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
     walk(&mut String::new(), old, new, &mut out);

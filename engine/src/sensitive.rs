@@ -11,7 +11,7 @@
 //!   differ, but no printed digest can be checked against a guess;
 //! - a plan's [`Change`]s at those paths hold only [`MARKER`] and say
 //!   `sensitive`, so they tell that a value changed, never what it was;
-//! - the state ([`seal`]) holds `(sensitive) argon2id:<salt>:<hash>`, with
+//! - the state (`seal`) holds `(sensitive) argon2id:<salt>:<hash>`, with
 //!   a random salt per value kept beside the hash, so a later run can tell
 //!   whether the declared value is still the one recorded.
 //!
@@ -28,7 +28,7 @@
 //! unrelated records. A short or common password stays guessable: the state
 //! is to be guarded as the cluster's Secrets are.
 //!
-//! Which fields are sensitive is one table, [`SENSITIVE_FIELDS`], keyed by
+//! Which fields are sensitive is one table, `SENSITIVE_FIELDS`, keyed by
 //! apiVersion, kind and a map field (all of its keys, or one); a program
 //! could add its own there later.
 

@@ -22,7 +22,9 @@ use kube::api::ApiResource;
 /// A kind's API: its paths, and whether its objects live in namespaces.
 #[derive(Clone, Debug)]
 pub struct Kind {
+    /// Its group, version, kind and plural, as kube's dynamic API takes them.
     pub resource: ApiResource,
+    /// Whether its objects live in namespaces.
     pub namespaced: bool,
 }
 

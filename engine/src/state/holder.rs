@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LockHolder {
+    /// The holder's process id.
     pub pid: u32,
+    /// The machine it runs on.
     pub host: String,
+    /// The user it runs as.
     pub user: String,
     /// The command line that took the lock, e.g. `echo-iac up`.
     pub command: String,

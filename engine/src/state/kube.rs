@@ -173,6 +173,8 @@ fn inline_key(serial: u64) -> String {
 }
 
 impl KubeStore {
+    /// The state of `stack` in Secrets in `namespace` of `cluster`, locked by
+    /// a Lease there.
     pub fn new(cluster: Cluster, namespace: &str, stack: &str) -> Self {
         KubeStore {
             cluster,

@@ -59,6 +59,7 @@ impl LocalStore {
         self
     }
 
+    /// The file holding the current state.
     pub fn state_file(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.stack))
     }
