@@ -26,7 +26,7 @@ help:
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
 	@echo "make demo           start both, deploy the local stack on the real node and curl it"
 	@echo "make bench          compare echo-iac with kubectl and Pulumi on the local control plane (bench/README.md)"
-	@echo "make fmt | lint     format | check formatting, clippy and the cluster scripts"
+	@echo "make fmt | lint     format | check formatting, clippy, module cycles and the cluster scripts"
 
 cluster:
 	tests/cluster/up.sh
@@ -57,5 +57,6 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+	python3 engine/scripts/module_cycles.py
 	for f in tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; do bash -n "$$f"; done
 	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; fi

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use echo_iac_engine::apply::Event;
 use echo_iac_engine::cluster::{self, Cluster};
-use echo_iac_engine::operation::{self, Observer, Options};
+use echo_iac_engine::operation::Event;
+use echo_iac_engine::operation::{self, Observer, UpOptions};
 use echo_iac_engine::planner::{self, PlanOptions};
 use echo_iac_engine::ready::Readiness;
 use echo_iac_engine::state::{LocalStore, StateStore};
@@ -125,16 +125,16 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
             concurrency: 4,
             ..PlanOptions::default()
         };
-        let plan = planner::plan_up(&cluster, STACK, &desired, &state, plan_options)
+        let plan = planner::plan_up(&cluster, STACK, &desired, &state, &plan_options)
             .await
             .expect("plan");
         let cancel = AtomicBool::new(false);
-        let options = Options {
-            force_conflicts: false,
+        let options = UpOptions {
             concurrency: 4,
             timeout,
             wait_grace: grace,
             cancel: &cancel,
+            ..UpOptions::default()
         };
         let lines = Lines::default();
         let started = Instant::now();

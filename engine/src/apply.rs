@@ -22,22 +22,33 @@ use crate::state::{ResourceState, State, StateStore};
 /// What happened, as it happens, for the progress display.
 #[derive(Clone, Debug)]
 pub enum Event<'a> {
+    /// A step is about to make its API calls.
     Started {
+        /// What the step does.
         op: Op,
+        /// The object it does it to.
         id: &'a ResourceId,
     },
+    /// A step's calls are done and its result recorded.
     Finished {
+        /// What the step did.
         op: Op,
+        /// The object it did it to.
         id: &'a ResourceId,
+        /// How long the step took.
         elapsed: Duration,
     },
+    /// Something worth telling about a step in flight (a retry, a wait for an
+    /// object to go).
     Note {
+        /// The object the note is about.
         id: &'a ResourceId,
+        /// The note, one line.
         message: String,
     },
 }
 
-pub struct ApplyOptions<'a> {
+pub(crate) struct ApplyOptions<'a> {
     pub force_conflicts: bool,
     pub concurrency: usize,
     /// Bounds waiting for deleted objects to be gone.
@@ -56,14 +67,14 @@ const UNSAVED_LIMIT: usize = 64;
 /// Results are written in batches; a step whose result was not written yet
 /// still reads as pending, and the next run converges it, since everything
 /// echo-iac creates carries the stack's labels.
-pub struct Journal<'a> {
+pub(crate) struct Journal<'a> {
     store: &'a dyn StateStore,
     state: Mutex<State>,
     unsaved: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Journal<'a> {
-    pub fn new(store: &'a dyn StateStore, state: State) -> Self {
+    pub(crate) fn new(store: &'a dyn StateStore, state: State) -> Self {
         Journal {
             store,
             state: Mutex::new(state),
@@ -71,12 +82,12 @@ impl<'a> Journal<'a> {
         }
     }
 
-    pub fn into_state(self) -> State {
+    pub(crate) fn into_state(self) -> State {
         self.state.into_inner()
     }
 
     /// Changes the state and writes it at once.
-    pub async fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
+    pub(crate) async fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
         let mut state = self.state.lock().await;
         change(&mut state);
         self.store.save(&mut state).await?;
@@ -96,7 +107,7 @@ impl<'a> Journal<'a> {
     }
 
     /// Writes what `defer` has not written yet.
-    pub async fn flush(&self) -> Result<(), EngineError> {
+    pub(crate) async fn flush(&self) -> Result<(), EngineError> {
         if self.unsaved.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
@@ -152,7 +163,7 @@ impl<'a> Journal<'a> {
 /// Applies the plan's creates, updates and replaces in dependency order,
 /// then its deletes, dependents first. Steps whose dependencies are done
 /// run concurrently, at most `concurrency` at once.
-pub async fn apply_plan(
+pub(crate) async fn apply_plan(
     cluster: &Cluster,
     plan: &Plan,
     desired: &[DesiredResource],

@@ -49,12 +49,12 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// this run, unless `--request-timeout` says otherwise: a server that
 /// accepts connections and never answers is reported this soon, rather
 /// than after the read timeout.
-pub const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Until the server has answered once, connection failures are retried
 /// for this long only: a server never reached in this run is most likely a
 /// wrong address or a cluster that is down, which a person wants to hear
 /// about at once, as kubectl tells it.
-pub const FIRST_CONTACT_BUDGET: Duration = Duration::from_secs(2);
+pub(crate) const FIRST_CONTACT_BUDGET: Duration = Duration::from_secs(2);
 /// Once the server has answered, transient failures (connection refused
 /// or closed, 429, 5xx) are retried with backoff for this long in all
 /// before the error is reported.
@@ -62,40 +62,65 @@ const RETRY_BUDGET: Duration = Duration::from_secs(20);
 /// The longest pause between two tries of one request.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(4);
 
-/// API requests sent by this process, retries included.
-static REQUESTS: AtomicU64 = AtomicU64::new(0);
+/// The API requests a [`Cluster`] and its clones have sent, retries
+/// included. A handle stays readable once the cluster is dropped, so that
+/// a caller can report the count at the end of a run; benchmarks read it
+/// (through the runner's `ECHO_IAC_STATS`) to compare tools.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter(Arc<AtomicU64>);
 
-/// How many API requests this process has sent so far. Benchmarks read it
-/// (through `ECHO_IAC_STATS`) to compare request counts between tools.
-pub fn requests_sent() -> u64 {
-    REQUESTS.load(Ordering::Relaxed)
+impl RequestCounter {
+    /// The requests counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
-/// Counts a request sent without [`Cluster::call`] (lease renewals, which
-/// must not wait out an outage).
-pub(crate) fn count_request() {
-    REQUESTS.fetch_add(1, Ordering::Relaxed);
-}
-
+/// Why the cluster could not be reached, or refused a request. Variants
+/// carry the kubeconfig, server and object involved, for the caller's hint.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// No kubeconfig file where one was looked for.
     #[error("no kubeconfig found at {}", path.display())]
-    KubeconfigMissing { path: PathBuf },
+    KubeconfigMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The kubeconfig does not read.
     #[error("cannot read kubeconfig {}: {reason}", path.display())]
-    Kubeconfig { path: PathBuf, reason: String },
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not read.
+        reason: String,
+    },
+    /// No context was named, and the kubeconfig sets no current one.
     #[error(
         "kubeconfig {} sets no current context{}",
         path.display(),
         if known.is_empty() { " and has no contexts".to_string() } else { format!(" (it has: {})", known.join(", ")) }
     )]
-    NoCurrentContext { path: PathBuf, known: Vec<String> },
+    NoCurrentContext {
+        /// The kubeconfig.
+        path: PathBuf,
+        /// The contexts it has.
+        known: Vec<String>,
+    },
+    /// The credential plugin of the context's user failed.
     #[error(
         "the credential plugin `{command}` that kubeconfig {} runs for its user {reason}",
         path.display()
     )]
     CredentialPlugin {
+        /// The plugin's command.
         command: String,
+        /// The kubeconfig that names it.
         path: PathBuf,
+        /// What went wrong.
         reason: String,
         /// The command is not installed (not found on PATH).
         missing: bool,
@@ -107,67 +132,114 @@ pub enum ClusterError {
         path.display()
     )]
     PluginRefused {
+        /// The kubeconfig.
         path: PathBuf,
+        /// The user whose plugin it is.
         user: String,
+        /// The plugin's command line.
         plugin: String,
     },
+    /// The context asked for is not in the kubeconfig.
     #[error("context `{context}` is not in kubeconfig {} (it has: {known})", path.display())]
     UnknownContext {
+        /// The context asked for.
         context: String,
+        /// The kubeconfig.
         path: PathBuf,
+        /// The contexts it has, comma-separated.
         known: String,
     },
+    /// No connection to the API server.
     #[error(
         "cannot reach the Kubernetes API server at {server}{}: {cause}",
         in_context(context)
     )]
     Unreachable {
+        /// The server's address.
         server: String,
+        /// The kubeconfig context.
         context: String,
+        /// What failed on the way.
         cause: Transport,
     },
+    /// The server's certificate is not one the kubeconfig trusts.
     #[error(
         "the API server at {server}{} presented a certificate that the kubeconfig does not trust: {reason}",
         in_context(context)
     )]
     Tls {
+        /// The server's address.
         server: String,
+        /// The kubeconfig context.
         context: String,
+        /// The TLS library's reason.
         reason: String,
     },
+    /// The TLS handshake failed for another reason than trust.
     #[error(
         "the TLS handshake with the API server at {server}{} failed: {reason}",
         in_context(context)
     )]
     TlsHandshake {
+        /// The server's address.
         server: String,
+        /// The kubeconfig context.
         context: String,
+        /// The TLS library's reason.
         reason: String,
     },
+    /// The server did not accept the credentials (401).
     #[error(
         "the API server at {server} rejected the credentials of context `{context}` (401 Unauthorized)"
     )]
-    Unauthorized { server: String, context: String },
+    Unauthorized {
+        /// The server's address.
+        server: String,
+        /// The kubeconfig context.
+        context: String,
+    },
+    /// The credentials may not do this (403).
     #[error("not allowed to {action} {target}: {message}")]
     Forbidden {
+        /// What was asked (`apply`).
         action: String,
+        /// The object or collection (`ConfigMap ns/name`).
         target: String,
+        /// The server's words.
         message: String,
     },
+    /// The server answered with another error `Status`.
     #[error("{action} {target} failed: {}", api_message(status))]
     Api {
+        /// What was asked (`apply`).
         action: String,
+        /// The object or collection (`ConfigMap ns/name`).
         target: String,
+        /// The server's answer, with its code, reason and causes.
         status: Box<Status>,
     },
+    /// The server does not serve the kind.
     #[error("the cluster serves no kind {kind} in {api_version}")]
-    UnknownKind { api_version: String, kind: String },
+    UnknownKind {
+        /// The apiVersion asked for.
+        api_version: String,
+        /// The kind asked for.
+        kind: String,
+    },
+    /// A namespaced object was declared without a namespace.
     #[error("{target} has no namespace, but its kind lives in namespaces")]
-    NamespaceRequired { target: String },
+    NamespaceRequired {
+        /// The object.
+        target: String,
+    },
+    /// Anything else that stopped a request.
     #[error("{action} {target} failed: {reason}")]
     Other {
+        /// What was asked (`apply`).
         action: String,
+        /// The object or collection (`ConfigMap ns/name`).
         target: String,
+        /// What went wrong.
         reason: String,
     },
 }
@@ -226,6 +298,7 @@ pub struct Cluster {
     request_timeout: Option<Duration>,
     /// The client's own timeouts, for messages.
     limits: Limits,
+    requests: RequestCounter,
 }
 
 /// Where to find the cluster: explicit values win over the stack file's,
@@ -235,10 +308,11 @@ pub struct Target {
     /// Kubeconfig files, merged as kubectl merges `KUBECONFIG`; empty means
     /// $KUBECONFIG, then ~/.kube/config.
     pub kubeconfig: Vec<PathBuf>,
+    /// The kubeconfig context; `None` for its current one.
     pub context: Option<String>,
     /// The longest one request may take, as kubectl's `--request-timeout`:
     /// zero for no limit; `None` for the defaults (see
-    /// [`FIRST_CONTACT_TIMEOUT`]).
+    /// `FIRST_CONTACT_TIMEOUT`, 10 s).
     pub request_timeout: Option<Duration>,
     /// Which files' credential plugins need to be allowed to run.
     pub plugins: PluginGuard,
@@ -348,6 +422,7 @@ impl Cluster {
             answered: Arc::new(AtomicBool::new(false)),
             waiting: Arc::new(AtomicBool::new(false)),
             request_timeout: None,
+            requests: RequestCounter::default(),
             limits: Limits {
                 connect: CONNECT_TIMEOUT,
                 read: Some(READ_TIMEOUT),
@@ -360,16 +435,34 @@ impl Cluster {
     /// answered and then went away is most likely restarting, and a run
     /// halfway through its changes is better off waiting for it than
     /// stopping; a server that never answered is more likely a wrong
-    /// address, which is reported within [`FIRST_CONTACT_BUDGET`].
+    /// address, which is reported within `FIRST_CONTACT_BUDGET` (2 s).
     pub fn with_outage_budget(mut self, budget: Duration) -> Self {
         self.outage_budget = budget.max(RETRY_BUDGET);
         self
     }
 
+    /// The API requests this cluster and its clones have sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// A handle on this cluster's request count that outlives it.
+    pub fn request_counter(&self) -> RequestCounter {
+        self.requests.clone()
+    }
+
+    /// Counts a request sent without [`Cluster::call`] (lease renewals,
+    /// which must not wait out an outage).
+    pub(crate) fn count_request(&self) {
+        self.requests.add();
+    }
+
+    /// The API server's address, without any credentials written into it.
     pub fn server(&self) -> &str {
         &self.server
     }
 
+    /// The kubeconfig context the cluster was reached through.
     pub fn context(&self) -> &str {
         &self.context
     }
@@ -409,7 +502,7 @@ impl Cluster {
                 api.patch(&id.name, &params, &patch).await
             })
             .await
-            .map_err(|e| sensitive::scrub_error(e, object))?;
+            .map_err(|e| scrub_error(e, object))?;
         Ok(to_json(applied))
     }
 
@@ -417,7 +510,7 @@ impl Cluster {
     /// its own: for objects whose namespace does not exist yet, so cannot
     /// hold a dry-run apply. Returns the server's error, if it has one;
     /// "already exists" is not one, since the object is only a stand-in.
-    pub async fn validate_create_in(
+    pub(crate) async fn validate_create_in(
         &self,
         object: &Value,
         namespace: &str,
@@ -441,7 +534,7 @@ impl Cluster {
         match result {
             Ok(_) => Ok(()),
             Err(ClusterError::Api { status, .. }) if status.code == 409 => Ok(()),
-            Err(e) => Err(sensitive::scrub_error(e, object)),
+            Err(e) => Err(scrub_error(e, object)),
         }
     }
 
@@ -520,7 +613,7 @@ impl Cluster {
             limit_bytes: Some(16 * 1024),
             ..Default::default()
         };
-        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.requests.add();
         let text = api.logs(pod, &params).await.ok()?;
         // The kubelet answers 200 with this text for a run whose log it no
         // longer has.
@@ -633,7 +726,7 @@ impl Cluster {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
-            REQUESTS.fetch_add(1, Ordering::Relaxed);
+            self.requests.add();
             let result = match self.attempt_limit() {
                 Some(limit) => tokio::time::timeout(limit, request())
                     .await
@@ -889,7 +982,7 @@ fn without_values(message: &str) -> String {
 /// `https://TOKEN@host:6443/api` becomes `https://host:6443/api`. A
 /// kubeconfig may carry a token or a password in its server's address,
 /// and kube sends it; no message shows it.
-pub fn without_userinfo(text: &str) -> String {
+pub(crate) fn without_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -913,6 +1006,49 @@ fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// An error from sending `object`, with its sensitive values scrubbed
+/// from every message the server wrote (see [`sensitive::scrub`]).
+fn scrub_error(error: ClusterError, object: &Value) -> ClusterError {
+    match error {
+        ClusterError::Api {
+            action,
+            target,
+            mut status,
+        } => {
+            status.message = sensitive::scrub(&status.message, object);
+            if let Some(details) = status.details.as_mut() {
+                for cause in &mut details.causes {
+                    cause.message = sensitive::scrub(&cause.message, object);
+                }
+            }
+            ClusterError::Api {
+                action,
+                target,
+                status,
+            }
+        }
+        ClusterError::Forbidden {
+            action,
+            target,
+            message,
+        } => ClusterError::Forbidden {
+            action,
+            target,
+            message: sensitive::scrub(&message, object),
+        },
+        ClusterError::Other {
+            action,
+            target,
+            reason,
+        } => ClusterError::Other {
+            action,
+            target,
+            reason: sensitive::scrub(&reason, object),
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]

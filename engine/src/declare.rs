@@ -4,7 +4,7 @@
 //!
 //! Dependencies are explicit ([`Resources::add_after`]) or taken from the
 //! references an object makes to other declared objects
-//! (see [`crate::references`]), the way a Pulumi program's resources depend
+//! (see the `references` module), the way a Pulumi program's resources depend
 //! on the outputs they use.
 
 use std::collections::{HashMap, HashSet};
@@ -23,16 +23,35 @@ pub struct Resources {
     declared: Vec<DesiredResource>,
 }
 
+/// Why declared objects do not make a stack the engine can apply.
 #[derive(Debug, thiserror::Error)]
 pub enum DeclareError {
+    /// Two objects have the same identity.
     #[error("{id} is declared twice")]
-    Duplicate { id: String },
+    Duplicate {
+        /// The object declared twice.
+        id: String,
+    },
+    /// An object lacks what identifies it.
     #[error("{id} has no apiVersion, kind or metadata.name")]
-    Unnamed { id: String },
+    Unnamed {
+        /// As much of its identity as it has.
+        id: String,
+    },
+    /// An object names a dependency that is not declared.
     #[error("{id} depends on {missing}, which is not declared")]
-    MissingDependency { id: String, missing: String },
+    MissingDependency {
+        /// The dependent object.
+        id: String,
+        /// The dependency that is not declared.
+        missing: String,
+    },
+    /// Objects depend on each other in a circle, so none can go first.
     #[error("dependency cycle: {}", cycle.join(" -> "))]
-    Cycle { cycle: Vec<String> },
+    Cycle {
+        /// The objects of the circle, the first one again at the end.
+        cycle: Vec<String>,
+    },
 }
 
 impl Resources {

@@ -13,6 +13,7 @@ use similar::TextDiff;
 
 use super::plan::Change;
 use super::sensitive;
+use crate::field_path::{is_under, push_index, push_key};
 
 /// Metadata fields the API server maintains on every object.
 const SERVER_METADATA: [&str; 6] = [
@@ -62,7 +63,7 @@ pub fn normalize(object: &Value) -> Value {
 /// container reads as one line rather than one per field. Arrays are compared
 /// index by index: Kubernetes lists are mostly short and ordered, and a path
 /// like `containers[0].image` is what a person looks for. Changes to
-/// sensitive values carry no value (see [`sensitive::conceal`]).
+/// sensitive values carry no value (see `sensitive::conceal`).
 pub fn changes(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
     walk(&mut String::new(), old, new, &mut out);
@@ -109,53 +110,11 @@ fn change(path: &str, old: Option<&Value>, new: Option<&Value>) -> Change {
     }
 }
 
-/// Extends a field path by one map key: `spec` + `replicas` gives
-/// `spec.replicas`, and a key that is not a plain identifier is quoted in
-/// brackets (`data["default.conf"]`) so the path stays unambiguous.
-pub fn push_key(path: &mut String, key: &str) {
-    if is_plain_key(key) {
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(key);
-    } else {
-        path.push('[');
-        path.push_str(&Value::from(key).to_string());
-        path.push(']');
-    }
-}
-
-/// Extends a field path by one list index: `containers` + 0 gives
-/// `containers[0]`.
-pub fn push_index(path: &mut String, index: usize) {
-    path.push('[');
-    path.push_str(&index.to_string());
-    path.push(']');
-}
-
-/// Letters, digits, `_` and `-`, not starting with a digit: such a key cannot
-/// be mistaken for a separator or an index.
-fn is_plain_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 /// The changes at `prefix` or below it, e.g. everything under `spec.selector`.
 /// A sibling that merely starts with the same text (`spec.selectorX`) is not
 /// below it.
 pub fn changes_under<'a>(changes: &'a [Change], prefix: &str) -> impl Iterator<Item = &'a Change> {
     changes.iter().filter(move |c| is_under(&c.path, prefix))
-}
-
-/// Whether `path` is `prefix` itself or a field inside it.
-pub fn is_under(path: &str, prefix: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        Some(rest) => prefix.is_empty() || rest.is_empty() || rest.starts_with(['.', '[']),
-        None => false,
-    }
 }
 
 /// Both objects as YAML with sorted keys, and a unified diff between them with

@@ -11,6 +11,9 @@ use serde_json::Value;
 /// The well-known label naming the tool that manages an object.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
+/// Who a program applies as: its name gives the field manager, the
+/// ownership labels (`app.kubernetes.io/managed-by` and
+/// `<name>.io/stack`) and the names of a stack's state Secret and Lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     name: String,
@@ -71,7 +74,7 @@ impl Identity {
 
     /// The stack whose labels `object` carries, if it carries this
     /// identity's labels at all.
-    pub fn owning_stack(&self, object: &Value) -> Option<String> {
+    pub(crate) fn owning_stack(&self, object: &Value) -> Option<String> {
         let labels = &object["metadata"]["labels"];
         if labels[MANAGED_BY_LABEL] != self.name.as_str() {
             return None;

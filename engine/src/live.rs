@@ -58,6 +58,7 @@ impl Live {
         Ok(live)
     }
 
+    /// The object as read, or `None` when it does not exist (or was not read).
     pub fn get(&self, id: &ResourceId) -> Option<&Value> {
         self.objects.get(id)
     }

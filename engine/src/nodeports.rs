@@ -18,7 +18,7 @@ use crate::state::State;
 /// The API server's words for a node port another Service holds.
 const TAKEN: &str = "provided port is already allocated";
 
-pub fn is_port_taken(status: &kube::core::Status) -> bool {
+pub(crate) fn is_port_taken(status: &kube::core::Status) -> bool {
     status.message.contains(TAKEN)
 }
 
@@ -37,7 +37,7 @@ pub fn node_ports(object: &Value) -> Vec<i64> {
 
 /// The object without the node ports it asks for, so that a dry run checks
 /// everything else about it while the port is still held.
-pub fn without_node_ports(object: &Value) -> Value {
+pub(crate) fn without_node_ports(object: &Value) -> Value {
     let mut object = object.clone();
     if let Some(ports) = object["spec"]["ports"].as_array_mut() {
         for port in ports {
@@ -51,7 +51,7 @@ pub fn without_node_ports(object: &Value) -> Value {
 
 /// Puts the desired node ports back into what a dry run of
 /// [`without_node_ports`] returned (the server picked others for it).
-pub fn restore_node_ports(planned: &mut Value, desired: &Value) {
+pub(crate) fn restore_node_ports(planned: &mut Value, desired: &Value) {
     let (Some(planned), Some(desired)) = (
         planned["spec"]["ports"].as_array_mut(),
         desired["spec"]["ports"].as_array(),
@@ -67,7 +67,7 @@ pub fn restore_node_ports(planned: &mut Value, desired: &Value) {
 
 /// A Service that holds a node port.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Holder {
+pub(crate) struct Holder {
     pub port: i64,
     pub id: ResourceId,
     pub uid: String,
@@ -88,7 +88,7 @@ impl Holder {
 
 /// Who holds each of `ports`, from a list of Services in every namespace.
 /// `None` when these credentials may not list Services cluster-wide.
-pub async fn holders(
+pub(crate) async fn holders(
     cluster: &Cluster,
     ports: &[i64],
 ) -> Result<Option<Vec<Holder>>, ClusterError> {
@@ -128,7 +128,11 @@ fn holders_in(identity: &Identity, services: &[Value], ports: &[i64]) -> Vec<Hol
 
 /// The message for a refused node port: the server's words, then who
 /// holds each port.
-pub fn taken_message(server_message: &str, holders: Option<&[Holder]>, ports: &[i64]) -> String {
+pub(crate) fn taken_message(
+    server_message: &str,
+    holders: Option<&[Holder]>,
+    ports: &[i64],
+) -> String {
     match holders {
         Some([]) => format!(
             "{server_message}; no Service holds node port {} any more (it was freed since): run `preview` again",
@@ -159,7 +163,7 @@ fn list(ports: &[i64]) -> String {
 /// or replaces asks for, judged from the objects as the state recorded
 /// them; plus, since dependents are deleted first, everything being deleted
 /// that depends on those. They run before the plan's applies.
-pub fn deletes_to_run_first(
+pub(crate) fn deletes_to_run_first(
     plan: &Plan,
     wanted: impl Fn(&ResourceId) -> Vec<i64>,
     state: &State,

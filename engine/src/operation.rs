@@ -14,17 +14,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::apply::{self, ApplyOptions, Event, Journal};
+pub use crate::apply::Event;
+use crate::apply::{self, ApplyOptions, Journal};
 use crate::cluster::Cluster;
 use crate::error::EngineError;
 use crate::plan::Plan;
+use crate::planner::DEFAULT_CONCURRENCY;
 use crate::ready::{self, Readiness};
 use crate::resource::{DesiredResource, ResourceId};
 use crate::state::{State, StateStore};
 
 /// The pending operation that stands for the readiness wait: a run stopped
 /// while waiting applied everything but never saw it work.
-pub const WAIT_OP: &str = "wait";
+pub(crate) const WAIT_OP: &str = "wait";
 
 /// What an operation tells as it goes.
 pub trait Observer: Sync {
@@ -44,12 +46,25 @@ impl Observer for Silent {
     fn event(&self, _event: Event<'_>) {}
 }
 
-pub struct Options<'a> {
+/// How long `up` waits for what it applied to be ready, and `destroy` for
+/// what it deleted to be gone, unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How long `up` waits on a rollout whose new pods are all stuck on a
+/// reason that waiting does not fix, unless told otherwise.
+pub const DEFAULT_WAIT_GRACE: Duration = Duration::from_secs(30);
+
+/// Never set: the cancel flag of an operation that nothing interrupts.
+static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// How `up` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct UpOptions<'a> {
     /// Take fields owned by other field managers.
     pub force_conflicts: bool,
-    /// How many steps run at once.
+    /// How many steps run at once; 0 counts as 1.
     pub concurrency: usize,
-    /// Bounds the readiness wait, and the wait for deleted objects to go.
+    /// Bounds the readiness wait, and the wait for replaced objects to go.
     pub timeout: Duration,
     /// How long a rollout whose new pods are all stuck on a reason that
     /// waiting does not fix is waited for.
@@ -59,8 +74,43 @@ pub struct Options<'a> {
     pub cancel: &'a AtomicBool,
 }
 
+impl Default for UpOptions<'_> {
+    fn default() -> Self {
+        UpOptions {
+            force_conflicts: false,
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
+            wait_grace: DEFAULT_WAIT_GRACE,
+            cancel: &NEVER_CANCELLED,
+        }
+    }
+}
+
+/// How `destroy` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct DestroyOptions<'a> {
+    /// How many steps run at once; 0 counts as 1.
+    pub concurrency: usize,
+    /// Bounds the wait for each deleted object to be gone.
+    pub timeout: Duration,
+    /// Set on the first interrupt: no new step starts; steps in flight
+    /// finish.
+    pub cancel: &'a AtomicBool,
+}
+
+impl Default for DestroyOptions<'_> {
+    fn default() -> Self {
+        DestroyOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
+            cancel: &NEVER_CANCELLED,
+        }
+    }
+}
+
 /// An `up` whose changes are applied and ready; [`Applied::finish`] records
 /// the outputs.
+#[must_use = "the outputs and the end of the wait are recorded only by `Applied::finish`"]
 pub struct Applied<'a> {
     journal: Journal<'a>,
     store: &'a dyn StateStore,
@@ -76,13 +126,20 @@ pub async fn up<'a>(
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],
-    options: &Options<'_>,
+    options: &UpOptions<'_>,
     observer: &dyn Observer,
 ) -> Result<Applied<'a>, EngineError> {
+    refuse_blocked(plan)?;
     // Objects an interrupted run may have applied without seeing them work.
     let unfinished: Vec<ResourceId> = state.pending.iter().map(|p| p.id.clone()).collect();
     let journal = Journal::new(store, state);
-    apply(cluster, plan, desired, &journal, options, observer).await?;
+    let apply_options = ApplyOptions {
+        force_conflicts: options.force_conflicts,
+        concurrency: options.concurrency,
+        timeout: options.timeout,
+        cancel: options.cancel,
+    };
+    apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
         // interrupted run left half done has converged.
@@ -115,7 +172,7 @@ pub async fn up<'a>(
         )
         .await?;
     }
-    stopped_early(options)?;
+    stopped_early(options.cancel)?;
     Ok(Applied {
         journal,
         store,
@@ -146,11 +203,18 @@ pub async fn destroy(
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],
-    options: &Options<'_>,
+    options: &DestroyOptions<'_>,
     observer: &dyn Observer,
 ) -> Result<State, EngineError> {
+    refuse_blocked(plan)?;
     let journal = Journal::new(store, state);
-    apply(cluster, plan, desired, &journal, options, observer).await?;
+    let apply_options = ApplyOptions {
+        force_conflicts: false,
+        concurrency: options.concurrency,
+        timeout: options.timeout,
+        cancel: options.cancel,
+    };
+    apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     journal
         .update(|s| {
             // What is still pending names objects an interrupted run never
@@ -160,8 +224,20 @@ pub async fn destroy(
             s.outputs.clear();
         })
         .await?;
-    stopped_early(options)?;
+    stopped_early(options.cancel)?;
     Ok(journal.into_state())
+}
+
+/// Fails with [`EngineError::Blocked`] when `plan` holds a step that
+/// cannot be carried out. `up` and `destroy` check this themselves before
+/// any request, so that no caller can apply part of a plan that was
+/// refused as a whole; a preview calls it to fail as `up` would.
+pub fn refuse_blocked(plan: &Plan) -> Result<(), EngineError> {
+    let steps = plan.blocked_steps();
+    if steps.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Blocked { steps })
 }
 
 /// An interrupt that came while the last steps were in flight had nothing
@@ -169,8 +245,8 @@ pub async fn destroy(
 /// stop early, and a success would tell a script that sent the signal
 /// that the run went undisturbed (for `destroy`, a wait for an object to
 /// go may also have been cut short, see `apply::wait_gone`).
-fn stopped_early(options: &Options<'_>) -> Result<(), EngineError> {
-    if options.cancel.load(Ordering::SeqCst) {
+fn stopped_early(cancel: &AtomicBool) -> Result<(), EngineError> {
+    if cancel.load(Ordering::SeqCst) {
         return Err(EngineError::Interrupted);
     }
     Ok(())
@@ -182,15 +258,9 @@ async fn apply(
     plan: &Plan,
     desired: &[DesiredResource],
     journal: &Journal<'_>,
-    options: &Options<'_>,
+    options: &ApplyOptions<'_>,
     observer: &dyn Observer,
 ) -> Result<(), EngineError> {
-    let apply_options = ApplyOptions {
-        force_conflicts: options.force_conflicts,
-        concurrency: options.concurrency,
-        timeout: options.timeout,
-        cancel: options.cancel,
-    };
     let on_event = |event: Event<'_>| observer.event(event);
-    apply::apply_plan(cluster, plan, desired, journal, &apply_options, &on_event).await
+    apply::apply_plan(cluster, plan, desired, journal, options, &on_event).await
 }

@@ -9,10 +9,16 @@ use super::resource::ResourceId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
+    /// Nothing to do: the object is as declared.
     Same,
+    /// The object is applied for the first time.
     Create,
+    /// The object is applied over the one in the cluster.
     Update,
+    /// The object is deleted and created again, for a field that cannot
+    /// change in place.
     Replace,
+    /// The object is deleted.
     Delete,
 }
 
@@ -28,6 +34,8 @@ impl Op {
         }
     }
 
+    /// The operation's name, as `--json` and the state write it: `same`,
+    /// `create`, `update`, `replace`, `delete`.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Same => "same",
@@ -44,8 +52,11 @@ impl Op {
 /// `old` is absent for an added field, `new` for a removed one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
+    /// Where the field is.
     pub path: String,
+    /// The value before.
     pub old: Option<Value>,
+    /// The value after.
     pub new: Option<Value>,
     /// A sensitive value (a Secret's data): `old` and `new` hold only
     /// [`crate::sensitive::MARKER`], so the change says that the value
@@ -72,26 +83,49 @@ pub struct Conflict {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Blocker {
     /// Fields are owned by other managers; `up --force-conflicts` takes them.
-    Conflicts { conflicts: Vec<Conflict> },
+    Conflicts {
+        /// The fields and who owns them.
+        conflicts: Vec<Conflict>,
+    },
     /// The object exists but this stack does not manage it; never taken over
     /// silently.
-    Unmanaged { owner: Option<String> },
+    Unmanaged {
+        /// Who made or manages the object, when its fields say.
+        owner: Option<String>,
+    },
     /// The API server rejected the object; `message` is its own reason.
     Rejected {
+        /// The server's own reason.
         message: String,
+        /// The fields it names, in the plan's path syntax.
         fields: Vec<String>,
     },
 }
 
+/// A step that cannot be carried out, as [`crate::EngineError::Blocked`]
+/// names it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockedStep {
+    /// The object the step is for.
+    pub id: ResourceId,
+    /// What stops it.
+    pub blocker: Blocker,
+}
+
+/// What a plan does to one object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Step {
+    /// What happens to it.
     pub op: Op,
+    /// The object.
     pub id: ResourceId,
+    /// The fields that change, for updates and replaces.
     pub changes: Vec<Change>,
     /// Why the step is what it is, when that is not obvious (the field that
     /// forces a replace, an object deleted out of band, a pruned object).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why the step cannot be carried out, if it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocker: Option<Blocker>,
     /// The live object, normalized (absent for creates); sensitive values
@@ -119,6 +153,7 @@ impl Step {
         }
     }
 
+    /// Whether the step changes the cluster.
     pub fn is_change(&self) -> bool {
         self.op != Op::Same
     }
@@ -128,17 +163,27 @@ impl Step {
 /// not also under its operation, so the counts add up to the steps.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Objects left as they are.
     pub same: usize,
+    /// Objects created.
     pub create: usize,
+    /// Objects updated in place.
     pub update: usize,
+    /// Objects deleted and created again.
     pub replace: usize,
+    /// Objects deleted.
     pub delete: usize,
+    /// Steps that cannot be carried out.
     pub blocked: usize,
 }
 
+/// What `up` or `destroy` would do to a stack, one step per object, in
+/// the order the steps are applied.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
+    /// The stack planned.
     pub stack: String,
+    /// One step per object.
     pub steps: Vec<Step>,
     /// Operations an earlier run started and did not finish.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -152,7 +197,9 @@ pub struct Plan {
 /// An object labelled as this stack's that the state does not list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Untracked {
+    /// The object.
     pub id: ResourceId,
+    /// Its uid in the cluster.
     pub uid: String,
     /// Whether the program still declares it: then `up` records it again
     /// as it applies; otherwise only `refresh` (or `destroy`) takes it back.
@@ -160,6 +207,8 @@ pub struct Untracked {
 }
 
 impl Plan {
+    /// How many steps of each operation the plan holds.
+    #[must_use]
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for step in &self.steps {
@@ -178,6 +227,8 @@ impl Plan {
         s
     }
 
+    /// Whether any step changes the cluster.
+    #[must_use]
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(Step::is_change)
     }
@@ -192,7 +243,22 @@ impl Plan {
         }
     }
 
+    /// The steps that cannot be carried out.
     pub fn blocked(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(|s| s.blocker.is_some())
+    }
+
+    /// The blocked steps, or nothing when every step can be carried out.
+    #[must_use]
+    pub fn blocked_steps(&self) -> Vec<BlockedStep> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                s.blocker.clone().map(|blocker| BlockedStep {
+                    id: s.id.clone(),
+                    blocker,
+                })
+            })
+            .collect()
     }
 }

@@ -26,14 +26,30 @@ use crate::untracked::DeleteUntracked;
 /// yet; it exists in every cluster.
 const STAND_IN_NAMESPACE: &str = "default";
 
-#[derive(Clone, Copy, Debug, Default)]
+/// How many objects a plan reads or previews at once unless told
+/// otherwise: enough to hide the round trips of a remote API server, few
+/// enough not to be throttled by it.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// How `up` is planned.
+#[derive(Clone, Copy, Debug)]
 pub struct PlanOptions {
     /// Take fields owned by other managers instead of reporting conflicts.
     pub force_conflicts: bool,
     /// Take over objects that exist but are not managed by this stack.
     pub adopt: bool,
-    /// How many objects are previewed at once.
+    /// How many objects are previewed at once; 0 counts as 1.
     pub concurrency: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            force_conflicts: false,
+            adopt: false,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
 }
 
 /// Plans `up`: creates, updates and replaces for the desired objects, and
@@ -43,8 +59,9 @@ pub async fn plan_up(
     stack: &str,
     desired: &[DesiredResource],
     state: &State,
-    options: PlanOptions,
+    options: &PlanOptions,
 ) -> Result<Plan, EngineError> {
+    let options = *options;
     let concurrency = options.concurrency.max(1);
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
     let pruned: Vec<&ResourceId> = deletion_order(state)
@@ -93,13 +110,22 @@ pub async fn plan_up(
 }
 
 /// How `destroy` is planned.
-#[derive(Clone, Debug, Default)]
-pub struct DestroyOptions {
-    /// How many objects are read at once.
+#[derive(Clone, Debug)]
+pub struct DestroyPlanOptions {
+    /// How many objects are read at once; 0 counts as 1.
     pub concurrency: usize,
     /// Which untracked objects that the program does not declare are
     /// deleted; by default none.
     pub delete_untracked: DeleteUntracked,
+}
+
+impl Default for DestroyPlanOptions {
+    fn default() -> Self {
+        DestroyPlanOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+            delete_untracked: DeleteUntracked::default(),
+        }
+    }
 }
 
 /// Plans `destroy`: a delete for every object in the state, dependents
@@ -108,14 +134,14 @@ pub struct DestroyOptions {
 /// state and of `desired`, the program's objects) and that the program
 /// declares. Untracked objects the program does not declare are in
 /// [`Plan::untracked`] and are deleted only as
-/// [`DestroyOptions::delete_untracked`] asks: labels alone do not make an
+/// [`DestroyPlanOptions::delete_untracked`] asks: labels alone do not make an
 /// object the stack's, since anyone who may label it can set them.
 pub async fn plan_destroy(
     cluster: &Cluster,
     stack: &str,
-    state: &State,
     desired: &[DesiredResource],
-    options: &DestroyOptions,
+    state: &State,
+    options: &DestroyPlanOptions,
 ) -> Result<Plan, EngineError> {
     let mut order = deletion_order(state);
     let live = Live::read(
@@ -202,7 +228,7 @@ pub fn untracked(
 /// before the objects it depends on. That includes objects an interrupted
 /// run started to create but never recorded: they may exist, and only this
 /// stack would ever delete them.
-pub fn deletion_order(state: &State) -> Vec<&ResourceId> {
+pub(crate) fn deletion_order(state: &State) -> Vec<&ResourceId> {
     let unrecorded: Vec<&ResourceId> = state
         .pending
         .iter()

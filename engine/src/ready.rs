@@ -1,7 +1,7 @@
 //! Waiting until what was applied really works, for any kind: each object
 //! is judged by the rules of its kind ([`rules`]), read from its status;
 //! a Service by the ready endpoints its workloads should give it. While a
-//! workload is not ready, its pods say why ([`crate::reasons`]), and a
+//! workload is not ready, its pods say why (the `reasons` module), and a
 //! wait stops early once every new pod is stuck on a reason that waiting
 //! does not fix.
 //!
@@ -60,6 +60,7 @@ impl Poll {
 /// Something to wait for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
+    /// The object waited for.
     pub id: ResourceId,
     /// For a Service: the workloads among the desired objects whose pod
     /// template its selector matches. It expects their ready pods as ready
@@ -74,6 +75,7 @@ pub struct Target {
 }
 
 impl Target {
+    /// The object waited for.
     pub fn id(&self) -> &ResourceId {
         &self.id
     }
@@ -86,7 +88,9 @@ impl Target {
 /// Where one target stands.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Readiness {
+    /// The object.
     pub id: ResourceId,
+    /// Whether it is ready by the rules of its kind.
     pub ready: bool,
     /// Short and human, in the words of its kind: `2/3 available`,
     /// `3/3 endpoints ready`, `PVC Pending`, `complete (1/1 succeeded)`.
@@ -102,7 +106,11 @@ pub struct Readiness {
 /// (applied, maybe, but never seen ready), and every Service that selects
 /// the pods of one of those; in the order apply uses, each after the
 /// objects it depends on.
-pub fn targets(plan: &Plan, desired: &[DesiredResource], unfinished: &[ResourceId]) -> Vec<Target> {
+pub(crate) fn targets(
+    plan: &Plan,
+    desired: &[DesiredResource],
+    unfinished: &[ResourceId],
+) -> Vec<Target> {
     let waited: HashSet<&ResourceId> = plan
         .steps
         .iter()
@@ -216,7 +224,7 @@ fn selected_workloads(service: &DesiredResource, desired: &[DesiredResource]) ->
 /// pod has been stuck for `grace` on a reason that waiting does not fix
 /// ([`PodReason::fatal`]); on timeout, lists each unready target with its
 /// reason. Stops with [`EngineError::Interrupted`] once `cancel` is set.
-pub async fn wait_ready(
+pub(crate) async fn wait_ready(
     cluster: &Cluster,
     targets: &[Target],
     timeout: Duration,
@@ -827,7 +835,7 @@ async fn pod_problems(
 
 /// Ready endpoints across a Service's EndpointSlices. An absent `ready`
 /// condition means unknown, which the API says to read as ready.
-pub fn ready_endpoints(slices: &[Value]) -> i64 {
+pub(crate) fn ready_endpoints(slices: &[Value]) -> i64 {
     slices
         .iter()
         .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 /// What holds one pod back, at its newest.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PodReason {
+pub(crate) struct PodReason {
     pub pod: String,
     /// The container the reason is about; `None` for the pod as a whole
     /// (scheduling).
@@ -36,7 +36,7 @@ pub struct PodReason {
 
 impl PodReason {
     /// The kind of fix the reason calls for, for the hint.
-    pub fn what_to_fix(&self) -> &'static str {
+    pub(crate) fn what_to_fix(&self) -> &'static str {
         match self.reason.as_str() {
             "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
                 "the image cannot be pulled: check `image:` in the stack file (name and tag) and that the nodes can reach its registry"
@@ -91,7 +91,7 @@ const NEVER_FITS: &str = "Preemption is not helpful";
 
 /// The newest reason a pod is not ready, or `None` if it is ready, being
 /// deleted, or simply still starting.
-pub fn pod_reason(pod: &Value) -> Option<PodReason> {
+pub(crate) fn pod_reason(pod: &Value) -> Option<PodReason> {
     if !pod["metadata"]["deletionTimestamp"].is_null() {
         return None;
     }

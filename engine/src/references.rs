@@ -12,13 +12,13 @@ use crate::resource::ResourceId;
 
 /// Declared objects by API group, kind, namespace and name, for finding
 /// references without a scan per reference.
-pub struct Declared<'a> {
+pub(crate) struct Declared<'a> {
     by_name: HashMap<(&'a str, &'a str, Option<&'a str>, &'a str), Vec<&'a ResourceId>>,
     definitions: Vec<&'a ResourceId>,
 }
 
 impl<'a> Declared<'a> {
-    pub fn new(ids: &'a [ResourceId]) -> Self {
+    pub(crate) fn new(ids: &'a [ResourceId]) -> Self {
         let mut by_name: HashMap<_, Vec<&ResourceId>> = HashMap::new();
         for id in ids {
             by_name
@@ -46,7 +46,7 @@ fn group_of(api_version: &str) -> &str {
 }
 
 /// Those of `declared` that `object` refers to, in the order found.
-pub fn references(object: &Value, declared: &Declared<'_>) -> Vec<ResourceId> {
+pub(crate) fn references(object: &Value, declared: &Declared<'_>) -> Vec<ResourceId> {
     let namespace = object["metadata"]["namespace"].as_str();
     let mut wanted: Vec<Wanted> = Vec::new();
     if let Some(ns) = namespace {

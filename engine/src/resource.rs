@@ -10,14 +10,20 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceId {
+    /// `v1`, `apps/v1`, `example.com/v1alpha1`.
     pub api_version: String,
+    /// `ConfigMap`, `Deployment`.
     pub kind: String,
+    /// `None` for cluster-scoped objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// `metadata.name`.
     pub name: String,
 }
 
 impl ResourceId {
+    /// The identity of an object of `kind` in `api_version`; `namespace` is
+    /// `None` for a cluster-scoped kind.
     pub fn new(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
         ResourceId {
             api_version: api_version.to_string(),
@@ -60,8 +66,10 @@ impl fmt::Display for ResourceId {
 /// applied (and ready to be referenced) before it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredResource {
+    /// Who the object is.
     pub id: ResourceId,
     /// The full object as sent with server-side apply.
     pub object: Value,
+    /// What must be applied (and ready) before it, and deleted after it.
     pub depends_on: Vec<ResourceId>,
 }

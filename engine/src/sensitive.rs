@@ -11,7 +11,7 @@
 //!   differ, but no printed digest can be checked against a guess;
 //! - a plan's [`Change`]s at those paths hold only [`MARKER`] and say
 //!   `sensitive`, so they tell that a value changed, never what it was;
-//! - the state ([`seal`]) holds `(sensitive) argon2id:<salt>:<hash>`, with
+//! - the state (`seal`) holds `(sensitive) argon2id:<salt>:<hash>`, with
 //!   a random salt per value kept beside the hash, so a later run can tell
 //!   whether the declared value is still the one recorded.
 //!
@@ -28,7 +28,7 @@
 //! unrelated records. A short or common password stays guessable: the state
 //! is to be guarded as the cluster's Secrets are.
 //!
-//! Which fields are sensitive is one table, [`SENSITIVE_FIELDS`], keyed by
+//! Which fields are sensitive is one table, `SENSITIVE_FIELDS`, keyed by
 //! apiVersion, kind and a map field (all of its keys, or one); a program
 //! could add its own there later.
 
@@ -38,8 +38,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::cluster::ClusterError;
-use crate::diff;
+use crate::field_path;
 use crate::plan::Change;
 
 /// What a plan shows in place of a sensitive value.
@@ -47,7 +46,7 @@ pub const MARKER: &str = "(sensitive)";
 
 /// The annotation in which client-side `kubectl apply` keeps the object as
 /// last applied: on a Secret, its values.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The scheme of the seals written now.
 const SEAL_SCHEME: &str = "argon2id";
@@ -59,14 +58,14 @@ const OLD_SEAL_SCHEME: &str = "hmac-sha256";
 /// HMAC's, and 2 MiB of memory that a GPU cannot share between guesses;
 /// checking a state's values costs a run about 1 ms per Secret value, once
 /// (`cargo run -p echo-iac-engine --example seal_cost`).
-pub const ARGON2_MEMORY_KIB: u32 = 2048;
+pub(crate) const ARGON2_MEMORY_KIB: u32 = 2048;
 /// Argon2id's passes over that memory.
-pub const ARGON2_PASSES: u32 = 1;
+pub(crate) const ARGON2_PASSES: u32 = 1;
 
 /// A map in one kind whose values are sensitive: all of them, or the one
 /// under `key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SensitiveField {
+pub(crate) struct SensitiveField {
     pub api_version: &'static str,
     pub kind: &'static str,
     /// The map's place in the object, e.g. `["metadata", "annotations"]`.
@@ -76,7 +75,7 @@ pub struct SensitiveField {
 }
 
 /// Every sensitive field this engine knows of.
-pub const SENSITIVE_FIELDS: [SensitiveField; 3] = [
+pub(crate) const SENSITIVE_FIELDS: [SensitiveField; 3] = [
     SensitiveField {
         api_version: "v1",
         kind: "Secret",
@@ -144,7 +143,7 @@ fn fields_of(object: &Value) -> impl Iterator<Item = &'static SensitiveField> + 
 /// Whether a value already stands in for a sensitive one: a mask or a
 /// seal as made here, not merely text that starts like one (a
 /// `stringData` value may hold anything).
-pub fn is_redacted(value: &Value) -> bool {
+pub(crate) fn is_redacted(value: &Value) -> bool {
     let Some(rest) = value
         .as_str()
         .and_then(|s| s.strip_prefix(MARKER))
@@ -178,7 +177,7 @@ fn parse_seal(rest: &str) -> Option<(&str, &str, &str)> {
 /// Replaces every sensitive value of `object` with `(sensitive) <digest>`,
 /// keyed by this process only: equal values stay equal, different ones
 /// differ, and nothing outside this process can tell which value it was.
-pub fn mask(object: &mut Value) {
+pub(crate) fn mask(object: &mut Value) {
     for_each_value(object, |_, _, value| {
         if !is_redacted(value) {
             let text = value_text(value);
@@ -192,7 +191,7 @@ pub fn mask(object: &mut Value) {
 /// the state) with a salted Argon2id hash of it. A value `previous` already
 /// records under a current seal keeps its record, so an unchanged object
 /// writes the same bytes.
-pub fn seal(object: &mut Value, previous: Option<&Value>) {
+pub(crate) fn seal(object: &mut Value, previous: Option<&Value>) {
     for_each_value(object, |field, key, value| {
         if is_redacted(value) {
             return;
@@ -210,13 +209,13 @@ pub fn seal(object: &mut Value, previous: Option<&Value>) {
 }
 
 /// Whether `object` still holds a sensitive value in the clear.
-pub fn has_clear_values(object: &Value) -> bool {
+pub(crate) fn has_clear_values(object: &Value) -> bool {
     fields_of(object).any(|field| field.entries(object).any(|(_, v)| !is_redacted(v)))
 }
 
 /// The sensitive values whose declared value is not the one `recorded`
 /// (a sealed object from the state) holds, as changes that carry no value.
-pub fn unrecorded_changes(declared: &Value, recorded: &Value) -> Vec<Change> {
+pub(crate) fn unrecorded_changes(declared: &Value, recorded: &Value) -> Vec<Change> {
     let mut changes = Vec::new();
     for field in fields_of(declared) {
         let want: HashMap<&String, &Value> = field.entries(declared).collect();
@@ -239,7 +238,7 @@ pub fn unrecorded_changes(declared: &Value, recorded: &Value) -> Vec<Change> {
 /// Secret's `data` added) becomes one change per key; and a change above
 /// one (all of `metadata` added, with the last-applied annotation in it)
 /// loses the sensitive part, which becomes changes of its own.
-pub fn conceal(object: &Value, changes: Vec<Change>) -> Vec<Change> {
+pub(crate) fn conceal(object: &Value, changes: Vec<Change>) -> Vec<Change> {
     let fields: Vec<&SensitiveField> = fields_of(object).collect();
     if fields.is_empty() {
         return changes;
@@ -251,7 +250,7 @@ pub fn conceal(object: &Value, changes: Vec<Change>) -> Vec<Change> {
         for field in &fields {
             let segments = field.segments();
             let path = path_of(&segments, None);
-            if diff::is_under(&change.path, &path) {
+            if field_path::is_under(&change.path, &path) {
                 if change.path == path && field.key.is_none() {
                     split.extend(per_key(&path, &change.old, &change.new));
                 } else {
@@ -315,7 +314,7 @@ fn per_key(path: &str, old: &Option<Value>, new: &Option<Value>) -> Vec<Change> 
     all.into_iter()
         .map(|key| {
             let mut key_path = path.to_string();
-            diff::push_key(&mut key_path, key);
+            field_path::push_key(&mut key_path, key);
             concealed(&key_path, old_keys.contains(key), new_keys.contains(key))
         })
         .collect()
@@ -341,59 +340,13 @@ fn is_empty_object(value: &Value) -> bool {
     value.as_object().is_some_and(Map::is_empty)
 }
 
-/// An error from sending `object`, with its sensitive values scrubbed
-/// from every message the server wrote (see [`scrub`]).
-pub fn scrub_error(error: ClusterError, object: &Value) -> ClusterError {
-    if fields_of(object).next().is_none() {
-        return error;
-    }
-    match error {
-        ClusterError::Api {
-            action,
-            target,
-            mut status,
-        } => {
-            status.message = scrub(&status.message, object);
-            if let Some(details) = status.details.as_mut() {
-                for cause in &mut details.causes {
-                    cause.message = scrub(&cause.message, object);
-                }
-            }
-            ClusterError::Api {
-                action,
-                target,
-                status,
-            }
-        }
-        ClusterError::Forbidden {
-            action,
-            target,
-            message,
-        } => ClusterError::Forbidden {
-            action,
-            target,
-            message: scrub(&message, object),
-        },
-        ClusterError::Other {
-            action,
-            target,
-            reason,
-        } => ClusterError::Other {
-            action,
-            target,
-            reason: scrub(&reason, object),
-        },
-        other => other,
-    }
-}
-
 /// `text` with every sensitive value of `object` (as given, and decoded
 /// from base64 for `data`) replaced by [`MARKER`]. The API server already
 /// redacts the values it quotes; this keeps a message that quotes one
 /// anyway from carrying it further. Values shorter than four characters are
 /// replaced only where quoted, so a one-letter password does not garble
 /// every word.
-pub fn scrub(text: &str, object: &Value) -> String {
+pub(crate) fn scrub(text: &str, object: &Value) -> String {
     let mut values: Vec<String> = Vec::new();
     for field in fields_of(object) {
         for value in field.entries(object).filter_map(|(_, v)| v.as_str()) {
@@ -434,7 +387,7 @@ fn concealed(path: &str, old: bool, new: bool) -> Change {
 fn path_of(segments: &[&str], key: Option<&str>) -> String {
     let mut path = String::new();
     for segment in segments.iter().copied().chain(key) {
-        diff::push_key(&mut path, segment);
+        field_path::push_key(&mut path, segment);
     }
     path
 }
@@ -786,7 +739,7 @@ mod tests {
         let mut new = applied_with_kubectl("bmV3");
         mask(&mut old);
         mask(&mut new);
-        let changes = diff::changes(&old, &new);
+        let changes = crate::diff::changes(&old, &new);
         let annotation = format!("metadata.annotations[\"{LAST_APPLIED}\"]");
         let summary: Vec<(&str, bool)> = changes
             .iter()

@@ -56,8 +56,11 @@ impl DeleteUntracked {
 /// (`configmap/web` is `ConfigMap/web`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selector {
+    /// The kind as written; matched without regard to case.
     pub kind: String,
+    /// The namespace, when the selector names one.
     pub namespace: Option<String>,
+    /// The object's name.
     pub name: String,
 }
 
@@ -72,6 +75,7 @@ impl Selector {
         }
     }
 
+    /// Whether the object `id` is the one this selects.
     pub fn matches(&self, id: &ResourceId) -> bool {
         self.kind.eq_ignore_ascii_case(&id.kind)
             && self.name == id.name

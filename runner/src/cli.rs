@@ -424,6 +424,31 @@ mod tests {
         assert_eq!(up.timeout, Duration::from_secs(150));
     }
 
+    /// A program that calls the engine without the runner gets what the
+    /// command line does by default.
+    #[test]
+    fn defaults_are_the_engines() {
+        use echo_iac_engine::operation::{DestroyOptions, UpOptions};
+        use echo_iac_engine::planner::{DestroyPlanOptions, PlanOptions};
+
+        let cli = Cli::try_parse_from(["echo-iac", "up"]).unwrap();
+        let concurrency = usize::from(cli.global.concurrency);
+        assert_eq!(concurrency, PlanOptions::default().concurrency);
+        assert_eq!(concurrency, DestroyPlanOptions::default().concurrency);
+        let Command::Up(up) = cli.command else {
+            panic!("parsed as {:?}", cli.command)
+        };
+        let engine = UpOptions::default();
+        assert_eq!(concurrency, engine.concurrency);
+        assert_eq!(up.timeout, engine.timeout);
+        assert_eq!(up.wait_grace, engine.wait_grace);
+        assert_eq!(up.plan.force_conflicts, engine.force_conflicts);
+
+        let engine = DestroyOptions::default();
+        assert_eq!(concurrency, engine.concurrency);
+        assert_eq!(destroy(&[]).unwrap().timeout, engine.timeout);
+    }
+
     fn destroy(args: &[&str]) -> Result<DestroyArgs, clap::Error> {
         let cli = Cli::try_parse_from(["echo-iac", "destroy"].iter().chain(args))?;
         let Command::Destroy(destroy) = cli.command else {

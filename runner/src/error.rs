@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use crate::project::{Project, ProjectError};
 use crate::stack::StackError;
-use echo_iac_engine::EngineError;
 use echo_iac_engine::cluster::{ALLOW_PLUGINS_ENV, ClusterError, Transport};
 use echo_iac_engine::state::{LockKind, Recovery, StateError};
+use echo_iac_engine::{BlockedStep, Blocker, EngineError};
 
 /// Exit codes, stable and documented in the README.
 pub mod exit {
@@ -198,7 +198,7 @@ impl Error {
             Error::Engine(e) => match &**e {
                 EngineError::Cluster(e) => cluster(e),
                 EngineError::State(e) => state(e),
-                EngineError::Blocked { objects, .. } => objects.clone(),
+                EngineError::Blocked { steps } => steps.iter().map(|s| s.id.to_string()).collect(),
                 EngineError::NotGone { id, .. }
                 | EngineError::RolloutFailed { id, .. }
                 | EngineError::Failed { id, .. }
@@ -293,7 +293,7 @@ fn engine_hint(error: &EngineError) -> Option<String> {
         EngineError::NamespaceTerminating(_) => {
             "wait until the namespace is gone, then run again".into()
         }
-        EngineError::Blocked { hint, .. } => hint.clone(),
+        EngineError::Blocked { steps } => blocked_hint(steps),
         EngineError::Timeout { .. } => format!("the changes were applied and recorded; run `{bin} up` again to keep waiting, or raise --timeout"),
         EngineError::NotGone { .. } => "something still holds it, usually a finalizer named above whose controller has not finished; the step is recorded as pending, so run the command again once it is gone, or raise --timeout".into(),
         EngineError::RolloutFailed { .. } => {
@@ -305,6 +305,24 @@ fn engine_hint(error: &EngineError) -> Option<String> {
         ),
         EngineError::Interrupted => "run the command again to finish what was started".into(),
     })
+}
+
+/// What to do about each kind of blocker the steps hold, in a fixed order.
+fn blocked_hint(steps: &[BlockedStep]) -> String {
+    let any = |kind: fn(&Blocker) -> bool| steps.iter().any(|s| kind(&s.blocker));
+    let mut hints = Vec::new();
+    if any(|b| matches!(b, Blocker::Conflicts { .. })) {
+        hints.push("rerun with --force-conflicts to take the conflicting fields over");
+    }
+    if any(|b| matches!(b, Blocker::Unmanaged { .. })) {
+        hints.push(
+            "rerun with --adopt to take over the existing objects, or rename them in the stack",
+        );
+    }
+    if any(|b| matches!(b, Blocker::Rejected { .. })) {
+        hints.push("fix what the API server rejected (see its message above)");
+    }
+    hints.join("; ")
 }
 
 fn cluster_hint(error: &ClusterError) -> Option<String> {
@@ -476,4 +494,44 @@ fn recovery_hint(recovery: &Recovery) -> Option<String> {
             "it was left unchanged. Its index names the revisions kept, so without it none can be found: restore the Secret from a backup, or from a `{bin} stack export` (`{bin} stack import --force FILE`), e.g. one taken with `kubectl get secret -n {namespace} {secret} -o yaml`"
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use echo_iac_engine::{Conflict, ResourceId};
+
+    #[test]
+    fn a_blocked_plan_names_its_objects_and_what_to_do_about_each_blocker() {
+        let step = |name: &str, blocker: Blocker| BlockedStep {
+            id: ResourceId::new("v1", "ConfigMap", Some("ns"), name),
+            blocker,
+        };
+        let error = Error::from(EngineError::Blocked {
+            steps: vec![
+                step("a", Blocker::Unmanaged { owner: None }),
+                step(
+                    "b",
+                    Blocker::Conflicts {
+                        conflicts: vec![Conflict {
+                            path: "data.k".into(),
+                            manager: "kubectl".into(),
+                        }],
+                    },
+                ),
+            ],
+        });
+        assert_eq!(
+            error.message(),
+            "2 step(s) cannot be carried out as planned (see the preview above)"
+        );
+        assert_eq!(
+            error.hint().as_deref(),
+            Some(
+                "rerun with --force-conflicts to take the conflicting fields over; rerun with --adopt to take over the existing objects, or rename them in the stack"
+            )
+        );
+        assert_eq!(error.kind(), "blocked");
+        assert_eq!(error.objects(), ["ConfigMap ns/a", "ConfigMap ns/b"]);
+    }
 }

@@ -102,7 +102,7 @@ impl<P: Program> Runner<P> {
                 std::io::stderr(),
                 "{} stats: {} API requests",
                 P::NAME,
-                echo_iac_engine::cluster::requests_sent()
+                commands::requests_sent()
             );
         }
         ExitCode::from(u8::try_from(code).unwrap_or(1))

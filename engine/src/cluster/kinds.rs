@@ -22,7 +22,9 @@ use kube::api::ApiResource;
 /// A kind's API: its paths, and whether its objects live in namespaces.
 #[derive(Clone, Debug)]
 pub struct Kind {
+    /// Its group, version, kind and plural, as kube's dynamic API takes them.
     pub resource: ApiResource,
+    /// Whether its objects live in namespaces.
     pub namespaced: bool,
 }
 
@@ -43,7 +45,7 @@ macro_rules! built_in {
 }
 
 /// The API of a built-in kind, without asking the server.
-pub fn built_in(api_version: &str, kind: &str) -> Option<Kind> {
+pub(crate) fn built_in(api_version: &str, kind: &str) -> Option<Kind> {
     const NS: bool = true;
     const CLUSTER: bool = false;
     built_in!(api_version, kind;

@@ -16,7 +16,7 @@ use kube::config::{Kubeconfig, KubeconfigError};
 use super::{ClusterError, error_chain, home_dir, without_values};
 
 /// The merged kubeconfig and the files it came from, for messages.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub config: Kubeconfig,
     /// The files read, joined as in `KUBECONFIG` (`a:b`).
     pub source: PathBuf,

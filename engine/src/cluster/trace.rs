@@ -11,10 +11,10 @@ use http::{Request, Response};
 
 /// Target of the request lines: `ECHO_IAC_LOG=echo_iac::api=debug` shows
 /// only them.
-pub const TARGET: &str = "echo_iac::api";
+pub(crate) const TARGET: &str = "echo_iac::api";
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TraceLayer;
+pub(crate) struct TraceLayer;
 
 impl<S> tower::Layer<S> for TraceLayer {
     type Service = Trace<S>;
@@ -25,7 +25,7 @@ impl<S> tower::Layer<S> for TraceLayer {
 }
 
 #[derive(Clone, Debug)]
-pub struct Trace<S> {
+pub(crate) struct Trace<S> {
     inner: S,
 }
 

@@ -22,7 +22,10 @@ pub enum Transport {
     /// The network has no route to the host.
     NoRoute,
     /// The server's host name does not resolve.
-    NameNotResolved { host: String },
+    NameNotResolved {
+        /// The host name.
+        host: String,
+    },
     /// No TCP connection and TLS handshake within this long.
     ConnectTimeout(Duration),
     /// Connected, but no answer within this long.

@@ -15,7 +15,9 @@ use serde_json::Value;
 /// Where an object stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// Not ready yet, and may become so by waiting.
     InProgress,
+    /// Ready.
     Ready,
     /// It will not become ready without a change (a rollout past its
     /// deadline, a failed Job, a CRD whose names clash).
@@ -25,6 +27,7 @@ pub enum Status {
 /// A status, with words for the progress display.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
+    /// Where it stands.
     pub status: Status,
     /// Short: `2/3 available`, `PVC Pending`, `complete (1/1 succeeded)`.
     pub progress: String,
@@ -68,7 +71,9 @@ impl Verdict {
 /// many ready endpoints its EndpointSlices list, and how many it should.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Endpoints {
+    /// Ready endpoints the EndpointSlices list.
     pub ready: i64,
+    /// Ready endpoints there should be: the selected workloads' ready pods.
     pub expected: i64,
 }
 

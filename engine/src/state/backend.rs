@@ -12,19 +12,25 @@ use std::path::{Component, Path, PathBuf};
 /// The default: the project's own `state/` folder.
 pub const DEFAULT: &str = "file://state";
 
+/// Where a stack's state is kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// A folder: an absolute path as written, or a relative one resolved
     /// inside the project folder.
     File(PathBuf),
     /// A namespace of the stack's own cluster.
-    Kubernetes { namespace: String },
+    Kubernetes {
+        /// Where the state's Secrets and the lock's Lease live.
+        namespace: String,
+    },
 }
 
 /// Why a backend URL was refused, and what is allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendError {
+    /// What is wrong with the URL.
     pub message: String,
+    /// What is allowed instead.
     pub hint: String,
     /// A few words for the mark under the value in a stack file.
     pub label: &'static str,

@@ -11,9 +11,11 @@ use super::{State, Writer};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Revision {
+    /// The revision's serial, one more than the revision before it.
     pub serial: u64,
     /// RFC 3339, when it was written.
     pub updated: Option<String>,
+    /// Who wrote it, when the revision says.
     pub written_by: Option<Writer>,
     /// What it changed from the revision before it, when that one is kept.
     pub summary: String,
@@ -36,7 +38,7 @@ impl Revision {
 
 /// `2 added, 1 changed, 3 pending`: what `newer` records differently from
 /// `older`, or `first kept revision: …` when there is nothing to compare.
-pub fn change_summary(older: Option<&State>, newer: &State) -> String {
+pub(crate) fn change_summary(older: Option<&State>, newer: &State) -> String {
     let Some(older) = older else {
         return format!(
             "first kept revision: {} object(s){}",

@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use super::document::{encode, parse};
 use super::error::{LockKind, Recovery};
 use super::lease::{Fence, LeaseLock, Observed};
+use super::lock::Held;
 use super::{
     LockHolder, Revision, State, StateError, StateLock, StateStore, Writer, change_summary,
     lock_waiting, stamp,
@@ -164,7 +165,7 @@ impl std::fmt::Debug for KubeStore {
     }
 }
 
-pub fn head_name(identity: &Identity, stack: &str) -> String {
+pub(crate) fn head_name(identity: &Identity, stack: &str) -> String {
     format!("{}-state-{stack}", identity.name())
 }
 
@@ -173,6 +174,8 @@ fn inline_key(serial: u64) -> String {
 }
 
 impl KubeStore {
+    /// The state of `stack` in Secrets in `namespace` of `cluster`, locked by
+    /// a Lease there.
     pub fn new(cluster: Cluster, namespace: &str, stack: &str) -> Self {
         KubeStore {
             cluster,
@@ -601,7 +604,7 @@ impl KubeStore {
             Some(lock) => {
                 *self.fence.lock().expect("never poisoned") = Some(lock.fence());
                 *self.writer.lock().expect("never poisoned") = Some(Writer::current(command));
-                Ok(StateLock::Lease(Box::new(lock)))
+                Ok(StateLock::from(lock))
             }
             // Another run took it between the read and the write: say who.
             None => {
@@ -780,13 +783,16 @@ impl StateStore for KubeStore {
     }
 
     async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError> {
-        let StateLock::Lease(lease) = lock else {
-            lock.release().await;
-            return Err(StateError::LockLost {
-                stack: self.stack.clone(),
-                location: self.describe(),
-                reason: "the lock it was given is not this store's".to_string(),
-            });
+        let lease = match lock {
+            StateLock(Held::Lease(lease)) => *lease,
+            lock => {
+                lock.release().await;
+                return Err(StateError::LockLost {
+                    stack: self.stack.clone(),
+                    location: self.describe(),
+                    reason: "the lock it was given is not this store's".to_string(),
+                });
+            }
         };
         let mut removed = Vec::new();
         let deleted = self.remove_secrets(&mut removed).await;
@@ -795,7 +801,7 @@ impl StateStore for KubeStore {
         let lease = match deleted {
             Ok(()) => lease.delete().await,
             Err(e) => {
-                (*lease).release().await;
+                lease.release().await;
                 return Err(e);
             }
         };

@@ -24,13 +24,13 @@ use kube::api::{DeleteParams, PostParams, Preconditions};
 
 use super::{LockHolder, StateError};
 use crate::ResourceId;
-use crate::cluster::{self, Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError};
 use crate::identity::Identity;
 
 /// How long a lease lasts without renewal.
-pub const LEASE_DURATION: Duration = Duration::from_secs(15);
+pub(crate) const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// How often the holder renews it.
-pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// The holder counts its lease as lost this long before it runs out, so a
 /// request it starts just before then still lands while the lease is its.
 const SAFETY_MARGIN: Duration = Duration::from_secs(2);
@@ -41,7 +41,7 @@ fn holder_annotation(identity: &Identity) -> String {
     identity.key("holder")
 }
 
-pub fn lease_name(identity: &Identity, stack: &str) -> String {
+pub(crate) fn lease_name(identity: &Identity, stack: &str) -> String {
     format!("{}-lock-{stack}", identity.name())
 }
 
@@ -59,7 +59,7 @@ struct Shared {
 /// The fence a store checks before writing: a handle on the holder's
 /// lease that stays valid after the lock itself moved elsewhere.
 #[derive(Clone, Debug)]
-pub struct Fence {
+pub(crate) struct Fence {
     shared: Arc<Shared>,
     stack: String,
     location: String,
@@ -88,7 +88,7 @@ impl Fence {
 
 /// A held Lease. Dropping it stops the renewals, and the lease runs out;
 /// [`LeaseLock::release`] gives it back at once.
-pub struct LeaseLock {
+pub(crate) struct LeaseLock {
     holder: LockHolder,
     fence: Fence,
     cluster: Cluster,
@@ -97,7 +97,7 @@ pub struct LeaseLock {
 }
 
 /// What a look at the Lease found.
-pub enum Observed {
+pub(crate) enum Observed {
     /// Nobody holds it (absent, released or run out): here is how to take it.
     Free(Option<Box<Lease>>),
     Held(Option<Box<LockHolder>>),
@@ -108,7 +108,7 @@ impl LeaseLock {
         &self.holder
     }
 
-    pub fn fence(&self) -> Fence {
+    pub(crate) fn fence(&self) -> Fence {
         self.fence.clone()
     }
 
@@ -119,7 +119,7 @@ impl LeaseLock {
     /// Reads the Lease and judges it. `stale` says whether this caller has
     /// itself seen the lease unchanged for a whole lease duration, which
     /// proves it ran out whatever the clocks of other machines say.
-    pub async fn observe(
+    pub(crate) async fn observe(
         cluster: &Cluster,
         namespace: &str,
         stack: &str,
@@ -284,7 +284,7 @@ impl LeaseLock {
             ..DeleteParams::default()
         };
         let api = self.cluster.typed::<Lease>(&self.namespace);
-        cluster::count_request();
+        self.cluster.count_request();
         let deleted = tokio::time::timeout(RENEW_TIMEOUT, api.delete(&name, &params)).await;
         if let Ok(Err(kube::Error::Api(status))) = deleted
             && status.code == 403
@@ -292,7 +292,7 @@ impl LeaseLock {
             if let Some(spec) = lease.spec.as_mut() {
                 spec.holder_identity = None;
             }
-            cluster::count_request();
+            self.cluster.count_request();
             let _ = tokio::time::timeout(
                 RENEW_TIMEOUT,
                 api.replace(&name, &PostParams::default(), &lease),
@@ -400,7 +400,7 @@ async fn renew(cluster: Cluster, namespace: String, shared: Arc<Shared>) {
             return;
         }
         let sent = (Instant::now(), SystemTime::now());
-        cluster::count_request();
+        cluster.count_request();
         let result = tokio::time::timeout(
             RENEW_TIMEOUT,
             api.replace(&name, &PostParams::default(), &lease),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::document::{encode, parse};
 use super::error::Recovery;
 use super::files;
-use super::lock::FileLock;
+use super::lock::{FileLock, Held};
 use super::{Revision, State, StateError, StateLock, StateStore, Writer, lock_waiting, stamp};
 use crate::Identity;
 
@@ -59,23 +59,24 @@ impl LocalStore {
         self
     }
 
+    /// The file holding the current state.
     pub fn state_file(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.stack))
     }
 
     /// `<stack>.<program>-lock`: a name no other tool gives its files, so
     /// that a state folder shared with other files never locks one of theirs.
-    pub fn lock_file(&self) -> PathBuf {
+    pub(crate) fn lock_file(&self) -> PathBuf {
         self.dir
             .join(format!("{}.{}-lock", self.stack, self.program))
     }
 
-    pub fn history_dir(&self) -> PathBuf {
+    pub(crate) fn history_dir(&self) -> PathBuf {
         self.dir.join(".history")
     }
 
     /// This stack's history copies as `(serial, path)`, newest first.
-    pub fn history_copies(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
+    pub(crate) fn history_copies(&self) -> Result<Vec<(u64, PathBuf)>, StateError> {
         let dir = self.history_dir();
         files::check_folders(self.root.as_deref(), &dir)?;
         let entries = match fs::read_dir(&dir) {
@@ -223,7 +224,7 @@ impl LocalStore {
         self.remove_stale_temp_files();
         *self.writer.lock().expect("writer lock is never poisoned") =
             Some(Writer::current(command));
-        Ok(StateLock::File(lock))
+        Ok(StateLock::from(lock))
     }
 
     /// Stamps `state` as the next serial and writes it, keeping `previous`
@@ -366,13 +367,16 @@ impl StateStore for LocalStore {
     }
 
     async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError> {
-        let StateLock::File(lock) = lock else {
-            lock.release().await;
-            return Err(StateError::LockLost {
-                stack: self.stack.clone(),
-                location: self.location(),
-                reason: "the lock it was given is not this store's".to_string(),
-            });
+        let lock = match lock {
+            StateLock(Held::File(lock)) => lock,
+            lock => {
+                lock.release().await;
+                return Err(StateError::LockLost {
+                    stack: self.stack.clone(),
+                    location: self.location(),
+                    reason: "the lock it was given is not this store's".to_string(),
+                });
+            }
         };
         let lock_file = self.lock_file();
         if lock.path() != lock_file {

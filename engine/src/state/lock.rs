@@ -6,58 +6,49 @@
 //! a crashed or killed run never leaves a stale lock behind. The file's
 //! contents only say who holds the lock; they are never what decides it.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use fs4::{FileExt, TryLockError};
-use serde::{Deserialize, Serialize};
 
 use super::StateError;
 use super::error::LockKind;
 use super::files;
+use super::holder::LockHolder;
 use super::lease::LeaseLock;
-
-/// Who holds a stack's lock, as written into the lock file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LockHolder {
-    pub pid: u32,
-    pub host: String,
-    pub user: String,
-    /// The command line that took the lock, e.g. `echo-iac up`.
-    pub command: String,
-    /// RFC 3339.
-    pub started: String,
-}
-
-impl LockHolder {
-    pub(crate) fn current(command: &str) -> Self {
-        LockHolder {
-            pid: std::process::id(),
-            host: host_name(),
-            user: user_name(),
-            command: command.to_string(),
-            started: super::now_rfc3339(),
-        }
-    }
-}
 
 /// A held stack lock, of either backend. Dropping it releases it; a Lease
 /// is best released with [`StateLock::release`], which tells the cluster at
 /// once instead of letting the lease run out.
 #[derive(Debug)]
-pub enum StateLock {
+#[must_use = "the lock is released as soon as it is dropped"]
+pub struct StateLock(pub(crate) Held);
+
+#[derive(Debug)]
+pub(crate) enum Held {
     File(FileLock),
     Lease(Box<LeaseLock>),
 }
 
+impl From<FileLock> for StateLock {
+    fn from(lock: FileLock) -> Self {
+        StateLock(Held::File(lock))
+    }
+}
+
+impl From<LeaseLock> for StateLock {
+    fn from(lock: LeaseLock) -> Self {
+        StateLock(Held::Lease(Box::new(lock)))
+    }
+}
+
 impl StateLock {
+    /// Who holds the lock: this run.
     pub fn holder(&self) -> &LockHolder {
-        match self {
-            StateLock::File(lock) => &lock.holder,
-            StateLock::Lease(lock) => lock.holder(),
+        match &self.0 {
+            Held::File(lock) => &lock.holder,
+            Held::Lease(lock) => lock.holder(),
         }
     }
 
@@ -65,36 +56,27 @@ impl StateLock {
     /// not renew in time, or that another run took over. Called before
     /// every mutating request and every state write.
     pub fn check(&self) -> Result<(), StateError> {
-        match self {
-            StateLock::File(_) => Ok(()),
-            StateLock::Lease(lock) => lock.check(),
+        match &self.0 {
+            Held::File(_) => Ok(()),
+            Held::Lease(lock) => lock.check(),
         }
     }
 
+    /// Releases the lock, telling the cluster at once for a Lease.
     pub async fn release(self) {
-        match self {
-            StateLock::File(lock) => drop(lock),
-            StateLock::Lease(lock) => (*lock).release().await,
+        match self.0 {
+            Held::File(lock) => drop(lock),
+            Held::Lease(lock) => (*lock).release().await,
         }
-    }
-}
-
-impl fmt::Display for LockHolder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` (pid {}, user {} on host {}) since {}",
-            self.command, self.pid, self.user, self.host, self.started
-        )
     }
 }
 
 /// A held lock file; dropping it releases the lock.
 #[derive(Debug)]
-pub struct FileLock {
+pub(crate) struct FileLock {
     file: File,
     path: PathBuf,
-    holder: LockHolder,
+    pub(crate) holder: LockHolder,
 }
 
 impl FileLock {
@@ -164,11 +146,8 @@ impl FileLock {
         })
     }
 
-    pub fn holder(&self) -> &LockHolder {
-        &self.holder
-    }
-
-    pub fn path(&self) -> &Path {
+    /// The lock file, which `stack rm` removes while it holds the lock.
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -229,50 +208,6 @@ fn read_holder(file: &mut File) -> Option<Box<LockHolder>> {
     serde_json::from_str(text.trim()).ok()
 }
 
-pub(crate) fn user_name() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|u| !u.is_empty()))
-        .or_else(account_name)
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// The name of this process's user in the password database, for when the
-/// environment does not say (services, CI containers).
-fn account_name() -> Option<String> {
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call and the buffer length is
-    // its own; getpwuid_r writes only into `entry` and `buffer`.
-    let status = unsafe {
-        libc::getpwuid_r(
-            libc::getuid(),
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
-    };
-    if status != 0 || found.is_null() || entry.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: on success pw_name points at a NUL-terminated string inside
-    // `buffer`, which is still alive.
-    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
-    name.to_str().ok().map(str::to_string)
-}
-
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,7 +236,7 @@ mod tests {
         let err = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap_err();
         match &err {
             StateError::Locked { holder, .. } => {
-                assert_eq!(holder.as_deref(), Some(first.holder()));
+                assert_eq!(holder.as_deref(), Some(&first.holder));
             }
             other => panic!("expected Locked, got {other:?}"),
         }
@@ -309,7 +244,7 @@ mod tests {
         drop(first);
         assert_eq!(std::fs::read(&path).unwrap(), b"");
         let second = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap();
-        assert_eq!(second.holder().command, "echo-iac destroy");
+        assert_eq!(second.holder.command, "echo-iac destroy");
     }
 
     #[test]
@@ -353,7 +288,7 @@ mod tests {
         std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
 
         let lock = FileLock::acquire(&path, "dev", "echo-iac destroy").unwrap();
-        assert_eq!(lock.holder().command, "echo-iac destroy");
+        assert_eq!(lock.holder.command, "echo-iac destroy");
     }
 
     #[test]
@@ -406,7 +341,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
 
         let second = FileLock::acquire(&path, "dev", "echo-iac up").unwrap();
-        assert_eq!(second.holder().command, "echo-iac up");
+        assert_eq!(second.holder.command, "echo-iac up");
         drop(first);
         assert!(path.exists());
     }

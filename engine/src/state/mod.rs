@@ -11,6 +11,7 @@ mod document;
 mod error;
 mod files;
 mod history;
+mod holder;
 mod kube;
 mod lease;
 mod local;
@@ -26,15 +27,17 @@ use crate::ResourceId;
 pub use backend::{Backend, BackendError};
 pub use error::{LockKind, Recovery, StateError};
 pub use files::write_private_file;
-pub use history::{Revision, change_summary};
+pub use history::Revision;
+pub(crate) use history::change_summary;
+pub use holder::LockHolder;
 pub use kube::KubeStore;
 pub(crate) use kube::is_state_secret;
 pub use local::LocalStore;
-pub use lock::{LockHolder, StateLock};
+pub use lock::StateLock;
 
 /// The schema version this build writes and the newest it can read.
 /// Version 1 lacked `writtenBy`; it reads as version 2 without it.
-pub const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// Who wrote a revision of the state, for `stack history`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,8 +45,11 @@ pub const SCHEMA_VERSION: u32 = 2;
 pub struct Writer {
     /// The command line, e.g. `echo-iac up`.
     pub command: String,
+    /// The user it ran as.
     pub user: String,
+    /// The machine it ran on.
     pub host: String,
+    /// Its process id.
     pub pid: u32,
 }
 
@@ -52,8 +58,8 @@ impl Writer {
     pub fn current(command: &str) -> Self {
         Writer {
             command: command.to_string(),
-            user: lock::user_name(),
-            host: lock::host_name(),
+            user: holder::user_name(),
+            host: holder::host_name(),
             pid: std::process::id(),
         }
     }
@@ -63,7 +69,9 @@ impl Writer {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct State {
+    /// The schema version the document was written in.
     pub version: u32,
+    /// The stack the state belongs to.
     pub stack: String,
     /// Grows by one per successful write, so a writer can tell that someone
     /// else wrote since it loaded.
@@ -74,12 +82,14 @@ pub struct State {
     /// Who made the last write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_by: Option<Writer>,
+    /// The objects the stack manages, in the order they were first applied.
     #[serde(default)]
     pub resources: Vec<ResourceState>,
     /// Operations started and not yet confirmed; any left after a run means
     /// that run was interrupted.
     #[serde(default)]
     pub pending: Vec<PendingOperation>,
+    /// The outputs the program read from the stack when it was last up.
     #[serde(default)]
     pub outputs: BTreeMap<String, serde_json::Value>,
 }
@@ -88,14 +98,18 @@ pub struct State {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceState {
+    /// Who the object is.
     pub id: ResourceId,
+    /// Its uid when applied: an object of the same name with another uid is
+    /// not this stack's.
     pub uid: String,
+    /// What it was applied after, so that it is deleted before them.
     #[serde(default)]
     pub depends_on: Vec<ResourceId>,
     /// The object as this stack applied it, which is what a later diff
     /// compares against rather than the live object's defaulted fields.
     /// Sensitive values hold a salted hash instead (see
-    /// [`crate::sensitive::seal`]).
+    /// [`crate::sensitive`]).
     pub applied: serde_json::Value,
 }
 
@@ -106,6 +120,7 @@ pub struct PendingOperation {
     /// `create`, `update`, `replace` or `delete`; or `wait`, for a readiness
     /// wait that had not yet seen the applied objects work.
     pub op: String,
+    /// The object the call was for.
     pub id: ResourceId,
     /// RFC 3339.
     pub started: String,
@@ -126,6 +141,7 @@ impl State {
         }
     }
 
+    /// The record of `id`, if the stack manages it.
     pub fn resource(&self, id: &ResourceId) -> Option<&ResourceState> {
         self.resources.iter().find(|r| &r.id == id)
     }
@@ -143,6 +159,7 @@ impl State {
         }
     }
 
+    /// Drops the record of `id`; returns it if there was one.
     pub fn remove_resource(&mut self, id: &ResourceId) -> Option<ResourceState> {
         let index = self.resources.iter().position(|r| &r.id == id)?;
         Some(self.resources.remove(index))
@@ -151,7 +168,7 @@ impl State {
     /// Records that `op` on `id` is about to start. A leftover entry for the
     /// same id is replaced: only the latest attempt says what may be half
     /// done.
-    pub fn begin(&mut self, op: &str, id: ResourceId) {
+    pub(crate) fn begin(&mut self, op: &str, id: ResourceId) {
         self.pending.retain(|p| p.id != id);
         self.pending.push(PendingOperation {
             op: op.to_string(),

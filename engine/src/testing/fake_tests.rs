@@ -244,7 +244,7 @@ async fn updates_are_conditional_on_the_resource_version() {
 #[tokio::test]
 async fn objects_in_a_missing_namespace_are_refused() {
     let fake = FakeApi::new();
-    let cluster = fake.cluster();
+    let cluster = fake.cluster(identity());
     let err = cluster
         .apply(&config_map("nowhere", "c", json!({})), true, false)
         .await
@@ -263,7 +263,7 @@ async fn injected_failures_strike_the_nth_matching_request_only() {
             .after(1)
             .status(403),
     );
-    let cluster = fake.cluster();
+    let cluster = fake.cluster(identity());
     let id = ResourceId::new("v1", "ConfigMap", Some("default"), "c");
     assert_eq!(cluster.get(&id).await.unwrap(), None);
     let err = cluster.get(&id).await.unwrap_err();
@@ -280,7 +280,7 @@ async fn injected_failures_strike_the_nth_matching_request_only() {
 async fn a_lost_answer_still_carries_out_the_request() {
     let fake = FakeApi::new();
     fake.inject(Fault::on(Verb::Patch).answer(Answer::LoseAnswer));
-    let cluster = fake.cluster();
+    let cluster = fake.cluster(identity());
     let object = config_map("default", "c", json!({"a": "1"}));
     // The retry finds the object already applied, which is no change.
     let applied = cluster.apply(&object, false, false).await.unwrap();
@@ -290,4 +290,25 @@ async fn a_lost_answer_still_carries_out_the_request() {
         fake.get(&id_of(&object)).unwrap()["metadata"]["resourceVersion"],
         applied["metadata"]["resourceVersion"]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_cluster_counts_its_own_requests_retries_included() {
+    let fake = FakeApi::new();
+    let one = fake.cluster(identity());
+    let other = fake.cluster(identity());
+    let counter = one.request_counter();
+    let id = ResourceId::new("v1", "ConfigMap", Some("default"), "c");
+    fake.inject(Fault::on(Verb::Get).answer(Answer::Drop));
+    one.get(&id).await.unwrap();
+    one.clone().get(&id).await.unwrap();
+    other.get(&id).await.unwrap();
+    assert_eq!(
+        one.requests_sent(),
+        3,
+        "a retry is a request, and clones share the count"
+    );
+    assert_eq!(other.requests_sent(), 1);
+    drop(one);
+    assert_eq!(counter.get(), 3, "the count outlives the cluster");
 }

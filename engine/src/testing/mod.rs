@@ -1,32 +1,59 @@
-//! What the engine's own tests run against instead of a cluster: an
-//! in-process API server ([`FakeApi`]), objects to feed it, and a state
-//! store that records every write.
+//! A Kubernetes API server in the test process, for tests that must not
+//! need a cluster: the engine's own, and a program's (with the engine's
+//! `testing` feature).
 //!
-//! The engine's tests of planning, applying, readiness, node ports, state
-//! and locking live in the `tests_*` files here, one per area; the fake's
-//! own tests in `fake_tests`.
-
-use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-
-use serde_json::{Value, json};
-
-use crate::apply::{self, ApplyOptions, Event, Journal};
-use crate::cluster::Cluster;
-use crate::planner::{self, PlanOptions};
-use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
-use crate::untracked::DeleteUntracked;
-use crate::{DesiredResource, EngineError, Identity, Plan, ResourceId};
+//! [`FakeApi`] answers kube's client over the paths, queries, bodies and
+//! `Status` answers a real server uses, keeps objects in memory, and tracks
+//! field managers as server-side apply does. [`FakeStack`] puts one stack
+//! of a program on it, with its state in a temporary folder, so that a
+//! test can plan and apply the program's objects and look at what the
+//! server holds. No controller runs behind the fake: a Deployment's pods
+//! never start, so [`FakeStack::up`] applies without waiting for readiness.
+//!
+//! ```no_run
+//! use echo_iac_engine::declare::Resources;
+//! use echo_iac_engine::testing::FakeStack;
+//! use echo_iac_engine::{Identity, Op};
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let identity = Identity::new("shop-iac");
+//! let stack = FakeStack::new(identity.clone(), "dev");
+//! let mut resources = Resources::new(&identity, "dev");
+//! resources.add(ConfigMap {
+//!     metadata: ObjectMeta {
+//!         name: Some("settings".into()),
+//!         namespace: Some("default".into()),
+//!         ..ObjectMeta::default()
+//!     },
+//!     ..ConfigMap::default()
+//! });
+//! let desired = resources.finish()?;
+//! let plan = stack.up(&desired).await?;
+//! assert_eq!(plan.steps[0].op, Op::Create);
+//! assert!(!stack.plan(&desired).await?.has_changes());
+//! # Ok(())
+//! # }
+//! ```
 
 mod fake;
+mod stack;
 
 pub use fake::{Answer, FakeApi, Fault, Logged, Verb};
+pub use stack::FakeStack;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+use fixtures::*;
 
 #[cfg(test)]
 mod fake_tests;
 #[cfg(test)]
 mod tests_apply;
+#[cfg(test)]
+mod tests_fake_stack;
 #[cfg(test)]
 mod tests_nodeports;
 #[cfg(test)]
@@ -41,292 +68,3 @@ mod tests_ready;
 mod tests_sensitive;
 #[cfg(test)]
 mod tests_state;
-
-/// The program the tests act as: not echo-iac, so that a name the engine
-/// took from anywhere but its [`Identity`] shows up as a failure.
-pub const PROGRAM: &str = "shop-iac";
-/// Its field manager and stack label, spelled out as a reader of the
-/// cluster sees them.
-pub const FIELD_MANAGER: &str = "shop-iac";
-pub const STACK_LABEL: &str = "shop-iac.io/stack";
-pub use crate::MANAGED_BY_LABEL;
-
-/// The stack every fixture belongs to.
-pub const STACK: &str = "dev";
-
-pub fn identity() -> Identity {
-    Identity::new(PROGRAM)
-}
-
-pub fn namespace(name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-}
-
-/// The labels `up` puts on what [`STACK`] manages.
-pub fn stack_labels() -> Value {
-    json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: STACK})
-}
-
-/// A ConfigMap of [`STACK`] holding `data`.
-pub fn config_map(ns: &str, name: &str, data: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"namespace": ns, "name": name, "labels": stack_labels()},
-        "data": data})
-}
-
-/// A Deployment of [`STACK`] whose pods carry `app: <name>`.
-pub fn deployment(ns: &str, name: &str, replicas: i64) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment",
-    "metadata": {"namespace": ns, "name": name, "labels": stack_labels()},
-    "spec": {
-        "replicas": replicas,
-        "selector": {"matchLabels": {"app": name}},
-        "template": {
-            "metadata": {"labels": {"app": name}},
-            "spec": {"containers": [{"name": "web", "image": "registry.example/web:1.0"}]},
-        },
-    }})
-}
-
-/// A Service of [`STACK`], of type NodePort when `node_port` is given.
-pub fn service(ns: &str, name: &str, node_port: Option<i64>) -> Value {
-    let mut port = json!({"port": 80, "targetPort": 80, "protocol": "TCP"});
-    let mut spec = json!({"selector": {"app": name}, "type": "ClusterIP"});
-    if let Some(node_port) = node_port {
-        port["nodePort"] = json!(node_port);
-        spec["type"] = json!("NodePort");
-    }
-    spec["ports"] = json!([port]);
-    json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"namespace": ns, "name": name, "labels": stack_labels()},
-        "spec": spec})
-}
-
-pub fn id_of(object: &Value) -> ResourceId {
-    ResourceId::of(object).expect("fixtures carry their identity")
-}
-
-/// `object`, depending on `depends_on`.
-pub fn desired(object: Value, depends_on: &[&Value]) -> DesiredResource {
-    DesiredResource {
-        id: id_of(&object),
-        depends_on: depends_on.iter().map(|o| id_of(o)).collect(),
-        object,
-    }
-}
-
-/// One write the [`Recorder`] passed on.
-#[derive(Clone, Debug)]
-pub struct Saved {
-    pub state: State,
-    /// How many requests the fake had answered when the write was made,
-    /// which places it among them.
-    pub after_requests: usize,
-}
-
-/// A state store that passes everything to `inner` and records each
-/// successful save with where it fell among the fake's requests.
-pub struct Recorder<S> {
-    pub inner: S,
-    fake: FakeApi,
-    saves: Mutex<Vec<Saved>>,
-}
-
-impl<S> Recorder<S> {
-    pub fn new(inner: S, fake: &FakeApi) -> Self {
-        Recorder {
-            inner,
-            fake: fake.clone(),
-            saves: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn saves(&self) -> Vec<Saved> {
-        self.saves.lock().expect("never poisoned").clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl<S: StateStore> StateStore for Recorder<S> {
-    async fn load(&self) -> Result<State, StateError> {
-        self.inner.load().await
-    }
-
-    async fn save(&self, state: &mut State) -> Result<(), StateError> {
-        self.inner.save(state).await?;
-        self.saves.lock().expect("never poisoned").push(Saved {
-            state: state.clone(),
-            after_requests: self.fake.request_count(),
-        });
-        Ok(())
-    }
-
-    async fn restore(&self, state: &mut State) -> Result<(), StateError> {
-        self.inner.restore(state).await
-    }
-
-    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
-        self.inner.lock(command, wait).await
-    }
-
-    async fn history(&self) -> Result<Vec<Revision>, StateError> {
-        self.inner.history().await
-    }
-
-    async fn revision(&self, serial: u64) -> Result<State, StateError> {
-        self.inner.revision(serial).await
-    }
-
-    async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError> {
-        self.inner.remove(lock).await
-    }
-
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-
-    fn check_lock(&self) -> Result<(), StateError> {
-        self.inner.check_lock()
-    }
-}
-
-/// A stack under test: the fake cluster, holding namespace `ns`, and a
-/// file state in a temporary folder whose writes are recorded.
-pub struct Stack {
-    pub fake: FakeApi,
-    pub cluster: Cluster,
-    pub store: Recorder<LocalStore>,
-    _dir: tempfile::TempDir,
-}
-
-/// How long applies wait for deleted objects to be gone.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-impl Default for Stack {
-    fn default() -> Self {
-        Stack::new()
-    }
-}
-
-impl Stack {
-    pub fn new() -> Self {
-        let fake = FakeApi::new();
-        fake.insert(namespace("ns"));
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = Recorder::new(
-            LocalStore::new(dir.path().to_path_buf(), STACK, &identity()),
-            &fake,
-        );
-        Stack {
-            cluster: fake.cluster(),
-            fake,
-            store,
-            _dir: dir,
-        }
-    }
-
-    pub async fn state(&self) -> State {
-        self.store.load().await.expect("the state loads")
-    }
-
-    /// Writes `state` as the stored state.
-    pub async fn set_state(&self, mut state: State) {
-        state.serial = self.state().await.serial;
-        self.store.inner.save(&mut state).await.expect("saved");
-    }
-
-    pub async fn plan(&self, desired: &[DesiredResource]) -> Plan {
-        self.plan_with(desired, PlanOptions::default())
-            .await
-            .expect("a plan")
-    }
-
-    pub async fn plan_with(
-        &self,
-        desired: &[DesiredResource],
-        options: PlanOptions,
-    ) -> Result<Plan, EngineError> {
-        let state = self.state().await;
-        let options = PlanOptions {
-            concurrency: 4,
-            ..options
-        };
-        planner::plan_up(&self.cluster, STACK, desired, &state, options).await
-    }
-
-    pub async fn plan_destroy(&self, desired: &[DesiredResource]) -> Plan {
-        self.plan_destroy_with(desired, DeleteUntracked::None).await
-    }
-
-    /// Plans a destroy that deletes the untracked objects `delete_untracked`
-    /// selects.
-    pub async fn plan_destroy_with(
-        &self,
-        desired: &[DesiredResource],
-        delete_untracked: DeleteUntracked,
-    ) -> Plan {
-        let state = self.state().await;
-        let options = planner::DestroyOptions {
-            concurrency: 4,
-            delete_untracked,
-        };
-        planner::plan_destroy(&self.cluster, STACK, &state, desired, &options)
-            .await
-            .expect("a destroy plan")
-    }
-
-    /// Carries out `plan`; returns the events, as `started create
-    /// ConfigMap ns/a`, and the result.
-    pub async fn apply(
-        &self,
-        plan: &Plan,
-        desired: &[DesiredResource],
-    ) -> (Vec<String>, Result<(), EngineError>) {
-        let cancel = AtomicBool::new(false);
-        self.apply_cancelled(plan, desired, &cancel).await
-    }
-
-    pub async fn apply_cancelled(
-        &self,
-        plan: &Plan,
-        desired: &[DesiredResource],
-        cancel: &AtomicBool,
-    ) -> (Vec<String>, Result<(), EngineError>) {
-        let journal = Journal::new(&self.store, self.state().await);
-        let options = ApplyOptions {
-            force_conflicts: false,
-            concurrency: 4,
-            timeout: TIMEOUT,
-            cancel,
-        };
-        let events = Mutex::new(Vec::new());
-        let on_event = |event: Event<'_>| {
-            let line = match event {
-                Event::Started { op, id } => format!("started {} {id}", op.as_str()),
-                Event::Finished { op, id, .. } => format!("finished {} {id}", op.as_str()),
-                Event::Note { id, message } => format!("note {id}: {message}"),
-            };
-            events.lock().expect("never poisoned").push(line);
-        };
-        let result =
-            apply::apply_plan(&self.cluster, plan, desired, &journal, &options, &on_event).await;
-        (events.into_inner().expect("never poisoned"), result)
-    }
-
-    /// Plans and applies `desired`, failing the test on any error.
-    pub async fn up(&self, desired: &[DesiredResource]) -> Plan {
-        let plan = self.plan(desired).await;
-        assert!(plan.blocked().next().is_none(), "blocked: {:?}", plan.steps);
-        let (_, result) = self.apply(&plan, desired).await;
-        result.expect("the apply succeeds");
-        plan
-    }
-}
-
-/// The ops of a plan as `create ConfigMap ns/a`.
-pub fn ops(plan: &Plan) -> Vec<String> {
-    plan.steps
-        .iter()
-        .map(|s| format!("{} {}", s.op.as_str(), s.id))
-        .collect()
-}

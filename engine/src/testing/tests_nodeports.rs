@@ -22,7 +22,7 @@ async fn holders_are_found_in_every_namespace_with_their_stack() {
     let mut plain = service("b", "other", Some(30008));
     plain["metadata"]["labels"] = json!({});
     fake.insert(plain);
-    let holders = nodeports::holders(&fake.cluster(), &[30007, 30008])
+    let holders = nodeports::holders(&fake.cluster(identity()), &[30007, 30008])
         .await
         .unwrap()
         .expect("may list");
@@ -46,7 +46,9 @@ async fn holders_are_found_in_every_namespace_with_their_stack() {
 async fn holders_are_unknown_when_services_may_not_be_listed_cluster_wide() {
     let fake = FakeApi::new();
     fake.inject(Fault::on(Verb::List).resource("services").status(403));
-    let holders = nodeports::holders(&fake.cluster(), &[30007]).await.unwrap();
+    let holders = nodeports::holders(&fake.cluster(identity()), &[30007])
+        .await
+        .unwrap();
     assert_eq!(holders, None);
 }
 

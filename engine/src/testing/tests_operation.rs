@@ -10,7 +10,8 @@ use serde_json::json;
 use super::*;
 use crate::cluster::ClusterError;
 use crate::declare::Resources;
-use crate::operation::{self, Observer, Options};
+use crate::operation::{self, DestroyOptions, Observer, UpOptions};
+use crate::plan::Blocker;
 use crate::ready::Readiness;
 use crate::state::PendingOperation;
 
@@ -45,12 +46,20 @@ impl Told {
     }
 }
 
-fn options(cancel: &AtomicBool) -> Options<'_> {
-    Options {
-        force_conflicts: false,
+fn options(cancel: &AtomicBool) -> UpOptions<'_> {
+    UpOptions {
         concurrency: 4,
         timeout: TIMEOUT,
         wait_grace: Duration::from_secs(20),
+        cancel,
+        ..UpOptions::default()
+    }
+}
+
+fn destroy_options(cancel: &AtomicBool) -> DestroyOptions<'_> {
+    DestroyOptions {
+        concurrency: 4,
+        timeout: TIMEOUT,
         cancel,
     }
 }
@@ -230,7 +239,7 @@ async fn destroy_deletes_everything_and_leaves_an_empty_state() {
         stack.state().await,
         &plan,
         &desired,
-        &options(&cancel),
+        &destroy_options(&cancel),
         &Told::default(),
     )
     .await
@@ -320,4 +329,77 @@ async fn objects_declared_through_the_program_api_carry_the_identitys_labels() {
     let plan = stack.plan(&desired).await;
     assert_eq!(ops(&plan), ["same ConfigMap ns/web"]);
     assert!(plan.untracked.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn up_refuses_a_plan_with_a_blocked_step_and_applies_nothing() {
+    let stack = Stack::new();
+    let mut theirs = config_map("ns", "theirs", json!({"k": "theirs"}));
+    theirs["metadata"]["labels"] = json!({});
+    stack.fake.apply_as("kubectl", theirs);
+    let desired = [
+        desired(config_map("ns", "ours", json!({"k": "v"})), &[]),
+        desired(config_map("ns", "theirs", json!({"k": "ours"})), &[]),
+    ];
+    let plan = stack.plan(&desired).await;
+    assert_eq!(plan.blocked().count(), 1, "{:?}", plan.steps);
+    stack.fake.clear_log();
+    let writes = stack.store.saves().len();
+
+    let cancel = AtomicBool::new(false);
+    let result = operation::up(
+        &stack.cluster,
+        &stack.store,
+        stack.state().await,
+        &plan,
+        &desired,
+        &options(&cancel),
+        &Told::default(),
+    )
+    .await;
+    let Err(EngineError::Blocked { steps }) = result else {
+        panic!("not refused as blocked");
+    };
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].id, desired[1].id);
+    assert!(matches!(steps[0].blocker, Blocker::Unmanaged { .. }));
+    assert_eq!(stack.fake.request_count(), 0, "{:?}", stack.fake.requests());
+    assert!(stack.fake.mutations().is_empty());
+    assert_eq!(
+        stack.store.saves().len(),
+        writes,
+        "the state is not written"
+    );
+    assert!(stack.fake.get(&desired[0].id).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_refuses_a_plan_with_a_blocked_step_and_deletes_nothing() {
+    let stack = Stack::new();
+    let config = config_map("ns", "web", json!({}));
+    let desired = [desired(config.clone(), &[])];
+    stack.up(&desired).await;
+    let mut plan = stack.plan_destroy(&desired).await;
+    plan.steps[0].blocker = Some(Blocker::Unmanaged { owner: None });
+    stack.fake.clear_log();
+    let writes = stack.store.saves().len();
+
+    let cancel = AtomicBool::new(false);
+    let result = operation::destroy(
+        &stack.cluster,
+        &stack.store,
+        stack.state().await,
+        &plan,
+        &desired,
+        &destroy_options(&cancel),
+        &Told::default(),
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(EngineError::Blocked { steps }) if steps.len() == 1),
+        "{result:?}"
+    );
+    assert_eq!(stack.fake.request_count(), 0);
+    assert_eq!(stack.store.saves().len(), writes);
+    assert!(stack.fake.get(&id_of(&config)).is_some());
 }

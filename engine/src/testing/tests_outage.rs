@@ -17,7 +17,9 @@ fn some_config_map() -> ResourceId {
 async fn a_server_never_reached_is_given_up_within_the_first_contact_budget() {
     let fake = FakeApi::new();
     fake.inject(Fault::on(Verb::Get).answer(Answer::Drop).always());
-    let cluster = fake.cluster().with_outage_budget(Duration::from_secs(300));
+    let cluster = fake
+        .cluster(identity())
+        .with_outage_budget(Duration::from_secs(300));
     let start = Instant::now();
     let err = cluster.get(&some_config_map()).await.unwrap_err();
     assert!(
@@ -41,7 +43,9 @@ async fn a_server_never_reached_is_given_up_within_the_first_contact_budget() {
 #[tokio::test(start_paused = true)]
 async fn once_answered_an_outage_is_ridden_out_for_the_outage_budget() {
     let fake = FakeApi::new();
-    let cluster = fake.cluster().with_outage_budget(Duration::from_secs(300));
+    let cluster = fake
+        .cluster(identity())
+        .with_outage_budget(Duration::from_secs(300));
     let id = some_config_map();
     assert_eq!(cluster.get(&id).await.unwrap(), None);
     // Ten dropped tries take about half a minute of backoff.
@@ -58,7 +62,7 @@ async fn once_answered_an_outage_is_ridden_out_for_the_outage_budget() {
 #[tokio::test(start_paused = true)]
 async fn without_an_outage_budget_an_answered_server_is_retried_for_20_s() {
     let fake = FakeApi::new();
-    let cluster = fake.cluster();
+    let cluster = fake.cluster(identity());
     let id = some_config_map();
     assert_eq!(cluster.get(&id).await.unwrap(), None);
     fake.inject(Fault::on(Verb::Get).answer(Answer::Drop).always());

@@ -714,7 +714,7 @@ async fn a_field_no_longer_declared_is_removed_unless_another_manager_owns_it() 
 #[tokio::test]
 async fn another_programs_objects_are_never_claimed_even_for_the_same_stack_name() {
     let stack = Stack::new();
-    let other = stack.fake.cluster_as(Identity::new("other-iac"));
+    let other = stack.fake.cluster(Identity::new("other-iac"));
     let mut theirs = cm("web", "v1");
     theirs["metadata"]["labels"] =
         json!({MANAGED_BY_LABEL: "other-iac", "other-iac.io/stack": STACK});

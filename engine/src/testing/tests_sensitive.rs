@@ -213,7 +213,7 @@ async fn a_value_set_in_the_clear_is_sealed_before_it_is_written() {
 async fn the_cluster_backend_stores_a_secret_sealed() {
     let fake = FakeApi::new();
     fake.insert(namespace("state"));
-    let store = crate::state::KubeStore::new(fake.cluster(), "state", STACK);
+    let store = crate::state::KubeStore::new(fake.cluster(identity()), "state", STACK);
     let mut state = store.load().await.unwrap();
     let object = secret(PASSWORD);
     state.resources.push(ResourceState {
@@ -224,7 +224,7 @@ async fn the_cluster_backend_stores_a_secret_sealed() {
     });
     store.save(&mut state).await.unwrap();
 
-    let stored = crate::state::KubeStore::new(fake.cluster(), "state", STACK)
+    let stored = crate::state::KubeStore::new(fake.cluster(identity()), "state", STACK)
         .load()
         .await
         .unwrap();

@@ -20,7 +20,7 @@ fn fake_with_namespace() -> FakeApi {
 }
 
 fn store(fake: &FakeApi) -> KubeStore {
-    KubeStore::new(fake.cluster(), NS, STACK)
+    KubeStore::new(fake.cluster(identity()), NS, STACK)
 }
 
 fn head() -> ResourceId {
@@ -74,7 +74,7 @@ async fn the_first_write_creates_the_head_and_later_ones_are_conditional() {
         created["metadata"]["resourceVersion"]
     );
 
-    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    let fresh = KubeStore::new(fake.cluster(identity()), NS, STACK);
     assert_eq!(fresh.load().await.unwrap(), state);
 }
 
@@ -188,7 +188,7 @@ async fn a_large_state_is_written_to_immutable_part_secrets_before_the_head() {
         .collect();
     assert_eq!(written, [json!(name), json!("shop-iac-state-dev")]);
 
-    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    let fresh = KubeStore::new(fake.cluster(identity()), NS, STACK);
     assert_eq!(fresh.load().await.unwrap(), state);
 }
 
@@ -232,7 +232,7 @@ async fn a_damaged_index_is_reported_and_left_unchanged() {
     // "not json", base64-encoded as Secret data is.
     fake.update(&head(), |s| s["data"]["index.json"] = json!("bm90IGpzb24="));
     fake.clear_log();
-    let err = KubeStore::new(fake.cluster(), NS, STACK)
+    let err = KubeStore::new(fake.cluster(identity()), NS, STACK)
         .load()
         .await
         .unwrap_err();
@@ -400,7 +400,7 @@ async fn a_first_write_whose_answer_was_lost_is_confirmed_too() {
     state = with_resource(state, "b", json!({}));
     store.save(&mut state).await.unwrap();
     assert_eq!(
-        KubeStore::new(fake.cluster(), NS, STACK)
+        KubeStore::new(fake.cluster(identity()), NS, STACK)
             .load()
             .await
             .unwrap(),
@@ -541,7 +541,7 @@ async fn part_clean_up_deletes_only_secrets_of_its_own_type_name_and_labels() {
 
 #[tokio::test]
 async fn a_part_name_is_the_heads_then_serial_hash_and_index() {
-    let store = KubeStore::new(FakeApi::new().cluster(), NS, STACK);
+    let store = KubeStore::new(FakeApi::new().cluster(identity()), NS, STACK);
     assert!(store.is_part_name("shop-iac-state-dev-12-0123456789ab-0"));
     for name in [
         "shop-iac-state-dev",
@@ -624,7 +624,7 @@ async fn remove_deletes_the_head_its_parts_and_the_lease_and_nothing_else() {
         let preconditions = &delete.body.as_ref().unwrap()["preconditions"];
         assert!(preconditions["resourceVersion"].is_string(), "{delete}");
     }
-    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    let fresh = KubeStore::new(fake.cluster(identity()), NS, STACK);
     assert_eq!(fresh.load().await.unwrap(), State::empty(STACK));
     assert!(fresh.history().await.unwrap().is_empty());
 }
@@ -676,7 +676,7 @@ async fn remove_that_cannot_delete_the_head_says_so_and_leaves_the_state() {
         "{err}"
     );
     fake.clear_faults();
-    let fresh = KubeStore::new(fake.cluster(), NS, STACK);
+    let fresh = KubeStore::new(fake.cluster(identity()), NS, STACK);
     assert_eq!(fresh.load().await.unwrap(), state);
     // The lock was given back: the next run takes it at once.
     let next = fresh.lock("shop-iac up", None).await.unwrap();

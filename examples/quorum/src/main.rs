@@ -3,6 +3,8 @@
 //! stack history, export and import, with both state backends.
 
 mod program;
+#[cfg(test)]
+mod tests;
 
 fn main() -> std::process::ExitCode {
     echo_iac_runner::Runner::new(program::Quorum)

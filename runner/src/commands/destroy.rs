@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::program::Program;
 use crate::render;
 use echo_iac_engine::Plan;
-use echo_iac_engine::operation::{self, Options};
+use echo_iac_engine::operation::{self, DestroyOptions};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 use echo_iac_engine::untracked::{DeleteUntracked, Selector};
@@ -58,9 +58,9 @@ async fn run_locked<P: Program>(
     let plan = planner::plan_destroy(
         &cluster,
         &session.stack.name,
-        &state,
         &desired,
-        &planner::DestroyOptions {
+        &state,
+        &planner::DestroyPlanOptions {
             concurrency: session.concurrency(),
             delete_untracked: delete_untracked.clone(),
         },
@@ -104,11 +104,9 @@ async fn run_locked<P: Program>(
     }
     confirm("Do you want to delete these objects?", args.yes, "destroy")?;
 
-    let options = Options {
-        force_conflicts: false,
+    let options = DestroyOptions {
         concurrency: session.concurrency(),
         timeout: args.timeout,
-        wait_grace: args.timeout,
         cancel: watch_interrupts(),
     };
     let progress = session.progress(args.json);

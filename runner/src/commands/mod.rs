@@ -19,8 +19,8 @@ mod test;
 mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::cli::{ColorChoice, Command, GlobalArgs, PlanArgs, StackCommand};
 use crate::error::{Error, exit};
@@ -29,10 +29,11 @@ use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, Stack};
 use echo_iac_engine::DesiredResource;
-use echo_iac_engine::cluster::{Cluster, PluginGuard, Target};
+use echo_iac_engine::Plan;
+use echo_iac_engine::cluster::{Cluster, PluginGuard, RequestCounter, Target};
+use echo_iac_engine::operation;
 use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
-use echo_iac_engine::{Blocker, EngineError, Plan};
 
 /// Overrides the stack file's `backend:` for one run.
 pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
@@ -248,7 +249,12 @@ impl<P: Program> Session<P> {
             request_timeout: self.global.request_timeout,
             plugins,
         };
-        Ok(Cluster::connect(&target, crate::program::identity::<P>()).await?)
+        let cluster = Cluster::connect(&target, crate::program::identity::<P>()).await?;
+        CONNECTED
+            .lock()
+            .expect("never poisoned")
+            .push(cluster.request_counter());
+        Ok(cluster)
     }
 
     pub fn concurrency(&self) -> usize {
@@ -340,6 +346,21 @@ pub fn print(text: &str) {
         let _ = out.write_all(b"\n");
     }
     let _ = out.flush();
+}
+
+/// The request counts of the clusters this process connected to. Each
+/// cluster counts its own; the process's total is a command-line matter
+/// (`ECHO_IAC_STATS`).
+static CONNECTED: Mutex<Vec<RequestCounter>> = Mutex::new(Vec::new());
+
+/// The API requests sent by every cluster this process connected to.
+pub(crate) fn requests_sent() -> u64 {
+    CONNECTED
+        .lock()
+        .expect("never poisoned")
+        .iter()
+        .map(RequestCounter::get)
+        .sum()
 }
 
 /// Set once a `--json` command has printed its document.
@@ -479,38 +500,8 @@ pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
 }
 
 /// A plan with blocked steps fails the preview too, so that a preview that
-/// passes is one that `up` can carry out.
+/// passes is one that `up` can carry out. `up` and `destroy` refuse such a
+/// plan themselves; checking it here stops before the confirmation.
 pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
-    let blocked: Vec<&Blocker> = plan.blocked().filter_map(|s| s.blocker.as_ref()).collect();
-    let objects = plan.blocked().map(|s| s.id.to_string()).collect();
-    if blocked.is_empty() {
-        return Ok(());
-    }
-    let mut hints = Vec::new();
-    if blocked
-        .iter()
-        .any(|b| matches!(b, Blocker::Conflicts { .. }))
-    {
-        hints.push("rerun with --force-conflicts to take the conflicting fields over");
-    }
-    if blocked
-        .iter()
-        .any(|b| matches!(b, Blocker::Unmanaged { .. }))
-    {
-        hints.push(
-            "rerun with --adopt to take over the existing objects, or rename them in the stack",
-        );
-    }
-    if blocked
-        .iter()
-        .any(|b| matches!(b, Blocker::Rejected { .. }))
-    {
-        hints.push("fix what the API server rejected (see its message above)");
-    }
-    Err(EngineError::Blocked {
-        count: blocked.len(),
-        hint: hints.join("; "),
-        objects,
-    }
-    .into())
+    Ok(operation::refuse_blocked(plan)?)
 }

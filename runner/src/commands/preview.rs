@@ -17,7 +17,7 @@ pub async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> Result<(
         &session.stack.name,
         &desired,
         &state,
-        plan_options(&args.plan, session.concurrency()),
+        &plan_options(&args.plan, session.concurrency()),
     )
     .await?;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ColorChoice;
-use echo_iac_engine::apply::Event;
+use echo_iac_engine::operation::Event;
 use echo_iac_engine::operation::Observer;
 use echo_iac_engine::ready::Readiness;
 use echo_iac_engine::{Op, ResourceId};

@@ -9,7 +9,7 @@ use crate::cli::UpArgs;
 use crate::error::Error;
 use crate::program::Program;
 use crate::render;
-use echo_iac_engine::operation::{self, Options};
+use echo_iac_engine::operation::{self, UpOptions};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::StateStore;
 
@@ -49,7 +49,7 @@ async fn run_locked<P: Program>(
         &session.stack.name,
         &desired,
         &state,
-        plan_options(&args.plan, session.concurrency()),
+        &plan_options(&args.plan, session.concurrency()),
     )
     .await?;
 
@@ -62,7 +62,7 @@ async fn run_locked<P: Program>(
         confirm("Do you want to perform this update?", args.yes, "up")?;
     }
 
-    let options = Options {
+    let options = UpOptions {
         force_conflicts: args.plan.force_conflicts,
         concurrency: session.concurrency(),
         timeout: args.timeout,

@@ -31,6 +31,7 @@ pub struct Fault {
 }
 
 impl Fault {
+    /// A failure for requests of `verb`, answered with a 500 once.
     pub fn on(verb: Verb) -> Self {
         Fault {
             verb: Some(verb),
@@ -44,11 +45,13 @@ impl Fault {
         }
     }
 
+    /// Only requests for the resource `plural` (`configmaps`).
     pub fn resource(mut self, plural: &str) -> Self {
         self.plural = Some(plural.to_string());
         self
     }
 
+    /// Only requests for objects named `name`.
     pub fn named(mut self, name: &str) -> Self {
         self.name = Some(name.to_string());
         self
@@ -66,21 +69,25 @@ impl Fault {
         self
     }
 
+    /// Strikes `n` matching requests, one after another.
     pub fn times(mut self, n: usize) -> Self {
         self.times = Some(n);
         self
     }
 
+    /// Strikes every matching request from then on.
     pub fn always(mut self) -> Self {
         self.times = None;
         self
     }
 
+    /// Answers as `answer` says.
     pub fn answer(mut self, answer: Answer) -> Self {
         self.answer = answer;
         self
     }
 
+    /// Answers with a `Status` of this code.
     pub fn status(self, code: u16) -> Self {
         self.answer(Answer::Status(code))
     }

@@ -46,36 +46,51 @@ use query::{parse_query, parse_selector};
 /// What a request asks for, in the API server's own terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verb {
+    /// A read of one object.
     Get,
+    /// A read of a collection.
     List,
+    /// A `POST`.
     Create,
+    /// A `PUT`.
     Update,
+    /// A `PATCH`, server-side apply among them.
     Patch,
+    /// A `DELETE`.
     Delete,
 }
 
 /// One request the fake answered (or refused).
 #[derive(Clone, Debug)]
 pub struct Logged {
+    /// What the request asks for.
     pub verb: Verb,
+    /// Its HTTP method.
     pub method: Method,
+    /// Its path, without the query.
     pub path: String,
     /// Decoded query parameters.
     pub query: BTreeMap<String, String>,
+    /// Its `Content-Type`, when it has one.
     pub content_type: Option<String>,
     /// The JSON body, when the request had one.
     pub body: Option<Value>,
     /// The resource's plural (`configmaps`), empty for unknown paths.
     pub plural: String,
+    /// The namespace in the path, if any.
     pub namespace: Option<String>,
+    /// The object's name in the path, if any.
     pub name: Option<String>,
 }
 
 impl Logged {
+    /// Whether it asked for a dry run (`dryRun=All`).
     pub fn dry_run(&self) -> bool {
         self.query.get("dryRun").is_some_and(|v| v == "All")
     }
 
+    /// Whether it changed (or would have changed, were it no dry run)
+    /// anything: dry runs and reads do not.
     pub fn is_mutation(&self) -> bool {
         !matches!(self.verb, Verb::Get | Verb::List) && !self.dry_run()
     }
@@ -152,18 +167,16 @@ impl FakeApi {
             })),
         };
         fake.immutable("Deployment", "spec.selector");
-        fake.insert(super::namespace("default"));
+        fake.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        );
         fake
     }
 
-    /// A `Cluster` whose requests this server answers. Needs a tokio
-    /// runtime (kube's client spawns its buffer task).
-    pub fn cluster(&self) -> Cluster {
-        self.cluster_as(super::identity())
-    }
-
-    /// A `Cluster` of this server acting as another program.
-    pub fn cluster_as(&self, identity: crate::Identity) -> Cluster {
+    /// A `Cluster` whose requests this server answers, applying as the
+    /// program `identity`. Needs a tokio runtime (kube's client spawns its
+    /// buffer task).
+    pub fn cluster(&self, identity: crate::Identity) -> Cluster {
         Cluster::from_client(self.client(), "https://fake.invalid", "fake", identity)
     }
 
@@ -245,6 +258,7 @@ impl FakeApi {
         stored.object["metadata"]["resourceVersion"] = json!(version);
     }
 
+    /// Sets the object's `status`, as its controller would.
     pub fn set_status(&self, id: &ResourceId, status: Value) {
         self.update(id, |object| object["status"] = status);
     }
@@ -273,6 +287,7 @@ impl FakeApi {
             .collect()
     }
 
+    /// Adds a failure for the requests it matches.
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push(fault);
     }
@@ -303,6 +318,7 @@ impl FakeApi {
             .collect()
     }
 
+    /// Forgets every request answered so far.
     pub fn clear_log(&self) {
         self.lock().log.clear();
     }
