@@ -100,6 +100,7 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
             context: None,
             request_timeout: None,
             plugins: Default::default(),
+            notices: Default::default(),
         };
         let identity = Identity::new(PROGRAM);
         let labels = identity.ownership_labels(STACK);

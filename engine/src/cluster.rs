@@ -4,7 +4,6 @@
 //! Any kind works: built-in kinds' API paths come from k8s-openapi, others
 //! from discovery, cached for the run (see `kinds`).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,11 +29,13 @@ use crate::sensitive;
 
 mod kinds;
 mod kubeconfig;
+mod notice;
 mod plugins;
 mod trace;
 mod transport;
 
 pub use kinds::Kind;
+pub use notice::{Notice, Notices};
 pub use plugins::{ALLOW_ENV as ALLOW_PLUGINS_ENV, PluginGuard};
 pub use transport::Transport;
 use transport::{Failure, Limits};
@@ -299,6 +300,7 @@ pub struct Cluster {
     /// The client's own timeouts, for messages.
     limits: Limits,
     requests: RequestCounter,
+    notices: Notices,
 }
 
 /// Where to find the cluster: explicit values win over the stack file's,
@@ -316,6 +318,8 @@ pub struct Target {
     pub request_timeout: Option<Duration>,
     /// Which files' credential plugins need to be allowed to run.
     pub plugins: PluginGuard,
+    /// Where the connection's [`Notice`]s go.
+    pub notices: Notices,
 }
 
 impl Cluster {
@@ -352,7 +356,7 @@ impl Cluster {
             });
         }
         // Before kube builds its client, which runs the plugin.
-        target.plugins.check(&loaded, &context)?;
+        target.plugins.check(&loaded, &context, &target.notices)?;
         let kubeconfig::Loaded {
             config: kubeconfig,
             source: path,
@@ -401,6 +405,7 @@ impl Cluster {
         let mut cluster = Cluster::from_client(client, &server, &context, identity);
         cluster.request_timeout = target.request_timeout;
         cluster.limits.read = config.read_timeout;
+        cluster.notices = target.notices.clone();
         Ok(cluster)
     }
 
@@ -423,6 +428,7 @@ impl Cluster {
             waiting: Arc::new(AtomicBool::new(false)),
             request_timeout: None,
             requests: RequestCounter::default(),
+            notices: Notices::default(),
             limits: Limits {
                 connect: CONNECT_TIMEOUT,
                 read: Some(READ_TIMEOUT),
@@ -438,6 +444,13 @@ impl Cluster {
     /// address, which is reported within `FIRST_CONTACT_BUDGET` (2 s).
     pub fn with_outage_budget(mut self, budget: Duration) -> Self {
         self.outage_budget = budget.max(RETRY_BUDGET);
+        self
+    }
+
+    /// Sends this cluster's [`Notice`]s to `notices` (a cluster from
+    /// [`Cluster::connect`] takes them from its [`Target`]).
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = notices;
         self
     }
 
@@ -736,11 +749,9 @@ impl Cluster {
             if matches!(result, Ok(_) | Err(kube::Error::Api(_))) {
                 self.answered.store(true, Ordering::Relaxed);
                 if self.waiting.swap(false, Ordering::Relaxed) {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "note: the API server at {} answers again",
-                        self.server
-                    );
+                    self.notices.tell(Notice::ServerAnswersAgain {
+                        server: self.server.clone(),
+                    });
                 }
             }
             let answered = self.answered.load(Ordering::Relaxed);
@@ -774,13 +785,11 @@ impl Cluster {
                     Some(Failure::Transport(cause)) => cause.to_string(),
                     _ => format!("{action} {}: {}", describe_target(id), error_chain(&error)),
                 });
-                let left = budget.saturating_sub(start.elapsed());
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "note: waiting for the API server at {}: {cause}; retrying for up to {}",
-                    self.server,
-                    humantime::format_duration(Duration::from_secs(left.as_secs().max(1)))
-                );
+                self.notices.tell(Notice::WaitingForServer {
+                    server: self.server.clone(),
+                    cause,
+                    retrying_for: budget.saturating_sub(start.elapsed()),
+                });
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(MAX_RETRY_DELAY);
@@ -1091,6 +1100,7 @@ mod tests {
             context: None,
             plugins: Default::default(),
             request_timeout: None,
+            notices: Default::default(),
         };
         let cluster = Cluster::connect(&target, Identity::new("echo-iac"))
             .await

@@ -9,13 +9,13 @@
 //! on stderr before it does; otherwise the connection is refused before
 //! anything runs or is contacted.
 
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use kube::config::{AuthInfo, Kubeconfig};
 
 use super::ClusterError;
 use super::kubeconfig::Loaded;
+use super::notice::{Notice, Notices};
 
 /// Set to `1` to let kubeconfig files from inside a project run their
 /// credential plugins.
@@ -30,7 +30,8 @@ const SHOWN_MAX: usize = 300;
 pub struct PluginGuard {
     /// Files whose plugins run only with `allow`; the default guards none.
     pub guarded: Vec<PathBuf>,
-    /// Let the guarded files' plugins run, each named on stderr first.
+    /// Let the guarded files' plugins run, each told as a
+    /// [`Notice::RunningCredentialPlugin`] first.
     pub allow: bool,
 }
 
@@ -55,7 +56,12 @@ impl PluginGuard {
 
     /// Checks the user entry that `context` would use: a plugin from a
     /// guarded file is refused unless allowed, and named when it is.
-    pub(super) fn check(&self, loaded: &Loaded, context: &str) -> Result<(), ClusterError> {
+    pub(super) fn check(
+        &self,
+        loaded: &Loaded,
+        context: &str,
+        notices: &Notices,
+    ) -> Result<(), ClusterError> {
         let Some((user, plugin)) = plugin_of(&loaded.config, context) else {
             return Ok(());
         };
@@ -72,11 +78,11 @@ impl PluginGuard {
                 plugin,
             });
         }
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: running the credential plugin of user `{user}` in kubeconfig {}: {plugin}",
-            path.display()
-        );
+        notices.tell(Notice::RunningCredentialPlugin {
+            user,
+            kubeconfig: path.clone(),
+            command: plugin,
+        });
         Ok(())
     }
 }
@@ -191,7 +197,9 @@ mod tests {
             guarded: vec![path.clone()],
             allow: false,
         };
-        let err = guard.check(&loaded(EXEC, &path), "c").unwrap_err();
+        let err = guard
+            .check(&loaded(EXEC, &path), "c", &Notices::default())
+            .unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains(r"exec `sh -c 'touch /tmp/x; echo it'\''s done'`"),
@@ -208,10 +216,23 @@ mod tests {
             guarded: vec![path.clone()],
             allow: true,
         };
-        assert!(allowed.check(&loaded(EXEC, &path), "c").is_ok());
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let notices = Notices::to({
+            let told = told.clone();
+            move |notice| told.lock().unwrap().push(notice.to_string())
+        });
+        assert!(allowed.check(&loaded(EXEC, &path), "c", &notices).is_ok());
+        let told = told.lock().unwrap();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0].starts_with(
+                "running the credential plugin of user `u` in kubeconfig /project/kubeconfig: "
+            ),
+            "{told:?}"
+        );
         assert!(
             PluginGuard::default()
-                .check(&loaded(EXEC, &path), "c")
+                .check(&loaded(EXEC, &path), "c", &Notices::default())
                 .is_ok()
         );
     }
@@ -223,7 +244,11 @@ mod tests {
             guarded: vec![path.clone()],
             allow: false,
         };
-        assert!(guard.check(&loaded(EXEC, &path), "plain").is_ok());
+        assert!(
+            guard
+                .check(&loaded(EXEC, &path), "plain", &Notices::default())
+                .is_ok()
+        );
     }
 
     #[test]
@@ -237,7 +262,9 @@ mod tests {
             guarded: vec![path.clone()],
             allow: false,
         };
-        let err = guard.check(&loaded(&yaml, &path), "c").unwrap_err();
+        let err = guard
+            .check(&loaded(&yaml, &path), "c", &Notices::default())
+            .unwrap_err();
         assert!(
             err.to_string()
                 .contains("auth-provider `gcp`, which runs `/bin/sh -c id`"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
-use crate::cluster::{ClusterError, FIRST_CONTACT_BUDGET, Transport};
+use crate::cluster::{ClusterError, FIRST_CONTACT_BUDGET, Notice, Notices, Transport};
 
 fn some_config_map() -> ResourceId {
     ResourceId::new("v1", "ConfigMap", Some("default"), "c")
@@ -43,9 +43,14 @@ async fn a_server_never_reached_is_given_up_within_the_first_contact_budget() {
 #[tokio::test(start_paused = true)]
 async fn once_answered_an_outage_is_ridden_out_for_the_outage_budget() {
     let fake = FakeApi::new();
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let cluster = fake
         .cluster(identity())
-        .with_outage_budget(Duration::from_secs(300));
+        .with_outage_budget(Duration::from_secs(300))
+        .with_notices(Notices::to({
+            let told = told.clone();
+            move |notice| told.lock().unwrap().push(notice.clone())
+        }));
     let id = some_config_map();
     assert_eq!(cluster.get(&id).await.unwrap(), None);
     // Ten dropped tries take about half a minute of backoff.
@@ -56,6 +61,19 @@ async fn once_answered_an_outage_is_ridden_out_for_the_outage_budget() {
         start.elapsed() > Duration::from_secs(20),
         "{:?}",
         start.elapsed()
+    );
+    // Told once when the wait starts and once when it ends, not per try;
+    // and through the notices, never written by the engine itself.
+    let told = told.lock().unwrap();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(
+        matches!(&told[0], Notice::WaitingForServer { retrying_for, .. }
+            if *retrying_for > Duration::from_secs(200)),
+        "{told:?}"
+    );
+    assert!(
+        matches!(&told[1], Notice::ServerAnswersAgain { .. }),
+        "{told:?}"
     );
 }
 

@@ -30,7 +30,7 @@ use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, Stack};
 use echo_iac_engine::DesiredResource;
 use echo_iac_engine::Plan;
-use echo_iac_engine::cluster::{Cluster, PluginGuard, RequestCounter, Target};
+use echo_iac_engine::cluster::{Cluster, Notices, PluginGuard, RequestCounter, Target};
 use echo_iac_engine::operation;
 use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
@@ -248,6 +248,8 @@ impl<P: Program> Session<P> {
                 .or_else(|| self.stack.context.clone()),
             request_timeout: self.global.request_timeout,
             plugins,
+            // Beside progress, on stderr, so stdout stays one document.
+            notices: Notices::to(|notice| note(&format!("note: {notice}"))),
         };
         let cluster = Cluster::connect(&target, crate::program::identity::<P>()).await?;
         CONNECTED
