@@ -88,6 +88,7 @@ pub mod planner;
 pub mod ready;
 mod reasons;
 mod references;
+pub mod refresh;
 mod resource;
 pub mod sensitive;
 pub mod state;

@@ -65,6 +65,8 @@ mod tests_planner;
 #[cfg(test)]
 mod tests_ready;
 #[cfg(test)]
+mod tests_refresh;
+#[cfg(test)]
 mod tests_sensitive;
 #[cfg(test)]
 mod tests_state;

@@ -2,31 +2,14 @@
 //! objects changed or deleted outside echo-iac. It changes no object.
 
 use crate::cli::RefreshArgs;
-use std::collections::HashSet;
-
 use crate::error::Error;
 use crate::program::Program;
 use echo_iac_engine::ResourceId;
-use echo_iac_engine::live::Live;
-use echo_iac_engine::planner;
-use echo_iac_engine::state::ResourceState;
+use echo_iac_engine::refresh::{self, Drift};
 use echo_iac_engine::state::StateStore;
 use echo_iac_engine::untracked::Selector;
 
 use super::{Session, confirm, print};
-
-/// What refresh would write for one object.
-enum Drift {
-    Gone(ResourceId),
-    Recreated {
-        id: ResourceId,
-        uid: String,
-    },
-    Foreign(ResourceId),
-    /// Carries the stack's labels, is not in the state, and the program
-    /// declares it: taken back.
-    Untracked(ResourceState),
-}
 
 pub async fn run<P: Program>(session: Session<P>, args: RefreshArgs) -> Result<(), Error> {
     let store = session.store().await?;
@@ -49,64 +32,15 @@ async fn run_locked<P: Program>(
     let cluster = session.connect().await?;
 
     let desired = session.desired()?;
-    let live = Live::read(
-        &cluster,
-        state
-            .resources
-            .iter()
-            .map(|r| &r.id)
-            .chain(desired.iter().map(|d| &d.id)),
-    )
-    .await?;
-    let mut drift = Vec::new();
-    for resource in &state.resources {
-        match live.get(&resource.id).cloned() {
-            None => drift.push(Drift::Gone(resource.id.clone())),
-            Some(live) => {
-                let live_uid = live["metadata"]["uid"].as_str().unwrap_or_default();
-                if live_uid == resource.uid {
-                    continue;
-                }
-                if cluster.identity().owned_by(&live, &session.stack.name) {
-                    drift.push(Drift::Recreated {
-                        id: resource.id.clone(),
-                        uid: live_uid.to_string(),
-                    });
-                } else {
-                    drift.push(Drift::Foreign(resource.id.clone()));
-                }
-            }
-        }
-    }
-    let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
-    // Only what the program declares is recorded again: labels alone do not
-    // make an object the stack's, and the next `up` would prune it.
-    let mut left_alone = Vec::new();
-    for found in planner::untracked(
-        &live,
-        cluster.identity(),
-        &session.stack.name,
-        &state,
-        &declared,
-    ) {
-        match desired.iter().find(|d| d.id == found.id) {
-            Some(d) => drift.push(Drift::Untracked(ResourceState {
-                id: d.id.clone(),
-                uid: found.uid,
-                depends_on: d.depends_on.clone(),
-                applied: d.object.clone(),
-            })),
-            None => left_alone.push(found.id),
-        }
-    }
-    let left_alone = left_alone_text(&left_alone, &session.stack.name);
-    let fresh_outputs = if state.resources.is_empty() && drift.is_empty() {
+    let refresh = refresh::plan_refresh(&cluster, &session.stack.name, &desired, &state).await?;
+    let left_alone = left_alone_text(&refresh.left_alone, &session.stack.name);
+    let fresh_outputs = if state.resources.is_empty() && refresh.is_empty() {
         state.outputs.clone()
     } else {
         session.outputs(&cluster, &desired).await?
     };
 
-    if drift.is_empty() && fresh_outputs == state.outputs {
+    if refresh.is_empty() && fresh_outputs == state.outputs {
         print(&format!(
             "The state of stack {} matches the cluster ({} objects).{left_alone}",
             session.stack.name,
@@ -115,7 +49,7 @@ async fn run_locked<P: Program>(
         return Ok(());
     }
     let mut text = format!("Refreshing stack {}\n", session.stack.name);
-    for d in &drift {
+    for d in &refresh.drift {
         text.push_str(&match d {
             Drift::Gone(id) => format!(" -  {id}: gone from the cluster; dropped from the state\n"),
             Drift::Recreated { id, uid } => {
@@ -137,20 +71,7 @@ async fn run_locked<P: Program>(
     print(&text);
     confirm("Write these changes to the state?", args.yes, "refresh")?;
 
-    for d in drift {
-        match d {
-            Drift::Gone(id) | Drift::Foreign(id) => {
-                state.remove_resource(&id);
-            }
-            Drift::Recreated { id, uid } => {
-                if let Some(mut resource) = state.resource(&id).cloned() {
-                    resource.uid = uid;
-                    state.upsert_resource(resource);
-                }
-            }
-            Drift::Untracked(resource) => state.upsert_resource(resource),
-        }
-    }
+    refresh.apply_to(&mut state);
     state.outputs = fresh_outputs;
     store.save(&mut state).await?;
     print(&format!("State of stack {} refreshed.", session.stack.name));
