@@ -15,7 +15,7 @@ use echo_iac_engine::operation::Event;
 use echo_iac_engine::operation::{self, Observer, UpOptions};
 use echo_iac_engine::planner::{self, PlanOptions};
 use echo_iac_engine::ready::Readiness;
-use echo_iac_engine::state::{LocalStore, StateStore};
+use echo_iac_engine::state::{LocalStore, Locked, StateStore};
 use echo_iac_engine::{DesiredResource, EngineError, Identity, ResourceId};
 
 use crate::util::{self, TestNamespace};
@@ -139,9 +139,13 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
         };
         let lines = Lines::default();
         let started = Instant::now();
-        let result = operation::up(&cluster, &store, state, &plan, &desired, &options, &lines)
+        let locked = Locked::acquire(&store, "readiness test", None)
+            .await
+            .expect("the stack is not locked");
+        let result = operation::up(&cluster, &locked, state, &plan, &desired, &options, &lines)
             .await
             .map(|_applied| ());
+        locked.release().await;
         let took = started.elapsed();
         let last = lines.last.into_inner().unwrap();
         let lines = lines.lines.into_inner().unwrap();

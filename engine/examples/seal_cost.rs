@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use echo_iac_engine::ResourceId;
-use echo_iac_engine::state::{LocalStore, ResourceState, State, StateStore};
+use echo_iac_engine::state::{LocalStore, Locked, ResourceState, State, StateStore};
 use serde_json::{Value, json};
 
 const OBJECTS: usize = 3000;
@@ -35,7 +35,7 @@ fn object(i: usize, secrets: usize) -> Value {
 }
 
 /// Upserts every object into `state` and saves it; the time taken.
-async fn write(store: &LocalStore, state: &mut State, secrets: usize) -> Duration {
+async fn write(store: &Locked<'_>, state: &mut State, secrets: usize) -> Duration {
     let start = Instant::now();
     for i in 0..OBJECTS {
         let applied = object(i, secrets);
@@ -73,9 +73,9 @@ async fn main() {
             "bench",
             &Identity::new("seal-cost"),
         );
-        let lock = store.lock("seal_cost", None).await.unwrap();
+        let lock = Locked::acquire(&store, "seal_cost", None).await.unwrap();
         let mut state = store.load().await.unwrap();
-        let took = write(&store, &mut state, secrets).await;
+        let took = write(&lock, &mut state, secrets).await;
         println!(
             "{:>44}: {}",
             "same values, fresh process (checks seals)",
@@ -91,10 +91,10 @@ async fn main() {
         "bench",
         &Identity::new("seal-cost"),
     );
-    let lock = plain.lock("seal_cost", None).await.unwrap();
+    let lock = Locked::acquire(&plain, "seal_cost", None).await.unwrap();
     let mut state = State::empty("bench");
-    let baseline = write(&plain, &mut state, 0).await;
-    let again = write(&plain, &mut state, 0).await;
+    let baseline = write(&lock, &mut state, 0).await;
+    let again = write(&lock, &mut state, 0).await;
     lock.release().await;
 
     let sealed = LocalStore::new(
@@ -102,10 +102,10 @@ async fn main() {
         "bench",
         &Identity::new("seal-cost"),
     );
-    let lock = sealed.lock("seal_cost", None).await.unwrap();
+    let lock = Locked::acquire(&sealed, "seal_cost", None).await.unwrap();
     let mut state = State::empty("bench");
-    let first = write(&sealed, &mut state, secrets).await;
-    let kept = write(&sealed, &mut state, secrets).await;
+    let first = write(&lock, &mut state, secrets).await;
+    let kept = write(&lock, &mut state, secrets).await;
     lock.release().await;
 
     // One value per seal, each new: what one guess costs.

@@ -17,7 +17,7 @@ use super::ready::Poll;
 use super::resource::{DesiredResource, ResourceId};
 use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
-use crate::state::{ResourceState, State, StateStore};
+use crate::state::{Locked, ResourceState, State};
 
 /// What happened, as it happens, for the progress display.
 #[derive(Clone, Debug)]
@@ -68,13 +68,13 @@ const UNSAVED_LIMIT: usize = 64;
 /// still reads as pending, and the next run converges it, since everything
 /// echo-iac creates carries the stack's labels.
 pub(crate) struct Journal<'a> {
-    store: &'a dyn StateStore,
+    store: &'a Locked<'a>,
     state: Mutex<State>,
     unsaved: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Journal<'a> {
-    pub(crate) fn new(store: &'a dyn StateStore, state: State) -> Self {
+    pub(crate) fn new(store: &'a Locked<'a>, state: State) -> Self {
         Journal {
             store,
             state: Mutex::new(state),
@@ -117,7 +117,7 @@ impl<'a> Journal<'a> {
     /// Fails once the stack's lock may be another run's; checked right
     /// before every mutating request.
     fn check_lock(&self) -> Result<(), EngineError> {
-        Ok(self.store.check_lock()?)
+        Ok(self.store.check()?)
     }
 
     /// Records the steps about to start as pending, in one write.

@@ -14,7 +14,8 @@
 //!   the state's journal, refusing one with blocked steps; `up` then waits
 //!   until what it applied is ready ([`ready::Readiness`]);
 //! - [`state`]: where a stack's state lives ([`state::LocalStore`],
-//!   [`state::KubeStore`]), and its lock;
+//!   [`state::KubeStore`]), and its lock: [`state::Locked`] holds it, and
+//!   only through it is a state written;
 //! - `testing` (with the `testing` feature): a fake API server, for tests
 //!   without a cluster.
 //!
@@ -27,7 +28,7 @@
 //! use echo_iac_engine::declare::Resources;
 //! use echo_iac_engine::operation::{self, Silent, UpOptions};
 //! use echo_iac_engine::planner::{self, PlanOptions};
-//! use echo_iac_engine::state::{LocalStore, StateStore};
+//! use echo_iac_engine::state::{LocalStore, Locked};
 //! use echo_iac_engine::Identity;
 //! use k8s_openapi::api::core::v1::ConfigMap;
 //! use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -48,15 +49,16 @@
 //!
 //! let cluster = Cluster::connect(&Target::default(), identity.clone()).await?;
 //! let store = LocalStore::new("state".into(), "dev", &identity);
-//! let lock = store.lock("shop-iac up", None).await?;
-//! let state = store.load().await?;
+//! // The guard is what lets `up` write the state.
+//! let locked = Locked::acquire(&store, "shop-iac up", None).await?;
+//! let state = locked.load().await?;
 //! let plan = planner::plan_up(&cluster, "dev", &desired, &state, &PlanOptions::default()).await?;
 //! for step in &plan.steps {
 //!     println!("{} {}", step.op.mark(), step.id);
 //! }
 //! let applied = operation::up(
 //!     &cluster,
-//!     &store,
+//!     &locked,
 //!     state,
 //!     &plan,
 //!     &desired,
@@ -65,7 +67,7 @@
 //! )
 //! .await?;
 //! applied.finish(Default::default()).await?;
-//! lock.release().await;
+//! locked.release().await;
 //! # Ok(())
 //! # }
 //! ```

@@ -22,7 +22,7 @@ use crate::plan::Plan;
 use crate::planner::DEFAULT_CONCURRENCY;
 use crate::ready::{self, Readiness};
 use crate::resource::{DesiredResource, ResourceId};
-use crate::state::{State, StateStore};
+use crate::state::{Locked, State};
 
 /// The pending operation that stands for the readiness wait: a run stopped
 /// while waiting applied everything but never saw it work.
@@ -113,7 +113,7 @@ impl Default for DestroyOptions<'_> {
 #[must_use = "the outputs and the end of the wait are recorded only by `Applied::finish`"]
 pub struct Applied<'a> {
     journal: Journal<'a>,
-    store: &'a dyn StateStore,
+    store: &'a Locked<'a>,
     changed: bool,
 }
 
@@ -122,7 +122,7 @@ pub struct Applied<'a> {
 /// run left pending, is ready.
 pub async fn up<'a>(
     cluster: &Cluster,
-    store: &'a dyn StateStore,
+    store: &'a Locked<'a>,
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],
@@ -199,7 +199,7 @@ impl Applied<'_> {
 /// outputs. `desired` gives the program's dependency order.
 pub async fn destroy(
     cluster: &Cluster,
-    store: &dyn StateStore,
+    store: &Locked<'_>,
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],

@@ -32,8 +32,8 @@ use super::error::{LockKind, Recovery};
 use super::lease::{Fence, LeaseLock, Observed};
 use super::lock::Held;
 use super::{
-    LockHolder, Revision, State, StateError, StateLock, StateStore, Writer, change_summary,
-    lock_waiting, stamp,
+    LockHolder, Revision, State, StateError, StateLock, StateStore, WritePermit, Writer,
+    change_summary, lock_waiting, stamp,
 };
 use crate::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
@@ -685,7 +685,7 @@ impl StateStore for KubeStore {
         Ok(head.current.unwrap_or_else(|| State::empty(&self.stack)))
     }
 
-    async fn save(&self, state: &mut State) -> Result<(), StateError> {
+    async fn save(&self, state: &mut State, _: WritePermit) -> Result<(), StateError> {
         self.check_fence()?;
         if state.stack != self.stack {
             return Err(StateError::WrongStack {
@@ -711,7 +711,7 @@ impl StateStore for KubeStore {
         self.commit(state, &head).await
     }
 
-    async fn restore(&self, state: &mut State) -> Result<(), StateError> {
+    async fn restore(&self, state: &mut State, _: WritePermit) -> Result<(), StateError> {
         self.check_fence()?;
         // The damaged head's kept revisions stay named in the index; only
         // the current one is replaced. A head whose index does not read is

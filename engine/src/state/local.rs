@@ -18,7 +18,9 @@ use super::document::{encode, parse};
 use super::error::Recovery;
 use super::files;
 use super::lock::{FileLock, Held};
-use super::{Revision, State, StateError, StateLock, StateStore, Writer, lock_waiting, stamp};
+use super::{
+    Revision, State, StateError, StateLock, StateStore, WritePermit, Writer, lock_waiting, stamp,
+};
 use crate::Identity;
 
 /// History copies kept per stack; older ones are removed after each save.
@@ -273,7 +275,7 @@ impl StateStore for LocalStore {
         })
     }
 
-    async fn save(&self, state: &mut State) -> Result<(), StateError> {
+    async fn save(&self, state: &mut State, _: WritePermit) -> Result<(), StateError> {
         let file = self.state_file();
         if state.stack != self.stack {
             return Err(StateError::WrongStack {
@@ -303,7 +305,7 @@ impl StateStore for LocalStore {
         self.commit(state, previous)
     }
 
-    async fn restore(&self, state: &mut State) -> Result<(), StateError> {
+    async fn restore(&self, state: &mut State, _: WritePermit) -> Result<(), StateError> {
         files::create_private_dir(self.root.as_deref(), &self.dir)?;
         let file = self.state_file();
         let on_disk = files::read(&file)?;
@@ -525,7 +527,7 @@ mod tests {
             ResourceId::new("v1", "ConfigMap", Some("demo"), "web"),
         );
 
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
 
         assert_eq!(store.load().await.unwrap(), state);
         let text = fs::read_to_string(store.state_file()).unwrap();
@@ -541,7 +543,7 @@ mod tests {
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
         for expected in 1..=3 {
-            store.save(&mut state).await.unwrap();
+            store.save(&mut state, WritePermit::HELD).await.unwrap();
             assert_eq!(state.serial, expected);
             assert_eq!(store.load().await.unwrap().serial, expected);
         }
@@ -553,15 +555,15 @@ mod tests {
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
 
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         assert!(store.history_copies().unwrap().is_empty());
         let first = fs::read(store.state_file()).unwrap();
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         let copy = store.history_dir().join("dev.1.json");
         assert_eq!(fs::read(copy).unwrap(), first);
 
         for _ in 0..13 {
-            store.save(&mut state).await.unwrap();
+            store.save(&mut state, WritePermit::HELD).await.unwrap();
         }
         assert_eq!(state.serial, 15);
         let serials: Vec<u64> = store
@@ -579,7 +581,7 @@ mod tests {
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
         for _ in 0..3 {
-            store.save(&mut state).await.unwrap();
+            store.save(&mut state, WritePermit::HELD).await.unwrap();
         }
         let err = store.revision(99).await.unwrap_err();
         assert!(
@@ -606,7 +608,7 @@ mod tests {
         let dev_eu = LocalStore::new(dir.path().join("state"), "dev.eu", &identity());
         let mut eu = dev_eu.load().await.unwrap();
         for _ in 0..3 {
-            dev_eu.save(&mut eu).await.unwrap();
+            dev_eu.save(&mut eu, WritePermit::HELD).await.unwrap();
         }
         assert!(dev.history_copies().unwrap().is_empty());
         assert_eq!(dev_eu.history_copies().unwrap().len(), 2);
@@ -618,7 +620,7 @@ mod tests {
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
         for _ in 0..3 {
-            store.save(&mut state).await.unwrap();
+            store.save(&mut state, WritePermit::HELD).await.unwrap();
         }
         let broken = b"{\n  \"version\": 1,\n  \"stack\": \"dev\",\n  \"serial\": \n".to_vec();
         fs::write(store.state_file(), &broken).unwrap();
@@ -651,7 +653,7 @@ mod tests {
         }
 
         assert!(matches!(
-            store.save(&mut state).await,
+            store.save(&mut state, WritePermit::HELD).await,
             Err(StateError::Corrupt { .. })
         ));
         assert_eq!(state.serial, 3);
@@ -709,7 +711,7 @@ mod tests {
 
         let mut state = State::empty("dev");
         state.serial = 9;
-        assert!(store.save(&mut state).await.is_err());
+        assert!(store.save(&mut state, WritePermit::HELD).await.is_err());
         assert_eq!(fs::read_to_string(store.state_file()).unwrap(), text);
     }
 
@@ -717,7 +719,9 @@ mod tests {
     async fn state_of_another_stack_is_rejected_naming_both() {
         let dir = tempfile::tempdir().unwrap();
         let prod = LocalStore::new(dir.path().join("state"), "prod", &identity());
-        prod.save(&mut State::empty("prod")).await.unwrap();
+        prod.save(&mut State::empty("prod"), WritePermit::HELD)
+            .await
+            .unwrap();
         fs::rename(prod.state_file(), store(&dir).state_file()).unwrap();
 
         let err = store(&dir).load().await.unwrap_err();
@@ -735,13 +739,13 @@ mod tests {
         let store = store(&dir);
         let mut stale = store.load().await.unwrap();
         let mut other = store.load().await.unwrap();
-        store.save(&mut other).await.unwrap();
-        store.save(&mut other).await.unwrap();
-        store.save(&mut stale).await.unwrap_err();
+        store.save(&mut other, WritePermit::HELD).await.unwrap();
+        store.save(&mut other, WritePermit::HELD).await.unwrap();
+        store.save(&mut stale, WritePermit::HELD).await.unwrap_err();
 
         stale.serial = 1;
         let before = fs::read(store.state_file()).unwrap();
-        let err = store.save(&mut stale).await.unwrap_err();
+        let err = store.save(&mut stale, WritePermit::HELD).await.unwrap_err();
         assert!(matches!(
             err,
             StateError::Conflict {
@@ -760,14 +764,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         // As a hand-edited file would hold it.
         state.serial = u64::MAX;
         let text = serde_json::to_vec_pretty(&state).unwrap();
         fs::write(store.state_file(), &text).unwrap();
 
         let mut loaded = store.load().await.unwrap();
-        let err = store.save(&mut loaded).await.unwrap_err();
+        let err = store
+            .save(&mut loaded, WritePermit::HELD)
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -780,7 +787,10 @@ mod tests {
         );
         assert!(err.to_string().contains("largest"), "{err}");
         assert_eq!(loaded.serial, u64::MAX);
-        let err = store.restore(&mut loaded).await.unwrap_err();
+        let err = store
+            .restore(&mut loaded, WritePermit::HELD)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StateError::SerialExhausted { .. }), "{err}");
         assert_eq!(fs::read(store.state_file()).unwrap(), text);
         assert_eq!(store.load().await.unwrap().serial, u64::MAX);
@@ -791,14 +801,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         let before = fs::read(store.state_file()).unwrap();
         // A file where the history folder should be makes the save fail
         // before the state file is touched.
         fs::write(store.history_dir(), b"").unwrap();
 
         assert!(matches!(
-            store.save(&mut state).await,
+            store.save(&mut state, WritePermit::HELD).await,
             Err(StateError::Io { .. })
         ));
         assert_eq!(state.serial, 1);
@@ -959,8 +969,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
-        store.save(&mut state).await.unwrap();
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         let _lock = store.lock("echo-iac up", None).await.unwrap();
 
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -1043,7 +1053,12 @@ mod tests {
                 "{problem}"
             );
             refusal(store.load().await.unwrap_err());
-            refusal(store.save(&mut State::empty("dev")).await.unwrap_err());
+            refusal(
+                store
+                    .save(&mut State::empty("dev"), WritePermit::HELD)
+                    .await
+                    .unwrap_err(),
+            );
         }
         let names: Vec<_> = fs::read_dir(elsewhere.path())
             .unwrap()
@@ -1081,8 +1096,18 @@ mod tests {
         std::os::unix::fs::symlink(&target, store.state_file()).unwrap();
 
         refusal(store.load().await.unwrap_err());
-        refusal(store.save(&mut State::empty("dev")).await.unwrap_err());
-        refusal(store.restore(&mut State::empty("dev")).await.unwrap_err());
+        refusal(
+            store
+                .save(&mut State::empty("dev"), WritePermit::HELD)
+                .await
+                .unwrap_err(),
+        );
+        refusal(
+            store
+                .restore(&mut State::empty("dev"), WritePermit::HELD)
+                .await
+                .unwrap_err(),
+        );
         assert_eq!(fs::read(&target).unwrap(), b"{\"name\": \"app\"}");
         assert!(
             fs::symlink_metadata(store.state_file())
@@ -1098,12 +1123,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), store.history_dir()).unwrap();
         let before = fs::read(store.state_file()).unwrap();
 
-        refusal(store.save(&mut state).await.unwrap_err());
+        refusal(store.save(&mut state, WritePermit::HELD).await.unwrap_err());
         refusal(store.history().await.unwrap_err());
         assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
         assert_eq!(fs::read(store.state_file()).unwrap(), before);
@@ -1114,7 +1139,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let mut state = store.load().await.unwrap();
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         fs::hard_link(store.state_file(), dir.path().join("elsewhere.json")).unwrap();
 
         let problem = refusal(store.load().await.unwrap_err());
@@ -1144,14 +1169,14 @@ mod tests {
         let state_dir = dir.path().join("state");
         let mut state = with_resource(State::empty("dev"), "web");
         for _ in 0..3 {
-            store.save(&mut state).await.unwrap();
+            store.save(&mut state, WritePermit::HELD).await.unwrap();
         }
         // Stacks whose names extend this one's keep their files.
         for other in ["dev.eu", "dev-2"] {
             let other = LocalStore::new(state_dir.clone(), other, &identity());
             let mut state = State::empty(&other.stack);
-            other.save(&mut state).await.unwrap();
-            other.save(&mut state).await.unwrap();
+            other.save(&mut state, WritePermit::HELD).await.unwrap();
+            other.save(&mut state, WritePermit::HELD).await.unwrap();
             drop(other.lock("echo-iac up", None).await.unwrap());
         }
 
@@ -1181,7 +1206,7 @@ mod tests {
         // The stack can start again from nothing.
         drop(store.lock("echo-iac up", None).await.unwrap());
         let mut fresh = State::empty("dev");
-        store.save(&mut fresh).await.unwrap();
+        store.save(&mut fresh, WritePermit::HELD).await.unwrap();
         assert_eq!(fresh.serial, 1);
     }
 

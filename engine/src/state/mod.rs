@@ -16,6 +16,7 @@ mod kube;
 mod lease;
 mod local;
 mod lock;
+mod locked;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -34,6 +35,7 @@ pub use kube::KubeStore;
 pub(crate) use kube::is_state_secret;
 pub use local::LocalStore;
 pub use lock::StateLock;
+pub use locked::{Locked, WritePermit};
 
 /// The schema version this build writes and the newest it can read.
 /// Version 1 lacked `writtenBy`; it reads as version 2 without it.
@@ -183,7 +185,8 @@ impl State {
     }
 }
 
-/// Where a stack's state lives. One writer at a time holds [`StateLock`].
+/// Where a stack's state lives. One writer at a time holds [`StateLock`],
+/// and writes go through [`Locked`], which holds it.
 /// `Send + Sync` so the engine can share one store across concurrent steps.
 #[async_trait::async_trait]
 pub trait StateStore: Send + Sync {
@@ -195,13 +198,15 @@ pub trait StateStore: Send + Sync {
     /// `writtenBy`. Refuses when the stored state changed since this store
     /// read or wrote it (another writer), and when this process no longer
     /// holds the stack's lock. On success `state` carries the new serial.
-    async fn save(&self, state: &mut State) -> Result<(), StateError>;
+    /// Called through [`Locked::save`], which holds the lock.
+    async fn save(&self, state: &mut State, permit: WritePermit) -> Result<(), StateError>;
 
     /// Writes `state` over whatever is stored, even a state that does not
     /// read (`stack import --force`): the one write that does not refuse a
     /// corrupt state. The stored bytes are kept in the history first, and
-    /// the new serial is above every serial kept.
-    async fn restore(&self, state: &mut State) -> Result<(), StateError>;
+    /// the new serial is above every serial kept. Called through
+    /// [`Locked::restore`], which holds the lock.
+    async fn restore(&self, state: &mut State, permit: WritePermit) -> Result<(), StateError>;
 
     /// Takes the stack's lock for `command`, failing at once with
     /// [`StateError::Locked`] if another run holds it, or waiting up to

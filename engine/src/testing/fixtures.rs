@@ -10,7 +10,9 @@ pub(crate) use serde_json::{Value, json};
 pub(crate) use crate::apply::{self, ApplyOptions, Event, Journal};
 pub(crate) use crate::cluster::Cluster;
 pub(crate) use crate::planner::{self, PlanOptions};
-pub(crate) use crate::state::{LocalStore, Revision, State, StateError, StateLock, StateStore};
+pub(crate) use crate::state::{
+    LocalStore, Locked, Revision, State, StateError, StateLock, StateStore, WritePermit,
+};
 pub(crate) use crate::untracked::DeleteUntracked;
 pub(crate) use crate::{DesiredResource, EngineError, Identity, Plan, ResourceId};
 
@@ -126,8 +128,8 @@ impl<S: StateStore> StateStore for Recorder<S> {
         self.inner.load().await
     }
 
-    async fn save(&self, state: &mut State) -> Result<(), StateError> {
-        self.inner.save(state).await?;
+    async fn save(&self, state: &mut State, permit: WritePermit) -> Result<(), StateError> {
+        self.inner.save(state, permit).await?;
         self.saves.lock().expect("never poisoned").push(Saved {
             state: state.clone(),
             after_requests: self.fake.request_count(),
@@ -135,8 +137,8 @@ impl<S: StateStore> StateStore for Recorder<S> {
         Ok(())
     }
 
-    async fn restore(&self, state: &mut State) -> Result<(), StateError> {
-        self.inner.restore(state).await
+    async fn restore(&self, state: &mut State, permit: WritePermit) -> Result<(), StateError> {
+        self.inner.restore(state, permit).await
     }
 
     async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
@@ -206,7 +208,11 @@ impl Stack {
     /// Writes `state` as the stored state.
     pub async fn set_state(&self, mut state: State) {
         state.serial = self.state().await.serial;
-        self.store.inner.save(&mut state).await.expect("saved");
+        self.store
+            .inner
+            .save(&mut state, WritePermit::HELD)
+            .await
+            .expect("saved");
     }
 
     pub async fn plan(&self, desired: &[DesiredResource]) -> Plan {
@@ -266,7 +272,8 @@ impl Stack {
         desired: &[DesiredResource],
         cancel: &AtomicBool,
     ) -> (Vec<String>, Result<(), EngineError>) {
-        let journal = Journal::new(&self.store, self.state().await);
+        let locked = self.locked().await;
+        let journal = Journal::new(&locked, self.state().await);
         let options = ApplyOptions {
             force_conflicts: false,
             concurrency: 4,
@@ -285,6 +292,13 @@ impl Stack {
         let result =
             apply::apply_plan(&self.cluster, plan, desired, &journal, &options, &on_event).await;
         (events.into_inner().expect("never poisoned"), result)
+    }
+
+    /// The store with the stack's lock held, as a run holds it.
+    pub async fn locked(&self) -> Locked<'_> {
+        Locked::acquire(&self.store, "test", None)
+            .await
+            .expect("the stack is not locked")
     }
 
     /// Plans and applies `desired`, failing the test on any error.

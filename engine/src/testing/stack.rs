@@ -13,7 +13,7 @@ use crate::operation::{self, DestroyOptions, Silent, UpOptions};
 use crate::plan::Plan;
 use crate::planner::{self, DestroyPlanOptions, PlanOptions};
 use crate::resource::{DesiredResource, ResourceId};
-use crate::state::{LocalStore, State, StateStore};
+use crate::state::{LocalStore, Locked, State, StateStore};
 
 /// A stack of one program on a fresh [`FakeApi`], with its state in a
 /// temporary folder that goes when the stack is dropped. It plans, applies
@@ -104,15 +104,20 @@ impl FakeStack {
             timeout: defaults.timeout,
             cancel: &AtomicBool::new(false),
         };
-        let journal = Journal::new(&self.store, self.state().await?);
-        apply::apply_plan(&self.cluster, &plan, desired, &journal, &options, &|_| {}).await?;
+        let locked = Locked::acquire(&self.store, "up", None).await?;
+        let journal = Journal::new(&locked, locked.load().await?);
+        let applied =
+            apply::apply_plan(&self.cluster, &plan, desired, &journal, &options, &|_| {}).await;
+        locked.release().await;
+        applied?;
         Ok(plan)
     }
 
     /// Plans `destroy` (`desired` says where to look for what the state
     /// lost) and carries it out; returns the plan.
     pub async fn destroy(&self, desired: &[DesiredResource]) -> Result<Plan, EngineError> {
-        let state = self.state().await?;
+        let locked = Locked::acquire(&self.store, "destroy", None).await?;
+        let state = locked.load().await?;
         let plan = planner::plan_destroy(
             &self.cluster,
             &self.name,
@@ -121,16 +126,18 @@ impl FakeStack {
             &DestroyPlanOptions::default(),
         )
         .await?;
-        operation::destroy(
+        let destroyed = operation::destroy(
             &self.cluster,
-            &self.store,
+            &locked,
             state,
             &plan,
             desired,
             &DestroyOptions::default(),
             &Silent,
         )
-        .await?;
+        .await;
+        locked.release().await;
+        destroyed?;
         Ok(plan)
     }
 }

@@ -89,9 +89,10 @@ async fn up_records_the_wait_as_pending_until_ready_then_writes_outputs_once() {
     let controller = roll_out(&stack.fake, &desired[0].id, Duration::from_millis(500));
     let cancel = AtomicBool::new(false);
     let told = Told::default();
+    let locked = stack.locked().await;
     let applied = operation::up(
         &stack.cluster,
-        &stack.store,
+        &locked,
         stack.state().await,
         &plan,
         &desired,
@@ -125,9 +126,11 @@ async fn up_records_the_wait_as_pending_until_ready_then_writes_outputs_once() {
     // Nothing changed and the same outputs: nothing is written.
     let writes = stack.store.saves().len();
     let plan = stack.plan(&desired).await;
+    drop(locked);
+    let locked = stack.locked().await;
     let applied = operation::up(
         &stack.cluster,
-        &stack.store,
+        &locked,
         stack.state().await,
         &plan,
         &desired,
@@ -153,9 +156,10 @@ async fn an_up_interrupted_while_waiting_leaves_the_wait_for_the_next_plan_to_re
             cancel.store(true, Ordering::SeqCst);
         })
     };
+    let locked = stack.locked().await;
     let result = operation::up(
         &stack.cluster,
-        &stack.store,
+        &locked,
         stack.state().await,
         &plan,
         &desired,
@@ -191,9 +195,10 @@ async fn up_clears_what_an_interrupted_run_left_once_converged_and_says_so() {
     let plan = stack.plan(&desired).await;
     let cancel = AtomicBool::new(false);
     let told = Told::default();
+    let locked = stack.locked().await;
     let applied = operation::up(
         &stack.cluster,
-        &stack.store,
+        &locked,
         stack.state().await,
         &plan,
         &desired,
@@ -233,9 +238,10 @@ async fn destroy_deletes_everything_and_leaves_an_empty_state() {
 
     let plan = stack.plan_destroy(&desired).await;
     let cancel = AtomicBool::new(false);
+    let locked = stack.locked().await;
     let state = operation::destroy(
         &stack.cluster,
-        &stack.store,
+        &locked,
         stack.state().await,
         &plan,
         &desired,
@@ -347,9 +353,10 @@ async fn up_refuses_a_plan_with_a_blocked_step_and_applies_nothing() {
     let writes = stack.store.saves().len();
 
     let cancel = AtomicBool::new(false);
+    let locked = stack.locked().await;
     let result = operation::up(
         &stack.cluster,
-        &stack.store,
+        &locked,
         stack.state().await,
         &plan,
         &desired,
@@ -385,9 +392,10 @@ async fn destroy_refuses_a_plan_with_a_blocked_step_and_deletes_nothing() {
     let writes = stack.store.saves().len();
 
     let cancel = AtomicBool::new(false);
+    let locked = stack.locked().await;
     let result = operation::destroy(
         &stack.cluster,
-        &stack.store,
+        &locked,
         stack.state().await,
         &plan,
         &desired,

@@ -222,7 +222,7 @@ async fn the_cluster_backend_stores_a_secret_sealed() {
         depends_on: Vec::new(),
         applied: object,
     });
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
 
     let stored = crate::state::KubeStore::new(fake.cluster(identity()), "state", STACK)
         .load()

@@ -58,7 +58,7 @@ async fn the_first_write_creates_the_head_and_later_ones_are_conditional() {
     let mut state = store.load().await.unwrap();
     assert_eq!(state.serial, 0);
     state = with_resource(state, "a", json!({"k": 1}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     assert_eq!(state.serial, 1);
     let created = fake.get(&head()).expect("the head exists");
     assert_eq!(created["type"], "shop-iac.io/state");
@@ -66,7 +66,7 @@ async fn the_first_write_creates_the_head_and_later_ones_are_conditional() {
 
     fake.clear_log();
     state = with_resource(state, "b", json!({"k": 2}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     let requests = fake.requests();
     assert_eq!(sent(&fake), ["PUT secrets state/shop-iac-state-dev"]);
     assert_eq!(
@@ -86,10 +86,13 @@ async fn a_writer_that_read_an_older_head_is_refused() {
     let mut mine = first.load().await.unwrap();
     let mut theirs = second.load().await.unwrap();
     mine = with_resource(mine, "a", json!({}));
-    first.save(&mut mine).await.unwrap();
+    first.save(&mut mine, WritePermit::HELD).await.unwrap();
 
     theirs = with_resource(theirs, "b", json!({}));
-    let err = second.save(&mut theirs).await.unwrap_err();
+    let err = second
+        .save(&mut theirs, WritePermit::HELD)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -106,9 +109,12 @@ async fn a_writer_that_read_an_older_head_is_refused() {
     // Both at serial 1 now; the one that writes second loses again.
     let mut again = second.load().await.unwrap();
     mine = with_resource(mine, "c", json!({}));
-    first.save(&mut mine).await.unwrap();
+    first.save(&mut mine, WritePermit::HELD).await.unwrap();
     again = with_resource(again, "d", json!({}));
-    let err = second.save(&mut again).await.unwrap_err();
+    let err = second
+        .save(&mut again, WritePermit::HELD)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StateError::Conflict { on_disk: 2, .. }),
         "{err}"
@@ -121,7 +127,7 @@ async fn a_conflict_after_a_lost_answer_is_confirmed_by_reading_the_index() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
 
     fake.inject(
         Fault::on(Verb::Update)
@@ -130,7 +136,7 @@ async fn a_conflict_after_a_lost_answer_is_confirmed_by_reading_the_index() {
     );
     fake.clear_log();
     state = with_resource(state, "b", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     assert_eq!(
         sent(&fake),
         [
@@ -142,7 +148,7 @@ async fn a_conflict_after_a_lost_answer_is_confirmed_by_reading_the_index() {
     assert_eq!(state.serial, 2);
     // The store knows the head's new version: the next write goes through.
     state = with_resource(state, "c", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     assert_eq!(store.load().await.unwrap().serial, 3);
 }
 
@@ -164,7 +170,7 @@ async fn a_large_state_is_written_to_immutable_part_secrets_before_the_head() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
 
     let writes: Vec<String> = fake.mutations();
     assert_eq!(writes.len(), 2, "{writes:?}");
@@ -209,7 +215,7 @@ async fn history_lists_the_kept_revisions_newest_first() {
     let mut state = store.load().await.unwrap();
     for name in ["a", "b", "c"] {
         state = with_resource(state, name, json!({}));
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
     }
     let serials: Vec<u64> = store
         .history()
@@ -228,7 +234,7 @@ async fn a_damaged_index_is_reported_and_left_unchanged() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     // "not json", base64-encoded as Secret data is.
     fake.update(&head(), |s| s["data"]["index.json"] = json!("bm90IGpzb24="));
     fake.clear_log();
@@ -352,7 +358,7 @@ async fn a_renewal_that_finds_the_lease_taken_over_fails_the_fence() {
     assert!(lock.check().is_err());
     fake.clear_log();
     state = with_resource(state, "a", json!({}));
-    let err = store.save(&mut state).await.unwrap_err();
+    let err = store.save(&mut state, WritePermit::HELD).await.unwrap_err();
     assert!(matches!(err, StateError::LockLost { .. }), "{err}");
     assert!(fake.mutations().is_empty(), "a fenced store writes nothing");
 }
@@ -390,7 +396,7 @@ async fn a_first_write_whose_answer_was_lost_is_confirmed_too() {
     );
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     let creates = fake
         .requests()
         .iter()
@@ -398,7 +404,7 @@ async fn a_first_write_whose_answer_was_lost_is_confirmed_too() {
         .count();
     assert_eq!(creates, 2, "the retry found the head already written");
     state = with_resource(state, "b", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     assert_eq!(
         KubeStore::new(fake.cluster(identity()), NS, STACK)
             .load()
@@ -413,7 +419,7 @@ async fn part_secrets_go_once_no_kept_revision_names_them() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     let parts = |fake: &FakeApi| {
         fake.objects("v1", "Secret")
             .iter()
@@ -425,11 +431,11 @@ async fn part_secrets_go_once_no_kept_revision_names_them() {
     // The large revision stays in the history for ten more writes.
     for i in 0..10 {
         state = with_resource(state, &format!("small-{i}"), json!({}));
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
         assert_eq!(parts(&fake), 1, "after write {i}");
     }
     state = with_resource(state, "last", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     assert_eq!(parts(&fake), 0);
     assert!(store.history().await.unwrap().iter().all(|r| r.serial > 1));
 }
@@ -469,8 +475,8 @@ async fn a_head_of_another_type_or_without_the_stacks_labels_is_neither_read_nor
             "{err}"
         );
         let mut state = State::empty(STACK);
-        assert!(store.save(&mut state).await.is_err());
-        assert!(store.restore(&mut state).await.is_err());
+        assert!(store.save(&mut state, WritePermit::HELD).await.is_err());
+        assert!(store.restore(&mut state, WritePermit::HELD).await.is_err());
         assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
         assert_eq!(fake.get(&head()).unwrap(), before);
     }
@@ -481,7 +487,7 @@ async fn part_clean_up_deletes_only_secrets_of_its_own_type_name_and_labels() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     let part_of = json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: STACK,
         "shop-iac.io/state-of": STACK});
     let without_owner = json!({STACK_LABEL: STACK, "shop-iac.io/state-of": STACK});
@@ -525,7 +531,7 @@ async fn part_clean_up_deletes_only_secrets_of_its_own_type_name_and_labels() {
     state.resources.clear();
     for i in 0..11 {
         state = with_resource(state, &format!("small-{i}"), json!({}));
-        store.save(&mut state).await.unwrap();
+        store.save(&mut state, WritePermit::HELD).await.unwrap();
     }
     assert_eq!(own_part(&fake), 0, "the stack's own part is collected");
     for decoy in &decoys {
@@ -571,9 +577,9 @@ async fn remove_deletes_the_head_its_parts_and_the_lease_and_nothing_else() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "big", incompressible(900));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     state.resources.clear();
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     let part_of = json!({MANAGED_BY_LABEL: FIELD_MANAGER, STACK_LABEL: STACK,
         "shop-iac.io/state-of": STACK});
     for decoy in [
@@ -664,7 +670,7 @@ async fn remove_that_cannot_delete_the_head_says_so_and_leaves_the_state() {
     let fake = fake_with_namespace();
     let store = store(&fake);
     let mut state = with_resource(store.load().await.unwrap(), "a", json!({}));
-    store.save(&mut state).await.unwrap();
+    store.save(&mut state, WritePermit::HELD).await.unwrap();
     fake.inject(Fault::on(Verb::Delete).resource("secrets").status(403));
     let lock = store.lock("shop-iac stack rm", None).await.unwrap();
 

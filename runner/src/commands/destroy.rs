@@ -11,7 +11,7 @@ use crate::render;
 use echo_iac_engine::Plan;
 use echo_iac_engine::operation::{self, DestroyOptions};
 use echo_iac_engine::planner;
-use echo_iac_engine::state::StateStore;
+use echo_iac_engine::state::{Locked, StateStore};
 use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
 use super::{Session, confirm, note, print, print_document, show_plan, watch_interrupts};
@@ -27,17 +27,18 @@ pub async fn run<P: Program>(session: Session<P>, args: DestroyArgs) -> Result<(
         &*store,
         &format!("{} destroy", P::NAME),
         wait,
-        run_locked(&session, &*store, args, started),
+        async |locked| run_locked(&session, locked, args, started).await,
     )
     .await
 }
 
 async fn run_locked<P: Program>(
     session: &Session<P>,
-    store: &dyn StateStore,
+    locked: &Locked<'_>,
     args: DestroyArgs,
     started: Instant,
 ) -> Result<(), Error> {
+    let store = locked.store();
     let state = store.load().await?;
     let cluster = session.connect().await?;
     // The program's objects too: their kinds and namespaces are where
@@ -110,7 +111,10 @@ async fn run_locked<P: Program>(
         cancel: watch_interrupts(),
     };
     let progress = session.progress(args.json);
-    operation::destroy(&cluster, store, state, &plan, &desired, &options, &progress).await?;
+    operation::destroy(
+        &cluster, locked, state, &plan, &desired, &options, &progress,
+    )
+    .await?;
     drop(progress);
     if args.json {
         print_document(&render::plan_json(&plan));

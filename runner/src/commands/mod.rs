@@ -33,7 +33,7 @@ use echo_iac_engine::Plan;
 use echo_iac_engine::cluster::{Cluster, Notices, PluginGuard, RequestCounter, Target};
 use echo_iac_engine::operation;
 use echo_iac_engine::planner::PlanOptions;
-use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
+use echo_iac_engine::state::{Backend, KubeStore, LocalStore, Locked, StateStore};
 
 /// Overrides the stack file's `backend:` for one run.
 pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
@@ -416,15 +416,16 @@ pub(crate) fn backend_of<C>(project: &Project, stack: &Stack<C>) -> Result<Backe
 
 /// Runs `body` holding the stack's lock (taken at once, or waiting up to
 /// `wait` for the holder), and gives the lock back however `body` ends.
-pub async fn locked<T>(
-    store: &dyn StateStore,
+/// The guard `body` gets is what lets it write the state.
+pub async fn locked<'s, T>(
+    store: &'s dyn StateStore,
     command: &str,
     wait: Option<std::time::Duration>,
-    body: impl Future<Output = Result<T, Error>>,
+    body: impl AsyncFnOnce(&Locked<'s>) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let lock: StateLock = store.lock(command, wait).await?;
-    let result = body.await;
-    lock.release().await;
+    let locked = Locked::acquire(store, command, wait).await?;
+    let result = body(&locked).await;
+    locked.release().await;
     result
 }
 

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::program::Program;
 use echo_iac_engine::ResourceId;
 use echo_iac_engine::refresh::{self, Drift};
-use echo_iac_engine::state::StateStore;
+use echo_iac_engine::state::Locked;
 use echo_iac_engine::untracked::Selector;
 
 use super::{Session, confirm, print};
@@ -18,16 +18,17 @@ pub async fn run<P: Program>(session: Session<P>, args: RefreshArgs) -> Result<(
         &*store,
         &format!("{} refresh", P::NAME),
         wait,
-        run_locked(&session, &*store, args),
+        async |locked| run_locked(&session, locked, args).await,
     )
     .await
 }
 
 async fn run_locked<P: Program>(
     session: &Session<P>,
-    store: &dyn StateStore,
+    locked: &Locked<'_>,
     args: RefreshArgs,
 ) -> Result<(), Error> {
+    let store = locked.store();
     let mut state = store.load().await?;
     let cluster = session.connect().await?;
 
@@ -73,7 +74,7 @@ async fn run_locked<P: Program>(
 
     refresh.apply_to(&mut state);
     state.outputs = fresh_outputs;
-    store.save(&mut state).await?;
+    locked.save(&mut state).await?;
     print(&format!("State of stack {} refreshed.", session.stack.name));
     Ok(())
 }

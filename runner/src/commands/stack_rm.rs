@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::program::Program;
 use crate::stack;
 use echo_iac_engine::ResourceId;
-use echo_iac_engine::state::{State, StateError, StateStore};
+use echo_iac_engine::state::{Locked, State, StateError, StateStore};
 
 use super::teardown::{Skipped, Unreadable};
 use super::{Session, confirm, note, open_project, print};
@@ -27,17 +27,20 @@ pub async fn run<P: Program>(global: &GlobalArgs, args: RmArgs) -> Result<(), Er
     let program = Arc::new(Unreadable::<P>::new(String::new()));
     let session = Session::with(&program, project, stack, global);
     let store = session.store().await?;
-    let lock = store
-        .lock(&format!("{} stack rm", P::NAME), args.wait_for_lock)
-        .await?;
+    let locked = Locked::acquire(
+        &*store,
+        &format!("{} stack rm", P::NAME),
+        args.wait_for_lock,
+    )
+    .await?;
     let forgotten = match check::<P>(&*store, &args).await {
         Ok(forgotten) => forgotten,
         Err(e) => {
-            lock.release().await;
+            locked.release().await;
             return Err(e);
         }
     };
-    let removed = store.remove(lock).await?;
+    let removed = locked.remove().await?;
 
     let bin = crate::name::bin();
     let mut text = format!("Removed the state of stack {}:\n", args.name);

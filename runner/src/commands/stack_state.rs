@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::cli::{ExportArgs, HistoryArgs, ImportArgs};
 use crate::error::Error;
 use crate::program::Program;
-use echo_iac_engine::state::{State, StateError, StateStore};
+use echo_iac_engine::state::{Locked, State, StateError};
 
 use super::{Session, note, print};
 
@@ -115,23 +115,24 @@ pub async fn import<P: Program>(session: &Session<P>, args: ImportArgs) -> Resul
         &*store,
         &format!("{} stack import", P::NAME),
         wait,
-        import_locked(session, &*store, imported, args.force),
+        async |locked| import_locked(session, locked, imported, args.force).await,
     )
     .await
 }
 
 async fn import_locked<P: Program>(
     session: &Session<P>,
-    store: &dyn StateStore,
+    locked: &Locked<'_>,
     imported: State,
     force: bool,
 ) -> Result<(), Error> {
+    let store = locked.store();
     let current = match store.load().await {
         Ok(current) => current,
         // The restore a corrupt state's hint suggests.
         Err(StateError::Corrupt { .. }) if force => {
             let mut state = imported;
-            store.restore(&mut state).await?;
+            locked.restore(&mut state).await?;
             print(&format!(
                 "Restored the state of stack {} ({} objects) over the damaged one in {}, as serial {}.",
                 session.stack.name,
@@ -161,7 +162,7 @@ async fn import_locked<P: Program>(
     // serial keeps growing in the target and matches the document's when
     // the target was older.
     state.serial = current.serial.max(from_serial.saturating_sub(1));
-    store.save(&mut state).await?;
+    locked.save(&mut state).await?;
     print(&format!(
         "Imported the state of stack {} ({} objects, serial {} of the document) into {} as serial {}.",
         session.stack.name,

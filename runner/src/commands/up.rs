@@ -11,7 +11,7 @@ use crate::program::Program;
 use crate::render;
 use echo_iac_engine::operation::{self, UpOptions};
 use echo_iac_engine::planner;
-use echo_iac_engine::state::StateStore;
+use echo_iac_engine::state::Locked;
 
 use super::output::format_outputs;
 use super::{
@@ -26,21 +26,19 @@ pub async fn run<P: Program>(session: Session<P>, args: UpArgs) -> Result<(), Er
     let session = session.with_outage_budget(args.timeout);
     let store = session.store().await?;
     let wait = args.wait_for_lock;
-    super::locked(
-        &*store,
-        &format!("{} up", P::NAME),
-        wait,
-        run_locked(&session, &*store, args, started),
-    )
+    super::locked(&*store, &format!("{} up", P::NAME), wait, async |locked| {
+        run_locked(&session, locked, args, started).await
+    })
     .await
 }
 
 async fn run_locked<P: Program>(
     session: &Session<P>,
-    store: &dyn StateStore,
+    locked: &Locked<'_>,
     args: UpArgs,
     started: Instant,
 ) -> Result<(), Error> {
+    let store = locked.store();
     let state = store.load().await?;
     let desired = session.desired()?;
     let cluster = session.connect().await?;
@@ -70,8 +68,10 @@ async fn run_locked<P: Program>(
         cancel: watch_interrupts(),
     };
     let progress = session.progress(args.json);
-    let applied =
-        operation::up(&cluster, store, state, &plan, &desired, &options, &progress).await?;
+    let applied = operation::up(
+        &cluster, locked, state, &plan, &desired, &options, &progress,
+    )
+    .await?;
     // Every live line has settled; what follows goes below them.
     drop(progress);
     let outputs = session.outputs(&cluster, &desired).await?;
