@@ -5,7 +5,6 @@
 //! no load-balancer controller, which is what the timeouts below show.
 
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -129,12 +128,11 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
         let plan = planner::plan_up(&cluster, STACK, &desired, &state, &plan_options)
             .await
             .expect("plan");
-        let cancel = AtomicBool::new(false);
         let options = UpOptions {
             concurrency: 4,
             timeout,
             wait_grace: grace,
-            cancel: &cancel,
+
             ..UpOptions::default()
         };
         let lines = Lines::default();

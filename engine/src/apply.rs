@@ -2,7 +2,9 @@
 //! each step journaled in the state before and after its API call.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::Cancel;
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
@@ -54,7 +56,7 @@ pub(crate) struct ApplyOptions<'a> {
     /// Bounds waiting for deleted objects to be gone.
     pub timeout: Duration,
     /// Set on the first Ctrl-C: no new step starts; steps in flight finish.
-    pub cancel: &'a AtomicBool,
+    pub cancel: &'a Cancel,
 }
 
 /// Results recorded but not yet written are written once this many pile
@@ -269,7 +271,7 @@ where
     let mut done: HashSet<ResourceId> = HashSet::new();
     let mut remaining: Vec<&'s Step> = steps.to_vec();
     while !remaining.is_empty() {
-        if options.cancel.load(Ordering::SeqCst) {
+        if options.cancel.is_cancelled() {
             journal.flush().await?;
             return Err(EngineError::Interrupted);
         }
@@ -296,7 +298,7 @@ where
         let results: Vec<Result<(), EngineError>> = stream::iter(ready.iter().map(|s| {
             let run = &run;
             async move {
-                if options.cancel.load(Ordering::SeqCst) {
+                if options.cancel.is_cancelled() {
                     if s.op != Op::Same {
                         journal.abandon(&s.id).await?;
                     }
@@ -549,7 +551,7 @@ async fn wait_gone(
                 // The delete was sent and is journaled as pending, so the
                 // next run waits for the rest; a namespace can take
                 // minutes, too long to hold an interrupted run for.
-                if options.cancel.load(Ordering::SeqCst) {
+                if options.cancel.is_cancelled() {
                     return Err(EngineError::Interrupted);
                 }
                 if Instant::now() >= deadline {
@@ -561,7 +563,7 @@ async fn wait_gone(
                 }
             }
         }
-        poll.wait().await;
+        poll.wait(options.cancel).await;
     }
 }
 

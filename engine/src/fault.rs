@@ -15,7 +15,7 @@
 //! the `fault-points` feature (release builds) a point is an empty function
 //! and the variable is ignored.
 
-use std::sync::atomic::AtomicBool;
+use crate::Cancel;
 #[cfg(feature = "fault-points")]
 use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(feature = "fault-points")]
@@ -140,7 +140,7 @@ fn parse(spec: &str) -> (Vec<Rule>, Vec<String>) {
 /// Marks that the run reached `point`; kills or pauses the process if a
 /// rule says so. `cancel` is the run's interrupt flag, which ends a pause.
 #[cfg(feature = "fault-points")]
-pub async fn reached(point: Point, cancel: &AtomicBool) {
+pub async fn reached(point: Point, cancel: &Cancel) {
     let rules = rules();
     if rules.is_empty() {
         return;
@@ -155,7 +155,7 @@ pub async fn reached(point: Point, cancel: &AtomicBool) {
 }
 
 #[cfg(not(feature = "fault-points"))]
-pub async fn reached(_point: Point, _cancel: &AtomicBool) {}
+pub async fn reached(_point: Point, _cancel: &Cancel) {}
 
 #[cfg(feature = "fault-points")]
 fn kill() -> ! {
@@ -168,7 +168,7 @@ fn kill() -> ! {
 }
 
 #[cfg(feature = "fault-points")]
-async fn pause(point: Point, count: u64, cancel: &AtomicBool) {
+async fn pause(point: Point, count: u64, cancel: &Cancel) {
     use std::io::Write;
     use tokio::signal::unix::{SignalKind, signal};
     // Installed before announcing the pause: a SIGUSR1 that arrived without
@@ -183,11 +183,9 @@ async fn pause(point: Point, count: u64, cancel: &AtomicBool) {
     // Only an interrupt that arrives during the pause ends it, so that a
     // test can pause a run that is already winding down and interrupt it
     // a second time.
-    let interrupted_before = cancel.load(Ordering::SeqCst);
+    let interrupted_before = cancel.is_cancelled();
     let deadline = tokio::time::Instant::now() + PAUSE_LIMIT;
-    while (interrupted_before || !cancel.load(Ordering::SeqCst))
-        && tokio::time::Instant::now() < deadline
-    {
+    while (interrupted_before || !cancel.is_cancelled()) && tokio::time::Instant::now() < deadline {
         let resumed = async {
             match resume.as_mut() {
                 Some(signal) => {

@@ -75,6 +75,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod cancel;
 pub mod cluster;
 pub mod declare;
 pub mod diff;
@@ -98,6 +99,7 @@ pub mod state;
 pub mod testing;
 pub mod untracked;
 
+pub use cancel::Cancel;
 pub use error::EngineError;
 pub use plan::{BlockedStep, Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
 pub use resource::{DesiredResource, ResourceId};

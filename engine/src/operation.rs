@@ -8,8 +8,8 @@
 //! that the program can read its outputs from the ready stack before the
 //! state's last write.
 
+use crate::Cancel;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -54,12 +54,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// reason that waiting does not fix, unless told otherwise.
 pub const DEFAULT_WAIT_GRACE: Duration = Duration::from_secs(30);
 
-/// Never set: the cancel flag of an operation that nothing interrupts.
-static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
-
 /// How `up` runs.
-#[derive(Clone, Copy, Debug)]
-pub struct UpOptions<'a> {
+#[derive(Clone, Debug)]
+pub struct UpOptions {
     /// Take fields owned by other field managers.
     pub force_conflicts: bool,
     /// How many steps run at once; 0 counts as 1.
@@ -69,41 +66,41 @@ pub struct UpOptions<'a> {
     /// How long a rollout whose new pods are all stuck on a reason that
     /// waiting does not fix is waited for.
     pub wait_grace: Duration,
-    /// Set on the first interrupt: no new step starts; steps in flight
-    /// finish, and the wait stops.
-    pub cancel: &'a AtomicBool,
+    /// Asked on the first interrupt: no new step starts; steps in flight
+    /// finish, and the wait stops at once.
+    pub cancel: Cancel,
 }
 
-impl Default for UpOptions<'_> {
+impl Default for UpOptions {
     fn default() -> Self {
         UpOptions {
             force_conflicts: false,
             concurrency: DEFAULT_CONCURRENCY,
             timeout: DEFAULT_TIMEOUT,
             wait_grace: DEFAULT_WAIT_GRACE,
-            cancel: &NEVER_CANCELLED,
+            cancel: Cancel::default(),
         }
     }
 }
 
 /// How `destroy` runs.
-#[derive(Clone, Copy, Debug)]
-pub struct DestroyOptions<'a> {
+#[derive(Clone, Debug)]
+pub struct DestroyOptions {
     /// How many steps run at once; 0 counts as 1.
     pub concurrency: usize,
     /// Bounds the wait for each deleted object to be gone.
     pub timeout: Duration,
-    /// Set on the first interrupt: no new step starts; steps in flight
+    /// Asked on the first interrupt: no new step starts; steps in flight
     /// finish.
-    pub cancel: &'a AtomicBool,
+    pub cancel: Cancel,
 }
 
-impl Default for DestroyOptions<'_> {
+impl Default for DestroyOptions {
     fn default() -> Self {
         DestroyOptions {
             concurrency: DEFAULT_CONCURRENCY,
             timeout: DEFAULT_TIMEOUT,
-            cancel: &NEVER_CANCELLED,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -126,7 +123,7 @@ pub async fn up<'a>(
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],
-    options: &UpOptions<'_>,
+    options: &UpOptions,
     observer: &dyn Observer,
 ) -> Result<Applied<'a>, EngineError> {
     refuse_blocked(plan)?;
@@ -137,7 +134,7 @@ pub async fn up<'a>(
         force_conflicts: options.force_conflicts,
         concurrency: options.concurrency,
         timeout: options.timeout,
-        cancel: options.cancel,
+        cancel: &options.cancel,
     };
     apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     if !plan.interrupted.is_empty() {
@@ -167,12 +164,12 @@ pub async fn up<'a>(
             &targets,
             options.timeout,
             options.wait_grace,
-            options.cancel,
+            &options.cancel,
             |changed, all| observer.waiting(changed, all),
         )
         .await?;
     }
-    stopped_early(options.cancel)?;
+    stopped_early(&options.cancel)?;
     Ok(Applied {
         journal,
         store,
@@ -203,7 +200,7 @@ pub async fn destroy(
     state: State,
     plan: &Plan,
     desired: &[DesiredResource],
-    options: &DestroyOptions<'_>,
+    options: &DestroyOptions,
     observer: &dyn Observer,
 ) -> Result<State, EngineError> {
     refuse_blocked(plan)?;
@@ -212,7 +209,7 @@ pub async fn destroy(
         force_conflicts: false,
         concurrency: options.concurrency,
         timeout: options.timeout,
-        cancel: options.cancel,
+        cancel: &options.cancel,
     };
     apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     journal
@@ -224,7 +221,7 @@ pub async fn destroy(
             s.outputs.clear();
         })
         .await?;
-    stopped_early(options.cancel)?;
+    stopped_early(&options.cancel)?;
     Ok(journal.into_state())
 }
 
@@ -245,8 +242,8 @@ pub fn refuse_blocked(plan: &Plan) -> Result<(), EngineError> {
 /// stop early, and a success would tell a script that sent the signal
 /// that the run went undisturbed (for `destroy`, a wait for an object to
 /// go may also have been cut short, see `apply::wait_gone`).
-fn stopped_early(cancel: &AtomicBool) -> Result<(), EngineError> {
-    if cancel.load(Ordering::SeqCst) {
+fn stopped_early(cancel: &Cancel) -> Result<(), EngineError> {
+    if cancel.is_cancelled() {
         return Err(EngineError::Interrupted);
     }
     Ok(())

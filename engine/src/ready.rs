@@ -11,8 +11,8 @@
 
 pub mod rules;
 
+use crate::Cancel;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -51,8 +51,10 @@ impl Poll {
         Poll { next: FIRST_POLL }
     }
 
-    pub(crate) async fn wait(&mut self) {
-        tokio::time::sleep(self.next).await;
+    /// Sleeps until the next poll, or until `cancel` is asked, which the
+    /// caller then sees at the top of its loop.
+    pub(crate) async fn wait(&mut self, cancel: &Cancel) {
+        cancel.sleep(self.next).await;
         self.next = (self.next * 2).min(SLOWEST_POLL);
     }
 }
@@ -229,7 +231,7 @@ pub(crate) async fn wait_ready(
     targets: &[Target],
     timeout: Duration,
     grace: Duration,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     mut progress: impl FnMut(&[&Readiness], &[Readiness]),
 ) -> Result<Vec<Readiness>, EngineError> {
     let started = Instant::now();
@@ -252,7 +254,7 @@ pub(crate) async fn wait_ready(
         fault::reached(Point::Wait, cancel).await;
         // Everything was applied and recorded before the wait began, so
         // stopping here leaves nothing half done.
-        if cancel.load(Ordering::SeqCst) {
+        if cancel.is_cancelled() {
             return Err(EngineError::Interrupted);
         }
         let read_pods = started.elapsed() >= PODS_AFTER;
@@ -370,7 +372,7 @@ pub(crate) async fn wait_ready(
                 details,
             });
         }
-        poll.wait().await;
+        poll.wait(cancel).await;
     }
 }
 

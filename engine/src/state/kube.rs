@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
@@ -675,9 +674,6 @@ impl KubeStore {
     }
 }
 
-/// Never set: a state-write pause ends only on SIGUSR1.
-static NO_CANCEL: AtomicBool = AtomicBool::new(false);
-
 #[async_trait::async_trait]
 impl StateStore for KubeStore {
     async fn load(&self) -> Result<State, StateError> {
@@ -974,7 +970,8 @@ impl KubeStore {
         }
 
         self.check_fence()?;
-        fault::reached(Point::StateWrite, &NO_CANCEL).await;
+        // Never asked: a state-write pause ends only on SIGUSR1.
+        fault::reached(Point::StateWrite, &crate::Cancel::default()).await;
         self.check_fence()?;
         let result = self.write_head(head, &index, data.clone()).await;
         let landed = match &result {

@@ -2,7 +2,8 @@
 //! to feed the fake API server, and a state store that records every write.
 
 pub(crate) use std::sync::Mutex;
-pub(crate) use std::sync::atomic::AtomicBool;
+
+pub(crate) use crate::Cancel;
 pub(crate) use std::time::Duration;
 
 pub(crate) use serde_json::{Value, json};
@@ -262,15 +263,15 @@ impl Stack {
         plan: &Plan,
         desired: &[DesiredResource],
     ) -> (Vec<String>, Result<(), EngineError>) {
-        let cancel = AtomicBool::new(false);
-        self.apply_cancelled(plan, desired, &cancel).await
+        self.apply_cancelled(plan, desired, &Cancel::default())
+            .await
     }
 
     pub async fn apply_cancelled(
         &self,
         plan: &Plan,
         desired: &[DesiredResource],
-        cancel: &AtomicBool,
+        cancel: &Cancel,
     ) -> (Vec<String>, Result<(), EngineError>) {
         let locked = self.locked().await;
         let journal = Journal::new(&locked, self.state().await);

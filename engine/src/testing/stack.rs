@@ -1,6 +1,6 @@
 //! One stack of a program on the fake API server.
 
-use std::sync::atomic::AtomicBool;
+use crate::Cancel;
 
 use serde_json::Value;
 
@@ -102,7 +102,7 @@ impl FakeStack {
             force_conflicts: defaults.force_conflicts,
             concurrency: defaults.concurrency,
             timeout: defaults.timeout,
-            cancel: &AtomicBool::new(false),
+            cancel: &Cancel::default(),
         };
         let locked = Locked::acquire(&self.store, "up", None).await?;
         let journal = Journal::new(&locked, locked.load().await?);

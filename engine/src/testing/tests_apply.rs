@@ -1,8 +1,6 @@
 //! Carrying out plans against the fake API server: waves in dependency
 //! order, the journal in the state, and recovery after an interruption.
 
-use std::sync::atomic::AtomicBool;
-
 use serde_json::json;
 
 use super::*;
@@ -444,7 +442,8 @@ async fn a_cancelled_run_starts_nothing() {
     let stack = Stack::new();
     let desired = echo_stack();
     let plan = stack.plan(&desired).await;
-    let cancel = AtomicBool::new(true);
+    let cancel = Cancel::new();
+    cancel.cancel();
     let (events, result) = stack.apply_cancelled(&plan, &desired, &cancel).await;
     assert!(matches!(result, Err(EngineError::Interrupted)));
     assert!(events.is_empty());

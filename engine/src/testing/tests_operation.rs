@@ -2,8 +2,6 @@
 //! against the fake API server.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 
@@ -46,21 +44,21 @@ impl Told {
     }
 }
 
-fn options(cancel: &AtomicBool) -> UpOptions<'_> {
+fn options(cancel: &Cancel) -> UpOptions {
     UpOptions {
         concurrency: 4,
         timeout: TIMEOUT,
         wait_grace: Duration::from_secs(20),
-        cancel,
+        cancel: cancel.clone(),
         ..UpOptions::default()
     }
 }
 
-fn destroy_options(cancel: &AtomicBool) -> DestroyOptions<'_> {
+fn destroy_options(cancel: &Cancel) -> DestroyOptions {
     DestroyOptions {
         concurrency: 4,
         timeout: TIMEOUT,
-        cancel,
+        cancel: cancel.clone(),
     }
 }
 
@@ -87,7 +85,7 @@ async fn up_records_the_wait_as_pending_until_ready_then_writes_outputs_once() {
     let desired = [desired(deployment("ns", "web", 2), &[])];
     let plan = stack.plan(&desired).await;
     let controller = roll_out(&stack.fake, &desired[0].id, Duration::from_millis(500));
-    let cancel = AtomicBool::new(false);
+    let cancel = Cancel::default();
     let told = Told::default();
     let locked = stack.locked().await;
     let applied = operation::up(
@@ -148,12 +146,12 @@ async fn an_up_interrupted_while_waiting_leaves_the_wait_for_the_next_plan_to_re
     let stack = Stack::new();
     let desired = [desired(deployment("ns", "web", 1), &[])];
     let plan = stack.plan(&desired).await;
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Cancel::new();
     let interrupt = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            cancel.store(true, Ordering::SeqCst);
+            cancel.cancel();
         })
     };
     let locked = stack.locked().await;
@@ -193,7 +191,7 @@ async fn up_clears_what_an_interrupted_run_left_once_converged_and_says_so() {
     stack.set_state(state).await;
     let desired = [desired(config, &[])];
     let plan = stack.plan(&desired).await;
-    let cancel = AtomicBool::new(false);
+    let cancel = Cancel::default();
     let told = Told::default();
     let locked = stack.locked().await;
     let applied = operation::up(
@@ -237,7 +235,7 @@ async fn destroy_deletes_everything_and_leaves_an_empty_state() {
     stack.set_state(state).await;
 
     let plan = stack.plan_destroy(&desired).await;
-    let cancel = AtomicBool::new(false);
+    let cancel = Cancel::default();
     let locked = stack.locked().await;
     let state = operation::destroy(
         &stack.cluster,
@@ -352,7 +350,7 @@ async fn up_refuses_a_plan_with_a_blocked_step_and_applies_nothing() {
     stack.fake.clear_log();
     let writes = stack.store.saves().len();
 
-    let cancel = AtomicBool::new(false);
+    let cancel = Cancel::default();
     let locked = stack.locked().await;
     let result = operation::up(
         &stack.cluster,
@@ -391,7 +389,7 @@ async fn destroy_refuses_a_plan_with_a_blocked_step_and_deletes_nothing() {
     stack.fake.clear_log();
     let writes = stack.store.saves().len();
 
-    let cancel = AtomicBool::new(false);
+    let cancel = Cancel::default();
     let locked = stack.locked().await;
     let result = operation::destroy(
         &stack.cluster,

@@ -1,8 +1,6 @@
 //! Waiting for readiness against the fake API server, with the status a
 //! controller would write staged by each test.
 
-use std::sync::atomic::AtomicBool;
-
 use serde_json::json;
 
 use super::*;
@@ -40,7 +38,7 @@ async fn wait(
     targets: &[Target],
     timeout: Duration,
 ) -> (Vec<String>, Result<Vec<ready::Readiness>, EngineError>) {
-    let cancel = AtomicBool::new(false);
+    let cancel = Cancel::default();
     let mut seen = Vec::new();
     let result = ready::wait_ready(
         &stack.cluster,

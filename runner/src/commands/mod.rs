@@ -28,12 +28,12 @@ use crate::program::{ConfigOf, LiveView, Outputs, Program, StackInfo};
 use crate::project::Project;
 use crate::render::{TextOptions, plan_json, plan_text};
 use crate::stack::{self, Stack};
-use echo_iac_engine::DesiredResource;
 use echo_iac_engine::Plan;
 use echo_iac_engine::cluster::{Cluster, Notices, PluginGuard, RequestCounter, Target};
 use echo_iac_engine::operation;
 use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, Locked, StateStore};
+use echo_iac_engine::{Cancel, DesiredResource};
 
 /// Overrides the stack file's `backend:` for one run.
 pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
@@ -457,12 +457,13 @@ pub fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
     }
 }
 
-/// Set by the first Ctrl-C (or SIGTERM): no new step starts, the steps in
-/// flight finish and are recorded. A second one exits at once; the state is
-/// written atomically, so it still parses.
-pub fn watch_interrupts() -> &'static AtomicBool {
-    static CANCEL: AtomicBool = AtomicBool::new(false);
-    tokio::spawn(async {
+/// Asked by the first Ctrl-C (or SIGTERM): no new step starts, the steps in
+/// flight finish and are recorded, and a wait ends at once. A second one
+/// exits at once; the state is written atomically, so it still parses.
+pub fn watch_interrupts() -> Cancel {
+    let cancel = Cancel::new();
+    let asked = cancel.clone();
+    tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let mut count = 0;
@@ -481,7 +482,7 @@ pub fn watch_interrupts() -> &'static AtomicBool {
             };
             count += 1;
             if count == 1 {
-                CANCEL.store(true, Ordering::SeqCst);
+                asked.cancel();
                 progress::note_interrupt(
                     "Interrupted: finishing the steps in flight (interrupt again to stop at once)",
                     keyboard,
@@ -491,7 +492,7 @@ pub fn watch_interrupts() -> &'static AtomicBool {
             }
         }
     });
-    &CANCEL
+    cancel
 }
 
 pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {

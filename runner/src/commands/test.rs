@@ -11,7 +11,7 @@
 //! request rather than once.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -25,7 +25,7 @@ use crate::program::Program;
 use crate::smoke::{Expect, SmokeTest};
 use crate::{note, print, print_document, watch_interrupts};
 use echo_iac_engine::cluster::{Cluster, ClusterError};
-use echo_iac_engine::{DesiredResource, EngineError, ResourceId};
+use echo_iac_engine::{Cancel, DesiredResource, EngineError, ResourceId};
 
 /// Starts the line curl writes after each transfer.
 const MARKER: &str = "echo-iac-test:";
@@ -88,7 +88,7 @@ pub async fn run<P: Program>(session: &Session<P>, args: TestArgs) -> Result<(),
             label: &label,
             requests: usize::from(args.requests),
             deadline,
-            cancel,
+            cancel: cancel.clone(),
         };
         let report = run.test(test, &desired, args.json).await?;
         reports.push(report);
@@ -181,7 +181,7 @@ struct Run<'a> {
     label: &'a str,
     requests: usize,
     deadline: Instant,
-    cancel: &'a AtomicBool,
+    cancel: Cancel,
 }
 
 impl Run<'_> {
@@ -252,7 +252,7 @@ impl Run<'_> {
         let mut running_since: Option<Instant> = None;
         let mut wrote = false;
         loop {
-            if self.cancel.load(Ordering::SeqCst) {
+            if self.cancel.is_cancelled() {
                 return Err(EngineError::Interrupted.into());
             }
             let pod = self.cluster.get(&id).await?.unwrap_or(Value::Null);
