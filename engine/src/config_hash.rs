@@ -1,8 +1,8 @@
 //! The config hash that rolls a workload's pods when what they read
 //! changes. Kubernetes restarts no pod when a ConfigMap or Secret it mounts
-//! or reads its environment from changes: the files change in place (late,
-//! and never for `subPath` mounts or environment variables) and a process
-//! that read them at start keeps the old values. A Deployment, StatefulSet
+//! or reads its environment from changes: mounted files change in place
+//! (late, and never under a `subPath`), environment variables not at all,
+//! and a process that read them at start keeps the old values. A Deployment, StatefulSet
 //! or DaemonSet does roll its pods when its pod template changes, so a hash
 //! of that configuration in a template annotation turns a config change
 //! into an ordinary, in-place rollout.
@@ -12,8 +12,9 @@
 //!
 //! A ConfigMap's part is SHA-256 of its `data` as JSON (then of its
 //! `binaryData`, when it has one); a workload that reads one ConfigMap
-//! and nothing else carries the first 8 bytes of it in hex, the hash echo
-//! has always written, so existing stacks see no change. A Secret's part
+//! and nothing else carries the first 8 bytes of it in hex, the hash
+//! programs commonly wrote themselves, so that a program which did can
+//! leave it to the engine without rolling its live pods. A Secret's part
 //! must not give its values away to whoever can read the workload: a plain
 //! hash of a short password is checked against guesses a billion times a
 //! second. It is [`sensitive::stable_digest`]: Argon2id at the cost of the
@@ -206,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn one_config_map_is_hashed_as_echo_always_hashed_it() {
+    fn one_config_map_gives_sha256_of_its_data_in_16_hex_digits() {
         let hash = hash_of("dev", 1, |r| {
             r.add(config_map("hello"));
         });
