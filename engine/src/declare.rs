@@ -6,12 +6,17 @@
 //! references an object makes to other declared objects
 //! (see the `references` module), the way a Pulumi program's resources depend
 //! on the outputs they use.
+//!
+//! With [`Resources::roll_on_config_change`], the workloads' pod templates
+//! also carry a hash of the declared ConfigMaps and Secrets their pods read,
+//! so that changing those rolls the pods.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config_hash;
 use crate::identity::Identity;
 use crate::references::{Declared, references};
 use crate::resource::{DesiredResource, ResourceId};
@@ -21,6 +26,7 @@ pub struct Resources {
     identity: Identity,
     stack: String,
     declared: Vec<DesiredResource>,
+    roll_on_config_change: bool,
 }
 
 /// Why declared objects do not make a stack the engine can apply.
@@ -62,7 +68,82 @@ impl Resources {
             identity: identity.clone(),
             stack: stack.to_string(),
             declared: Vec::new(),
+            roll_on_config_change: false,
         }
+    }
+
+    /// Makes [`finish`](Self::finish) roll the pods of every Deployment,
+    /// StatefulSet and DaemonSet when a ConfigMap or Secret they read
+    /// changes, since Kubernetes restarts no pod for that on its own.
+    ///
+    /// Each such workload whose pod template mounts (directly or through a
+    /// projected volume) or takes environment variables from ConfigMaps or
+    /// Secrets declared here gets the pod template annotation
+    /// [`Identity::config_hash_annotation`] (`<name>.io/config-hash`): 16
+    /// hex digits that change when those objects' `data`, `binaryData` or
+    /// `stringData` do, and only then. A new annotation is a new pod
+    /// template, which the workload rolls out in place. Objects declared
+    /// elsewhere are left out, as their content is unknown here; a workload
+    /// that reads none of those declared here is left as it is.
+    ///
+    /// A Secret's values cannot be read back from the annotation, nor
+    /// guessed from it more cheaply than from the state: its part is
+    /// Argon2id at the cost of the state's seals (see [`crate::sensitive`]),
+    /// salted by the stack and the Secret's namespace and name.
+    ///
+    /// ```
+    /// use echo_iac_engine::Identity;
+    /// use echo_iac_engine::declare::Resources;
+    /// use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+    /// use k8s_openapi::api::core::v1::{
+    ///     ConfigMap, ConfigMapVolumeSource, PodSpec, PodTemplateSpec, Volume,
+    /// };
+    /// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    ///
+    /// let meta = |name: &str| ObjectMeta {
+    ///     name: Some(name.into()),
+    ///     namespace: Some("shop".into()),
+    ///     ..ObjectMeta::default()
+    /// };
+    /// let identity = Identity::new("shop-iac");
+    /// let mut resources = Resources::new(&identity, "dev");
+    /// resources.roll_on_config_change();
+    /// resources.add(ConfigMap {
+    ///     metadata: meta("settings"),
+    ///     data: Some([("greeting".to_string(), "hello".to_string())].into()),
+    ///     ..ConfigMap::default()
+    /// });
+    /// resources.add(Deployment {
+    ///     metadata: meta("web"),
+    ///     spec: Some(DeploymentSpec {
+    ///         template: PodTemplateSpec {
+    ///             spec: Some(PodSpec {
+    ///                 volumes: Some(vec![Volume {
+    ///                     name: "settings".into(),
+    ///                     config_map: Some(ConfigMapVolumeSource {
+    ///                         name: "settings".into(),
+    ///                         ..ConfigMapVolumeSource::default()
+    ///                     }),
+    ///                     ..Volume::default()
+    ///                 }]),
+    ///                 ..PodSpec::default()
+    ///             }),
+    ///             ..PodTemplateSpec::default()
+    ///         },
+    ///         ..DeploymentSpec::default()
+    ///     }),
+    ///     ..Deployment::default()
+    /// });
+    /// let desired = resources.finish()?;
+    /// let web = desired.iter().find(|d| d.id.kind == "Deployment").unwrap();
+    /// let hash = &web.object["spec"]["template"]["metadata"]["annotations"]
+    ///     ["shop-iac.io/config-hash"];
+    /// assert_eq!(hash.as_str().map(str::len), Some(16));
+    /// # Ok::<(), echo_iac_engine::declare::DeclareError>(())
+    /// ```
+    pub fn roll_on_config_change(&mut self) -> &mut Self {
+        self.roll_on_config_change = true;
+        self
     }
 
     /// Declares `object`; it depends on the declared objects it refers to.
@@ -109,10 +190,13 @@ impl Resources {
                 });
             }
         }
-        let ids: Vec<ResourceId> = self.declared.iter().map(|d| d.id.clone()).collect();
+        let mut resources = self.declared;
+        if self.roll_on_config_change {
+            config_hash::annotate(&mut resources, &self.identity, &self.stack);
+        }
+        let ids: Vec<ResourceId> = resources.iter().map(|d| d.id.clone()).collect();
         let index = Declared::new(&ids);
         let known: HashSet<&ResourceId> = ids.iter().collect();
-        let mut resources = self.declared;
         for resource in &mut resources {
             if let Some(missing) = resource.depends_on.iter().find(|d| !known.contains(d)) {
                 return Err(DeclareError::MissingDependency {

@@ -50,6 +50,13 @@ impl Identity {
         format!("{}/{suffix}", self.domain)
     }
 
+    /// The pod template annotation that
+    /// [`Resources::roll_on_config_change`](crate::declare::Resources::roll_on_config_change)
+    /// sets: `<name>.io/config-hash`.
+    pub fn config_hash_annotation(&self) -> String {
+        self.key("config-hash")
+    }
+
     /// The labels that mark an object as owned by `stack`.
     pub fn ownership_labels(&self, stack: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -95,6 +102,7 @@ mod tests {
         let identity = Identity::new("shop");
         assert_eq!(identity.field_manager(), "shop");
         assert_eq!(identity.stack_label(), "shop.io/stack");
+        assert_eq!(identity.config_hash_annotation(), "shop.io/config-hash");
         assert_eq!(
             identity.stack_selector("dev"),
             "app.kubernetes.io/managed-by=shop,shop.io/stack=dev"

@@ -6,7 +6,8 @@
 //! The way through it, one verb at a time:
 //!
 //! - [`declare::Resources`]: typed k8s-openapi objects in, each labelled as
-//!   the stack's, with the dependencies their references imply;
+//!   the stack's, with the dependencies their references imply (and, on
+//!   request, a pod template hash that rolls pods when their config changes);
 //! - [`cluster::Cluster`]: the connection, applying as an [`Identity`];
 //! - [`planner::plan_up`] and [`planner::plan_destroy`]: a [`Plan`], one
 //!   [`Step`] per object, from the server's own dry runs;
@@ -77,6 +78,7 @@
 mod apply;
 mod cancel;
 pub mod cluster;
+mod config_hash;
 pub mod declare;
 pub mod diff;
 mod error;

@@ -132,15 +132,7 @@ pub(crate) fn references(object: &Value, declared: &Declared<'_>) -> Vec<Resourc
         _ => {}
     }
 
-    let mut found: Vec<ResourceId> = Vec::new();
-    for want in &wanted {
-        let key = (want.group, want.kind, want.namespace, want.name);
-        for id in declared.by_name.get(&key).into_iter().flatten() {
-            if !found.contains(id) {
-                found.push((*id).clone());
-            }
-        }
-    }
+    let mut found = resolve(&wanted, declared);
     // A custom resource needs its definition: the declared CRD whose group
     // and kind it is.
     if let Some((group, _)) = object["apiVersion"]
@@ -168,7 +160,62 @@ fn crd_names_kind(name: &str, group: &str, kind: &str) -> bool {
     plural == lower || plural == format!("{lower}s") || plural == format!("{lower}es")
 }
 
+/// Those of `declared` that the pods of `object` read their configuration
+/// from: the ConfigMaps and Secrets they mount (directly or projected) or
+/// take environment variables from, when `object` is a Deployment,
+/// StatefulSet or DaemonSet (the kinds that roll their pods when the pod
+/// template changes). An image pull secret is left out: the containers
+/// never see it.
+pub(crate) fn mounted_config(object: &Value, declared: &Declared<'_>) -> Vec<ResourceId> {
+    let rolls = object["apiVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("apps/"))
+        && matches!(
+            object["kind"].as_str(),
+            Some("Deployment" | "StatefulSet" | "DaemonSet")
+        );
+    if !rolls {
+        return Vec::new();
+    }
+    let mut wanted = Vec::new();
+    pod_config(
+        &object["spec"]["template"]["spec"],
+        object["metadata"]["namespace"].as_str(),
+        &mut wanted,
+    );
+    let mut found = resolve(&wanted, declared);
+    found.retain(|id| id.kind == "ConfigMap" || id.kind == "Secret");
+    found
+}
+
+/// The declared objects among `wanted`, each once, in the order wanted.
+fn resolve(wanted: &[Wanted<'_>], declared: &Declared<'_>) -> Vec<ResourceId> {
+    let mut found: Vec<ResourceId> = Vec::new();
+    for want in wanted {
+        let key = (want.group, want.kind, want.namespace, want.name);
+        for id in declared.by_name.get(&key).into_iter().flatten() {
+            if !found.contains(id) {
+                found.push((*id).clone());
+            }
+        }
+    }
+    found
+}
+
 fn pod_references<'a>(pod: &'a Value, namespace: Option<&'a str>, wanted: &mut Vec<Wanted<'a>>) {
+    pod_config(pod, namespace, wanted);
+    if let Some(name) = pod["serviceAccountName"].as_str() {
+        wanted.push(Wanted::named("", "ServiceAccount", namespace, name));
+    }
+    for secret in items(&pod["imagePullSecrets"]) {
+        if let Some(name) = secret["name"].as_str() {
+            wanted.push(Wanted::named("", "Secret", namespace, name));
+        }
+    }
+}
+
+/// What a pod's containers read: volumes (claims too) and environment.
+fn pod_config<'a>(pod: &'a Value, namespace: Option<&'a str>, wanted: &mut Vec<Wanted<'a>>) {
     for volume in items(&pod["volumes"]) {
         if let Some(name) = volume["configMap"]["name"].as_str() {
             wanted.push(Wanted::named("", "ConfigMap", namespace, name));
@@ -206,14 +253,6 @@ fn pod_references<'a>(pod: &'a Value, namespace: Option<&'a str>, wanted: &mut V
             if let Some(name) = from["secretRef"]["name"].as_str() {
                 wanted.push(Wanted::named("", "Secret", namespace, name));
             }
-        }
-    }
-    if let Some(name) = pod["serviceAccountName"].as_str() {
-        wanted.push(Wanted::named("", "ServiceAccount", namespace, name));
-    }
-    for secret in items(&pod["imagePullSecrets"]) {
-        if let Some(name) = secret["name"].as_str() {
-            wanted.push(Wanted::named("", "Secret", namespace, name));
         }
     }
 }
@@ -272,6 +311,38 @@ mod tests {
         let found = references(&statefulset, &Declared::new(&declared));
         let expected = [0, 2, 3, 4, 1].map(|i| declared[i].clone());
         assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn a_deployment_reads_the_config_it_mounts_and_takes_env_from_but_not_its_pull_secret() {
+        let declared = [
+            id("v1", "ConfigMap", Some("a"), "settings"),
+            id("v1", "Secret", Some("a"), "tls"),
+            id("v1", "ConfigMap", Some("a"), "flags"),
+            id("v1", "Secret", Some("a"), "registry"),
+            id("v1", "PersistentVolumeClaim", Some("a"), "data"),
+            id("v1", "Secret", Some("a"), "token"),
+        ];
+        let template = json!({"spec": {
+            "imagePullSecrets": [{"name": "registry"}],
+            "volumes": [
+                {"name": "s", "configMap": {"name": "settings"}},
+                {"name": "d", "persistentVolumeClaim": {"claimName": "data"}},
+                {"name": "p", "projected": {"sources": [{"secret": {"name": "tls"}}]}}],
+            "containers": [{"name": "c",
+                "envFrom": [{"configMapRef": {"name": "flags"}}],
+                "env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "token", "key": "t"}}}]}]}});
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "a"}, "spec": {"template": template}});
+        let expected = [0, 1, 5, 2].map(|i| declared[i].clone());
+        assert_eq!(
+            mounted_config(&deployment, &Declared::new(&declared)),
+            expected
+        );
+        // A Job's pods run once: a new template does not restart them.
+        let job = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "web", "namespace": "a"}, "spec": {"template": template}});
+        assert!(mounted_config(&job, &Declared::new(&declared)).is_empty());
     }
 
     #[test]

@@ -490,6 +490,23 @@ fn remember(record: &str, text: &str, verified: bool) {
     }
 }
 
+/// A digest of a sensitive value that is the same on every run yet costs
+/// as much to check a guess against as a seal does: Argon2id at the seals'
+/// cost, salted by `context` (what the digest is of, e.g. the stack and the
+/// object) instead of by random bytes, so that a value recorded where a
+/// random salt cannot be kept (a pod template annotation) does not change
+/// while the value does not, and equal values in other contexts give
+/// unrelated digests.
+pub(crate) fn stable_digest(context: &[&str], text: &[u8]) -> [u8; 32] {
+    let mut salt = Sha256::new();
+    for part in context {
+        // Lengths first, so that no two lists of parts run together alike.
+        salt.update((part.len() as u64).to_be_bytes());
+        salt.update(part.as_bytes());
+    }
+    argon2id(&salt.finalize()[..16], text)
+}
+
 /// Argon2id (RFC 9106) of `text` with `salt`, at this release's cost.
 fn argon2id(salt: &[u8], text: &[u8]) -> [u8; 32] {
     use argon2::{Algorithm, Argon2, Params, Version};

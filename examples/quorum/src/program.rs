@@ -193,7 +193,9 @@ fn password(stack: &StackInfo, settings: &Settings) -> Result<String, Error> {
 
 /// Every object of the stack. Dependencies come from references: the
 /// StatefulSet names the Service (`serviceName`), mounts the ConfigMap and
-/// reads the Secret, and everything names the namespace.
+/// reads the Secret, and everything names the namespace. The members read
+/// the greeting and the password at start, so a change to either rolls
+/// them: the engine keeps a hash of both in their pod template.
 pub fn declare(stack: &StackInfo, file: &Settings, password: &str) -> Resources {
     let ns = stack.namespace();
     let labels = BTreeMap::from([("app".to_string(), NAME.to_string())]);
@@ -203,6 +205,7 @@ pub fn declare(stack: &StackInfo, file: &Settings, password: &str) -> Resources 
         ..ObjectMeta::default()
     };
     let mut resources = stack.resources();
+    resources.roll_on_config_change();
     resources.add(StatefulSet {
         metadata: meta(NAME, Some(ns)),
         spec: Some(StatefulSetSpec {

@@ -170,3 +170,88 @@ async fn the_password_never_appears_in_a_plan_or_the_state() {
     let state = serde_json::to_string(&stack.state().await.unwrap()).unwrap();
     assert!(!state.contains(PASSWORD));
 }
+
+/// The changes a plan makes to the members, as `path: old -> new`.
+fn member_changes(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter(|s| s.id.kind == "StatefulSet" && s.is_change())
+        .flat_map(|s| {
+            s.changes.iter().map(move |c| {
+                format!(
+                    "{} {}: {} -> {}",
+                    s.op.as_str(),
+                    c.path,
+                    c.old.is_some(),
+                    c.new.is_some()
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_greeting_rolls_the_members_through_their_pod_template() {
+    let stack = stack();
+    stack
+        .up(&objects(&Settings::default(), PASSWORD))
+        .await
+        .unwrap();
+    let hash_key = identity().config_hash_annotation();
+    let hash_path = format!("spec.template.metadata.annotations[\"{hash_key}\"]");
+    let members = stack.get(&id("apps/v1", "StatefulSet", NAME)).unwrap();
+    let before = members["spec"]["template"]["metadata"]["annotations"][hash_key.as_str()].clone();
+    assert_eq!(before.as_str().map(str::len), Some(16), "{members}");
+
+    let greeting = Settings {
+        greeting: "good evening".into(),
+        ..Settings::default()
+    };
+    let plan = stack.plan(&objects(&greeting, PASSWORD)).await.unwrap();
+    assert_eq!(
+        member_changes(&plan),
+        [format!("update {hash_path}: true -> true")],
+        "{:?}",
+        ops(&plan)
+    );
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == "StatefulSet")
+        .unwrap();
+    let change = &step.changes[0];
+    assert_eq!(change.old.as_ref(), Some(&before));
+    assert_ne!(change.new.as_ref(), Some(&before));
+    assert!(!shown(&plan).contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_new_password_rolls_the_members_without_showing_either_password() {
+    let stack = stack();
+    stack
+        .up(&objects(&Settings::default(), PASSWORD))
+        .await
+        .unwrap();
+    let changed = "another-long-password";
+    let plan = stack
+        .plan(&objects(&Settings::default(), changed))
+        .await
+        .unwrap();
+    let hash_key = identity().config_hash_annotation();
+    assert_eq!(
+        member_changes(&plan),
+        [format!(
+            "update spec.template.metadata.annotations[\"{hash_key}\"]: true -> true"
+        )]
+    );
+    let text = shown(&plan);
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(!text.contains(changed), "{text}");
+
+    // The same password again is no change: the hash is the same on every run.
+    let again = stack
+        .plan(&objects(&Settings::default(), PASSWORD))
+        .await
+        .unwrap();
+    assert!(!again.has_changes(), "{:?}", ops(&again));
+}

@@ -37,15 +37,18 @@ impl Program for Echo {
     /// The namespace (if the stack creates it), then each echo service's
     /// ConfigMap, Deployment and Service. The namespace and the mounted
     /// ConfigMap are dependencies by reference; the Service waits for its
-    /// Deployment, so that it is ready once its pods are.
+    /// Deployment, so that it is ready once its pods are. The engine keeps
+    /// a hash of each ConfigMap in its Deployment's pod template
+    /// (`echo-iac.io/config-hash`), so a new message rolls the pods.
     fn declare(&self, stack: &StackInfo, config: &EchoSection) -> Result<Resources, Error> {
         let namespace = stack.namespace();
         let mut resources = stack.resources();
+        // nginx reads its config at start: a changed config must roll the
+        // pods, in place, with no replace.
+        resources.roll_on_config_change();
         for echo in &config.echoes {
-            let config_map = objects::config_map(namespace, echo);
-            let mounted = serde_json::to_value(&config_map).expect("ConfigMaps serialize to JSON");
-            resources.add(config_map);
-            let deployment = resources.add(objects::deployment(namespace, echo, &mounted));
+            resources.add(objects::config_map(namespace, echo));
+            let deployment = resources.add(objects::deployment(namespace, echo));
             resources.add_after(objects::service(namespace, echo), &[&deployment]);
         }
         Ok(resources)

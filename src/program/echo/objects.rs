@@ -11,16 +11,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::config::EchoConfig;
 use super::metadata;
-
-/// Pod template annotation holding a hash of the ConfigMap's data. nginx reads
-/// its config at start, so a changed config must roll the pods; changing the
-/// template is what makes the Deployment do that, in place, with no replace.
-pub const CONFIG_HASH_ANNOTATION: &str = "echo-iac.io/config-hash";
 
 const CONFIG_KEY: &str = "default.conf";
 const CONFIG_VOLUME: &str = "config-volume";
@@ -54,7 +47,7 @@ pub(super) fn config_map(namespace: &str, echo: &EchoConfig) -> ConfigMap {
     }
 }
 
-pub(super) fn deployment(namespace: &str, echo: &EchoConfig, config_map: &Value) -> Deployment {
+pub(super) fn deployment(namespace: &str, echo: &EchoConfig) -> Deployment {
     let app = BTreeMap::from([("app".to_string(), echo.app_label.clone())]);
     Deployment {
         metadata: metadata(&echo.deployment_name, Some(namespace)),
@@ -67,10 +60,6 @@ pub(super) fn deployment(namespace: &str, echo: &EchoConfig, config_map: &Value)
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(app),
-                    annotations: Some(BTreeMap::from([(
-                        CONFIG_HASH_ANNOTATION.to_string(),
-                        data_hash(config_map),
-                    )])),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
@@ -139,12 +128,4 @@ pub(super) fn toleration(t: &super::config::Toleration) -> Toleration {
         effect: t.effect.clone(),
         ..Toleration::default()
     }
-}
-
-/// A short, stable hash of a ConfigMap's `data` (JSON maps serialize with
-/// sorted keys, so equal data always hashes the same).
-fn data_hash(config_map: &Value) -> String {
-    let data = config_map.get("data").cloned().unwrap_or(Value::Null);
-    let digest = Sha256::digest(data.to_string().as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

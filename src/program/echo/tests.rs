@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::config::{EchoConfig, EchoSection, ServiceType, Toleration};
-use super::objects::{CONFIG_HASH_ANNOTATION, nginx_config};
+use super::objects::nginx_config;
 use super::*;
 use echo_iac_engine::DesiredResource;
 
@@ -112,6 +112,25 @@ fn dependencies_run_namespace_config_deployment_service() {
     );
 }
 
+/// The annotation and value echo has always written for the seed's
+/// message: a live stack must see no change.
+const CONFIG_HASH: &str = "echo-iac.io/config-hash";
+const SEED_CONFIG_HASH: &str = "4d85f70aa97efed5";
+
+#[test]
+fn the_seed_config_hash_is_the_one_live_stacks_carry() {
+    let resources = desired_resources(&stack(false, vec![seed_echo()]));
+    assert_eq!(
+        echo_iac_engine::Identity::new(Echo::NAME).config_hash_annotation(),
+        CONFIG_HASH
+    );
+    let annotations = resources[1]
+        .object
+        .pointer("/spec/template/metadata/annotations")
+        .unwrap();
+    assert_eq!(annotations, &json!({CONFIG_HASH: SEED_CONFIG_HASH}));
+}
+
 #[test]
 fn config_change_changes_only_the_pod_template_hash() {
     let before = desired_resources(&stack(false, vec![seed_echo()]));
@@ -121,7 +140,7 @@ fn config_change_changes_only_the_pod_template_hash() {
     let hash = |r: &[DesiredResource]| {
         r[1].object
             .pointer("/spec/template/metadata/annotations")
-            .unwrap()[CONFIG_HASH_ANNOTATION]
+            .unwrap()[CONFIG_HASH]
             .clone()
     };
     assert_ne!(hash(&before), hash(&after));
