@@ -51,6 +51,8 @@ impl Program for Hello {
         };
         let labels = BTreeMap::from([("app".to_string(), "hello".to_string())]);
         let mut resources = stack.resources();
+        // The pod reads the greeting at start: a new one must roll it.
+        resources.roll_on_config_change();
         resources.add(ConfigMap {
             metadata: meta("hello"),
             data: Some(BTreeMap::from([(

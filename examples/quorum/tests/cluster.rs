@@ -114,6 +114,23 @@ fn state_files(project: &Path) -> String {
     text
 }
 
+/// The config hash on the StatefulSet's pod template.
+fn config_hash(namespace: &str) -> String {
+    let set = kubectl_json(&[
+        "get",
+        "statefulset",
+        "quorum",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]);
+    set["spec"]["template"]["metadata"]["annotations"]["quorum-iac.io/config-hash"]
+        .as_str()
+        .expect("the members' template carries a config hash")
+        .to_string()
+}
+
 /// The password the cluster's Secret holds.
 fn cluster_password(namespace: &str) -> String {
     let secret = kubectl_json(&[
@@ -327,9 +344,21 @@ fn the_members_password_is_in_the_cluster_and_nowhere_else() {
         preview.contains("~ data.password: (sensitive, changed)"),
         "{preview}"
     );
+    // The members read the password at start: the new one rolls them, by
+    // the hash in their template, which gives the password away no more
+    // than the state does.
+    assert_op(&preview, "StatefulSet", "quorum", "update");
+    assert!(
+        preview.contains("annotations[\"quorum-iac.io/config-hash\"]"),
+        "{preview}"
+    );
+    let hash_before = config_hash(ns.name());
     ok_without_password(dir, "", &["preview", "--json"]);
     ok_without_password(dir, "", &["up", "--yes"]);
     assert_eq!(cluster_password(ns.name()), ROTATED);
+    let hash_after = config_hash(ns.name());
+    assert_ne!(hash_before, hash_after);
+    assert_no_password(&hash_after, "the config hash");
     assert_no_password(&state_files(dir), "the state");
     ok_without_password(dir, "", &["stack", "history"]);
     ok_without_password(dir, "", &["preview", "--expect-no-changes"]);
