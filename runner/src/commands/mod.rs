@@ -36,7 +36,7 @@ use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, StateLock, StateStore};
 
 /// Overrides the stack file's `backend:` for one run.
-pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
+pub(crate) const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
 
 /// What the command line asked for: one of the runner's commands, or one of
 /// the program's own.
@@ -257,10 +257,13 @@ impl<P: Program> Session<P> {
         Ok(cluster)
     }
 
+    /// How many objects to preview or apply at once (`--concurrency`).
     pub fn concurrency(&self) -> usize {
         usize::from(self.global.concurrency)
     }
 
+    /// Whether output to stdout is colored: `--color`, else only on a
+    /// terminal and when `NO_COLOR` is unset.
     pub fn color(&self) -> bool {
         use_color(self.global.color)
     }
@@ -277,7 +280,7 @@ impl<P: Program> Session<P> {
     }
 }
 
-pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
+pub(crate) fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
     let project = match &global.dir {
         Some(dir) => Project::at(dir)?,
         None => {
@@ -306,7 +309,7 @@ fn use_color(choice: ColorChoice) -> bool {
 
 /// Prints a plan: as one JSON document, or as text under a header naming the
 /// stack, its namespace and the context.
-pub fn show_plan<P: Program>(
+pub(crate) fn show_plan<P: Program>(
     verb: &str,
     session: &Session<P>,
     cluster: &Cluster,
@@ -375,7 +378,7 @@ pub fn print_document(document: &impl serde::Serialize) {
 /// Whether this run printed its JSON document already: a command that
 /// fails after that (a preview with blocked steps, a failed test) has told
 /// its outcome there, and a second document would make stdout unparsable.
-pub fn document_printed() -> bool {
+pub(crate) fn document_printed() -> bool {
     DOCUMENT_PRINTED.load(Ordering::SeqCst)
 }
 
@@ -414,7 +417,7 @@ pub(crate) fn backend_of<C>(project: &Project, stack: &Stack<C>) -> Result<Backe
 
 /// Runs `body` holding the stack's lock (taken at once, or waiting up to
 /// `wait` for the holder), and gives the lock back however `body` ends.
-pub async fn locked<T>(
+pub(crate) async fn locked<T>(
     store: &dyn StateStore,
     command: &str,
     wait: Option<std::time::Duration>,
@@ -428,7 +431,7 @@ pub async fn locked<T>(
 
 /// Asks on the terminal before a change. Without a terminal nobody can
 /// answer, so the command refuses unless `--yes` was given.
-pub fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
+pub(crate) fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
     if yes {
         return Ok(());
     }
@@ -491,7 +494,7 @@ pub fn watch_interrupts() -> &'static AtomicBool {
     &CANCEL
 }
 
-pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
+pub(crate) fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
     PlanOptions {
         force_conflicts: args.force_conflicts,
         adopt: args.adopt,
@@ -502,6 +505,6 @@ pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
 /// A plan with blocked steps fails the preview too, so that a preview that
 /// passes is one that `up` can carry out. `up` and `destroy` refuse such a
 /// plan themselves; checking it here stops before the confirmation.
-pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
+pub(crate) fn check_blocked(plan: &Plan) -> Result<(), Error> {
     Ok(operation::refuse_blocked(plan)?)
 }

@@ -28,7 +28,7 @@ enum Drift {
     Untracked(ResourceState),
 }
 
-pub async fn run<P: Program>(session: Session<P>, args: RefreshArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(session: Session<P>, args: RefreshArgs) -> Result<(), Error> {
     let store = session.store().await?;
     let wait = args.wait_for_lock;
     super::locked(
