@@ -209,7 +209,9 @@ impl<P: Program> Session<P> {
         })
     }
 
-    /// Command-line flags win over the stack file.
+    /// The stack's cluster, connected on the first call; later calls share
+    /// the connection. `--kubeconfig` and `--context` win over the stack
+    /// file.
     pub async fn connect(&self) -> Result<Cluster, Error> {
         let cluster = self
             .cluster
