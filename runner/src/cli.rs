@@ -12,7 +12,7 @@ use crate::program::Program;
 
 /// The command line of program `P`: the runner's commands and the
 /// program's own, under the program's name.
-pub fn command<P: Program>(version: &'static str) -> clap::Command {
+pub(crate) fn command<P: Program>(version: &'static str) -> clap::Command {
     // The program's commands first: a derived `Subcommand` sets the
     // command's description from its own doc comment.
     P::Command::augment_subcommands(Cli::command())
@@ -29,7 +29,7 @@ pub fn command<P: Program>(version: &'static str) -> clap::Command {
 #[command(
     after_help = "Exit codes: 0 success, 1 error, 2 `preview --expect-no-changes` found changes, 64 usage error (the command line itself), 130 interrupted."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -37,7 +37,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Run as if started in DIR (the project folder holding `stacks/`).
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -82,14 +82,14 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Show what `up` would change, field by field, without changing anything.
     Preview(PreviewArgs),
     /// Preview, confirm, apply in dependency order and wait until ready.
@@ -128,14 +128,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// Take over fields that other field managers own (preview: plan as if).
     #[arg(long)]
     pub force_conflicts: bool,
@@ -146,7 +146,7 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PreviewArgs {
+pub(crate) struct PreviewArgs {
     /// Also show a unified YAML diff of each changed object.
     #[arg(long)]
     pub diff: bool,
@@ -161,7 +161,7 @@ pub struct PreviewArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -190,7 +190,7 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DestroyArgs {
+pub(crate) struct DestroyArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -215,7 +215,7 @@ pub struct DestroyArgs {
 impl DestroyArgs {
     /// `--delete-untracked` alone selects every untracked object; with
     /// names, only those.
-    pub fn untracked_deletes(&self) -> DeleteUntracked {
+    pub(crate) fn untracked_deletes(&self) -> DeleteUntracked {
         match &self.delete_untracked {
             None => DeleteUntracked::None,
             Some(named) if named.is_empty() => DeleteUntracked::All,
@@ -225,7 +225,7 @@ impl DestroyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RefreshArgs {
+pub(crate) struct RefreshArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -235,7 +235,7 @@ pub struct RefreshArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// One output by name (e.g. `nodePort`); default: all.
     pub name: Option<String>,
     /// Print as JSON.
@@ -244,7 +244,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TestArgs {
+pub(crate) struct TestArgs {
     /// Print the answers and counts as one JSON document.
     #[arg(long)]
     pub json: bool,
@@ -258,7 +258,7 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GraphArgs {
+pub(crate) struct GraphArgs {
     /// The diagram language.
     #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
     pub format: GraphFormat,
@@ -269,7 +269,7 @@ pub struct GraphArgs {
 
 /// The diagram languages `graph` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GraphFormat {
+pub(crate) enum GraphFormat {
     /// A Mermaid flowchart.
     Mermaid,
     /// Graphviz dot (`graph --format dot | dot -Tsvg`).
@@ -277,7 +277,7 @@ pub enum GraphFormat {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StackCommand {
+pub(crate) enum StackCommand {
     /// List the stacks in stacks/ with their backend and last update.
     Ls,
     /// Write a new stack file, stacks/NAME.yaml, with every setting at its
@@ -308,7 +308,7 @@ pub enum StackCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The new stack's name: its file is stacks/NAME.yaml, and every object
     /// it applies carries it as a label value (up to 63 letters, digits,
     /// '-', '_' or '.', starting and ending with a letter or digit).
@@ -325,7 +325,7 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RmArgs {
+pub(crate) struct RmArgs {
     /// The stack whose state to remove. Always named here: `--stack` and
     /// ECHO_IAC_STACK do not pick what is removed.
     #[arg(value_parser = parse_stack_name)]
@@ -343,14 +343,14 @@ pub struct RmArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// Where to write the document; default: stdout.
     pub file: Option<PathBuf>,
     /// A kept revision (a serial from `stack history`) instead of the current state.
@@ -359,7 +359,7 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// A document written by `echo-iac stack export`.
     pub file: PathBuf,
     /// Overwrite a stored state whose serial is newer than the document's.
@@ -400,7 +400,7 @@ fn parse_request_timeout(text: &str) -> Result<Duration, String> {
 }
 
 /// A duration such as `90s`, `5m` or `1h30m`, for duration flags.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 5m, 1h30m)"))
 }
 

@@ -16,16 +16,16 @@ use echo_iac_engine::state::{LockKind, Recovery, StateError};
 use echo_iac_engine::{BlockedStep, Blocker, EngineError};
 
 /// Exit codes, stable and documented in the README.
-pub mod exit {
-    pub const ERROR: i32 = 1;
+pub(crate) mod exit {
+    pub(crate) const ERROR: i32 = 1;
     /// `preview --expect-no-changes` found changes. No error exits with
     /// it, so a drift check never reads a failure as drift.
-    pub const CHANGES: i32 = 2;
+    pub(crate) const CHANGES: i32 = 2;
     /// The command line is not one echo-iac understands (an unknown flag,
     /// a bad value, no command): sysexits' EX_USAGE, apart from both the
     /// errors of a run (1) and "changes found" (2, which clap would use).
-    pub const USAGE: i32 = 64;
-    pub const INTERRUPTED: i32 = 130;
+    pub(crate) const USAGE: i32 = 64;
+    pub(crate) const INTERRUPTED: i32 = 130;
 }
 
 /// Whether the run's project is echo-iac's own repository
@@ -34,7 +34,7 @@ static LOCAL_CONTROL_PLANE: AtomicBool = AtomicBool::new(false);
 
 /// Notes the project a run works in, for the hints of its errors: an
 /// error is told where it happens, without the project at hand.
-pub fn note_project(project: &Project) {
+pub(crate) fn note_project(project: &Project) {
     LOCAL_CONTROL_PLANE.store(project.has_local_control_plane(), Ordering::Relaxed);
 }
 
@@ -51,17 +51,23 @@ fn in_repository(then: &str) -> &str {
 const KUBECONFIG_PLACES: &str =
     "pass --kubeconfig FILE, set KUBECONFIG, or set `kubeconfig:` in the stack file";
 
+/// Why a command failed, or stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// No project, or no stack of it, could be chosen.
     #[error(transparent)]
     Project(#[from] ProjectError),
+    /// The stack file could not be read or is not valid.
     #[error(transparent)]
     Stack(#[from] StackError),
+    /// The state backend failed: reading, writing or locking the state.
     /// Boxed, as [`Error::Engine`] is, to keep every `Result` small.
     #[error(transparent)]
     State(Box<StateError>),
+    /// The cluster could not be reached, or refused a request.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// Planning, applying or deleting failed, or was interrupted.
     #[error(transparent)]
     Engine(Box<EngineError>),
     /// The program declared objects that do not fit together (one twice,
@@ -70,7 +76,12 @@ pub enum Error {
     Declare(#[from] echo_iac_engine::declare::DeclareError),
     /// A request the command refuses as given.
     #[error("{message}")]
-    Refused { message: String, hint: String },
+    Refused {
+        /// What is refused, and why.
+        message: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// The question before a change was answered no; the command already
     /// said so.
     #[error("cancelled at the prompt; nothing was changed")]
@@ -95,10 +106,12 @@ impl From<EngineError> for Error {
 
 impl Error {
     /// Whether the run stopped because it was interrupted (Ctrl-C or SIGTERM).
-    pub fn is_interrupted(&self) -> bool {
+    pub(crate) fn is_interrupted(&self) -> bool {
         matches!(self, Error::Engine(e) if matches!(**e, EngineError::Interrupted))
     }
 
+    /// A [`Error::Refused`]: the hint says what to do instead, as every
+    /// error a user can fix must.
     pub fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Refused {
             message: message.into(),
@@ -106,7 +119,7 @@ impl Error {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Exit(code) => *code,
             _ if self.is_interrupted() => exit::INTERRUPTED,
@@ -114,6 +127,8 @@ impl Error {
         }
     }
 
+    /// What to do next, for the line after the error; `None` when there
+    /// is nothing to add.
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Project(e) => e.hint(),
@@ -132,12 +147,12 @@ impl Error {
 
     /// The message as printed: `error: …` then `hint: …`, or nothing for
     /// [`Error::Exit`] and [`Error::Cancelled`], which were told already.
-    pub fn report(&self) -> Option<Report<'_>> {
+    pub(crate) fn report(&self) -> Option<Report<'_>> {
         (!matches!(self, Error::Exit(_) | Error::Cancelled)).then_some(Report(self))
     }
 
     /// The error as one line of words, without `error: `.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Error::State(e) => state_message(e),
             Error::Engine(e) => match &**e {
@@ -150,7 +165,7 @@ impl Error {
     }
 
     /// A stable name for what went wrong, for machine output.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Error::Project(_) => "project",
             Error::Stack(_) => "stack-file",
@@ -180,7 +195,7 @@ impl Error {
 
     /// The objects the error is about (`Kind namespace/name`), where it
     /// names any.
-    pub fn objects(&self) -> Vec<String> {
+    pub(crate) fn objects(&self) -> Vec<String> {
         let cluster = |e: &ClusterError| match e {
             ClusterError::Forbidden { target, .. }
             | ClusterError::Api { target, .. }
@@ -216,7 +231,7 @@ impl Error {
     /// fails, so that a pipeline can parse every outcome. Built from the
     /// same words as the message on stderr, which never hold a Secret's
     /// value.
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         json!({
             "error": {
                 "kind": self.kind(),
@@ -252,7 +267,7 @@ fn state_kind(error: &StateError) -> &'static str {
     }
 }
 
-pub struct Report<'a>(&'a Error);
+pub(crate) struct Report<'a>(&'a Error);
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -76,9 +76,11 @@
 //! }
 //! ```
 
-pub mod cli;
+#![warn(missing_docs)]
+
+mod cli;
 mod commands;
-pub mod error;
+mod error;
 mod logging;
 mod name;
 mod program;

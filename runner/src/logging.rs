@@ -17,9 +17,9 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::error::Error;
 
-pub const ENV: &str = "ECHO_IAC_LOG";
+pub(crate) const ENV: &str = "ECHO_IAC_LOG";
 
-pub fn init(verbose: u8) -> Result<(), Error> {
+pub(crate) fn init(verbose: u8) -> Result<(), Error> {
     let directives = match verbose {
         0 => match std::env::var(ENV) {
             Ok(value) if !value.trim().is_empty() => expand(value.trim()),
@@ -48,7 +48,7 @@ pub fn init(verbose: u8) -> Result<(), Error> {
 /// before echo-iac scrubs them, so they are never logged. (Only the events
 /// of exactly this module: the request lines echo-iac logs itself, under
 /// `echo_iac::api`, say what those would about a request.)
-pub const BODY_TARGETS: [&str; 1] = ["kube_client::client"];
+pub(crate) const BODY_TARGETS: [&str; 1] = ["kube_client::client"];
 
 /// Formats events on `writer`, as `filter` selects them, never those of
 /// [`BODY_TARGETS`].

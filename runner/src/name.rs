@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 static NAME: OnceLock<&'static str> = OnceLock::new();
 
 /// The name of the running program's binary.
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     NAME.get().copied().unwrap_or("echo-iac")
 }
 

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// Folder of stack files, one `<name>.yaml` (or `<name>.yml`) per stack.
-pub const STACKS_DIR: &str = "stacks";
-/// Folder of the local state backend.
-pub const STATE_DIR: &str = "state";
+pub(crate) const STACKS_DIR: &str = "stacks";
 /// The stack file extensions read, the first one preferred for new files.
 /// Both spellings are common for YAML, and a file silently ignored for its
 /// spelling is worse than a second spelling.
@@ -21,7 +19,7 @@ pub struct Project {
 impl Project {
     /// The nearest folder, `start` or one of its parents, that has a `stacks/`
     /// folder.
-    pub fn discover(start: &Path) -> Result<Project, ProjectError> {
+    pub(crate) fn discover(start: &Path) -> Result<Project, ProjectError> {
         // Canonical, so that `..` in `start` walks up the real tree.
         let start = std::fs::canonicalize(start).map_err(|source| ProjectError::Folder {
             dir: start.to_path_buf(),
@@ -55,7 +53,7 @@ impl Project {
     /// `explicit` (`-C DIR`) is taken as it is, as [`Project::at`] takes it.
     ///
     /// [`create_stacks_dir`]: Project::create_stacks_dir
-    pub fn for_new_stack(dir: &Path, explicit: bool) -> Result<Project, ProjectError> {
+    pub(crate) fn for_new_stack(dir: &Path, explicit: bool) -> Result<Project, ProjectError> {
         let root = std::fs::canonicalize(dir).map_err(|source| ProjectError::Folder {
             dir: dir.to_path_buf(),
             source,
@@ -70,14 +68,14 @@ impl Project {
     }
 
     /// Creates `stacks/` if it is missing.
-    pub fn create_stacks_dir(&self) -> Result<(), ProjectError> {
+    pub(crate) fn create_stacks_dir(&self) -> Result<(), ProjectError> {
         let dir = self.stacks_dir();
         std::fs::create_dir_all(&dir).map_err(|source| ProjectError::Folder { dir, source })
     }
 
     /// Every file that defines, or would define, stack `name` and exists
     /// (as anything, even a dangling link): `<name>.yaml` and `<name>.yml`.
-    pub fn existing_stack_files(&self, name: &str) -> Vec<PathBuf> {
+    pub(crate) fn existing_stack_files(&self, name: &str) -> Vec<PathBuf> {
         let dir = self.stacks_dir();
         STACK_EXTENSIONS
             .iter()
@@ -87,12 +85,13 @@ impl Project {
     }
 
     /// Where a new stack `name` is written: `stacks/<name>.yaml`.
-    pub fn new_stack_file(&self, name: &str) -> PathBuf {
+    pub(crate) fn new_stack_file(&self, name: &str) -> PathBuf {
         self.stacks_dir()
             .join(format!("{name}.{}", STACK_EXTENSIONS[0]))
     }
 
-    pub fn root(&self) -> &Path {
+    /// The project folder, canonical.
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
@@ -100,21 +99,17 @@ impl Project {
     /// local control plane (`make cluster`): only there may hints send a
     /// user to it. Known by the script that starts it, which no other
     /// project has.
-    pub fn has_local_control_plane(&self) -> bool {
+    pub(crate) fn has_local_control_plane(&self) -> bool {
         self.root.join("tests/cluster/up.sh").is_file()
     }
 
-    pub fn stacks_dir(&self) -> PathBuf {
+    pub(crate) fn stacks_dir(&self) -> PathBuf {
         self.root.join(STACKS_DIR)
-    }
-
-    pub fn state_dir(&self) -> PathBuf {
-        self.root.join(STATE_DIR)
     }
 
     /// Where stack `name` is defined: `<name>.yaml`, else `<name>.yml`,
     /// else where it would be (`<name>.yaml`).
-    pub fn stack_file(&self, name: &str) -> PathBuf {
+    pub(crate) fn stack_file(&self, name: &str) -> PathBuf {
         let dir = self.stacks_dir();
         STACK_EXTENSIONS
             .iter()
@@ -163,7 +158,7 @@ impl Project {
     /// if given, else the project's only stack. An empty `explicit` counts as
     /// not given, so an exported but empty `ECHO_IAC_STACK` does not shadow the
     /// single-stack default.
-    pub fn select_stack(&self, explicit: Option<&str>) -> Result<String, ProjectError> {
+    pub(crate) fn select_stack(&self, explicit: Option<&str>) -> Result<String, ProjectError> {
         let names = self.stack_names()?;
         match explicit.filter(|name| !name.is_empty()) {
             Some(name) if names.iter().any(|known| known == name) => Ok(name.to_string()),
@@ -183,38 +178,69 @@ impl Project {
     }
 }
 
+/// Why no project, or no stack of it, could be chosen.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
+    /// A folder given or searched cannot be opened or created.
     #[error("cannot use folder {}: {source}", dir.display())]
     Folder {
+        /// The folder, as given.
         dir: PathBuf,
+        /// Why it cannot be used.
         #[source]
         source: std::io::Error,
     },
+    /// Neither the starting folder nor any above it has a `stacks/` folder.
     #[error(
         "no {} project here: neither {} nor any folder above it has a `{STACKS_DIR}/` folder",
         crate::name::bin(),
         start.display()
     )]
-    NotFound { start: PathBuf },
+    NotFound {
+        /// Where the search began.
+        start: PathBuf,
+    },
+    /// The folder named with `-C` has no `stacks/` folder.
     #[error("{} is not a project: it has no `{STACKS_DIR}/` folder", dir.display())]
-    NoStacksDir { dir: PathBuf },
+    NoStacksDir {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// `stacks/` cannot be listed.
     #[error("cannot list the stacks in {}: {source}", dir.display())]
     ReadStacks {
+        /// The `stacks/` folder.
         dir: PathBuf,
+        /// Why it cannot be listed.
         #[source]
         source: std::io::Error,
     },
+    /// No stack was named and `stacks/` holds no stack file.
     #[error("no stacks: {} has no `*.yaml` (or `*.yml`) files", dir.display())]
-    NoStacks { dir: PathBuf },
+    NoStacks {
+        /// The `stacks/` folder.
+        dir: PathBuf,
+    },
+    /// Both `<name>.yaml` and `<name>.yml` exist; either choice would
+    /// silently ignore the other.
     #[error(
         "stack `{name}` is defined twice: both {} and {} exist",
         dir.join(format!("{name}.yaml")).display(),
         dir.join(format!("{name}.yml")).display()
     )]
-    TwoStackFiles { name: String, dir: PathBuf },
+    TwoStackFiles {
+        /// The stack's name.
+        name: String,
+        /// The `stacks/` folder.
+        dir: PathBuf,
+    },
+    /// No stack was named and the project has several.
     #[error("which stack? This project has {}: {}", available.len(), available.join(", "))]
-    NoStackSelected { available: Vec<String> },
+    NoStackSelected {
+        /// The project's stacks, sorted.
+        available: Vec<String>,
+    },
+    /// The stack named with `--stack` (or `ECHO_IAC_STACK`) is not in `stacks/`.
     #[error(
         "no stack named `{}` in {}; stacks: {}",
         name.escape_debug(),
@@ -222,15 +248,18 @@ pub enum ProjectError {
         list(available)
     )]
     UnknownStack {
+        /// The name asked for.
         name: String,
+        /// The `stacks/` folder.
         dir: PathBuf,
+        /// The project's stacks, sorted.
         available: Vec<String>,
     },
 }
 
 impl ProjectError {
     /// What to do next, for the line after the error.
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         Some(match self {
             ProjectError::Folder { .. } => "check the folder given with -C".into(),
             ProjectError::NotFound { .. } => format!(
@@ -368,7 +397,6 @@ mod tests {
         let root = canonical(dir.path());
         assert_eq!(project.root(), root);
         assert_eq!(project.stacks_dir(), root.join("stacks"));
-        assert_eq!(project.state_dir(), root.join("state"));
         assert_eq!(project.stack_file("dev"), root.join("stacks/dev.yaml"));
     }
 

@@ -111,7 +111,7 @@ impl SmokeTest {
     }
 
     /// The Service requested, in the stack's namespace.
-    pub fn service(&self) -> &str {
+    pub(crate) fn service(&self) -> &str {
         &self.service
     }
 

@@ -16,7 +16,7 @@ use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
 use super::{Session, confirm, note, print, print_document, show_plan, watch_interrupts};
 
-pub async fn run<P: Program>(session: Session<P>, args: DestroyArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(session: Session<P>, args: DestroyArgs) -> Result<(), Error> {
     let started = Instant::now();
     // Once changes are under way, an API server that restarts is waited
     // for as long as the run may take.

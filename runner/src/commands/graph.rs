@@ -96,7 +96,10 @@ impl LiveObjects {
 
     /// Reads the declared objects (one list per kind, as a preview does),
     /// then each workload's pods by its selector.
-    pub async fn read(cluster: &Cluster, desired: &[DesiredResource]) -> Result<Self, Error> {
+    pub(crate) async fn read(
+        cluster: &Cluster,
+        desired: &[DesiredResource],
+    ) -> Result<Self, Error> {
         let drawn = desired.iter().filter(|d| d.id.kind != "Namespace");
         let live = Live::read(cluster, drawn.clone().map(|d| &d.id)).await?;
         let mut objects = LiveObjects::new();

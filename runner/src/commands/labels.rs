@@ -5,20 +5,20 @@
 use serde_json::{Map, Value};
 
 /// The workload kinds whose pods `graph` draws, found by their selector.
-pub const WORKLOADS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+pub(crate) const WORKLOADS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
 
-pub fn is_workload(kind: &str) -> bool {
+pub(crate) fn is_workload(kind: &str) -> bool {
     WORKLOADS.contains(&kind)
 }
 
 /// The labels of a workload's pod template.
-pub fn template_labels(object: &Value) -> Option<&Map<String, Value>> {
+pub(crate) fn template_labels(object: &Value) -> Option<&Map<String, Value>> {
     object["spec"]["template"]["metadata"]["labels"].as_object()
 }
 
 /// The pod spec an object runs: a workload's or Job's template, a CronJob's
 /// job template, or a Pod's own.
-pub fn pod_spec(object: &Value) -> Option<&Value> {
+pub(crate) fn pod_spec(object: &Value) -> Option<&Value> {
     let spec = &object["spec"];
     [
         &spec["template"]["spec"],
@@ -32,7 +32,7 @@ pub fn pod_spec(object: &Value) -> Option<&Value> {
 /// What an object selects pods by, as a `LabelSelector`-shaped value: a
 /// Service's `spec.selector` map is its `matchLabels`. `None` when the
 /// object selects nothing (a Service without a selector selects no pods).
-pub fn selector_of(object: &Value) -> Option<Value> {
+pub(crate) fn selector_of(object: &Value) -> Option<Value> {
     let spec = &object["spec"];
     match object["kind"].as_str()? {
         "Service" => spec["selector"]
@@ -51,7 +51,7 @@ pub fn selector_of(object: &Value) -> Option<Value> {
 
 /// Whether `selector` (a `LabelSelector`) matches `labels`. An empty
 /// selector matches nothing here: nothing this command draws means "all".
-pub fn matches(selector: &Value, labels: &Map<String, Value>) -> bool {
+pub(crate) fn matches(selector: &Value, labels: &Map<String, Value>) -> bool {
     let match_labels = selector["matchLabels"].as_object();
     let expressions = selector["matchExpressions"].as_array();
     if match_labels.is_none_or(Map::is_empty) && expressions.is_none_or(Vec::is_empty) {
@@ -83,7 +83,7 @@ pub fn matches(selector: &Value, labels: &Map<String, Value>) -> bool {
 
 /// The selector in the API's query syntax (`app=web,tier in (a,b)`), to
 /// list the pods it selects; `None` for a selector that selects nothing.
-pub fn query(selector: &Value) -> Option<String> {
+pub(crate) fn query(selector: &Value) -> Option<String> {
     let mut terms: Vec<String> = selector["matchLabels"]
         .as_object()
         .into_iter()
@@ -117,7 +117,7 @@ pub fn query(selector: &Value) -> Option<String> {
 }
 
 /// The selector as a person reads it: `app: web, tier in (a, b)`.
-pub fn describe(selector: &Value) -> String {
+pub(crate) fn describe(selector: &Value) -> String {
     let mut terms: Vec<String> = selector["matchLabels"]
         .as_object()
         .into_iter()

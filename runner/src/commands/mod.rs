@@ -36,7 +36,7 @@ use echo_iac_engine::state::{Backend, KubeStore, LocalStore, Locked, StateStore}
 use echo_iac_engine::{Cancel, DesiredResource};
 
 /// Overrides the stack file's `backend:` for one run.
-pub const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
+pub(crate) const BACKEND_ENV: &str = "ECHO_IAC_BACKEND";
 
 /// What the command line asked for: one of the runner's commands, or one of
 /// the program's own.
@@ -209,7 +209,9 @@ impl<P: Program> Session<P> {
         })
     }
 
-    /// Command-line flags win over the stack file.
+    /// The stack's cluster, connected on the first call; later calls share
+    /// the connection. `--kubeconfig` and `--context` win over the stack
+    /// file.
     pub async fn connect(&self) -> Result<Cluster, Error> {
         let cluster = self
             .cluster
@@ -259,10 +261,13 @@ impl<P: Program> Session<P> {
         Ok(cluster)
     }
 
+    /// How many objects to preview or apply at once (`--concurrency`).
     pub fn concurrency(&self) -> usize {
         usize::from(self.global.concurrency)
     }
 
+    /// Whether output to stdout is colored: `--color`, else only on a
+    /// terminal and when `NO_COLOR` is unset.
     pub fn color(&self) -> bool {
         use_color(self.global.color)
     }
@@ -279,7 +284,7 @@ impl<P: Program> Session<P> {
     }
 }
 
-pub fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
+pub(crate) fn open_project(global: &GlobalArgs) -> Result<Project, Error> {
     let project = match &global.dir {
         Some(dir) => Project::at(dir)?,
         None => {
@@ -308,7 +313,7 @@ fn use_color(choice: ColorChoice) -> bool {
 
 /// Prints a plan: as one JSON document, or as text under a header naming the
 /// stack, its namespace and the context.
-pub fn show_plan<P: Program>(
+pub(crate) fn show_plan<P: Program>(
     verb: &str,
     session: &Session<P>,
     cluster: &Cluster,
@@ -377,7 +382,7 @@ pub fn print_document(document: &impl serde::Serialize) {
 /// Whether this run printed its JSON document already: a command that
 /// fails after that (a preview with blocked steps, a failed test) has told
 /// its outcome there, and a second document would make stdout unparsable.
-pub fn document_printed() -> bool {
+pub(crate) fn document_printed() -> bool {
     DOCUMENT_PRINTED.load(Ordering::SeqCst)
 }
 
@@ -417,7 +422,7 @@ pub(crate) fn backend_of<C>(project: &Project, stack: &Stack<C>) -> Result<Backe
 /// Runs `body` holding the stack's lock (taken at once, or waiting up to
 /// `wait` for the holder), and gives the lock back however `body` ends.
 /// The guard `body` gets is what lets it write the state.
-pub async fn locked<'s, T>(
+pub(crate) async fn locked<'s, T>(
     store: &'s dyn StateStore,
     command: &str,
     wait: Option<std::time::Duration>,
@@ -431,7 +436,7 @@ pub async fn locked<'s, T>(
 
 /// Asks on the terminal before a change. Without a terminal nobody can
 /// answer, so the command refuses unless `--yes` was given.
-pub fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
+pub(crate) fn confirm(question: &str, yes: bool, command: &str) -> Result<(), Error> {
     if yes {
         return Ok(());
     }
@@ -495,7 +500,7 @@ pub fn watch_interrupts() -> Cancel {
     cancel
 }
 
-pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
+pub(crate) fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
     PlanOptions {
         force_conflicts: args.force_conflicts,
         adopt: args.adopt,
@@ -506,6 +511,6 @@ pub fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
 /// A plan with blocked steps fails the preview too, so that a preview that
 /// passes is one that `up` can carry out. `up` and `destroy` refuse such a
 /// plan themselves; checking it here stops before the confirmation.
-pub fn check_blocked(plan: &Plan) -> Result<(), Error> {
+pub(crate) fn check_blocked(plan: &Plan) -> Result<(), Error> {
     Ok(operation::refuse_blocked(plan)?)
 }

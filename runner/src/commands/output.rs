@@ -8,7 +8,7 @@ use crate::program::Program;
 
 use super::{Session, print};
 
-pub async fn run<P: Program>(session: &Session<P>, args: OutputArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(session: &Session<P>, args: OutputArgs) -> Result<(), Error> {
     let state = session.store().await?.load().await?;
     let outputs = &state.outputs;
     match args.name {
@@ -56,7 +56,7 @@ const RECORD_ROWS: usize = 20;
 /// Outputs as aligned `name  value` lines; an output that maps names to
 /// records as a table (or, for many, a count), never as one long JSON
 /// line.
-pub fn format_outputs(outputs: &std::collections::BTreeMap<String, Value>) -> String {
+pub(crate) fn format_outputs(outputs: &std::collections::BTreeMap<String, Value>) -> String {
     if outputs.is_empty() {
         return "No outputs: the stack has not been brought up.".to_string();
     }

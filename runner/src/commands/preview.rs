@@ -7,7 +7,7 @@ use echo_iac_engine::planner;
 
 use super::{Session, check_blocked, plan_options, show_plan};
 
-pub async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> Result<(), Error> {
     // Preview takes no lock and writes nothing: it may run beside an `up`.
     let state = session.store().await?.load().await?;
     let desired = session.desired()?;

@@ -38,7 +38,7 @@ const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Quiet,
     Plain,
     Live,
@@ -47,7 +47,7 @@ pub enum Mode {
 impl Mode {
     /// Live only where a person watches: stdout and stderr both on a
     /// terminal that can move its cursor, and no log lines interleaved.
-    pub fn choose(quiet: bool, logging: bool) -> Mode {
+    pub(crate) fn choose(quiet: bool, logging: bool) -> Mode {
         if quiet {
             return Mode::Quiet;
         }
@@ -63,7 +63,7 @@ impl Mode {
 }
 
 /// Colors on stderr: `--color`, else none under `NO_COLOR` or off a terminal.
-pub fn stderr_color(choice: ColorChoice) -> bool {
+pub(crate) fn stderr_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -83,7 +83,7 @@ static LIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
 /// may have echoed as `^C` past the live lines' last column, on a line of
 /// its own that the display does not know of; that line is taken away
 /// first, or each redraw would leave a copy of a live line behind.
-pub fn note_interrupt(text: &str, keyboard: bool) {
+pub(crate) fn note_interrupt(text: &str, keyboard: bool) {
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
     match live {
         Some(multi) => {
@@ -107,7 +107,7 @@ fn echoes_control_keys() -> bool {
     read && termios.c_lflag & wanted == wanted
 }
 
-pub struct Progress {
+pub(crate) struct Progress {
     mode: Mode,
     color: bool,
     multi: MultiProgress,
@@ -121,7 +121,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(mode: Mode, color: bool) -> Self {
+    pub(crate) fn new(mode: Mode, color: bool) -> Self {
         let target = match mode {
             Mode::Live => ProgressDrawTarget::stderr_with_hz(10),
             _ => ProgressDrawTarget::hidden(),
@@ -141,7 +141,7 @@ impl Progress {
     }
 
     /// A line above the live ones (or just a line).
-    pub fn note(&self, text: &str) {
+    pub(crate) fn note(&self, text: &str) {
         match self.mode {
             Mode::Quiet => {}
             Mode::Plain => note(text),
@@ -152,7 +152,7 @@ impl Progress {
     }
 
     /// An applied or deleted object: started, finished, or a remark on it.
-    pub fn on_event(&self, event: Event<'_>) {
+    pub(crate) fn on_event(&self, event: Event<'_>) {
         match (self.mode, event) {
             (Mode::Quiet, _) => {}
             (Mode::Plain, Event::Started { .. }) => {}
@@ -190,7 +190,7 @@ impl Progress {
     }
 
     /// The readiness wait: the targets whose state changed, and all of them.
-    pub fn waiting(&self, changed: &[&Readiness], all: &[Readiness]) {
+    pub(crate) fn waiting(&self, changed: &[&Readiness], all: &[Readiness]) {
         match self.mode {
             Mode::Quiet => {}
             Mode::Plain => {

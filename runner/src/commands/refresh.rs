@@ -11,7 +11,7 @@ use echo_iac_engine::untracked::Selector;
 
 use super::{Session, confirm, print};
 
-pub async fn run<P: Program>(session: Session<P>, args: RefreshArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(session: Session<P>, args: RefreshArgs) -> Result<(), Error> {
     let store = session.store().await?;
     let wait = args.wait_for_lock;
     super::locked(

@@ -8,13 +8,13 @@ use echo_iac_engine::DesiredResource;
 
 use super::{Session, print};
 
-pub fn run<P: Program>(session: &Session<P>) -> Result<(), Error> {
+pub(crate) fn run<P: Program>(session: &Session<P>) -> Result<(), Error> {
     print(&to_yaml(&session.desired()?));
     Ok(())
 }
 
 /// The desired objects as one YAML stream, for review or other tools.
-pub fn to_yaml(resources: &[DesiredResource]) -> String {
+pub(crate) fn to_yaml(resources: &[DesiredResource]) -> String {
     let mut out = String::new();
     for resource in resources {
         out.push_str("---\n");

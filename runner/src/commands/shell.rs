@@ -5,7 +5,10 @@ use std::io::Write;
 
 use crate::error::Error;
 
-pub fn completions(mut command: clap::Command, shell: clap_complete::Shell) -> Result<(), Error> {
+pub(crate) fn completions(
+    mut command: clap::Command,
+    shell: clap_complete::Shell,
+) -> Result<(), Error> {
     let mut out = Vec::new();
     let name = command.get_name().to_string();
     clap_complete::generate(shell, &mut command, name, &mut out);
@@ -15,7 +18,7 @@ pub fn completions(mut command: clap::Command, shell: clap_complete::Shell) -> R
 /// One page for the whole program: its options, then a section per
 /// subcommand (clap_mangen renders one command per page; a page per
 /// subcommand would need installing a dozen files).
-pub fn man(command: clap::Command) -> Result<(), Error> {
+pub(crate) fn man(command: clap::Command) -> Result<(), Error> {
     let mut out = Vec::new();
     let name = command.get_name().to_string();
     let page = clap_mangen::Man::new(command.clone());

@@ -14,7 +14,11 @@ use crate::stack;
 
 use super::print;
 
-pub fn run<P: Program>(program: &P, global: &GlobalArgs, args: InitArgs) -> Result<(), Error> {
+pub(crate) fn run<P: Program>(
+    program: &P,
+    global: &GlobalArgs,
+    args: InitArgs,
+) -> Result<(), Error> {
     let project = match &global.dir {
         Some(dir) => Project::for_new_stack(dir, true)?,
         None => {

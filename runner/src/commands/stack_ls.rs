@@ -10,7 +10,7 @@ use crate::stack;
 
 use super::{Session, open_project, print};
 
-pub async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Result<(), Error> {
     let project = open_project(global)?;
     let names = project.stack_names()?;
     let width = names.iter().map(String::len).max().unwrap_or(4).max(4);

@@ -18,7 +18,7 @@ use super::{Session, confirm, note, open_project, print};
 /// stays on one screen.
 const NAMED_IN_REFUSAL: usize = 10;
 
-pub async fn run<P: Program>(global: &GlobalArgs, args: RmArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(global: &GlobalArgs, args: RmArgs) -> Result<(), Error> {
     let project = open_project(global)?;
     // Removing state needs only where the cluster and the state are: the
     // program's section is skipped, so one that no longer reads (an edit,

@@ -11,7 +11,10 @@ use echo_iac_engine::state::{Locked, State, StateError};
 
 use super::{Session, note, print};
 
-pub async fn history<P: Program>(session: &Session<P>, args: HistoryArgs) -> Result<(), Error> {
+pub(crate) async fn history<P: Program>(
+    session: &Session<P>,
+    args: HistoryArgs,
+) -> Result<(), Error> {
     let store = session.store().await?;
     let revisions = store.history().await?;
     if args.json {
@@ -70,7 +73,10 @@ pub async fn history<P: Program>(session: &Session<P>, args: HistoryArgs) -> Res
     Ok(())
 }
 
-pub async fn export<P: Program>(session: &Session<P>, args: ExportArgs) -> Result<(), Error> {
+pub(crate) async fn export<P: Program>(
+    session: &Session<P>,
+    args: ExportArgs,
+) -> Result<(), Error> {
     let store = session.store().await?;
     let state = match args.revision {
         Some(serial) => store.revision(serial).await?,
@@ -100,7 +106,10 @@ pub async fn export<P: Program>(session: &Session<P>, args: ExportArgs) -> Resul
     Ok(())
 }
 
-pub async fn import<P: Program>(session: &Session<P>, args: ImportArgs) -> Result<(), Error> {
+pub(crate) async fn import<P: Program>(
+    session: &Session<P>,
+    args: ImportArgs,
+) -> Result<(), Error> {
     let bytes = std::fs::read(&args.file).map_err(|e| StateError::io("read", &args.file, e))?;
     // The same checks as any stored state: schema, version, duplicates, and
     // that it is this stack's.

@@ -44,11 +44,11 @@ const POD_GONE_WAIT: Duration = Duration::from_secs(15);
 /// The label that marks the Pods `test` starts, with the Service they test
 /// as value, so that a Pod left by a run stopped at once is found and
 /// deleted: `<program>.io/test-of`.
-pub fn test_label<P: Program>() -> String {
+pub(crate) fn test_label<P: Program>() -> String {
     crate::program::identity::<P>().key("test-of")
 }
 
-pub async fn run<P: Program>(session: &Session<P>, args: TestArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(session: &Session<P>, args: TestArgs) -> Result<(), Error> {
     let tests = session
         .program()
         .smoke_tests(&session.info(), &session.stack.program);
@@ -135,7 +135,7 @@ fn report_json(stack: &str, namespace: &str, reports: &[ServiceReport]) -> Value
 /// What one smoke test found.
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceReport {
+pub(crate) struct ServiceReport {
     pub service: String,
     pub url: String,
     pub pod: String,
@@ -158,7 +158,7 @@ pub struct ServiceReport {
 /// One request as curl reported it, judged against the expectation.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Answer {
+pub(crate) struct Answer {
     pub body: String,
     pub http_code: u16,
     /// curl's exit code for this transfer (0: it worked).
@@ -416,7 +416,7 @@ fn stuck_reason(pod: &Value) -> Option<String> {
 
 /// The Pod: curl with the Service's short name `requests` times, placed as
 /// the smoke test says (so it lands on the nodes that can reach the pods).
-pub fn test_pod(namespace: &str, label: &str, test: &SmokeTest, requests: usize) -> Value {
+pub(crate) fn test_pod(namespace: &str, label: &str, test: &SmokeTest, requests: usize) -> Value {
     let suffix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() ^ std::process::id())
@@ -455,7 +455,7 @@ pub fn test_pod(namespace: &str, label: &str, test: &SmokeTest, requests: usize)
 
 /// curl's arguments: the URL `requests` times, each on a new connection,
 /// each followed by a line `echo-iac-test: <curl exit> <HTTP code> <error>`.
-pub fn curl_args(url: &str, requests: usize) -> Vec<String> {
+pub(crate) fn curl_args(url: &str, requests: usize) -> Vec<String> {
     let mut args: Vec<String> = [
         "--silent",
         "--header",
@@ -473,7 +473,7 @@ pub fn curl_args(url: &str, requests: usize) -> Vec<String> {
 
 /// The answers in curl's output: the body before each marker line, and
 /// what the marker says.
-pub fn parse_log(log: &str) -> Vec<Answer> {
+pub(crate) fn parse_log(log: &str) -> Vec<Answer> {
     let mut answers = Vec::new();
     let mut body: Vec<&str> = Vec::new();
     for line in log.lines() {
@@ -510,7 +510,7 @@ fn named_ip(body: &str) -> Option<String> {
 
 /// Marks each answer ok when curl succeeded and the answer is as `expect`
 /// says; `live` (pod IP → pod name) are the pods the Service selects.
-pub fn judge(
+pub(crate) fn judge(
     mut answers: Vec<Answer>,
     expect: &Expect,
     live: &BTreeMap<String, String>,
@@ -534,7 +534,7 @@ pub fn judge(
 
 /// One smoke test's report. `owner` names the pods' workload kind in
 /// failures ("a live pod of the Deployment").
-pub fn summarize(
+pub(crate) fn summarize(
     test: &SmokeTest,
     owner: &str,
     pod: &str,
@@ -622,7 +622,7 @@ async fn live_pod_ips(
 }
 
 /// Pod IP → pod name, for pods that have IPs (every IP of dual-stack pods).
-pub fn pod_ips(pods: &[Value]) -> BTreeMap<String, String> {
+pub(crate) fn pod_ips(pods: &[Value]) -> BTreeMap<String, String> {
     let mut ips = BTreeMap::new();
     for pod in pods {
         let name = pod["metadata"]["name"].as_str().unwrap_or_default();
@@ -637,7 +637,7 @@ pub fn pod_ips(pods: &[Value]) -> BTreeMap<String, String> {
     ips
 }
 
-pub fn report_text(report: &ServiceReport) -> String {
+pub(crate) fn report_text(report: &ServiceReport) -> String {
     let mut text = String::new();
     for (n, answer) in report.answers.iter().enumerate() {
         let mark = if answer.ok { "✓" } else { "✗" };

@@ -19,7 +19,7 @@ use super::{
     watch_interrupts,
 };
 
-pub async fn run<P: Program>(session: Session<P>, args: UpArgs) -> Result<(), Error> {
+pub(crate) async fn run<P: Program>(session: Session<P>, args: UpArgs) -> Result<(), Error> {
     let started = Instant::now();
     // Once changes are under way, an API server that restarts is waited
     // for as long as the run may take.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use echo_iac_engine::diff::changes;
 use echo_iac_engine::{Blocker, Conflict, Op, Plan, ResourceId, Step};
 
-pub fn namespace(name: &str) -> Value {
+pub(crate) fn namespace(name: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -14,7 +14,7 @@ pub fn namespace(name: &str) -> Value {
     })
 }
 
-pub fn config_map(message: &str) -> Value {
+pub(crate) fn config_map(message: &str) -> Value {
     let conf = format!(
         "server {{\n    listen 80;\n    location / {{\n        default_type text/plain;\n        return 200 \"{message}: $server_addr\\n\";\n    }}\n}}\n"
     );
@@ -26,7 +26,7 @@ pub fn config_map(message: &str) -> Value {
     })
 }
 
-pub fn deployment(name: &str, replicas: u64, image: &str, app: &str) -> Value {
+pub(crate) fn deployment(name: &str, replicas: u64, image: &str, app: &str) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -53,7 +53,7 @@ pub fn deployment(name: &str, replicas: u64, image: &str, app: &str) -> Value {
     })
 }
 
-pub fn service(name: &str, node_port: u64) -> Value {
+pub(crate) fn service(name: &str, node_port: u64) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -67,7 +67,7 @@ pub fn service(name: &str, node_port: u64) -> Value {
 }
 
 /// A step whose changes are computed from its two sides, as the planner does.
-pub fn step(op: Op, live: Option<Value>, planned: Option<Value>) -> Step {
+pub(crate) fn step(op: Op, live: Option<Value>, planned: Option<Value>) -> Step {
     let object = planned.as_ref().or(live.as_ref()).expect("one side");
     let id = ResourceId::of(object).expect("identity");
     let changes = match (&live, &planned) {
@@ -109,7 +109,7 @@ fn plan(steps: Vec<Step>) -> Plan {
 
 /// The seed's stack scaled down, a config edit, a selector change, a prune,
 /// and an object deleted out of band.
-pub fn every_op_plan() -> Plan {
+pub(crate) fn every_op_plan() -> Plan {
     let mut scaled = deployment(
         "nginx-echo-nodeport",
         1,
@@ -157,7 +157,7 @@ pub fn every_op_plan() -> Plan {
 
 /// Two fields someone scaled and patched with kubectl, and an interrupted
 /// earlier run.
-pub fn conflict_plan() -> Plan {
+pub(crate) fn conflict_plan() -> Plan {
     let live = deployment("nginx-echo-nodeport", 5, "nginx:1.25", "echo-nodeport");
     let planned = deployment("nginx-echo-nodeport", 3, "nginx:alpine", "echo-nodeport");
     let conflicts = vec![
@@ -189,7 +189,7 @@ pub fn conflict_plan() -> Plan {
 
 /// Objects with the stack's names that something else put there; one would
 /// change, the others already match but still are not this stack's.
-pub fn unmanaged_plan() -> Plan {
+pub(crate) fn unmanaged_plan() -> Plan {
     let echo = || deployment("nginx-echo-nodeport", 3, "nginx:alpine", "echo-nodeport");
     let echo_service = || service("echo-nodeport-service", 30007);
     plan(vec![
@@ -218,7 +218,7 @@ pub fn unmanaged_plan() -> Plan {
 }
 
 /// A node port outside the cluster's range.
-pub fn rejected_plan() -> Plan {
+pub(crate) fn rejected_plan() -> Plan {
     plan(vec![with_blocker(
         step(Op::Create, None, Some(service("echo-nodeport-service", 40000))),
         Blocker::Rejected {
@@ -229,14 +229,14 @@ pub fn rejected_plan() -> Plan {
 }
 
 /// Every kind of blocker in one plan.
-pub fn blocked_plan() -> Plan {
+pub(crate) fn blocked_plan() -> Plan {
     let mut all = conflict_plan();
     all.steps.extend(unmanaged_plan().steps);
     all.steps.extend(rejected_plan().steps);
     all
 }
 
-pub fn unchanged_plan() -> Plan {
+pub(crate) fn unchanged_plan() -> Plan {
     let same = |object: Value| step(Op::Same, Some(object.clone()), Some(object));
     plan(vec![
         same(namespace("echo-dev")),
@@ -251,7 +251,8 @@ pub fn unchanged_plan() -> Plan {
 }
 
 /// The values in [`secret_plan`], none of which may be shown.
-pub const SECRET_VALUES: [&str; 4] = ["aHVudGVyMg==", "cm90YXRlZA==", "dG9rZW4=", "ZXh0cmE="];
+pub(crate) const SECRET_VALUES: [&str; 4] =
+    ["aHVudGVyMg==", "cm90YXRlZA==", "dG9rZW4=", "ZXh0cmE="];
 
 fn secret(name: &str, data: Value) -> Value {
     json!({
@@ -265,7 +266,7 @@ fn secret(name: &str, data: Value) -> Value {
 
 /// A Secret created and one whose password changes and that gains a key,
 /// normalized (and so masked) as the planner hands them over.
-pub fn secret_plan() -> Plan {
+pub(crate) fn secret_plan() -> Plan {
     let normalized = |object: Value| Some(echo_iac_engine::diff::normalize(&object));
     let [old, new, token, extra] = SECRET_VALUES;
     plan(vec![

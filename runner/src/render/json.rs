@@ -16,7 +16,7 @@ use echo_iac_engine::{Change, Plan, Step};
 /// Unchanged steps are included; `namespace` is null for cluster-scoped
 /// objects, `old`/`new` null for an added/removed field, and `"(sensitive)"`
 /// in place of a Secret's values.
-pub fn plan_json(plan: &Plan) -> Value {
+pub(crate) fn plan_json(plan: &Plan) -> Value {
     json!({
         "stack": plan.stack,
         "steps": plan.steps.iter().map(step_json).collect::<Vec<_>>(),

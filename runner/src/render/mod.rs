@@ -8,8 +8,8 @@ mod json;
 mod text;
 mod value;
 
-pub use json::plan_json;
-pub use text::{TextOptions, plan_text};
+pub(crate) use json::plan_json;
+pub(crate) use text::{TextOptions, plan_text};
 
 #[cfg(test)]
 mod fixtures;

@@ -17,7 +17,7 @@ use echo_iac_engine::{Blocker, Change, Op, Plan, Step, Summary};
 
 /// How [`plan_text`] renders.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TextOptions {
+pub(crate) struct TextOptions {
     /// Follow each changed step with a unified YAML diff of the whole object.
     pub diff: bool,
     /// Use ANSI colors; off when output is not a terminal.
@@ -39,7 +39,7 @@ const BLOCK_MAX_LINES: usize = 16;
 
 /// Renders a plan as Pulumi-style preview text, ending with the summary line.
 /// The `Previewing stack …` header is the caller's.
-pub fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
+pub(crate) fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
     let p = Painter(opts.color);
     let listed: Vec<&Step> = if plan.has_changes() {
         plan.steps

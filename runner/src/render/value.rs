@@ -19,7 +19,7 @@ const KEYS_SHOWN: usize = 4;
 /// (`"server {\n    listen 80;\n …" (412 chars)`), objects and arrays as compact
 /// JSON while short, else their shape (`{…} (3 keys: image, name, ports)`,
 /// `[…] (5 items)`).
-pub fn format_value(v: &Value) -> String {
+pub(crate) fn format_value(v: &Value) -> String {
     let compact = v.to_string();
     if compact.chars().count() <= INLINE_MAX {
         return compact;

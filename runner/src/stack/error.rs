@@ -37,36 +37,52 @@ impl fmt::Display for SourceError {
 
 impl std::error::Error for SourceError {}
 
+/// Why a stack could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
+    /// No stack file has the name asked for.
     #[error(
         "no stack named `{name}`: {} does not exist; stacks in this project: {}",
         display_path(file).display(),
         list(available)
     )]
     NotFound {
+        /// The name asked for.
         name: String,
+        /// Where its file would be.
         file: PathBuf,
+        /// The project's stacks, for a suggestion.
         available: Vec<String>,
     },
+    /// The stack file exists but cannot be read.
     #[error("cannot read {}: {source}", display_path(file).display())]
     Read {
+        /// The stack file.
         file: PathBuf,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
+    /// The file's name is not a valid stack name: the name becomes a label
+    /// value, so it follows the label rules.
     #[error(
         "{}: `{}` cannot be a stack name: {reason}",
         display_path(file).display(),
         name.escape_debug()
     )]
     InvalidName {
+        /// The name, from the file name.
         name: String,
+        /// The stack file.
         file: PathBuf,
+        /// Which rule it breaks.
         reason: String,
     },
+    /// The file's content is not valid: at a line and column when known,
+    /// with the source lines underlined. Boxed to keep every `Result` small.
     #[error(transparent)]
     Invalid(Box<SourceError>),
+    /// No stack could be chosen in the project.
     #[error(transparent)]
     Project(#[from] ProjectError),
 }

@@ -54,7 +54,11 @@ pub struct Stack<P> {
     pub kubeconfig: Vec<PathBuf>,
     /// Kubeconfig context; `None` means the kubeconfig's current context.
     pub context: Option<String>,
+    /// The namespace the program's namespaced objects go in.
     pub namespace: String,
+    /// `createNamespace`: whether `up` creates the namespace (and `destroy`
+    /// deletes it, when nothing else lives in it); with false, it must
+    /// exist already.
     pub create_namespace: bool,
     /// Where the stack's state and lock live (`backend:`, default
     /// `file://state`).
@@ -279,13 +283,21 @@ pub mod testing {
     use std::fmt::Debug;
     use std::path::Path;
 
+    #[cfg(test)]
     use serde::de::MapAccess;
+    #[cfg(test)]
     use serde_saphyr::Spanned;
 
-    use super::{KeyHelp, ProgramConfig, Source, Stack, StackError, parse_with_home};
+    #[cfg(test)]
+    use super::{KeyHelp, Source};
+    use super::{ProgramConfig, Stack, StackError, parse_with_home};
 
+    /// The stack file every helper parses as, relative to [`ROOT`].
     pub const FILE: &str = "stacks/dev.yaml";
+    /// The project folder every helper parses in.
     pub const ROOT: &str = "/projects/echo";
+    /// The home folder `~` expands to, so expected paths do not depend on
+    /// who runs the tests.
     pub const HOME: &str = "/home/dev";
 
     /// Parses `text` as stack `name` of program `C`, from [`FILE`] in [`ROOT`].
@@ -297,6 +309,8 @@ pub mod testing {
         parse_with_home::<C>(name, Path::new(FILE), text, Path::new(ROOT), home)
     }
 
+    /// Parses `text` as stack `dev` of program `C`, panicking with the error
+    /// if it does not parse.
     pub fn parse_ok_as<C: ProgramConfig>(text: &str) -> Stack<C::Validated>
     where
         C::Validated: Debug,
@@ -307,6 +321,8 @@ pub mod testing {
         }
     }
 
+    /// Parses `text` as stack `dev` of program `C`, panicking with the stack
+    /// if it parses.
     pub fn parse_err_as<C: ProgramConfig>(text: &str) -> StackError
     where
         C::Validated: Debug,
@@ -317,15 +333,21 @@ pub mod testing {
         }
     }
 
-    pub fn parse_ok(text: &str) -> Stack<Option<String>> {
+    #[cfg(test)]
+    pub(crate) fn parse_ok(text: &str) -> Stack<Option<String>> {
         parse_ok_as::<Greeting>(text)
     }
 
-    pub fn parse_err(text: &str) -> StackError {
+    #[cfg(test)]
+    pub(crate) fn parse_err(text: &str) -> StackError {
         parse_err_as::<Greeting>(text)
     }
 
-    pub fn parse_without_home(name: &str, text: &str) -> Result<Stack<Option<String>>, StackError> {
+    #[cfg(test)]
+    pub(crate) fn parse_without_home(
+        name: &str,
+        text: &str,
+    ) -> Result<Stack<Option<String>>, StackError> {
         parse_as::<Greeting>(name, text, None)
     }
 
@@ -345,11 +367,13 @@ pub mod testing {
 
     /// A program whose section is one key, `greeting: <text>`, which must not
     /// be empty.
+    #[cfg(test)]
     #[derive(Default)]
-    pub struct Greeting {
+    pub(crate) struct Greeting {
         greeting: Option<Spanned<String>>,
     }
 
+    #[cfg(test)]
     impl ProgramConfig for Greeting {
         const KEYS: &'static [&'static str] = &["greeting"];
         type Validated = Option<String>;

@@ -8,8 +8,11 @@ pub struct Mark {
     pub line: usize,
     /// 1-based, in characters.
     pub column: usize,
+    /// How many characters to underline.
     pub len: usize,
+    /// The words after the underline.
     pub label: String,
+    /// `^` (the error itself) rather than `-` (a related place).
     pub primary: bool,
 }
 

@@ -14,6 +14,7 @@ use crate::suggest::closest;
 pub struct KeyHelp {
     /// Completes "`key` must be ...", e.g. "a whole number (0-1000)".
     pub takes: String,
+    /// The line after the error: how to write the value.
     pub hint: String,
 }
 
@@ -29,9 +30,11 @@ impl KeyHelp {
 
 /// An error said in a stack file's terms.
 pub struct Wording {
+    /// The error, without file and position.
     pub message: String,
     /// What the underline says.
     pub label: String,
+    /// What to do next, for the line after the error.
     pub hint: String,
 }
 
