@@ -82,7 +82,9 @@ fn a_pod_on_the_real_node_curls_a_service_by_short_name_and_fqdn_through_cluster
 
     // curl prints each answer, then the address it connected to: the
     // Service's cluster IP, which only cluster DNS can have given it; and
-    // last the pod's resolv.conf.
+    // last the pod's resolv.conf. kube-proxy programs a new Service's rules
+    // a moment after its endpoints are ready, and until then the cluster IP
+    // refuses or is unreachable: every error is retried for a while.
     let fqdn = format!("echo-nodeport-service.{}.svc.cluster.local", ns.name());
     util::apply_yaml(
         &ns,
@@ -97,7 +99,7 @@ spec:
   - name: curl
     image: {image}
     imagePullPolicy: Never
-    args: [-sS, --max-time, '5', --retry, '5', --retry-connrefused, --retry-delay, '1',
+    args: [-sS, --max-time, '5', --retry, '15', --retry-all-errors, --retry-delay, '1',
       -w, 'connected to %{{remote_ip}}\\n',
       'http://echo-nodeport-service/', 'http://{fqdn}/', 'file:///etc/resolv.conf']
 ",
