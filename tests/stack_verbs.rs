@@ -150,6 +150,24 @@ fn stack_init_never_overwrites_a_stack_file_and_names_it() {
 }
 
 #[test]
+fn stack_init_never_writes_through_a_linked_stacks_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("stacks")).unwrap();
+
+    run_in(dir.path(), &["stack", "init", "dev"])
+        .assert_code(1)
+        .assert_contains("is a symbolic link to")
+        .assert_contains(&elsewhere.path().display().to_string())
+        .assert_contains("nothing was written");
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "a file was written through the link"
+    );
+}
+
+#[test]
 fn stack_init_and_rm_refuse_a_name_that_is_no_stack_name_as_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["Bad Name", "../escape", "dev-", &"x".repeat(64)] {

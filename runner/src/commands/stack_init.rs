@@ -47,6 +47,7 @@ pub(crate) fn run<P: Program>(
     )?;
 
     project.create_stacks_dir()?;
+    refuse_linked_stacks_dir(&project)?;
     let file = project.new_stack_file(name);
     write_new(&file, text.as_bytes()).map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => exists(name, std::slice::from_ref(&file)),
@@ -64,6 +65,27 @@ pub(crate) fn run<P: Program>(
         shown(&file).display()
     ));
     Ok(())
+}
+
+/// A checkout may carry `stacks/` as a symbolic link to anywhere; a new
+/// file goes only into a real folder of the project's own, since a tool run
+/// in someone else's checkout (often as root) writes nowhere else.
+fn refuse_linked_stacks_dir(project: &Project) -> Result<(), Error> {
+    let dir = project.root().join("stacks");
+    let linked = fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink());
+    if !linked {
+        return Ok(());
+    }
+    let target = fs::read_link(&dir)
+        .map(|t| t.display().to_string())
+        .unwrap_or_else(|_| "somewhere unreadable".into());
+    Err(Error::refused(
+        format!(
+            "{} is a symbolic link to {target}; nothing was written",
+            shown(&dir).display()
+        ),
+        "stack files are written only into a real stacks/ folder of the project: replace the link with a folder",
+    ))
 }
 
 fn stack_backend_default() -> &'static str {
