@@ -95,6 +95,7 @@ mod reasons;
 mod references;
 pub mod refresh;
 mod resource;
+pub mod saved_plan;
 pub mod sensitive;
 pub mod state;
 #[cfg(any(test, feature = "testing"))]

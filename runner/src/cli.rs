@@ -156,6 +156,10 @@ pub(crate) struct PreviewArgs {
     /// Exit with code 2 if anything would change.
     #[arg(long)]
     pub expect_no_changes: bool,
+    /// Also save the plan to FILE for review, for `up --plan FILE` to
+    /// apply exactly that; it holds digests, never an object or a value.
+    #[arg(long, value_name = "FILE")]
+    pub save_plan: Option<PathBuf>,
     #[command(flatten)]
     pub plan: PlanArgs,
 }
@@ -185,6 +189,14 @@ pub(crate) struct UpArgs {
     /// If another run holds the stack's lock, wait this long for it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait_for_lock: Option<Duration>,
+    /// Apply the plan `preview --save-plan FILE` saved, and only if
+    /// planning again gives exactly it; otherwise change nothing and say
+    /// what moved. Asks no confirmation: the plan was reviewed.
+    #[arg(long = "plan", value_name = "FILE", conflicts_with = "skip_preview")]
+    pub saved_plan: Option<PathBuf>,
+    /// Refuse a saved plan older than this.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "saved_plan")]
+    pub plan_max_age: Option<Duration>,
     #[command(flatten)]
     pub plan: PlanArgs,
 }

@@ -14,3 +14,14 @@ pub(crate) fn bin() -> &'static str {
 pub(crate) fn set(name: &'static str) {
     let _ = NAME.set(name);
 }
+
+static VERSION: OnceLock<&'static str> = OnceLock::new();
+
+/// The running program's version, as `--version` prints it.
+pub(crate) fn version() -> &'static str {
+    VERSION.get().copied().unwrap_or(env!("CARGO_PKG_VERSION"))
+}
+
+pub(crate) fn set_version(version: &'static str) {
+    let _ = VERSION.set(version);
+}

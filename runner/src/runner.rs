@@ -62,6 +62,7 @@ impl<P: Program> Runner<P> {
         T: Into<OsString> + Clone,
     {
         crate::name::set(P::NAME);
+        crate::name::set_version(self.version);
         let command = self.command();
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         let matches = match command.clone().try_get_matches_from(&args) {

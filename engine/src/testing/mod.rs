@@ -67,6 +67,8 @@ mod tests_ready;
 #[cfg(test)]
 mod tests_refresh;
 #[cfg(test)]
+mod tests_saved_plan;
+#[cfg(test)]
 mod tests_sensitive;
 #[cfg(test)]
 mod tests_state;

@@ -9,6 +9,7 @@ mod preview;
 mod progress;
 mod refresh;
 mod render;
+mod saved_plan;
 mod shell;
 pub(crate) mod stack_init;
 mod stack_ls;

@@ -5,7 +5,7 @@ use crate::error::{Error, exit};
 use crate::program::Program;
 use echo_iac_engine::planner;
 
-use super::{Session, check_blocked, plan_options, show_plan};
+use super::{Session, check_blocked, note, plan_options, saved_plan, show_plan};
 
 pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> Result<(), Error> {
     // Preview takes no lock and writes nothing: it may run beside an `up`.
@@ -30,6 +30,17 @@ pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> R
         args.json,
     );
     check_blocked(&plan)?;
+    if let Some(file) = &args.save_plan {
+        let saved = saved_plan::record(&cluster, &plan, &desired, &state, &args.plan);
+        saved_plan::write(file, &saved)?;
+        note(&format!(
+            "Saved the plan to {}: `{} --stack {} up --plan {}` applies exactly it, or nothing.",
+            file.display(),
+            crate::name::bin(),
+            session.stack.name,
+            file.display()
+        ));
+    }
     if args.expect_no_changes && plan.has_changes() {
         return Err(Error::Exit(exit::CHANGES));
     }

@@ -15,7 +15,7 @@ use echo_iac_engine::state::Locked;
 
 use super::output::format_outputs;
 use super::{
-    Session, check_blocked, confirm, plan_options, print, print_document, show_plan,
+    Session, check_blocked, confirm, plan_options, print, print_document, saved_plan, show_plan,
     watch_interrupts,
 };
 
@@ -39,6 +39,16 @@ async fn run_locked<P: Program>(
     started: Instant,
 ) -> Result<(), Error> {
     let store = locked.store();
+    // Read first: a plan file that cannot be used stops the run before
+    // anything is asked of the cluster.
+    let reviewed = match &args.saved_plan {
+        Some(file) => Some(saved_plan::read(file, args.plan_max_age)?),
+        None => None,
+    };
+    let plan_args = match &reviewed {
+        Some(reviewed) => saved_plan::plan_args(reviewed, &args.plan),
+        None => args.plan.clone(),
+    };
     let state = store.load().await?;
     let desired = session.desired()?;
     let cluster = session.connect().await?;
@@ -47,21 +57,28 @@ async fn run_locked<P: Program>(
         &session.stack.name,
         &desired,
         &state,
-        &plan_options(&args.plan, session.concurrency()),
+        &plan_options(&plan_args, session.concurrency()),
     )
     .await?;
 
     if !args.json && !args.skip_preview {
         show_plan("Updating", session, &cluster, &plan, args.diff, false);
     }
+    // A reviewed plan never holds a blocked step: what differs from it is
+    // the news, before any hint on how to unblock a plan nobody reviewed.
+    if let (Some(file), Some(reviewed)) = (&args.saved_plan, &reviewed) {
+        let now = saved_plan::record(&cluster, &plan, &desired, &state, &plan_args);
+        saved_plan::check(file, reviewed, &now)?;
+    }
     check_blocked(&plan)?;
     plan.drop_objects();
-    if plan.has_changes() {
+    // A saved plan was reviewed: applying it exactly asks nobody again.
+    if plan.has_changes() && reviewed.is_none() {
         confirm("Do you want to perform this update?", args.yes, "up")?;
     }
 
     let options = UpOptions {
-        force_conflicts: args.plan.force_conflicts,
+        force_conflicts: plan_args.force_conflicts,
         concurrency: session.concurrency(),
         timeout: args.timeout,
         wait_grace: args.wait_grace,
