@@ -4,8 +4,9 @@
 //! A saved plan holds no object: per step, the operation, the object's id,
 //! the uid the state knew it by, and digests of the desired object and of
 //! the field changes. Field changes are already masked for Secrets; a
-//! desired Secret is digested with Argon2id salted by the stack and the object (as the state seals values),
-//! so the file gives no value away. When the same stack is planned again,
+//! desired Secret is digested with Argon2id salted by the stack and the
+//! object (as the state seals values), so the file gives no value away.
+//! When the same stack is planned again,
 //! [`SavedPlan::differences`] says step by step what moved since.
 
 use serde::{Deserialize, Serialize};
