@@ -169,9 +169,11 @@ fn plan_markdown_within(plan: &Plan, header: &MarkdownHeader<'_>, limit: usize) 
     out.push_str(&table);
     if total > budget {
         // Sections reduced to their reasons: keep them only while they fit.
+        let mut used = chars(&out) + chars(&tail);
         for section in &sections {
             let text = section.render();
-            if chars(&out) + chars(&text) + chars(&tail) > budget {
+            used += chars(&text);
+            if used > budget {
                 break;
             }
             out.push_str(&text);
