@@ -107,6 +107,24 @@ fn usage_error_with_json_prints_an_error_document() {
 }
 
 #[test]
+fn json_with_another_format_is_a_usage_error() {
+    let run = bare(&["preview", "--json", "--format", "markdown"]);
+    run.assert_code(64);
+    let error = &document(&run)["error"];
+    assert_eq!(error["kind"], "usage", "{run}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("'--format markdown'"),
+        "{run}"
+    );
+    bare(&["preview", "--format", "text", "--json"])
+        .assert_code(64)
+        .assert_contains("--format text");
+}
+
+#[test]
 fn a_run_that_fails_exits_1() {
     let (project, _dir) = unreachable_project();
     project
@@ -127,6 +145,21 @@ fn preview_that_finds_changes_exits_2() {
         .run(&["preview", "--expect-no-changes"])
         .assert_code(2)
         .assert_contains("create");
+}
+
+#[test]
+fn markdown_preview_that_finds_changes_prints_a_comment_and_exits_2() {
+    let stack = TestStack::new("exit-two-md");
+    stack.write(&format!(
+        "echo:\n  replicas: 1\n  nodePort: {}\n",
+        node_port()
+    ));
+    let run = stack.run(&["preview", "--format", "markdown", "--expect-no-changes"]);
+    run.assert_code(2)
+        .assert_contains("### echo-iac preview of stack `dev`")
+        .assert_contains("| `+` | Deployment |")
+        .assert_contains("```diff\n");
+    assert!(run.stdout.chars().count() < 65_536, "{run}");
 }
 
 #[test]

@@ -127,6 +127,17 @@ pub(crate) enum Command {
     Man,
 }
 
+impl Command {
+    /// Checks what clap's attributes cannot say: flags that contradict each
+    /// other only for some values (`--json --format markdown`).
+    pub(crate) fn check(&self) -> Result<(), clap::Error> {
+        match self {
+            Command::Preview(args) => args.check(),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct CompletionsArgs {
     /// The shell to complete for.
@@ -150,9 +161,13 @@ pub(crate) struct PreviewArgs {
     /// Also show a unified YAML diff of each changed object.
     #[arg(long)]
     pub diff: bool,
-    /// Print the plan as one JSON document.
+    /// Print the plan as one JSON document (the same as `--format json`).
     #[arg(long)]
     pub json: bool,
+    /// How to print the plan: text for a terminal, one JSON document, or
+    /// Markdown for a pull-request comment.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<PlanFormat>,
     /// Exit with code 2 if anything would change.
     #[arg(long)]
     pub expect_no_changes: bool,
@@ -162,6 +177,54 @@ pub(crate) struct PreviewArgs {
     pub save_plan: Option<PathBuf>,
     #[command(flatten)]
     pub plan: PlanArgs,
+}
+
+impl PreviewArgs {
+    /// The format asked for: `--json` is `--format json`.
+    pub fn format(&self) -> PlanFormat {
+        if self.json {
+            PlanFormat::Json
+        } else {
+            self.format.unwrap_or(PlanFormat::Text)
+        }
+    }
+
+    /// `--json` with another format is a command line that contradicts
+    /// itself.
+    fn check(&self) -> Result<(), clap::Error> {
+        match self.format {
+            Some(format) if self.json && format != PlanFormat::Json => Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "the argument '--json' cannot be used with '--format {}'\n",
+                    format.name()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How `preview` prints its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PlanFormat {
+    /// Aligned text for a terminal, in color when it takes colors.
+    Text,
+    /// One JSON document, as `--json` prints it.
+    Json,
+    /// Markdown for a pull-request comment, kept under GitHub's limit.
+    Markdown,
+}
+
+impl PlanFormat {
+    /// The name given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlanFormat::Text => "text",
+            PlanFormat::Json => "json",
+            PlanFormat::Markdown => "markdown",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -75,7 +75,9 @@ impl<P: Program> Runner<P> {
             let invocation = if P::Command::has_subcommand(name) {
                 Invocation::Program(P::Command::from_arg_matches(&matches)?)
             } else {
-                Invocation::Runner(Command::from_arg_matches(&matches)?)
+                let command = Command::from_arg_matches(&matches)?;
+                command.check()?;
+                Invocation::Runner(command)
             };
             Ok((global, invocation))
         });
@@ -111,13 +113,18 @@ impl<P: Program> Runner<P> {
 }
 
 /// Whether the command run, the runner's or the program's, was given
-/// `--json`: then a failure is told on stdout as a JSON document too.
+/// `--json` (or `--format json`): then a failure is told on stdout as a
+/// JSON document too.
 fn wants_json(matches: &clap::ArgMatches) -> bool {
     let mut leaf = matches;
     while let Some((_, sub)) = leaf.subcommand() {
         leaf = sub;
     }
     matches!(leaf.try_get_one::<bool>("json"), Ok(Some(true)))
+        || matches!(
+            leaf.try_get_one::<cli::PlanFormat>("format"),
+            Ok(Some(cli::PlanFormat::Json))
+        )
 }
 
 /// Prints what clap found (help and version on stdout, exit 0) and returns

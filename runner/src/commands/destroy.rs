@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::cli::DestroyArgs;
+use crate::cli::{DestroyArgs, PlanFormat};
 use crate::error::Error;
 use crate::program::Program;
 use crate::render;
@@ -90,7 +90,14 @@ async fn run_locked<P: Program>(
     // deleted; a failure prints an error document instead, so stdout
     // always holds exactly one.
     if !args.json {
-        show_plan("Destroying", session, &cluster, &plan, false, false);
+        show_plan(
+            "Destroying",
+            session,
+            &cluster,
+            &plan,
+            false,
+            PlanFormat::Text,
+        );
     }
     if plan.steps.is_empty() && state.pending.is_empty() {
         if args.json {

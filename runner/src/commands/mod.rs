@@ -23,11 +23,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::cli::PlanFormat;
 use crate::cli::{ColorChoice, Command, GlobalArgs, PlanArgs, StackCommand};
 use crate::error::{Error, exit};
 use crate::program::{ConfigOf, LiveView, Outputs, Program, StackInfo};
 use crate::project::Project;
-use crate::render::{TextOptions, plan_json, plan_text};
+use crate::render::{MarkdownHeader, TextOptions, plan_json, plan_markdown, plan_text};
 use crate::stack::{self, Stack};
 use echo_iac_engine::Plan;
 use echo_iac_engine::cluster::{Cluster, Notices, PluginGuard, RequestCounter, Target};
@@ -312,21 +313,35 @@ fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
-/// Prints a plan: as one JSON document, or as text under a header naming the
-/// stack, its namespace and the context.
+/// Prints a plan: as one JSON document, as a Markdown comment, or as text
+/// under a header naming the stack, its namespace and the context.
 pub(crate) fn show_plan<P: Program>(
     verb: &str,
     session: &Session<P>,
     cluster: &Cluster,
     plan: &Plan,
     diff: bool,
-    json: bool,
+    format: PlanFormat,
 ) {
-    if json {
-        print_document(&plan_json(plan));
-        return;
-    }
     let context = cluster.context();
+    match format {
+        PlanFormat::Json => {
+            print_document(&plan_json(plan));
+            return;
+        }
+        PlanFormat::Markdown => {
+            print(&plan_markdown(
+                plan,
+                &MarkdownHeader {
+                    stack: &session.stack.name,
+                    namespace: &session.stack.namespace,
+                    context,
+                },
+            ));
+            return;
+        }
+        PlanFormat::Text => {}
+    }
     print(&format!(
         "{verb} stack {} (namespace {}, context {})\n",
         session.stack.name,

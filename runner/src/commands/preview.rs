@@ -27,7 +27,7 @@ pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> R
         &cluster,
         &plan,
         args.diff,
-        args.json,
+        args.format(),
     );
     check_blocked(&plan)?;
     if let Some(file) = &args.save_plan {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::cli::UpArgs;
+use crate::cli::{PlanFormat, UpArgs};
 use crate::error::Error;
 use crate::program::Program;
 use crate::render;
@@ -62,7 +62,14 @@ async fn run_locked<P: Program>(
     .await?;
 
     if !args.json && !args.skip_preview {
-        show_plan("Updating", session, &cluster, &plan, args.diff, false);
+        show_plan(
+            "Updating",
+            session,
+            &cluster,
+            &plan,
+            args.diff,
+            PlanFormat::Text,
+        );
     }
     // A reviewed plan never holds a blocked step: what differs from it is
     // the news, before any hint on how to unblock a plan nobody reviewed.

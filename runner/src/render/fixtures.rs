@@ -282,3 +282,39 @@ pub(crate) fn secret_plan() -> Plan {
         ),
     ])
 }
+
+/// A stack of `n` ConfigMaps, each with a long file that changes on every
+/// line, so every step has a large field change and a large diff.
+pub(crate) fn large_plan(n: usize) -> Plan {
+    let config = |i: usize, greeting: &str| {
+        let file: String = (0..40)
+            .map(|line| {
+                format!(
+                    "{greeting} from object {i}, line {line}: {}\n",
+                    "x".repeat(40)
+                )
+            })
+            .collect();
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": format!("config-{i:04}"), "namespace": "echo-dev"},
+            "data": {"app.conf": file},
+        })
+    };
+    plan(
+        (0..n)
+            .map(|i| step(Op::Update, Some(config(i, "hello")), Some(config(i, "hi"))))
+            .collect(),
+    )
+}
+
+/// A ConfigMap whose new value holds what Markdown and HTML would read as
+/// markup: a table cell's bar, backticks, a fence, a tag.
+pub(crate) fn markup_plan() -> Plan {
+    let mut new = config_map("Hello");
+    new["data"]["notes"] = json!("a | b `code` <script>alert(1)</script>\n```\nfenced\n````\n");
+    let mut step = step(Op::Update, Some(config_map("Hello")), Some(new));
+    step.reason = Some("why | not `this` <b>bold</b> *now*".to_string());
+    plan(vec![step])
+}

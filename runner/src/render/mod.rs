@@ -5,10 +5,12 @@
 //! the caller's business. That keeps the output testable with snapshots.
 
 mod json;
+mod markdown;
 mod text;
 mod value;
 
 pub(crate) use json::plan_json;
+pub(crate) use markdown::{MarkdownHeader, plan_markdown};
 pub(crate) use text::{TextOptions, plan_text};
 
 #[cfg(test)]

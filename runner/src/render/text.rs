@@ -174,8 +174,7 @@ pub(crate) fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
 
 /// The summary line without colors, e.g. `Resources: + 2 to create,
 /// ~ 1 to update, 3 unchanged`, or `Resources: no changes (3 unchanged)`.
-#[cfg(test)]
-fn summary_line(summary: &Summary) -> String {
+pub(super) fn summary_line(summary: &Summary) -> String {
     painted_summary(summary, &Painter(false))
 }
 
@@ -254,6 +253,27 @@ fn render_details(out: &mut String, step: &Step, opts: &TextOptions, p: &Painter
             out.push('\n');
         }
     }
+}
+
+/// The field changes of an update or a replace as the text shows them,
+/// without colors and without the indent under the step's row; empty for
+/// other steps. `diff_shown` says whether a full diff follows, which decides
+/// the hint under a long text change.
+pub(super) fn change_lines(step: &Step, diff_shown: bool) -> String {
+    if !matches!(step.op, Op::Update | Op::Replace) {
+        return String::new();
+    }
+    let opts = TextOptions {
+        diff: diff_shown,
+        color: false,
+    };
+    let mut out = String::new();
+    for change in &step.changes {
+        render_change(&mut out, change, &opts, &Painter(false));
+    }
+    out.lines()
+        .map(|line| format!("{}\n", line.strip_prefix(DETAIL).unwrap_or(line)))
+        .collect()
 }
 
 fn render_blocker(out: &mut String, blocker: &Blocker, p: &Painter) {
