@@ -97,6 +97,7 @@ pub mod refresh;
 mod resource;
 pub mod sensitive;
 pub mod state;
+pub mod target;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod untracked;

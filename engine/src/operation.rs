@@ -128,7 +128,12 @@ pub async fn up<'a>(
 ) -> Result<Applied<'a>, EngineError> {
     refuse_blocked(plan)?;
     // Objects an interrupted run may have applied without seeing them work.
-    let unfinished: Vec<ResourceId> = state.pending.iter().map(|p| p.id.clone()).collect();
+    let unfinished: Vec<ResourceId> = state
+        .pending
+        .iter()
+        .filter(|p| !plan.leaves_out(&p.id))
+        .map(|p| p.id.clone())
+        .collect();
     let journal = Journal::new(store, state);
     let apply_options = ApplyOptions {
         force_conflicts: options.force_conflicts,
@@ -139,8 +144,10 @@ pub async fn up<'a>(
     apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
-        // interrupted run left half done has converged.
-        journal.update(|s| s.pending.clear()).await?;
+        // interrupted run left half done has converged; what a targeted plan left out has not.
+        journal
+            .update(|s| s.pending.retain(|p| plan.leaves_out(&p.id)))
+            .await?;
         observer.note(&format!(
             "Recovered {} operation(s) an earlier run left unfinished",
             plan.interrupted.len()
@@ -193,7 +200,8 @@ impl Applied<'_> {
 
 /// Deletes what `plan` (made by `planner::plan_destroy`) lists, dependents
 /// first; the state is left with no objects, no pending entries and no
-/// outputs. `desired` gives the program's dependency order.
+/// outputs, unless the plan leaves objects out (targets): their entries,
+/// and the outputs, stay. `desired` gives the program's dependency order.
 pub async fn destroy(
     cluster: &Cluster,
     store: &Locked<'_>,
@@ -216,9 +224,13 @@ pub async fn destroy(
         .update(|s| {
             // What is still pending names objects an interrupted run never
             // created (the plan found none of them live with this stack's
-            // labels), so nothing of it is left to finish.
-            s.pending.clear();
-            s.outputs.clear();
+            // labels), so nothing of it is left to finish, but for what a
+            // targeted plan left out: that stays, and so do the outputs
+            // of a stack that still has objects.
+            s.pending.retain(|p| plan.leaves_out(&p.id));
+            if plan.left_out.is_empty() {
+                s.outputs.clear();
+            }
         })
         .await?;
     stopped_early(&options.cancel)?;

@@ -53,14 +53,16 @@ impl DeleteUntracked {
 
 /// Names objects as `KIND/NAME` (in any namespace) or
 /// `KIND/NAMESPACE/NAME`; the kind's case does not matter
-/// (`configmap/web` is `ConfigMap/web`).
+/// (`configmap/web` is `ConfigMap/web`), and `*` in the name matches any
+/// run of characters (`ConfigMap/web-*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selector {
     /// The kind as written; matched without regard to case.
     pub kind: String,
     /// The namespace, when the selector names one.
     pub namespace: Option<String>,
-    /// The object's name.
+    /// The object's name, or a pattern where `*` matches any run of
+    /// characters.
     pub name: String,
 }
 
@@ -78,7 +80,7 @@ impl Selector {
     /// Whether the object `id` is the one this selects.
     pub fn matches(&self, id: &ResourceId) -> bool {
         self.kind.eq_ignore_ascii_case(&id.kind)
-            && self.name == id.name
+            && crate::target::glob_matches(&self.name, &id.name)
             && self
                 .namespace
                 .as_ref()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use echo_iac_engine::cluster::ALLOW_PLUGINS_ENV;
+use echo_iac_engine::target::Targets;
 use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
 use crate::program::Program;
@@ -143,6 +144,36 @@ pub(crate) struct PlanArgs {
     /// (preview: plan as if).
     #[arg(long)]
     pub adopt: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `--target` and `--target-dependencies`, shared by preview, up and
+/// destroy.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct TargetArgs {
+    /// Change only this object (repeatable): KIND/NAMESPACE/NAME, or
+    /// KIND/NAME for a cluster-scoped kind or one in the stack's
+    /// namespace; `*` in the name matches any run of characters. Every
+    /// other object is left as it is, in the cluster and in the state.
+    #[arg(long, value_name = "KIND/NAME", value_parser = clap::value_parser!(Selector))]
+    pub target: Vec<Selector>,
+    /// Also change what the targets depend on, transitively.
+    #[arg(long, requires = "target")]
+    pub target_dependencies: bool,
+}
+
+impl TargetArgs {
+    /// The engine's targets, or `None` to plan every object; `namespace`
+    /// is the stack's.
+    pub(crate) fn targets(&self, namespace: &str) -> Option<Targets> {
+        if self.target.is_empty() {
+            return None;
+        }
+        let mut targets = Targets::new(self.target.clone(), Some(namespace.to_string()));
+        targets.dependencies = self.target_dependencies;
+        Some(targets)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +241,8 @@ pub(crate) struct DestroyArgs {
     #[arg(long, value_name = "KIND/NAME", num_args = 0..=1,
           action = clap::ArgAction::Append, value_parser = clap::value_parser!(Selector))]
     pub delete_untracked: Option<Vec<Selector>>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 impl DestroyArgs {

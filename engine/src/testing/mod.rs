@@ -70,3 +70,5 @@ mod tests_refresh;
 mod tests_sensitive;
 #[cfg(test)]
 mod tests_state;
+#[cfg(test)]
+mod tests_targets;

@@ -64,6 +64,7 @@ async fn run_locked<P: Program>(
         &planner::DestroyPlanOptions {
             concurrency: session.concurrency(),
             delete_untracked: delete_untracked.clone(),
+            targets: args.target.targets(&session.stack.namespace),
         },
     )
     .await?;

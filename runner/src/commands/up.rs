@@ -47,7 +47,7 @@ async fn run_locked<P: Program>(
         &session.stack.name,
         &desired,
         &state,
-        &plan_options(&args.plan, session.concurrency()),
+        &plan_options(&args.plan, session),
     )
     .await?;
 
