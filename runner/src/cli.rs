@@ -511,6 +511,45 @@ mod tests {
     }
 
     #[test]
+    fn targets_are_repeatable_on_preview_up_and_destroy() {
+        for verb in ["preview", "up", "destroy"] {
+            let cli = Cli::try_parse_from([
+                "echo-iac",
+                verb,
+                "--target",
+                "deployment/web-*",
+                "--target",
+                "ConfigMap/app/web",
+                "--target-dependencies",
+            ])
+            .unwrap();
+            let target = match cli.command {
+                Command::Preview(args) => args.plan.target,
+                Command::Up(args) => args.plan.target,
+                Command::Destroy(args) => args.target,
+                other => panic!("parsed as {other:?}"),
+            };
+            let targets = target.targets("app").expect("targets");
+            let named: Vec<String> = targets.selectors.iter().map(ToString::to_string).collect();
+            assert_eq!(named, ["deployment/web-*", "ConfigMap/app/web"], "{verb}");
+            assert!(targets.dependencies);
+            assert_eq!(targets.namespace.as_deref(), Some("app"));
+        }
+        let cli = Cli::try_parse_from(["echo-iac", "up"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("parsed as {:?}", cli.command)
+        };
+        assert!(up.plan.target.targets("app").is_none());
+    }
+
+    #[test]
+    fn target_dependencies_without_a_target_and_malformed_targets_are_usage_errors() {
+        assert!(Cli::try_parse_from(["echo-iac", "up", "--target-dependencies"]).is_err());
+        let err = Cli::try_parse_from(["echo-iac", "preview", "--target", "web"]).unwrap_err();
+        assert!(err.to_string().contains("KIND/NAME"), "{err}");
+    }
+
+    #[test]
     fn a_malformed_untracked_name_is_rejected_with_examples() {
         let err = destroy(&["--delete-untracked", "stray"]).unwrap_err();
         assert!(err.to_string().contains("KIND/NAME"), "{err}");

@@ -17,9 +17,10 @@ pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, candidate)| candidate)
 }
 
-/// Up to `limit` candidates closest to `word`, closest first: those within
-/// a third of its length in edits (at least two), ignoring case. For ids
-/// such as `Deployment/ns/web`, where a typo can sit in any part.
+/// Up to `limit` candidates closest to `word`, ignoring case: those as few
+/// edits away as the closest one, when that is within a third of its
+/// length (at least two). For ids such as `Deployment/ns/web`, where a
+/// typo can sit in any part.
 pub fn nearest<'a>(
     word: &str,
     candidates: impl Iterator<Item = &'a str>,
@@ -32,7 +33,13 @@ pub fn nearest<'a>(
         .filter(|(distance, _)| *distance <= most)
         .collect();
     ranked.sort();
-    ranked.into_iter().take(limit).map(|(_, c)| c).collect()
+    let best = ranked.first().map_or(0, |(distance, _)| *distance);
+    ranked
+        .into_iter()
+        .take_while(|(distance, _)| *distance == best)
+        .take(limit)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// Levenshtein distance, in characters.
@@ -74,7 +81,11 @@ mod tests {
         ];
         assert_eq!(
             nearest("deployment/app/wbe", ids.into_iter(), 3),
-            ["Deployment/app/web", "Deployment/app/api"]
+            ["Deployment/app/web"]
+        );
+        assert_eq!(
+            nearest("Service/app/wab", ids.into_iter(), 3),
+            ["Service/app/web"]
         );
         assert_eq!(
             nearest("Deployment/web", ids.into_iter(), 3),
