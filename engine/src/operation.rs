@@ -112,6 +112,9 @@ pub struct Applied<'a> {
     journal: Journal<'a>,
     store: &'a Locked<'a>,
     changed: bool,
+    /// Objects the plan left out whose wait, pending from an earlier run,
+    /// this run did not finish: it stays pending.
+    unwaited: Vec<ResourceId>,
 }
 
 /// Applies `plan` (made by `planner::plan_up` for `desired` from `state`),
@@ -181,6 +184,12 @@ pub async fn up<'a>(
         journal,
         store,
         changed: plan.has_changes(),
+        unwaited: plan
+            .left_out
+            .iter()
+            .filter(|id| !targets.iter().any(|t| t.id() == *id))
+            .cloned()
+            .collect(),
     })
 }
 
@@ -190,7 +199,9 @@ impl Applied<'_> {
     pub async fn finish(self, outputs: BTreeMap<String, Value>) -> Result<State, EngineError> {
         let mut state = self.journal.into_state();
         if state.outputs != outputs || self.changed {
-            state.pending.retain(|p| p.op != WAIT_OP);
+            state
+                .pending
+                .retain(|p| p.op != WAIT_OP || self.unwaited.contains(&p.id));
             state.outputs = outputs;
             self.store.save(&mut state).await?;
         }

@@ -284,3 +284,43 @@ async fn an_unknown_target_is_an_error_naming_the_stacks_objects_before_any_requ
     }
     assert_eq!(stack.fake.requests().len(), requests, "nothing was sent");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_an_earlier_run_left_pending_stays_pending_for_objects_left_out() {
+    let (stack, config, deploy, old) = applied_stack().await;
+    let mut state = stack.state().await;
+    for object in [&config, &deploy, &old] {
+        state.begin(operation::WAIT_OP, id_of(object));
+    }
+    stack.set_state(state).await;
+    let desired = [
+        desired(config.clone(), &[]),
+        desired(deploy.clone(), &[&config]),
+        desired(old.clone(), &[]),
+    ];
+    let plan = stack
+        .plan_with(&desired, targeted(&["ConfigMap/ns/web"]))
+        .await
+        .unwrap();
+    assert_eq!(plan.interrupted.len(), 1, "{:?}", plan.interrupted);
+
+    let locked = stack.locked().await;
+    let applied = operation::up(
+        &stack.cluster,
+        &locked,
+        stack.state().await,
+        &plan,
+        &desired,
+        &UpOptions {
+            concurrency: 4,
+            timeout: TIMEOUT,
+            ..UpOptions::default()
+        },
+        &Silent,
+    )
+    .await
+    .unwrap();
+    let state = applied.finish(Default::default()).await.unwrap();
+    let pending: Vec<String> = state.pending.iter().map(|p| p.id.to_string()).collect();
+    assert_eq!(pending, ["Deployment ns/web", "ConfigMap ns/old"]);
+}
