@@ -27,6 +27,7 @@ mod shell;
 mod stack_errors;
 mod stack_test;
 mod stack_verbs;
+mod targets;
 mod team_state;
 mod untracked;
 mod util;

@@ -85,6 +85,16 @@ pub enum EngineError {
         /// What to fix, for the hint.
         fix: String,
     },
+    /// A target names no object the program declares or the state
+    /// records; nothing was sent.
+    #[error("target `{target}` names no object of this stack")]
+    UnknownTarget {
+        /// The target as given.
+        target: String,
+        /// Every object of the stack, as a target would name it
+        /// (`Kind/namespace/name`), sorted.
+        known: Vec<String>,
+    },
     /// The run was interrupted (Ctrl-C, SIGTERM): no step started after it,
     /// and the steps in flight were finished and recorded.
     #[error("interrupted; steps in flight were finished and recorded")]

@@ -10,7 +10,9 @@
 //!   request, a pod template hash that rolls pods when their config changes);
 //! - [`cluster::Cluster`]: the connection, applying as an [`Identity`];
 //! - [`planner::plan_up`] and [`planner::plan_destroy`]: a [`Plan`], one
-//!   [`Step`] per object, from the server's own dry runs;
+//!   [`Step`] per object, from the server's own dry runs, for every object
+//!   or only those [`target::Targets`] name (the rest are left as they are,
+//!   in the cluster and in the state);
 //! - [`operation::up`] and [`operation::destroy`]: carry a plan out through
 //!   the state's journal, refusing one with blocked steps; `up` then waits
 //!   until what it applied is ready ([`ready::Readiness`]);
@@ -98,6 +100,7 @@ mod resource;
 pub mod saved_plan;
 pub mod sensitive;
 pub mod state;
+pub mod target;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod untracked;

@@ -281,6 +281,7 @@ mod tests {
             ],
             interrupted: Vec::new(),
             untracked: Vec::new(),
+            left_out: Vec::new(),
         };
         let wanted = |id: &ResourceId| if id == &new { vec![30007] } else { vec![] };
         let first = deletes_to_run_first(&plan, wanted, &state);

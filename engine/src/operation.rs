@@ -112,6 +112,9 @@ pub struct Applied<'a> {
     journal: Journal<'a>,
     store: &'a Locked<'a>,
     changed: bool,
+    /// Objects the plan left out whose wait, pending from an earlier run,
+    /// this run did not finish: it stays pending.
+    unwaited: Vec<ResourceId>,
 }
 
 /// Applies `plan` (made by `planner::plan_up` for `desired` from `state`),
@@ -128,7 +131,12 @@ pub async fn up<'a>(
 ) -> Result<Applied<'a>, EngineError> {
     refuse_blocked(plan)?;
     // Objects an interrupted run may have applied without seeing them work.
-    let unfinished: Vec<ResourceId> = state.pending.iter().map(|p| p.id.clone()).collect();
+    let unfinished: Vec<ResourceId> = state
+        .pending
+        .iter()
+        .filter(|p| !plan.leaves_out(&p.id))
+        .map(|p| p.id.clone())
+        .collect();
     let journal = Journal::new(store, state);
     let apply_options = ApplyOptions {
         force_conflicts: options.force_conflicts,
@@ -139,8 +147,10 @@ pub async fn up<'a>(
     apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
     if !plan.interrupted.is_empty() {
         // Every declared object now matches the program, so what the
-        // interrupted run left half done has converged.
-        journal.update(|s| s.pending.clear()).await?;
+        // interrupted run left half done has converged; what a targeted plan left out has not.
+        journal
+            .update(|s| s.pending.retain(|p| plan.leaves_out(&p.id)))
+            .await?;
         observer.note(&format!(
             "Recovered {} operation(s) an earlier run left unfinished",
             plan.interrupted.len()
@@ -174,6 +184,12 @@ pub async fn up<'a>(
         journal,
         store,
         changed: plan.has_changes(),
+        unwaited: plan
+            .left_out
+            .iter()
+            .filter(|id| !targets.iter().any(|t| t.id() == *id))
+            .cloned()
+            .collect(),
     })
 }
 
@@ -183,7 +199,9 @@ impl Applied<'_> {
     pub async fn finish(self, outputs: BTreeMap<String, Value>) -> Result<State, EngineError> {
         let mut state = self.journal.into_state();
         if state.outputs != outputs || self.changed {
-            state.pending.retain(|p| p.op != WAIT_OP);
+            state
+                .pending
+                .retain(|p| p.op != WAIT_OP || self.unwaited.contains(&p.id));
             state.outputs = outputs;
             self.store.save(&mut state).await?;
         }
@@ -193,7 +211,8 @@ impl Applied<'_> {
 
 /// Deletes what `plan` (made by `planner::plan_destroy`) lists, dependents
 /// first; the state is left with no objects, no pending entries and no
-/// outputs. `desired` gives the program's dependency order.
+/// outputs, unless the plan leaves objects out (targets): their entries,
+/// and the outputs, stay. `desired` gives the program's dependency order.
 pub async fn destroy(
     cluster: &Cluster,
     store: &Locked<'_>,
@@ -216,9 +235,13 @@ pub async fn destroy(
         .update(|s| {
             // What is still pending names objects an interrupted run never
             // created (the plan found none of them live with this stack's
-            // labels), so nothing of it is left to finish.
-            s.pending.clear();
-            s.outputs.clear();
+            // labels), so nothing of it is left to finish, but for what a
+            // targeted plan left out: that stays, and so do the outputs
+            // of a stack that still has objects.
+            s.pending.retain(|p| plan.leaves_out(&p.id));
+            if plan.left_out.is_empty() {
+                s.outputs.clear();
+            }
         })
         .await?;
     stopped_early(&options.cancel)?;

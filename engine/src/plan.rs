@@ -175,6 +175,10 @@ pub struct Summary {
     pub delete: usize,
     /// Steps that cannot be carried out.
     pub blocked: usize,
+    /// Objects of the stack the plan leaves out, as its targets ask: they
+    /// are neither changed nor deleted.
+    #[serde(rename = "leftOut")]
+    pub left_out: usize,
 }
 
 /// What `up` or `destroy` would do to a stack, one step per object, in
@@ -192,6 +196,10 @@ pub struct Plan {
     /// state does not record (a state lost, or written on another machine).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub untracked: Vec<Untracked>,
+    /// Objects of the stack that a targeted plan leaves as they are, in
+    /// the cluster and in the state; empty for a plan without targets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<ResourceId>,
 }
 
 /// An object labelled as this stack's that the state does not list.
@@ -210,7 +218,10 @@ impl Plan {
     /// How many steps of each operation the plan holds.
     #[must_use]
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+        let mut s = Summary {
+            left_out: self.left_out.len(),
+            ..Summary::default()
+        };
         for step in &self.steps {
             if step.blocker.is_some() {
                 s.blocked += 1;
@@ -241,6 +252,12 @@ impl Plan {
             step.live = None;
             step.planned = None;
         }
+    }
+
+    /// Whether the plan leaves the object `id` out, as its targets ask.
+    #[must_use]
+    pub fn leaves_out(&self, id: &ResourceId) -> bool {
+        self.left_out.contains(id)
     }
 
     /// The steps that cannot be carried out.

@@ -20,6 +20,7 @@ use super::sensitive;
 use crate::cluster::{Cluster, ClusterError};
 use crate::identity::Identity;
 use crate::state::State;
+use crate::target::Targets;
 use crate::untracked::DeleteUntracked;
 
 /// Where new objects are validated when their own namespace does not exist
@@ -32,7 +33,7 @@ const STAND_IN_NAMESPACE: &str = "default";
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// How `up` is planned.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PlanOptions {
     /// Take fields owned by other managers instead of reporting conflicts.
     pub force_conflicts: bool,
@@ -40,6 +41,9 @@ pub struct PlanOptions {
     pub adopt: bool,
     /// How many objects are previewed at once; 0 counts as 1.
     pub concurrency: usize,
+    /// When given, only these objects are planned: every other object is
+    /// neither applied nor pruned, and is listed in [`Plan::left_out`].
+    pub targets: Option<Targets>,
 }
 
 impl Default for PlanOptions {
@@ -48,6 +52,7 @@ impl Default for PlanOptions {
             force_conflicts: false,
             adopt: false,
             concurrency: DEFAULT_CONCURRENCY,
+            targets: None,
         }
     }
 }
@@ -61,13 +66,26 @@ pub async fn plan_up(
     state: &State,
     options: &PlanOptions,
 ) -> Result<Plan, EngineError> {
-    let options = *options;
     let concurrency = options.concurrency.max(1);
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
     let pruned: Vec<&ResourceId> = deletion_order(state)
         .into_iter()
         .filter(|id| !declared.contains(id))
         .collect();
+    let scope = Scope::new(options.targets.as_ref(), desired, state)?;
+    let left_out = scope.left_out(desired.iter().map(|d| &d.id).chain(pruned.iter().copied()));
+    let targeted: Vec<DesiredResource>;
+    let desired: &[DesiredResource] = if scope.0.is_none() {
+        desired
+    } else {
+        targeted = desired
+            .iter()
+            .filter(|d| scope.includes(&d.id))
+            .cloned()
+            .collect();
+        &targeted
+    };
+    let pruned: Vec<&ResourceId> = pruned.into_iter().filter(|id| scope.includes(id)).collect();
     let live = Live::read(
         cluster,
         desired.iter().map(|d| &d.id).chain(pruned.iter().copied()),
@@ -88,6 +106,7 @@ pub async fn plan_up(
         new_namespaces: &new_namespaces,
         live: &live,
         declared: Some(&declared),
+        scope: &scope,
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
@@ -104,8 +123,9 @@ pub async fn plan_up(
     Ok(Plan {
         stack: stack.to_string(),
         steps,
-        interrupted: interrupted(state),
+        interrupted: interrupted(state, &left_out),
         untracked: untracked(&live, cluster.identity(), stack, state, &declared),
+        left_out,
     })
 }
 
@@ -117,6 +137,10 @@ pub struct DestroyPlanOptions {
     /// Which untracked objects that the program does not declare are
     /// deleted; by default none.
     pub delete_untracked: DeleteUntracked,
+    /// When given, only these objects are deleted: every other object
+    /// stays, in the cluster and in the state, and is listed in
+    /// [`Plan::left_out`].
+    pub targets: Option<Targets>,
 }
 
 impl Default for DestroyPlanOptions {
@@ -124,6 +148,7 @@ impl Default for DestroyPlanOptions {
         DestroyPlanOptions {
             concurrency: DEFAULT_CONCURRENCY,
             delete_untracked: DeleteUntracked::default(),
+            targets: None,
         }
     }
 }
@@ -143,6 +168,7 @@ pub async fn plan_destroy(
     state: &State,
     options: &DestroyPlanOptions,
 ) -> Result<Plan, EngineError> {
+    let scope = Scope::new(options.targets.as_ref(), desired, state)?;
     let mut order = deletion_order(state);
     let live = Live::read(
         cluster,
@@ -151,9 +177,20 @@ pub async fn plan_destroy(
     .await?;
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
     let found = untracked(&live, cluster.identity(), stack, state, &declared);
-    let deleted: Vec<&Untracked> = found
+    let all_deleted: Vec<&Untracked> = found
         .iter()
         .filter(|u| u.declared || options.delete_untracked.selects(&u.id))
+        .collect();
+    let left_out = scope.left_out(
+        order
+            .iter()
+            .copied()
+            .chain(all_deleted.iter().map(|u| &u.id)),
+    );
+    order.retain(|id| scope.includes(id));
+    let deleted: Vec<&Untracked> = all_deleted
+        .into_iter()
+        .filter(|u| scope.includes(&u.id))
         .collect();
     // Everything lives in a namespace, so untracked namespaces go last.
     let (namespaces, others): (Vec<&Untracked>, Vec<&Untracked>) =
@@ -162,14 +199,16 @@ pub async fn plan_destroy(
     with_untracked.append(&mut order);
     with_untracked.extend(namespaces.iter().map(|u| &u.id));
     let order = with_untracked;
+    let plan_options = PlanOptions::default();
     let ctx = Context {
         cluster,
         stack,
         state,
-        options: PlanOptions::default(),
+        options: &plan_options,
         new_namespaces: &HashSet::new(),
         live: &live,
         declared: None,
+        scope: &scope,
     };
     let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
         .buffered(options.concurrency.max(1))
@@ -189,9 +228,41 @@ pub async fn plan_destroy(
     Ok(Plan {
         stack: stack.to_string(),
         steps,
-        interrupted: interrupted(state),
+        interrupted: interrupted(state, &left_out),
         untracked: found,
+        left_out,
     })
+}
+
+/// The objects a plan covers: all of them, or those its targets name.
+struct Scope(Option<HashSet<ResourceId>>);
+
+impl Scope {
+    fn new(
+        targets: Option<&Targets>,
+        desired: &[DesiredResource],
+        state: &State,
+    ) -> Result<Scope, EngineError> {
+        Ok(Scope(
+            targets.map(|t| t.resolve(desired, state)).transpose()?,
+        ))
+    }
+
+    fn includes(&self, id: &ResourceId) -> bool {
+        self.0.as_ref().is_none_or(|chosen| chosen.contains(id))
+    }
+
+    /// The objects among `ids` the plan leaves out, once each, sorted.
+    fn left_out<'a>(&self, ids: impl Iterator<Item = &'a ResourceId>) -> Vec<ResourceId> {
+        let mut out: Vec<ResourceId> = Vec::new();
+        for id in ids {
+            if !self.includes(id) && !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+        out.sort_by_key(|id| id.to_string());
+        out
+    }
 }
 
 /// Objects read from the cluster that carry this stack's labels and that
@@ -278,10 +349,13 @@ fn recorded_deletion_order(state: &State) -> Vec<&ResourceId> {
     order
 }
 
-fn interrupted(state: &State) -> Vec<String> {
+/// The operations an earlier run left unfinished, but for the objects the
+/// plan leaves out: this plan does not converge them.
+fn interrupted(state: &State, left_out: &[ResourceId]) -> Vec<String> {
     state
         .pending
         .iter()
+        .filter(|p| !left_out.contains(&p.id))
         .map(|p| format!("{} {} (started {})", p.op, p.id, p.started))
         .collect()
 }
@@ -290,12 +364,14 @@ struct Context<'a> {
     cluster: &'a Cluster,
     stack: &'a str,
     state: &'a State,
-    options: PlanOptions,
+    options: &'a PlanOptions,
     new_namespaces: &'a HashSet<String>,
     live: &'a Live,
     /// What the program declares (`None` for destroy): a recorded object not
     /// in it is deleted by the plan.
     declared: Option<&'a HashSet<&'a ResourceId>>,
+    /// The objects the plan covers.
+    scope: &'a Scope,
 }
 
 impl Context<'_> {
@@ -436,12 +512,14 @@ impl Context<'_> {
     }
 
     /// Whether the plan deletes this object: the state records it with
-    /// this uid and the program no longer declares it.
+    /// this uid, the program no longer declares it, and the plan covers it.
     fn deleted_by_plan(&self, id: &ResourceId, uid: &str) -> bool {
         let Some(declared) = self.declared else {
             return false;
         };
-        !declared.contains(id) && self.state.resource(id).is_some_and(|r| r.uid == uid)
+        !declared.contains(id)
+            && self.scope.includes(id)
+            && self.state.resource(id).is_some_and(|r| r.uid == uid)
     }
 
     fn create_step(

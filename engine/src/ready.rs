@@ -858,6 +858,7 @@ mod tests {
             steps,
             interrupted: Vec::new(),
             untracked: Vec::new(),
+            left_out: Vec::new(),
         }
     }
 

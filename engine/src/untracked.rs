@@ -53,14 +53,16 @@ impl DeleteUntracked {
 
 /// Names objects as `KIND/NAME` (in any namespace) or
 /// `KIND/NAMESPACE/NAME`; the kind's case does not matter
-/// (`configmap/web` is `ConfigMap/web`).
+/// (`configmap/web` is `ConfigMap/web`), and `*` in the name matches any
+/// run of characters (`ConfigMap/web-*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selector {
     /// The kind as written; matched without regard to case.
     pub kind: String,
     /// The namespace, when the selector names one.
     pub namespace: Option<String>,
-    /// The object's name.
+    /// The object's name, or a pattern where `*` matches any run of
+    /// characters.
     pub name: String,
 }
 
@@ -78,7 +80,7 @@ impl Selector {
     /// Whether the object `id` is the one this selects.
     pub fn matches(&self, id: &ResourceId) -> bool {
         self.kind.eq_ignore_ascii_case(&id.kind)
-            && self.name == id.name
+            && glob_matches(&self.name, &id.name)
             && self
                 .namespace
                 .as_ref()
@@ -116,6 +118,27 @@ impl FromStr for Selector {
             name: name.to_string(),
         })
     }
+}
+
+/// Whether `pattern`, where `*` matches any run of characters, matches all
+/// of `text`.
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 #[cfg(test)]

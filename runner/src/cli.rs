@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use echo_iac_engine::cluster::ALLOW_PLUGINS_ENV;
+use echo_iac_engine::target::Targets;
 use echo_iac_engine::untracked::{DeleteUntracked, Selector};
 
 use crate::program::Program;
@@ -154,6 +155,36 @@ pub(crate) struct PlanArgs {
     /// (preview: plan as if).
     #[arg(long)]
     pub adopt: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `--target` and `--target-dependencies`, shared by preview, up and
+/// destroy.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct TargetArgs {
+    /// Change only this object (repeatable): KIND/NAMESPACE/NAME, or
+    /// KIND/NAME for a cluster-scoped kind or one in the stack's
+    /// namespace; `*` in the name matches any run of characters. Every
+    /// other object is left as it is, in the cluster and in the state.
+    #[arg(long, value_name = "KIND/NAME", value_parser = clap::value_parser!(Selector))]
+    pub target: Vec<Selector>,
+    /// Also change what the targets depend on, transitively.
+    #[arg(long, requires = "target")]
+    pub target_dependencies: bool,
+}
+
+impl TargetArgs {
+    /// The engine's targets, or `None` to plan every object; `namespace`
+    /// is the stack's.
+    pub(crate) fn targets(&self, namespace: &str) -> Option<Targets> {
+        if self.target.is_empty() {
+            return None;
+        }
+        let mut targets = Targets::new(self.target.clone(), Some(namespace.to_string()));
+        targets.dependencies = self.target_dependencies;
+        Some(targets)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -173,7 +204,7 @@ pub(crate) struct PreviewArgs {
     pub expect_no_changes: bool,
     /// Also save the plan to FILE for review, for `up --plan FILE` to
     /// apply exactly that; it holds digests, never an object or a value.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
     pub save_plan: Option<PathBuf>,
     #[command(flatten)]
     pub plan: PlanArgs,
@@ -255,7 +286,7 @@ pub(crate) struct UpArgs {
     /// Apply the plan `preview --save-plan FILE` saved, and only if
     /// planning again gives exactly it; otherwise change nothing and say
     /// what moved. Asks no confirmation: the plan was reviewed.
-    #[arg(long = "plan", value_name = "FILE", conflicts_with = "skip_preview")]
+    #[arg(long = "plan", value_name = "FILE", conflicts_with_all = ["skip_preview", "target"])]
     pub saved_plan: Option<PathBuf>,
     /// Refuse a saved plan older than this.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "saved_plan")]
@@ -285,6 +316,8 @@ pub(crate) struct DestroyArgs {
     #[arg(long, value_name = "KIND/NAME", num_args = 0..=1,
           action = clap::ArgAction::Append, value_parser = clap::value_parser!(Selector))]
     pub delete_untracked: Option<Vec<Selector>>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 impl DestroyArgs {
@@ -550,6 +583,45 @@ mod tests {
         };
         let named: Vec<String> = named.iter().map(ToString::to_string).collect();
         assert_eq!(named, ["ConfigMap/a", "configmap/ns/b"]);
+    }
+
+    #[test]
+    fn targets_are_repeatable_on_preview_up_and_destroy() {
+        for verb in ["preview", "up", "destroy"] {
+            let cli = Cli::try_parse_from([
+                "echo-iac",
+                verb,
+                "--target",
+                "deployment/web-*",
+                "--target",
+                "ConfigMap/app/web",
+                "--target-dependencies",
+            ])
+            .unwrap();
+            let target = match cli.command {
+                Command::Preview(args) => args.plan.target,
+                Command::Up(args) => args.plan.target,
+                Command::Destroy(args) => args.target,
+                other => panic!("parsed as {other:?}"),
+            };
+            let targets = target.targets("app").expect("targets");
+            let named: Vec<String> = targets.selectors.iter().map(ToString::to_string).collect();
+            assert_eq!(named, ["deployment/web-*", "ConfigMap/app/web"], "{verb}");
+            assert!(targets.dependencies);
+            assert_eq!(targets.namespace.as_deref(), Some("app"));
+        }
+        let cli = Cli::try_parse_from(["echo-iac", "up"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("parsed as {:?}", cli.command)
+        };
+        assert!(up.plan.target.targets("app").is_none());
+    }
+
+    #[test]
+    fn target_dependencies_without_a_target_and_malformed_targets_are_usage_errors() {
+        assert!(Cli::try_parse_from(["echo-iac", "up", "--target-dependencies"]).is_err());
+        let err = Cli::try_parse_from(["echo-iac", "preview", "--target", "web"]).unwrap_err();
+        assert!(err.to_string().contains("KIND/NAME"), "{err}");
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl Error {
                 EngineError::RolloutFailed { .. }
                 | EngineError::Failed { .. }
                 | EngineError::Stuck { .. } => "not-ready",
+                EngineError::UnknownTarget { .. } => "target",
                 EngineError::Interrupted => "interrupted",
             },
             Error::Declare(_) => "program",
@@ -318,8 +319,36 @@ fn engine_hint(error: &EngineError) -> Option<String> {
         EngineError::Stuck { fix, .. } => format!(
             "{fix}; what was applied is recorded, so run `{bin} up` again once it is fixed (--wait-grace sets how long a stuck rollout is waited for)"
         ),
+        EngineError::UnknownTarget { target, known } => unknown_target_hint(target, known),
         EngineError::Interrupted => "run the command again to finish what was started".into(),
     })
+}
+
+/// The ids a mistyped `--target` most likely meant, or the stack's ids
+/// when none is close.
+fn unknown_target_hint(target: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        return "the stack has no objects yet; drop --target".into();
+    }
+    let close = crate::suggest::nearest(target, known.iter().map(String::as_str), 3);
+    if !close.is_empty() {
+        let close: Vec<String> = close.iter().map(|id| format!("`{id}`")).collect();
+        return format!(
+            "did you mean {}? A target is KIND/NAMESPACE/NAME, or KIND/NAME in the stack's namespace",
+            close.join(" or ")
+        );
+    }
+    const SHOWN: usize = 10;
+    let mut listed = known
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if known.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", known.len() - SHOWN));
+    }
+    format!("the stack's objects are: {listed}")
 }
 
 /// What to do about each kind of blocker the steps hold, in a fixed order.

@@ -17,6 +17,31 @@ pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, candidate)| candidate)
 }
 
+/// Up to `limit` candidates closest to `word`, ignoring case: those as few
+/// edits away as the closest one, when that is within a third of its
+/// length (at least two). For ids such as `Deployment/ns/web`, where a
+/// typo can sit in any part.
+pub fn nearest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    limit: usize,
+) -> Vec<&'a str> {
+    let word = word.to_lowercase();
+    let most = (word.chars().count() / 3).max(2);
+    let mut ranked: Vec<(usize, &str)> = candidates
+        .map(|c| (edit_distance(&word, &c.to_lowercase()), c))
+        .filter(|(distance, _)| *distance <= most)
+        .collect();
+    ranked.sort();
+    let best = ranked.first().map_or(0, |(distance, _)| *distance);
+    ranked
+        .into_iter()
+        .take_while(|(distance, _)| *distance == best)
+        .take(limit)
+        .map(|(_, c)| c)
+        .collect()
+}
+
 /// Levenshtein distance, in characters.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -44,5 +69,31 @@ mod tests {
         assert_eq!(closest("NODEPORT", keys.into_iter()), Some("nodePort"));
         assert_eq!(closest("imgae", keys.into_iter()), Some("image"));
         assert_eq!(closest("colour", keys.into_iter()), None);
+    }
+
+    #[test]
+    fn nearest_ranks_close_ids_first() {
+        let ids = [
+            "ConfigMap/app/web-config",
+            "Deployment/app/web",
+            "Deployment/app/api",
+            "Service/app/web",
+        ];
+        assert_eq!(
+            nearest("deployment/app/wbe", ids.into_iter(), 3),
+            ["Deployment/app/web"]
+        );
+        assert_eq!(
+            nearest("Service/app/wab", ids.into_iter(), 3),
+            ["Service/app/web"]
+        );
+        assert_eq!(
+            nearest("Deployment/web", ids.into_iter(), 3),
+            ["Deployment/app/web"]
+        );
+        assert_eq!(
+            nearest("Secret/other/x", ids.into_iter(), 3),
+            Vec::<&str>::new()
+        );
     }
 }

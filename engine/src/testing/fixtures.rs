@@ -250,6 +250,7 @@ impl Stack {
         let options = planner::DestroyPlanOptions {
             concurrency: 4,
             delete_untracked,
+            targets: None,
         };
         planner::plan_destroy(&self.cluster, STACK, desired, &state, &options)
             .await

@@ -72,3 +72,5 @@ mod tests_saved_plan;
 mod tests_sensitive;
 #[cfg(test)]
 mod tests_state;
+#[cfg(test)]
+mod tests_targets;

@@ -64,11 +64,23 @@ async fn run_locked<P: Program>(
         &planner::DestroyPlanOptions {
             concurrency: session.concurrency(),
             delete_untracked: delete_untracked.clone(),
+            targets: args.target.targets(&session.stack.namespace),
         },
     )
     .await?;
     check_named_untracked(&delete_untracked, &plan, &session.stack.name)?;
     let left = left_in_place(&plan);
+    if plan.steps.is_empty() && !plan.left_out.is_empty() {
+        if args.json {
+            print_document(&render::plan_json(&plan));
+        } else {
+            print(&format!(
+                "Nothing to destroy: no object the targets name is in the cluster; the {} object(s) left out by --target stay.",
+                plan.left_out.len()
+            ));
+        }
+        return Ok(());
+    }
     if plan.steps.is_empty() && state.pending.is_empty() && left == 0 {
         if args.json {
             print_document(&render::plan_json(&plan));
@@ -125,6 +137,14 @@ async fn run_locked<P: Program>(
     drop(progress);
     if args.json {
         print_document(&render::plan_json(&plan));
+    } else if !plan.left_out.is_empty() {
+        print(&format!(
+            "Destroyed {} object(s) of stack {} in {:.1}s; the {} object(s) left out by --target stay, in the cluster and in its state.",
+            plan.steps.len(),
+            session.stack.name,
+            started.elapsed().as_secs_f64(),
+            plan.left_out.len()
+        ));
     } else {
         let kept = if left == 0 {
             String::new()

@@ -516,11 +516,12 @@ pub fn watch_interrupts() -> Cancel {
     cancel
 }
 
-pub(crate) fn plan_options(args: &PlanArgs, concurrency: usize) -> PlanOptions {
+pub(crate) fn plan_options<P: Program>(args: &PlanArgs, session: &Session<P>) -> PlanOptions {
     PlanOptions {
         force_conflicts: args.force_conflicts,
         adopt: args.adopt,
-        concurrency,
+        concurrency: session.concurrency(),
+        targets: args.target.targets(&session.stack.namespace),
     }
 }
 

@@ -17,7 +17,7 @@ pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> R
         &session.stack.name,
         &desired,
         &state,
-        &plan_options(&args.plan, session.concurrency()),
+        &plan_options(&args.plan, &session),
     )
     .await?;
 

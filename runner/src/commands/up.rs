@@ -57,7 +57,7 @@ async fn run_locked<P: Program>(
         &session.stack.name,
         &desired,
         &state,
-        &plan_options(&plan_args, session.concurrency()),
+        &plan_options(&plan_args, session),
     )
     .await?;
 

@@ -104,6 +104,7 @@ fn plan(steps: Vec<Step>) -> Plan {
         steps,
         interrupted: Vec::new(),
         untracked: Vec::new(),
+        left_out: Vec::new(),
     }
 }
 

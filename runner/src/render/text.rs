@@ -179,6 +179,14 @@ pub(super) fn summary_line(summary: &Summary) -> String {
 }
 
 fn painted_summary(s: &Summary, p: &Painter) -> String {
+    let mut line = counted_summary(s, p);
+    if s.left_out > 0 {
+        line.push_str(&format!("; {} left out by --target", s.left_out));
+    }
+    line
+}
+
+fn counted_summary(s: &Summary, p: &Painter) -> String {
     let parts: Vec<String> = [
         (Op::Create, s.create),
         (Op::Update, s.update),
@@ -511,6 +519,7 @@ mod tests {
             steps: Vec::new(),
             interrupted: Vec::new(),
             untracked: Vec::new(),
+            left_out: Vec::new(),
         };
         assert_eq!(plan_text(&plan, &PLAIN_TEXT), "Resources: no changes\n");
     }
@@ -530,6 +539,7 @@ mod tests {
                 untracked("ConfigMap", "nginx-echo-config", true),
                 untracked("ConfigMap", "stray", false),
             ],
+            left_out: Vec::new(),
         };
         insta::assert_snapshot!(plan_text(&plan, &PLAIN_TEXT));
     }
@@ -662,6 +672,28 @@ mod tests {
         assert_eq!(
             summary_line(&summary),
             "Resources: no changes (4 unchanged)"
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_what_targets_left_out() {
+        let summary = Summary {
+            update: 1,
+            left_out: 3,
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary_line(&summary),
+            "Resources: ~ 1 to update; 3 left out by --target"
+        );
+        let summary = Summary {
+            same: 1,
+            left_out: 2,
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary_line(&summary),
+            "Resources: no changes (1 unchanged); 2 left out by --target"
         );
     }
 }
