@@ -37,6 +37,7 @@ step() {
   "$cargo" test "$@" || status=1
 }
 step "$@" -p echo-iac-engine
+step "$@" -p echo-iac-runner --lib
 step "$@" -p echo-iac --lib --bins --test tests
 step "$@" -p quorum-iac
 step "$@" -p hello-iac
