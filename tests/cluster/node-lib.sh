@@ -85,8 +85,20 @@ node_net_is_ours() {
   local owner
   [ -e "$node_owner_file" ] || return 0
   owner=$(cat "$node_owner_file" 2>/dev/null) || return 0
-  # An owner whose node is gone (its folder was deleted) left it behind.
-  [ "$owner" = "$cluster_dir" ] || [ ! -d "$owner/node" ]
+  [ "$owner" = "$cluster_dir" ] && return 0
+  # An owner none of whose node processes runs left them behind: a killed
+  # run, or a machine restarted under it, keeps its folder but no process.
+  ! node_owner_running "$owner"
+}
+
+# node_owner_running <cluster folder>: a process of that folder's node runs.
+node_owner_running() {
+  local c
+  [ -d "$1/node" ] || return 1
+  for c in "${node_components[@]}"; do
+    cluster_dir=$1 pid_dir=$1/node/pids pid_of "$c" >/dev/null && return 0
+  done
+  return 1
 }
 
 ctr_node() { ctr --address "$node_containerd_sock" --namespace k8s.io "$@"; }
