@@ -35,6 +35,14 @@ fn up_with_a_target_changes_only_that_object_and_leaves_the_rest_pending() {
         [step("update", "Deployment", "nginx-echo-nodeport")]
     );
     assert_eq!(plan["summary"]["leftOut"], 2, "{plan:#}");
+    let mut left: Vec<&str> = plan["leftOut"]
+        .as_array()
+        .expect("the ids left out")
+        .iter()
+        .map(|id| id["kind"].as_str().unwrap())
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, ["ConfigMap", "Service"], "{plan:#}");
 
     stack.ok(&["up", "--target", &target, "--yes"]);
     let deploy = stack.get("deployment", "nginx-echo-nodeport");
@@ -58,6 +66,48 @@ fn up_with_a_target_changes_only_that_object_and_leaves_the_rest_pending() {
         [step("update", "ConfigMap", "nginx-echo-config")]
     );
     assert_eq!(plan["summary"]["leftOut"], 0);
+}
+
+#[test]
+fn target_dependencies_bring_the_config_map_along_on_up_and_destroy() {
+    let stack = TestStack::new("target-deps");
+    let port = node_port();
+    stack.write(&echo(2, port, None));
+    stack.ok(&["up", "--yes"]);
+    let service_before = stack.get("service", "echo-nodeport-service");
+
+    stack.write(&echo(1, port, Some("Hi with dependencies")));
+    let target = "Deployment/nginx-echo-nodeport";
+    stack
+        .ok(&["up", "--target", target, "--target-dependencies", "--yes"])
+        .assert_contains("1 left out by --target");
+    assert!(config_text(&stack).contains("Hi with dependencies"));
+    assert_eq!(
+        stack.get("deployment", "nginx-echo-nodeport")["spec"]["replicas"],
+        1
+    );
+    assert_eq!(
+        stack.get("service", "echo-nodeport-service")["metadata"]["resourceVersion"],
+        service_before["metadata"]["resourceVersion"],
+        "the Service left out was written"
+    );
+    assert!(plan_changes(&stack.plan()).is_empty(), "{:#}", stack.plan());
+
+    stack
+        .ok(&[
+            "destroy",
+            "--target",
+            target,
+            "--target-dependencies",
+            "--yes",
+        ])
+        .assert_contains("left out by --target");
+    assert!(!stack.exists("deployment", "nginx-echo-nodeport"));
+    assert!(!stack.exists("configmap", "nginx-echo-config"));
+    assert!(stack.exists("service", "echo-nodeport-service"));
+    let state = stack.state().expect("a state").to_string();
+    assert!(state.contains("\"echo-nodeport-service\""), "{state}");
+    assert!(!state.contains("\"nginx-echo-config\""), "{state}");
 }
 
 #[test]

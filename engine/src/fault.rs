@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The environment variable that switches faults on.
-#[cfg(any(test, feature = "fault-points"))]
+#[cfg(feature = "fault-points")]
 pub const ENV: &str = "ECHO_IAC_FAULT";
 
 #[cfg(feature = "fault-points")]

@@ -206,6 +206,61 @@ async fn a_targeted_destroy_deletes_only_the_target_and_keeps_the_rest_of_the_st
 }
 
 #[tokio::test]
+async fn a_targeted_destroy_of_an_object_already_gone_drops_it_from_the_state() {
+    let (stack, config, deploy, old) = applied_stack().await;
+    stack
+        .fake
+        .remove(&id_of(&deploy))
+        .expect("the Deployment was applied");
+    let before = stack.state().await;
+    let desired = [
+        desired(config.clone(), &[]),
+        desired(deploy.clone(), &[&config]),
+        desired(old.clone(), &[]),
+    ];
+    let plan = planner::plan_destroy(
+        &stack.cluster,
+        STACK,
+        &desired,
+        &before,
+        &destroy_targeted(targets(&["Deployment/ns/web"])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ops(&plan), ["delete Deployment ns/web"]);
+    assert!(
+        plan.steps[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("already gone")),
+        "{:?}",
+        plan.steps[0].reason
+    );
+
+    let locked = stack.locked().await;
+    let state = operation::destroy(
+        &stack.cluster,
+        &locked,
+        before.clone(),
+        &plan,
+        &desired,
+        &DestroyOptions {
+            concurrency: 4,
+            timeout: TIMEOUT,
+            ..DestroyOptions::default()
+        },
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert!(state.resource(&id_of(&deploy)).is_none(), "{state:#?}");
+    for id in [id_of(&config), id_of(&old)] {
+        assert_eq!(state.resource(&id), before.resource(&id), "{id}");
+    }
+    assert_eq!(stack.state().await, state);
+}
+
+#[tokio::test]
 async fn target_dependencies_pull_in_the_config_map_a_deployment_depends_on() {
     let (stack, ..) = applied_stack().await;
     let new_config = config_map("ns", "web", json!({"message": "new"}));

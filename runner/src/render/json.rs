@@ -12,7 +12,9 @@ use echo_iac_engine::{Change, Plan, Step};
 /// The plan as one JSON document:
 /// `{"stack", "steps": [{"op", "kind", "namespace", "name", "changes":
 /// [{"path", "old", "new"}], "reason", "blocker"}], "summary", "interrupted",
-/// "untracked": [{"kind", "namespace", "name", "uid", "declared"}]}`.
+/// "untracked": [{"kind", "namespace", "name", "uid", "declared"}],
+/// "leftOut": [{"kind", "namespace", "name"}]}`, the last the objects
+/// `--target` left out (their count is the summary's `leftOut`).
 /// Unchanged steps are included; `namespace` is null for cluster-scoped
 /// objects, `old`/`new` null for an added/removed field, and `"(sensitive)"`
 /// in place of a Secret's values.
@@ -28,6 +30,11 @@ pub(crate) fn plan_json(plan: &Plan) -> Value {
             "name": u.id.name,
             "uid": u.uid,
             "declared": u.declared,
+        })).collect::<Vec<_>>(),
+        "leftOut": plan.left_out.iter().map(|id| json!({
+            "kind": id.kind,
+            "namespace": id.namespace,
+            "name": id.name,
         })).collect::<Vec<_>>(),
     })
 }
@@ -74,6 +81,19 @@ mod tests {
             changed[1],
             serde_json::json!({"path": "data.password", "old": "(sensitive)", "new": "(sensitive)"})
         );
+    }
+
+    #[test]
+    fn json_plan_names_each_object_targets_left_out() {
+        let mut plan = unchanged_plan();
+        let left = plan.steps.remove(0).id;
+        plan.left_out.push(left.clone());
+        let value = plan_json(&plan);
+        assert_eq!(
+            value["leftOut"],
+            serde_json::json!([{"kind": left.kind, "namespace": left.namespace, "name": left.name}])
+        );
+        assert_eq!(value["summary"]["leftOut"], 1);
     }
 
     #[test]
