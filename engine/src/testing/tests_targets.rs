@@ -33,6 +33,26 @@ fn left_out(plan: &Plan) -> Vec<String> {
     plan.left_out.iter().map(ToString::to_string).collect()
 }
 
+/// Carries out a destroy `plan` made from `state`.
+async fn destroy(stack: &Stack, state: State, plan: &Plan, desired: &[DesiredResource]) -> State {
+    let locked = stack.locked().await;
+    operation::destroy(
+        &stack.cluster,
+        &locked,
+        state,
+        plan,
+        desired,
+        &DestroyOptions {
+            concurrency: 4,
+            timeout: TIMEOUT,
+            ..DestroyOptions::default()
+        },
+        &Silent,
+    )
+    .await
+    .unwrap()
+}
+
 /// A stack of a ConfigMap, a Deployment that depends on it, and a
 /// ConfigMap the program will stop declaring, all applied.
 async fn applied_stack() -> (Stack, Value, Value, Value) {
@@ -178,22 +198,7 @@ async fn a_targeted_destroy_deletes_only_the_target_and_keeps_the_rest_of_the_st
     assert_eq!(ops(&plan), ["delete Deployment ns/web"]);
     assert_eq!(left_out(&plan), ["ConfigMap ns/old", "ConfigMap ns/web"]);
 
-    let locked = stack.locked().await;
-    let state = operation::destroy(
-        &stack.cluster,
-        &locked,
-        before.clone(),
-        &plan,
-        &desired,
-        &DestroyOptions {
-            concurrency: 4,
-            timeout: TIMEOUT,
-            ..DestroyOptions::default()
-        },
-        &Silent,
-    )
-    .await
-    .unwrap();
+    let state = destroy(&stack, before.clone(), &plan, &desired).await;
     assert!(stack.fake.get(&id_of(&deploy)).is_none());
     assert!(stack.fake.get(&id_of(&config)).is_some());
     assert!(stack.fake.get(&id_of(&old)).is_some());
@@ -237,22 +242,7 @@ async fn a_targeted_destroy_of_an_object_already_gone_drops_it_from_the_state() 
         plan.steps[0].reason
     );
 
-    let locked = stack.locked().await;
-    let state = operation::destroy(
-        &stack.cluster,
-        &locked,
-        before.clone(),
-        &plan,
-        &desired,
-        &DestroyOptions {
-            concurrency: 4,
-            timeout: TIMEOUT,
-            ..DestroyOptions::default()
-        },
-        &Silent,
-    )
-    .await
-    .unwrap();
+    let state = destroy(&stack, before.clone(), &plan, &desired).await;
     assert!(state.resource(&id_of(&deploy)).is_none(), "{state:#?}");
     for id in [id_of(&config), id_of(&old)] {
         assert_eq!(state.resource(&id), before.resource(&id), "{id}");

@@ -285,14 +285,7 @@ fn attention_item(step: &Step) -> String {
 /// The steps as a table, as the text lists them: those that do something,
 /// or every step when nothing changes.
 fn table(plan: &Plan) -> String {
-    let listed: Vec<&Step> = if plan.has_changes() {
-        plan.steps
-            .iter()
-            .filter(|s| s.is_change() || s.blocker.is_some())
-            .collect()
-    } else {
-        plan.steps.iter().collect()
-    };
+    let listed = super::listed_steps(plan);
     if listed.is_empty() {
         return String::new();
     }

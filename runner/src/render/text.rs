@@ -41,14 +41,7 @@ const BLOCK_MAX_LINES: usize = 16;
 /// The `Previewing stack …` header is the caller's.
 pub(crate) fn plan_text(plan: &Plan, opts: &TextOptions) -> String {
     let p = Painter(opts.color);
-    let listed: Vec<&Step> = if plan.has_changes() {
-        plan.steps
-            .iter()
-            .filter(|s| s.is_change() || s.blocker.is_some())
-            .collect()
-    } else {
-        plan.steps.iter().collect()
-    };
+    let listed = super::listed_steps(plan);
 
     let mut out = String::new();
     if !listed.is_empty() {
