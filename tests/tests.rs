@@ -21,6 +21,7 @@ mod project_files;
 mod rbac;
 mod readiness;
 mod real_node;
+mod rollback;
 mod saved_plan;
 mod secrets;
 mod shell;

@@ -97,6 +97,19 @@ impl<'a> Journal<'a> {
         Ok(())
     }
 
+    /// Changes the state and writes it at once as the run's last write: the
+    /// operation ended as asked.
+    pub(crate) async fn finish_run(
+        &self,
+        change: impl FnOnce(&mut State),
+    ) -> Result<(), EngineError> {
+        let mut state = self.state.lock().await;
+        change(&mut state);
+        self.store.save_finished(&mut state).await?;
+        self.unsaved.store(0, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Changes the state, writing it only once enough changes piled up.
     async fn defer(&self, change: impl FnOnce(&mut State)) -> Result<(), EngineError> {
         let mut state = self.state.lock().await;

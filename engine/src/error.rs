@@ -95,6 +95,21 @@ pub enum EngineError {
         /// (`Kind/namespace/name`), sorted.
         known: Vec<String>,
     },
+    /// A revision a rollback was asked to go back to records an object
+    /// that is not this program's stack's: another program wrote it.
+    #[error(
+        "revision {serial} was not written by {program} for stack {stack}: it records {id} without their labels"
+    )]
+    ForeignRevision {
+        /// The revision.
+        serial: u64,
+        /// This program's name.
+        program: String,
+        /// The stack.
+        stack: String,
+        /// The first object without the labels.
+        id: String,
+    },
     /// The run was interrupted (Ctrl-C, SIGTERM): no step started after it,
     /// and the steps in flight were finished and recorded.
     #[error("interrupted; steps in flight were finished and recorded")]

@@ -97,6 +97,7 @@ mod reasons;
 mod references;
 pub mod refresh;
 mod resource;
+pub mod rollback;
 pub mod saved_plan;
 pub mod sensitive;
 pub mod state;

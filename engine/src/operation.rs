@@ -198,12 +198,18 @@ impl Applied<'_> {
     /// if that changes it. Returns the state as stored.
     pub async fn finish(self, outputs: BTreeMap<String, Value>) -> Result<State, EngineError> {
         let mut state = self.journal.into_state();
-        if state.outputs != outputs || self.changed {
+        // A run that wrote anything (a recovery, too) ends with a write
+        // that says it finished, for the history.
+        if state.outputs != outputs
+            || self.changed
+            || self.store.has_written()
+            || self.store.rolling_back()
+        {
             state
                 .pending
                 .retain(|p| p.op != WAIT_OP || self.unwaited.contains(&p.id));
             state.outputs = outputs;
-            self.store.save(&mut state).await?;
+            self.store.save_finished(&mut state).await?;
         }
         Ok(state)
     }
@@ -231,19 +237,22 @@ pub async fn destroy(
         cancel: &options.cancel,
     };
     apply(cluster, plan, desired, &journal, &apply_options, observer).await?;
-    journal
-        .update(|s| {
-            // What is still pending names objects an interrupted run never
-            // created (the plan found none of them live with this stack's
-            // labels), so nothing of it is left to finish, but for what a
-            // targeted plan left out: that stays, and so do the outputs
-            // of a stack that still has objects.
-            s.pending.retain(|p| plan.leaves_out(&p.id));
-            if plan.left_out.is_empty() {
-                s.outputs.clear();
-            }
-        })
-        .await?;
+    let tidy = |s: &mut State| {
+        // What is still pending names objects an interrupted run never
+        // created (the plan found none of them live with this stack's
+        // labels), so nothing of it is left to finish, but for what a
+        // targeted plan left out: that stays, and so do the outputs
+        // of a stack that still has objects.
+        s.pending.retain(|p| plan.leaves_out(&p.id));
+        if plan.left_out.is_empty() {
+            s.outputs.clear();
+        }
+    };
+    if options.cancel.is_cancelled() {
+        journal.update(tidy).await?;
+    } else {
+        journal.finish_run(tidy).await?;
+    }
     stopped_early(&options.cancel)?;
     Ok(journal.into_state())
 }

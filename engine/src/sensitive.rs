@@ -208,6 +208,74 @@ pub(crate) fn seal(object: &mut Value, previous: Option<&Value>) {
     });
 }
 
+/// `recorded` (an object as the state holds it, its sensitive values
+/// sealed) with the sensitive values `live` holds now, for re-applying a
+/// recorded object whose values cannot be recovered: a rollback keeps a
+/// Secret's current values. Keys recorded under `stringData` go back
+/// there, decoded, so that the object is applied as it was; every other
+/// live key under `data`. Returns the object and whether its values differ
+/// from the ones recorded.
+pub(crate) fn with_live_values(recorded: &Value, live: &Value) -> (Value, bool) {
+    let mut object = recorded.clone();
+    if fields_of(recorded).next().is_none() {
+        return (object, false);
+    }
+    let as_text: BTreeSet<String> = recorded
+        .get("stringData")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut data = Map::new();
+    let mut string_data = Map::new();
+    for (key, value) in live
+        .get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let decoded = as_text
+            .contains(key)
+            .then(|| serde_json::from_value::<k8s_openapi::ByteString>(value.clone()).ok())
+            .flatten()
+            .and_then(|bytes| String::from_utf8(bytes.0).ok());
+        match decoded {
+            Some(text) => string_data.insert(key.clone(), Value::String(text)),
+            None => data.insert(key.clone(), value.clone()),
+        };
+    }
+    if let Some(map) = object.as_object_mut() {
+        map.remove("data");
+        map.remove("stringData");
+        if !data.is_empty() {
+            map.insert("data".into(), Value::Object(data));
+        }
+        if !string_data.is_empty() {
+            map.insert("stringData".into(), Value::Object(string_data));
+        }
+    }
+    let live_annotation = live["metadata"]["annotations"].get(LAST_APPLIED).cloned();
+    if let Some(annotations) = object["metadata"]
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut)
+    {
+        match live_annotation {
+            Some(value) if annotations.contains_key(LAST_APPLIED) => {
+                annotations.insert(LAST_APPLIED.into(), value);
+            }
+            _ => {
+                annotations.remove(LAST_APPLIED);
+            }
+        }
+    }
+    let changed = !unrecorded_changes(&object, recorded).is_empty();
+    (object, changed)
+}
+
+/// Whether `object`'s kind has sensitive fields.
+pub(crate) fn has_sensitive_fields(object: &Value) -> bool {
+    fields_of(object).next().is_some()
+}
+
 /// Whether `object` still holds a sensitive value in the clear.
 pub(crate) fn has_clear_values(object: &Value) -> bool {
     fields_of(object).any(|field| field.entries(object).any(|(_, v)| !is_redacted(v)))
@@ -648,6 +716,40 @@ mod tests {
         assert!(!verifies(&first["data"]["a"], "c2VjcmV1"));
         assert!(!has_clear_values(&first));
         assert!(has_clear_values(&secret(json!({"a": "c2VjcmV0"}))));
+    }
+
+    #[test]
+    fn a_recorded_secret_takes_its_live_values_and_says_when_they_changed() {
+        // Recorded with `token` under stringData and `ca` under data.
+        let mut recorded = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "labels": {"a": "b"}},
+            "type": "Opaque",
+            "stringData": {"token": "one"},
+            "data": {"ca": "Y2E="},
+        });
+        seal(&mut recorded, None);
+        let live = |token: &str| {
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "uid": "u"},
+                "data": {"token": token, "ca": "Y2E="},
+            })
+        };
+
+        // "b25l" is "one": unchanged; the token goes back under stringData.
+        let (object, changed) = with_live_values(&recorded, &live("b25l"));
+        assert!(!changed);
+        assert_eq!(object["stringData"], json!({"token": "one"}));
+        assert_eq!(object["data"], json!({"ca": "Y2E="}));
+        assert_eq!(object["metadata"]["labels"], json!({"a": "b"}));
+        assert_eq!(object["type"], "Opaque");
+
+        // "dHdv" is "two": changed since, and kept as it is now.
+        let (object, changed) = with_live_values(&recorded, &live("dHdv"));
+        assert!(changed);
+        assert_eq!(object["stringData"], json!({"token": "two"}));
+        assert!(!has_clear_values(&recorded));
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub(crate) enum Command {
     Up(UpArgs),
     /// Delete everything the stack manages, and nothing else.
     Destroy(DestroyArgs),
+    /// Go back to the objects of a kept revision (default: the one before
+    /// the current): preview, confirm, apply and wait, as `up` does.
+    Rollback(RollbackArgs),
     /// Read the live cluster into the stack's state: forget objects deleted
     /// outside echo-iac and record new uids.
     Refresh(RefreshArgs),
@@ -291,8 +294,46 @@ pub(crate) struct UpArgs {
     /// Refuse a saved plan older than this.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "saved_plan")]
     pub plan_max_age: Option<Duration>,
+    /// When the wait fails (a stuck or failed rollout, --timeout, a failed
+    /// Job), roll back to the last revision whose run finished, and wait
+    /// for it. Ctrl-C does not roll back.
+    #[arg(long)]
+    pub rollback_on_failure: bool,
     #[command(flatten)]
     pub plan: PlanArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The revision to go back to, a serial from `stack history`; default:
+    /// the one before the current state.
+    #[arg(value_name = "SERIAL")]
+    pub serial: Option<u64>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Do not print the preview before applying (it is still computed).
+    #[arg(long)]
+    pub skip_preview: bool,
+    /// Also show a unified YAML diff of each changed object.
+    #[arg(long)]
+    pub diff: bool,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Take over fields that other field managers own.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// How long to wait for the stack to become ready.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Stop waiting once every new pod of a rollout has been stuck this
+    /// long on a reason that waiting does not fix.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_grace: Duration,
+    /// If another run holds the stack's lock, wait this long for it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_for_lock: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

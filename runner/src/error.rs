@@ -82,6 +82,17 @@ pub enum Error {
         /// What to do instead.
         hint: String,
     },
+    /// `up --rollback-on-failure` failed, and rolled the stack back to
+    /// revision `to`; `rollback` says how that went (`None`: ready).
+    #[error("{cause}\n{}", rolled_back_words(*to, rollback.as_deref()))]
+    RolledBack {
+        /// Why `up` failed.
+        cause: Box<Error>,
+        /// The revision rolled back to.
+        to: u64,
+        /// Why the rollback did not end ready, if it did not.
+        rollback: Option<Box<Error>>,
+    },
     /// The question before a change was answered no; the command already
     /// said so.
     #[error("cancelled at the prompt; nothing was changed")]
@@ -90,6 +101,16 @@ pub enum Error {
     /// only its exit code is left.
     #[error("")]
     Exit(i32),
+}
+
+fn rolled_back_words(to: u64, rollback: Option<&Error>) -> String {
+    match rollback {
+        None => format!("rolled back: the stack is back at revision {to}, which is ready"),
+        Some(e) => format!(
+            "rolling back to revision {to} did not end ready either: {}",
+            e.message()
+        ),
+    }
 }
 
 impl From<StateError> for Error {
@@ -137,6 +158,13 @@ impl Error {
             Error::Cluster(e) => cluster_hint(e),
             Error::Engine(e) => engine_hint(e),
             Error::Refused { hint, .. } => Some(hint.clone()),
+            Error::RolledBack { rollback: None, .. } => Some(format!(
+                "fix the cause above and run `{0} up` again; `{0} stack history` shows the failed run and the rollback",
+                crate::name::bin()
+            )),
+            Error::RolledBack {
+                rollback: Some(e), ..
+            } => e.hint(),
             Error::Declare(_) => Some(
                 "this is a mistake in the program, not in the stack file: report it to its authors"
                     .into(),
@@ -184,10 +212,12 @@ impl Error {
                 | EngineError::Failed { .. }
                 | EngineError::Stuck { .. } => "not-ready",
                 EngineError::UnknownTarget { .. } => "target",
+                EngineError::ForeignRevision { .. } => "revision",
                 EngineError::Interrupted => "interrupted",
             },
             Error::Declare(_) => "program",
             Error::Refused { .. } => "refused",
+            Error::RolledBack { .. } => "rolled-back",
             Error::Cancelled => "cancelled",
             Error::Exit(code) if *code == exit::INTERRUPTED => "interrupted",
             Error::Exit(_) => "failed",
@@ -224,6 +254,7 @@ impl Error {
                 }
                 _ => Vec::new(),
             },
+            Error::RolledBack { cause, .. } => cause.objects(),
             _ => Vec::new(),
         }
     }
@@ -320,6 +351,9 @@ fn engine_hint(error: &EngineError) -> Option<String> {
             "{fix}; what was applied is recorded, so run `{bin} up` again once it is fixed (--wait-grace sets how long a stuck rollout is waited for)"
         ),
         EngineError::UnknownTarget { target, known } => unknown_target_hint(target, known),
+        EngineError::ForeignRevision { .. } => format!(
+            "roll back only to a revision of this program's stack: `{bin} stack history` lists them"
+        ),
         EngineError::Interrupted => "run the command again to finish what was started".into(),
     })
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::{State, Writer};
+use super::{OperationMark, State, Writer};
 
 /// One kept revision.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -21,6 +21,10 @@ pub struct Revision {
     pub summary: String,
     /// Objects recorded in it.
     pub resources: usize,
+    /// The run that wrote it; `None` for revisions written before runs
+    /// were marked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationMark>,
 }
 
 impl Revision {
@@ -32,7 +36,14 @@ impl Revision {
             written_by: newer.written_by.clone(),
             summary: change_summary(older, newer),
             resources: newer.resources.len(),
+            operation: newer.operation.clone(),
         }
+    }
+
+    /// Whether the run that wrote it ended as asked; `None` for a
+    /// revision written before runs were marked, which does not say.
+    pub fn finished(&self) -> Option<bool> {
+        self.operation.as_ref().map(|mark| mark.finished)
     }
 }
 

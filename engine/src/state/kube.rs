@@ -31,16 +31,14 @@ use super::error::{LockKind, Recovery};
 use super::lease::{Fence, LeaseLock, Observed};
 use super::lock::Held;
 use super::{
-    LockHolder, Revision, State, StateError, StateLock, StateStore, WritePermit, Writer,
-    change_summary, lock_waiting, stamp,
+    DEFAULT_HISTORY, LockHolder, OperationMark, Revision, State, StateError, StateLock, StateStore,
+    WritePermit, Writer, change_summary, lock_waiting, stamp,
 };
 use crate::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
 use crate::identity::Identity;
 
-/// Revisions kept besides the current one, as the file backend keeps.
-const HISTORY_KEEP: usize = 10;
 /// A revision compressed to more than this goes to part Secrets.
 const INLINE_LIMIT: usize = 256 * 1024;
 /// Bytes per part Secret, well under the 1 MiB limit on a Secret's data.
@@ -56,8 +54,9 @@ const _: () = {
     assert!(HEAD_BUDGET + 64 * 1024 < SECRET_LIMIT);
     assert!(INLINE_LIMIT < HEAD_BUDGET);
 };
-/// The index format this build writes and reads.
-const INDEX_FORMAT: u32 = 1;
+/// The index format this build writes and the newest it reads. Format 1
+/// lacked the revisions' `operation`; it reads as format 2 without it.
+const INDEX_FORMAT: u32 = 2;
 const INDEX_KEY: &str = "index.json";
 /// The Secret types of heads and parts, under the identity's domain.
 const HEAD_TYPE: &str = "state";
@@ -102,6 +101,9 @@ struct StoredRevision {
     size: usize,
     resources: usize,
     summary: String,
+    /// The run that wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    operation: Option<OperationMark>,
     /// The part Secrets holding the compressed document, in order; absent
     /// when it is stored in the head under [`inline_key`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,6 +152,11 @@ pub struct KubeStore {
     /// Set once this store holds the lock; checked before every write.
     fence: Mutex<Option<Fence>>,
     writer: Mutex<Option<Writer>>,
+    /// How many earlier runs' revisions the history keeps.
+    keep: usize,
+    /// The run last written (by the id of its mark) and the revision it
+    /// started from, which its revision's summary is told against.
+    base: Mutex<Option<(u64, Option<State>)>>,
     /// The lease's resourceVersion as first seen by a waiting lock request,
     /// and when: unchanged for a lease duration, it ran out.
     observed: Mutex<Option<(String, Instant)>>,
@@ -183,8 +190,17 @@ impl KubeStore {
             head: Mutex::new(None),
             fence: Mutex::new(None),
             writer: Mutex::new(None),
+            keep: DEFAULT_HISTORY,
+            base: Mutex::new(None),
             observed: Mutex::new(None),
         }
+    }
+
+    /// Keeps the last revision of `runs` earlier runs in the history
+    /// (at least one), instead of [`DEFAULT_HISTORY`].
+    pub fn keep_history(mut self, runs: usize) -> Self {
+        self.keep = runs.max(1);
+        self
     }
 
     fn head_id(&self) -> ResourceId {
@@ -269,7 +285,7 @@ impl KubeStore {
             .ok_or_else(|| corrupt(format!("it has no `{INDEX_KEY}`")))?;
         let index: Index = serde_json::from_slice(bytes)
             .map_err(|e| corrupt(format!("its `{INDEX_KEY}` does not parse: {e}")))?;
-        if index.format != INDEX_FORMAT {
+        if index.format > INDEX_FORMAT || index.format == 0 {
             return Err(StateError::NewerVersion {
                 location: self.describe(),
                 found: u64::from(index.format),
@@ -755,6 +771,7 @@ impl StateStore for KubeStore {
                 written_by: r.written_by.clone(),
                 summary: r.summary.clone(),
                 resources: r.resources,
+                operation: r.operation.clone(),
             })
             .collect())
     }
@@ -937,6 +954,22 @@ impl KubeStore {
             self.check_fence()?;
             Some(self.write_parts(state.serial, &sha256, &compressed).await?)
         };
+        // A run's earlier writes are its journal, not revisions: only the
+        // last write of each run is kept, told against the run before.
+        let same_run = head.current.as_ref().is_some_and(|c| c.same_run(state));
+        let base = {
+            let mut base = self.base.lock().expect("never poisoned");
+            let run = state.operation.as_ref().map(|o| o.id);
+            match (&*base, run) {
+                (Some((id, from)), Some(run)) if *id == run && same_run => from.clone(),
+                _ => {
+                    if let Some(run) = run {
+                        *base = Some((run, head.current.clone()));
+                    }
+                    head.current.clone()
+                }
+            }
+        };
         let revision = StoredRevision {
             serial: state.serial,
             updated: state.updated.clone(),
@@ -944,7 +977,8 @@ impl KubeStore {
             sha256,
             size: document.len(),
             resources: state.resources.len(),
-            summary: change_summary(head.current.as_ref(), state),
+            summary: change_summary(base.as_ref(), state),
+            operation: state.operation.clone(),
             parts,
         };
 
@@ -956,7 +990,8 @@ impl KubeStore {
         let mut index = Index::empty();
         index.revisions.push(revision.clone());
         let mut used: usize = data.values().map(Vec::len).sum();
-        for old in head.index.revisions.iter().take(HISTORY_KEEP) {
+        let earlier = head.index.revisions.iter().skip(usize::from(same_run));
+        for old in earlier.take(self.keep) {
             let key = inline_key(old.serial);
             match (&old.parts, head.data.get(&key)) {
                 (Some(_), _) => index.revisions.push(old.clone()),
@@ -1069,11 +1104,12 @@ mod tests {
                 size: 10,
                 resources: 1,
                 summary: "1 added".into(),
+                operation: None,
                 parts: Some(vec!["p-0".into()]),
             }],
         };
         let text = serde_json::to_string(&index).unwrap();
         assert_eq!(serde_json::from_str::<Index>(&text).unwrap(), index);
-        assert!(serde_json::from_str::<Index>(r#"{"format":1,"revisions":[],"x":1}"#).is_err());
+        assert!(serde_json::from_str::<Index>(r#"{"format":2,"revisions":[],"x":1}"#).is_err());
     }
 }

@@ -19,12 +19,10 @@ use super::error::Recovery;
 use super::files;
 use super::lock::{FileLock, Held};
 use super::{
-    Revision, State, StateError, StateLock, StateStore, WritePermit, Writer, lock_waiting, stamp,
+    DEFAULT_HISTORY, Revision, State, StateError, StateLock, StateStore, WritePermit, Writer,
+    lock_waiting, stamp,
 };
 use crate::Identity;
-
-/// History copies kept per stack; older ones are removed after each save.
-const HISTORY_KEEP: usize = 10;
 
 /// Stores one stack's state as files in a folder.
 #[derive(Debug)]
@@ -38,6 +36,8 @@ pub struct LocalStore {
     root: Option<PathBuf>,
     /// Who the lock was taken by, stamped on every write.
     writer: Mutex<Option<Writer>>,
+    /// How many earlier runs' revisions the history keeps.
+    keep: usize,
 }
 
 impl LocalStore {
@@ -50,7 +50,15 @@ impl LocalStore {
             program: identity.name().to_string(),
             root: None,
             writer: Mutex::new(None),
+            keep: DEFAULT_HISTORY,
         }
+    }
+
+    /// Keeps the last revision of `runs` earlier runs in the history
+    /// (at least one), instead of [`DEFAULT_HISTORY`].
+    pub fn keep_history(mut self, runs: usize) -> Self {
+        self.keep = runs.max(1);
+        self
     }
 
     /// Refuses a symbolic link at any folder from `root` (the project
@@ -212,7 +220,7 @@ impl LocalStore {
     /// leaves extra files, so it does not fail a save that already happened.
     fn prune_history(&self) {
         if let Ok(copies) = self.history_copies() {
-            for (_, path) in copies.into_iter().skip(HISTORY_KEEP) {
+            for (_, path) in copies.into_iter().skip(self.keep) {
                 let _ = fs::remove_file(path);
             }
         }
@@ -298,8 +306,11 @@ impl StateStore for LocalStore {
                 loaded: state.serial,
             });
         }
+        // A run's earlier writes are its journal, not revisions: only the
+        // last write of each run is kept.
         let previous = on_disk
             .as_ref()
+            .filter(|(disk, _)| !disk.same_run(state))
             .map(|(s, bytes)| (s.serial, bytes.as_slice()));
 
         self.commit(state, previous)
@@ -575,6 +586,75 @@ mod tests {
         assert_eq!(serials, (5..=14).rev().collect::<Vec<_>>());
     }
 
+    /// Runs through a lock, each writing `writes` times; the run ends
+    /// finished unless `finish` is false.
+    async fn run(store: &LocalStore, name: &str, writes: usize, finish: bool) {
+        let locked = crate::state::Locked::acquire(store, "shop-iac up", None)
+            .await
+            .unwrap();
+        let mut state = locked.load().await.unwrap();
+        for i in 0..writes {
+            state = with_resource(state, &format!("{name}-{i}"));
+            locked.save(&mut state).await.unwrap();
+        }
+        if finish {
+            locked.save_finished(&mut state).await.unwrap();
+        }
+        locked.release().await;
+    }
+
+    #[tokio::test]
+    async fn history_keeps_the_last_write_of_each_run_and_says_whether_it_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        run(&store, "a", 5, true).await;
+        run(&store, "b", 5, true).await;
+        run(&store, "c", 3, false).await;
+        let history = store.history().await.unwrap();
+        let rows: Vec<(u64, Option<bool>, String)> = history
+            .iter()
+            .map(|r| (r.serial, r.finished(), r.summary.clone()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (15, Some(false), "3 added".to_string()),
+                (12, Some(true), "5 added".to_string()),
+                (
+                    6,
+                    Some(true),
+                    "first kept revision: 5 object(s)".to_string()
+                ),
+            ]
+        );
+        let copies: Vec<u64> = store
+            .history_copies()
+            .unwrap()
+            .iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(copies, [12, 6]);
+        // The first run's revision is still there after two more runs.
+        assert_eq!(store.revision(6).await.unwrap().resources.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn history_keeps_as_many_runs_as_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).keep_history(3);
+        for name in ["a", "b", "c", "d", "e", "f"] {
+            run(&store, name, 2, true).await;
+        }
+        let copies: Vec<u64> = store
+            .history_copies()
+            .unwrap()
+            .iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(copies, [15, 12, 9]);
+        assert_eq!(store.load().await.unwrap().serial, 18);
+    }
+
     #[tokio::test]
     async fn a_revision_not_kept_is_named_with_the_kept_ones() {
         let dir = tempfile::tempdir().unwrap();
@@ -702,11 +782,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         fs::create_dir_all(dir.path().join("state")).unwrap();
-        let text = "{\"version\": 3, \"stack\": \"dev\", \"serial\": 4, \"newField\": 1}\n";
+        let text = "{\"version\": 4, \"stack\": \"dev\", \"serial\": 4, \"newField\": 1}\n";
         fs::write(store.state_file(), text).unwrap();
 
         let err = store.load().await.unwrap_err();
-        assert!(matches!(err, StateError::NewerVersion { found: 3, .. }));
+        assert!(matches!(err, StateError::NewerVersion { found: 4, .. }));
         assert!(err.to_string().contains("written by a newer release"));
 
         let mut state = State::empty("dev");

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use super::{LockHolder, State, StateError, StateLock, StateStore};
+use std::sync::Mutex;
+
+use super::{LockHolder, OperationMark, State, StateError, StateLock, StateStore};
 
 /// Proof that the stack's lock is held. Only [`Locked`] makes one, so
 /// outside the engine a state is written only through it:
@@ -32,6 +34,16 @@ impl WritePermit {
 pub struct Locked<'s> {
     store: &'s dyn StateStore,
     lock: StateLock,
+    run: Mutex<Run>,
+}
+
+/// The run this lock's writes belong to: every write carries its mark, so
+/// the history keeps one revision per run.
+#[derive(Default)]
+struct Run {
+    /// Set by the run's first write.
+    mark: Option<OperationMark>,
+    rollback_to: Option<u64>,
 }
 
 impl<'s> Locked<'s> {
@@ -45,7 +57,11 @@ impl<'s> Locked<'s> {
         wait: Option<Duration>,
     ) -> Result<Locked<'s>, StateError> {
         let lock = store.lock(command, wait).await?;
-        Ok(Locked { store, lock })
+        Ok(Locked {
+            store,
+            lock,
+            run: Mutex::new(Run::default()),
+        })
     }
 
     /// The store, for reads.
@@ -70,16 +86,79 @@ impl<'s> Locked<'s> {
         self.store.check_lock()
     }
 
-    /// Writes `state` as the next serial; see [`StateStore::save`].
+    /// Writes `state` as the next serial; see [`StateStore::save`]. The
+    /// write belongs to this lock's current run, which it does not end.
     pub async fn save(&self, state: &mut State) -> Result<(), StateError> {
-        self.check()?;
-        self.store.save(state, WritePermit::HELD).await
+        self.write(state, false).await
     }
 
-    /// Writes `state` over whatever is stored; see [`StateStore::restore`].
+    /// Writes `state` as the last write of this lock's current run, which
+    /// ended as asked; the next write starts a new run.
+    pub async fn save_finished(&self, state: &mut State) -> Result<(), StateError> {
+        self.write(state, true).await?;
+        self.run.lock().expect("never poisoned").mark = None;
+        Ok(())
+    }
+
+    /// Writes `state` over whatever is stored, as a finished run of its
+    /// own; see [`StateStore::restore`].
     pub async fn restore(&self, state: &mut State) -> Result<(), StateError> {
         self.check()?;
-        self.store.restore(state, WritePermit::HELD).await
+        self.mark(state, true);
+        let result = self.store.restore(state, WritePermit::HELD).await;
+        self.run.lock().expect("never poisoned").mark = None;
+        result
+    }
+
+    /// Makes the writes that follow a new run that rolls the stack back to
+    /// revision `serial`, as its history then says.
+    pub fn begin_rollback(&self, serial: u64) {
+        *self.run.lock().expect("never poisoned") = Run {
+            mark: None,
+            rollback_to: Some(serial),
+        };
+    }
+
+    /// Whether the current run rolls the stack back: its end is recorded
+    /// even when nothing changed, so the history and `preview` say so.
+    pub(crate) fn rolling_back(&self) -> bool {
+        self.run
+            .lock()
+            .expect("never poisoned")
+            .rollback_to
+            .is_some()
+    }
+
+    /// Whether the current run has written the state.
+    pub fn has_written(&self) -> bool {
+        self.run.lock().expect("never poisoned").mark.is_some()
+    }
+
+    async fn write(&self, state: &mut State, finished: bool) -> Result<(), StateError> {
+        self.check()?;
+        let before = state.operation.clone();
+        self.mark(state, finished);
+        let result = self.store.save(state, WritePermit::HELD).await;
+        if result.is_err() {
+            state.operation = before;
+        }
+        result
+    }
+
+    /// Puts the current run's mark on `state`, which is about to be
+    /// written as the next serial; the run's first write makes the mark.
+    fn mark(&self, state: &mut State, finished: bool) {
+        let mut run = self.run.lock().expect("never poisoned");
+        let rollback_to = run.rollback_to;
+        let mark = run.mark.get_or_insert_with(|| OperationMark {
+            id: state.serial + 1,
+            from: state.serial,
+            rollback_to,
+            finished: false,
+        });
+        let mut mark = mark.clone();
+        mark.finished = finished;
+        state.operation = Some(mark);
     }
 
     /// Deletes the state, its kept revisions and the lock; see

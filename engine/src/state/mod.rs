@@ -38,8 +38,13 @@ pub use lock::StateLock;
 pub use locked::{Locked, WritePermit};
 
 /// The schema version this build writes and the newest it can read.
-/// Version 1 lacked `writtenBy`; it reads as version 2 without it.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// Version 1 lacked `writtenBy`, version 2 `operation`; both read as
+/// version 3 without them.
+pub(crate) const SCHEMA_VERSION: u32 = 3;
+
+/// How many operations a stack's history keeps besides the current one,
+/// unless told otherwise.
+pub const DEFAULT_HISTORY: usize = 10;
 
 /// Who wrote a revision of the state, for `stack history`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +72,27 @@ impl Writer {
     }
 }
 
+/// The run that wrote a revision. One `up` writes the state several times
+/// (the journal records each wave before and after its calls); its writes
+/// share one mark, so the history keeps one revision per run: the last
+/// thing it wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperationMark {
+    /// The serial of the run's first write; unique within a stack.
+    pub id: u64,
+    /// The serial the run started from: the revision before it.
+    pub from: u64,
+    /// The serial a rollback went back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<u64>,
+    /// Set on the run's last write when it ended as asked: everything
+    /// applied and ready, or deleted. A run that failed or was
+    /// interrupted leaves it unset.
+    #[serde(default)]
+    pub finished: bool,
+}
+
 /// One stack's record of what it applied.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -84,6 +110,9 @@ pub struct State {
     /// Who made the last write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_by: Option<Writer>,
+    /// The run that made the last write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationMark>,
     /// The objects the stack manages, in the order they were first applied.
     #[serde(default)]
     pub resources: Vec<ResourceState>,
@@ -137,6 +166,7 @@ impl State {
             serial: 0,
             updated: None,
             written_by: None,
+            operation: None,
             resources: Vec::new(),
             pending: Vec::new(),
             outputs: BTreeMap::new(),
@@ -182,6 +212,23 @@ impl State {
     /// Clears the pending operation on `id` once it has completed.
     pub fn finish(&mut self, id: &ResourceId) {
         self.pending.retain(|p| &p.id != id);
+    }
+
+    /// Whether `self` and `other` were written by the same run: the same
+    /// mark, or, for revisions written before runs were marked, the same
+    /// writer process.
+    pub(crate) fn same_run(&self, other: &State) -> bool {
+        match (&self.operation, &other.operation) {
+            (Some(a), Some(b)) => a.id == b.id,
+            (None, None) => self.written_by.is_some() && self.written_by == other.written_by,
+            _ => false,
+        }
+    }
+
+    /// The revision a rollback left the stack at, while no later run has
+    /// applied the program again.
+    pub fn rolled_back_to(&self) -> Option<u64> {
+        self.operation.as_ref().and_then(|o| o.rollback_to)
     }
 }
 

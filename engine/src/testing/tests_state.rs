@@ -688,3 +688,83 @@ async fn remove_that_cannot_delete_the_head_says_so_and_leaves_the_state() {
     let next = fresh.lock("shop-iac up", None).await.unwrap();
     next.release().await;
 }
+
+/// Two runs through a lock: the first writes three times and finishes,
+/// the second writes twice and stops.
+async fn two_runs(store: &dyn StateStore) {
+    let locked = Locked::acquire(store, "shop-iac up", None).await.unwrap();
+    let mut state = locked.load().await.unwrap();
+    for name in ["a", "b"] {
+        state = with_resource(state, name, json!({}));
+        locked.save(&mut state).await.unwrap();
+    }
+    locked.save_finished(&mut state).await.unwrap();
+    locked.release().await;
+    let locked = Locked::acquire(store, "shop-iac up", None).await.unwrap();
+    let mut state = locked.load().await.unwrap();
+    state = with_resource(state, "c", json!({}));
+    locked.save(&mut state).await.unwrap();
+    state = with_resource(state, "d", json!({}));
+    locked.save(&mut state).await.unwrap();
+    locked.release().await;
+}
+
+#[tokio::test]
+async fn the_kube_history_keeps_one_revision_per_run_told_against_the_run_before() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    two_runs(&store).await;
+    let history = store.history().await.unwrap();
+    let rows: Vec<(u64, Option<bool>, &str)> = history
+        .iter()
+        .map(|r| (r.serial, r.finished(), r.summary.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (5, Some(false), "2 added"),
+            (3, Some(true), "first kept revision: 2 object(s)")
+        ]
+    );
+    assert_eq!(history[0].operation.as_ref().unwrap().from, 3);
+    assert!(matches!(
+        store.revision(4).await.unwrap_err(),
+        StateError::RevisionNotKept { ref kept, .. } if kept == &[3, 5]
+    ));
+}
+
+#[tokio::test]
+async fn the_kube_history_keeps_as_many_runs_as_asked() {
+    let fake = fake_with_namespace();
+    let store = store(&fake).keep_history(2);
+    for _ in 0..4 {
+        two_runs(&store).await;
+    }
+    let serials: Vec<u64> = store
+        .history()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.serial)
+        .collect();
+    assert_eq!(serials, [20, 18, 15]);
+}
+
+#[tokio::test]
+async fn a_rollback_run_is_marked_with_the_revision_it_went_back_to() {
+    let fake = fake_with_namespace();
+    let store = store(&fake);
+    two_runs(&store).await;
+    let locked = Locked::acquire(&store, "shop-iac rollback", None)
+        .await
+        .unwrap();
+    let mut state = locked.load().await.unwrap();
+    locked.begin_rollback(3);
+    locked.save_finished(&mut state).await.unwrap();
+    locked.release().await;
+    let state = store.load().await.unwrap();
+    assert_eq!(state.rolled_back_to(), Some(3));
+    let history = store.history().await.unwrap();
+    assert_eq!(history[0].operation.as_ref().unwrap().rollback_to, Some(3));
+    assert_eq!(history[1].finished(), Some(false));
+}

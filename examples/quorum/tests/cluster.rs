@@ -711,3 +711,56 @@ fn a_secret_first_applied_with_kubectl_shows_no_value_when_the_stack_changes_it(
     ok_without_any_value(dir, ROTATED, &["destroy", "--yes"]);
     assert_no_value_at_all(&state_files(dir), "the state");
 }
+
+#[test]
+fn a_rollback_keeps_a_secret_changed_since_and_says_so() {
+    let ns = TestNamespace::new("quorum-rollback");
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    const NEWER: &str = "a-newer-password-5c2e";
+
+    write_stack(dir, ns.name(), 1, "first greeting");
+    ok_without_password(dir, PASSWORD, &["up", "--yes"]);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/dev.json")).unwrap())
+            .unwrap();
+    let first = state["serial"].as_u64().unwrap();
+    write_stack(dir, ns.name(), 1, "second greeting");
+    ok_without_password(dir, NEWER, &["up", "--yes"]);
+    assert_eq!(cluster_password(ns.name()), NEWER);
+
+    let output = command(dir, NEWER, &["rollback", "--yes"])
+        .output()
+        .expect("run quorum-iac");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        output.status.success(),
+        "rollback failed:\n{stdout}\n{stderr}"
+    );
+    let all = format!("{stdout}{stderr}");
+    assert_no_password(&all, "rollback");
+    assert!(
+        !all.contains(NEWER),
+        "rollback printed the password:\n{all}"
+    );
+    assert!(
+        all.lines().any(|l| l.contains("Secret")
+            && l.contains("quorum-auth")
+            && l.contains("kept as they are now")),
+        "the preview does not list the Secret as kept:\n{all}"
+    );
+    // The greeting went back; the password, which the state holds only
+    // sealed, stayed.
+    let config = kubectl_json(&["get", "configmap", "quorum-config", "-n", ns.name()]);
+    assert_eq!(config["data"]["index.html"], "first greeting\n");
+    assert_eq!(cluster_password(ns.name()), NEWER);
+    assert!(
+        all.contains(&format!("Rolled back to revision {first}")),
+        "{all}"
+    );
+    assert!(
+        !state_files(dir).contains(NEWER),
+        "the state holds the password"
+    );
+}

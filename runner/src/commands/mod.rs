@@ -9,6 +9,7 @@ mod preview;
 mod progress;
 mod refresh;
 mod render;
+mod rollback;
 mod saved_plan;
 mod shell;
 pub(crate) mod stack_init;
@@ -72,6 +73,7 @@ pub(crate) fn run<P: Program>(
         match command {
             Command::Preview(args) => preview::run(Session::open(program, global)?, args).await,
             Command::Up(args) => up::run(Session::open(program, global)?, args).await,
+            Command::Rollback(args) => rollback::run(Session::open(program, global)?, args).await,
             Command::Destroy(args) => match Session::open(program, global) {
                 Ok(session) => destroy::run(session, args).await,
                 Err(error) if teardown::skippable(&error) => {
@@ -201,13 +203,13 @@ impl<P: Program> Session<P> {
         Ok(match self.backend()? {
             Backend::File(dir) => Box::new(
                 LocalStore::new(dir, &self.stack.name, &crate::program::identity::<P>())
-                    .within(self.project.root()),
+                    .within(self.project.root())
+                    .keep_history(self.stack.history_limit),
             ),
-            Backend::Kubernetes { namespace } => Box::new(KubeStore::new(
-                self.connect().await?,
-                &namespace,
-                &self.stack.name,
-            )),
+            Backend::Kubernetes { namespace } => Box::new(
+                KubeStore::new(self.connect().await?, &namespace, &self.stack.name)
+                    .keep_history(self.stack.history_limit),
+            ),
         })
     }
 

@@ -5,7 +5,7 @@ use crate::error::{Error, exit};
 use crate::program::Program;
 use echo_iac_engine::planner;
 
-use super::{Session, check_blocked, note, plan_options, saved_plan, show_plan};
+use super::{Session, check_blocked, note, plan_options, print, saved_plan, show_plan};
 
 pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> Result<(), Error> {
     // Preview takes no lock and writes nothing: it may run beside an `up`.
@@ -21,6 +21,14 @@ pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> R
     )
     .await?;
 
+    if let Some(to) = state.rolled_back_to()
+        && args.format() == crate::cli::PlanFormat::Text
+    {
+        print(&format!(
+            "Stack {} is rolled back to revision {to}: this is what the next `up` changes to apply the program again.\n",
+            session.stack.name
+        ));
+    }
     show_plan(
         "Previewing",
         &session,

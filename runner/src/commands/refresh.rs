@@ -74,7 +74,7 @@ async fn run_locked<P: Program>(
 
     refresh.apply_to(&mut state);
     state.outputs = fresh_outputs;
-    locked.save(&mut state).await?;
+    locked.save_finished(&mut state).await?;
     print(&format!("State of stack {} refreshed.", session.stack.name));
     Ok(())
 }

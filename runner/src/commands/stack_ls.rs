@@ -17,6 +17,8 @@ pub(crate) async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Re
     let mut rows = Vec::new();
     // Why a row shows `?`, printed under the table.
     let mut problems = Vec::new();
+    // Stacks a rollback left behind their program, also under the table.
+    let mut rolled_back = Vec::new();
     for name in names {
         // One broken stack file or unreachable cluster must not hide the
         // other stacks: its row says what is wrong.
@@ -40,11 +42,16 @@ pub(crate) async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Re
                     Err(e) => Err(e),
                 };
                 match loaded {
-                    Ok(state) => (
-                        backend,
-                        state.updated.unwrap_or_else(|| "never".to_string()),
-                        state.resources.len().to_string(),
-                    ),
+                    Ok(state) => {
+                        if let Some(to) = state.rolled_back_to() {
+                            rolled_back.push((name.clone(), to));
+                        }
+                        (
+                            backend,
+                            state.updated.unwrap_or_else(|| "never".to_string()),
+                            state.resources.len().to_string(),
+                        )
+                    }
                     Err(e) => {
                         problems.push((name.clone(), first_line(&e.to_string()).to_string()));
                         (backend, "state unreadable".to_string(), "?".to_string())
@@ -62,6 +69,11 @@ pub(crate) async fn run<P: Program>(program: &Arc<P>, global: &GlobalArgs) -> Re
     for (name, backend, updated, resources) in rows {
         text.push_str(&format!(
             "{name:<width$}  {backend:<backend_width$}  {updated:<25}  {resources}\n"
+        ));
+    }
+    for (name, to) in rolled_back {
+        text.push_str(&format!(
+            "\n{name}: rolled back to revision {to}; the next `up` re-applies the program"
         ));
     }
     for (name, problem) in problems {

@@ -34,6 +34,7 @@ pub(crate) async fn history<P: Program>(
         "TIME".to_string(),
         "COMMAND".to_string(),
         "USER@HOST".to_string(),
+        "RESULT".to_string(),
         "CHANGE".to_string(),
     ]];
     for r in &revisions {
@@ -41,15 +42,25 @@ pub(crate) async fn history<P: Program>(
             Some(w) => (w.command.clone(), format!("{}@{}", w.user, w.host)),
             None => ("?".to_string(), "?".to_string()),
         };
+        let result = match r.finished() {
+            Some(true) => "finished",
+            Some(false) => "unfinished",
+            None => "-",
+        };
+        let change = match r.operation.as_ref().and_then(|o| o.rollback_to) {
+            Some(serial) => format!("rollback to {serial}: {}", r.summary),
+            None => r.summary.clone(),
+        };
         rows.push([
             r.serial.to_string(),
             r.updated.clone().unwrap_or_else(|| "?".into()),
             command,
             who,
-            r.summary.clone(),
+            result.to_string(),
+            change,
         ]);
     }
-    let widths: Vec<usize> = (0..4)
+    let widths: Vec<usize> = (0..5)
         .map(|i| {
             rows.iter()
                 .map(|row| row[i].chars().count())
@@ -58,7 +69,7 @@ pub(crate) async fn history<P: Program>(
         })
         .collect();
     let mut text = format!(
-        "State of stack {} in {}\n",
+        "State of stack {} in {}: one revision per run, newest first\n",
         session.stack.name,
         store.location()
     );
@@ -66,7 +77,7 @@ pub(crate) async fn history<P: Program>(
         for (i, width) in widths.iter().enumerate() {
             text.push_str(&format!("{:<width$}  ", row[i]));
         }
-        text.push_str(&row[4]);
+        text.push_str(&row[5]);
         text.push('\n');
     }
     print(&text);

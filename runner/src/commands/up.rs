@@ -9,14 +9,16 @@ use crate::cli::{PlanFormat, UpArgs};
 use crate::error::Error;
 use crate::program::Program;
 use crate::render;
+use echo_iac_engine::EngineError;
+use echo_iac_engine::cluster::Cluster;
 use echo_iac_engine::operation::{self, UpOptions};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::Locked;
 
 use super::output::format_outputs;
 use super::{
-    Session, check_blocked, confirm, plan_options, print, print_document, saved_plan, show_plan,
-    watch_interrupts,
+    Session, check_blocked, confirm, note, plan_options, print, print_document, rollback,
+    saved_plan, show_plan, watch_interrupts,
 };
 
 pub(crate) async fn run<P: Program>(session: Session<P>, args: UpArgs) -> Result<(), Error> {
@@ -92,10 +94,26 @@ async fn run_locked<P: Program>(
         cancel: watch_interrupts(),
     };
     let progress = session.progress(args.json);
-    let applied = operation::up(
+    let serial = state.serial;
+    let applied = match operation::up(
         &cluster, locked, state, &plan, &desired, &options, &progress,
     )
-    .await?;
+    .await
+    {
+        Ok(applied) => applied,
+        Err(error) if args.rollback_on_failure && worth_rolling_back(&error) => {
+            drop(progress);
+            return roll_back_after(session, locked, &cluster, error.into(), serial, &args).await;
+        }
+        Err(error) => {
+            if args.rollback_on_failure && matches!(error, EngineError::Interrupted) {
+                note(
+                    "Interrupted: not rolled back (--rollback-on-failure rolls back a failed wait, never Ctrl-C)",
+                );
+            }
+            return Err(error.into());
+        }
+    };
     // Every live line has settled; what follows goes below them.
     drop(progress);
     let outputs = session.outputs(&cluster, &desired).await?;
@@ -120,4 +138,56 @@ async fn run_locked<P: Program>(
         ));
     }
     Ok(())
+}
+
+/// The failures `--rollback-on-failure` rolls back: a wait that ended
+/// without the stack ready. An interrupt is the user's, and a failure to
+/// reach the cluster or the state would stop a rollback too.
+fn worth_rolling_back(error: &EngineError) -> bool {
+    matches!(
+        error,
+        EngineError::Timeout { .. }
+            | EngineError::RolloutFailed { .. }
+            | EngineError::Failed { .. }
+            | EngineError::Stuck { .. }
+            | EngineError::NotGone { .. }
+    )
+}
+
+/// Rolls back to the last revision whose run finished, after `cause`
+/// failed the `up` that started from revision `started_from`.
+async fn roll_back_after<P: Program>(
+    session: &Session<P>,
+    locked: &Locked<'_>,
+    cluster: &Cluster,
+    cause: Error,
+    started_from: u64,
+    args: &UpArgs,
+) -> Result<(), Error> {
+    let state = locked.load().await?;
+    let Some(to) = rollback::last_finished(locked, started_from).await? else {
+        note("Nothing to roll back to: no earlier run of this stack finished.");
+        return Err(cause);
+    };
+    if !args.json {
+        note(&format!("\nup failed: {}", cause.message()));
+        note(&format!(
+            "Rolling back to revision {to} (--rollback-on-failure)..."
+        ));
+    }
+    let how = rollback::How {
+        yes: true,
+        json: args.json,
+        diff: args.diff,
+        skip_preview: false,
+        force_conflicts: args.plan.force_conflicts,
+        timeout: args.timeout,
+        wait_grace: args.wait_grace,
+    };
+    let outcome = rollback::roll_back(session, locked, cluster, state, to, &how).await;
+    Err(Error::RolledBack {
+        cause: Box::new(cause),
+        to,
+        rollback: outcome.err().map(Box::new),
+    })
 }

@@ -40,6 +40,9 @@ pub use yaml_error::{KeyHelp, Wording};
 
 use raw::RawStack;
 
+/// The most revisions `historyLimit` may keep.
+const MAX_HISTORY: u64 = 1000;
+
 /// One environment's settings, validated, with the program's section as
 /// `P`. Built only by parsing a stack file.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +66,9 @@ pub struct Stack<P> {
     /// Where the stack's state and lock live (`backend:`, default
     /// `file://state`).
     pub backend: Backend,
+    /// `historyLimit`: how many earlier runs' revisions the state keeps
+    /// (default 10).
+    pub history_limit: usize,
     /// The program's own settings, validated by the program.
     pub program: P,
 }
@@ -242,6 +248,22 @@ fn parse_with_home<C: ProgramConfig>(
             .expect("the default backend parses"),
     };
 
+    let history_limit = match raw.history_limit {
+        Some(limit) if !(1..=MAX_HISTORY).contains(&limit.value) => {
+            return Err(src.at(
+                &limit,
+                format!(
+                    "`historyLimit` {} is out of range: it keeps 1 to {MAX_HISTORY} revisions",
+                    limit.value
+                ),
+                "out of range",
+                "a whole number from 1 to 1000; each kept revision is a copy of the state",
+            ));
+        }
+        Some(limit) => usize::try_from(limit.value).expect("at most 1000"),
+        None => echo_iac_engine::state::DEFAULT_HISTORY,
+    };
+
     Ok(Stack {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -250,6 +272,7 @@ fn parse_with_home<C: ProgramConfig>(
         namespace: namespace.value,
         create_namespace: raw.create_namespace.unwrap_or(false),
         backend,
+        history_limit,
         program: raw.program.validate(&src)?,
     })
 }
@@ -430,6 +453,7 @@ mod tests {
                 namespace: "echo-dev".into(),
                 create_namespace: true,
                 backend: Backend::File(PathBuf::from("/projects/echo/state")),
+                history_limit: 10,
                 program: Some("hello".into()),
             }
         );
@@ -465,7 +489,7 @@ mod tests {
             1,
             &[
                 "unknown key `colour`; allowed here: kubeconfig, context, namespace, \
-                 createNamespace, backend, greeting",
+                 createNamespace, backend, historyLimit, greeting",
                 "remove it, or use one of:",
             ],
         );
@@ -487,6 +511,19 @@ mod tests {
             config.backend,
             Backend::File(PathBuf::from("/projects/echo/.state"))
         );
+    }
+
+    #[test]
+    fn history_limit_keeps_from_one_to_a_thousand_runs() {
+        assert_eq!(parse_ok("namespace: a\n").history_limit, 10);
+        assert_eq!(
+            parse_ok("namespace: a\nhistoryLimit: 25\n").history_limit,
+            25
+        );
+        let err = parse_err("namespace: a\nhistoryLimit: 0\n");
+        assert_error(&err, 2, 15, &["`historyLimit` 0 is out of range"]);
+        let err = parse_err("namespace: a\nhistoryLimit: ten\n");
+        assert_error(&err, 2, 15, &["historyLimit"]);
     }
 
     #[test]

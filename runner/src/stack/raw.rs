@@ -24,6 +24,7 @@ const GENERIC_KEYS: &[&str] = &[
     "namespace",
     "createNamespace",
     "backend",
+    "historyLimit",
 ];
 
 pub(super) struct RawStack<C> {
@@ -32,6 +33,7 @@ pub(super) struct RawStack<C> {
     pub(super) namespace: Option<Spanned<String>>,
     pub(super) create_namespace: Option<bool>,
     pub(super) backend: Option<Spanned<String>>,
+    pub(super) history_limit: Option<Spanned<u64>>,
     pub(super) program: C,
 }
 
@@ -78,6 +80,7 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
             namespace: None,
             create_namespace: None,
             backend: None,
+            history_limit: None,
             program: C::default(),
         };
         while let Some(key) = map.next_key_seed(Key(all_keys::<C>()))? {
@@ -87,6 +90,7 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
                 "namespace" => raw.namespace = map.next_value()?,
                 "createNamespace" => raw.create_namespace = map.next_value()?,
                 "backend" => raw.backend = map.next_value()?,
+                "historyLimit" => raw.history_limit = map.next_value()?,
                 key => raw.program.read_key(key, &mut map)?,
             }
         }

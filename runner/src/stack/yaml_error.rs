@@ -42,6 +42,7 @@ pub struct Wording {
 fn generic_key_help(key: &str) -> Option<KeyHelp> {
     Some(match key {
         "createNamespace" => KeyHelp::example(key, "true or false", "true"),
+        "historyLimit" => KeyHelp::example(key, "a whole number from 1 to 1000", "20"),
         "kubeconfig" => KeyHelp::example(key, "a path, or a list of paths", "~/.kube/config"),
         "namespace" => KeyHelp::example(key, "a single text value", "echo-dev"),
         "context" => KeyHelp::example(key, "a single text value", "kind-dev"),
@@ -317,7 +318,8 @@ fn unknown_key_hint<C: ProgramConfig>(field: &str, expected: &[&str]) -> String 
 /// Which keys take what, for a type error that names no key this module or
 /// the program knows: the generic keys' kinds joined with the program's.
 fn type_summary(program: ValueKinds) -> String {
-    let mut numbers: Vec<&str> = program.numbers.to_vec();
+    let mut numbers: Vec<&str> = vec!["historyLimit"];
+    numbers.extend(program.numbers);
     let mut booleans = vec!["createNamespace"];
     booleans.extend(program.booleans);
     let mut parts = Vec::new();
@@ -344,7 +346,7 @@ mod tests {
     fn type_summary_names_the_generic_and_the_program_kinds() {
         assert_eq!(
             type_summary(ValueKinds::default()),
-            "createNamespace takes true or false, the rest text"
+            "historyLimit takes whole numbers, createNamespace takes true or false, the rest text"
         );
         let kinds = ValueKinds {
             numbers: &["replicas", "nodePort"],
@@ -353,7 +355,7 @@ mod tests {
         };
         assert_eq!(
             type_summary(kinds),
-            "replicas and nodePort take whole numbers, createNamespace takes true or false, \
+            "historyLimit, replicas and nodePort take whole numbers, createNamespace takes true or false, \
              echo a mapping, echoes a list of mappings, the rest text"
         );
     }

@@ -27,6 +27,7 @@ mod tests {
             namespace: "echo-dev".into(),
             create_namespace: false,
             backend: echo_iac_engine::state::Backend::File("state".into()),
+            history_limit: 10,
             program: EchoSection { echoes },
         }
     }

@@ -33,6 +33,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
         namespace: "echo-dev".into(),
         create_namespace,
         backend: echo_iac_engine::state::Backend::File(PathBuf::from("state")),
+        history_limit: 10,
         program: EchoSection { echoes },
     }
 }
