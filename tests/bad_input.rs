@@ -425,7 +425,11 @@ fn assert_bad_state_refused(
     words: &[&str],
 ) {
     let stack = TestStack::new(prefix);
-    stack.write(&echo(node_port()));
+    let port = node_port();
+    stack.write(&echo(port));
+    stack.ok(&["up", "--yes"]);
+    // A second run, so that the history keeps the first.
+    stack.write(&format!("{}  message: again\n", echo(port)));
     stack.ok(&["up", "--yes"]);
     let mut words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
     words.extend(break_it(&stack));

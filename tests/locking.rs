@@ -97,7 +97,11 @@ fn state_lock_and_history_are_private_to_the_user() {
     use std::os::unix::fs::PermissionsExt;
 
     let stack = TestStack::new("private");
-    stack.write(&echo(node_port()));
+    let port = node_port();
+    stack.write(&echo(port));
+    stack.ok(&["up", "--yes"]);
+    // A second run, so that the history keeps the first.
+    stack.write(&format!("{}  message: again\n", echo(port)));
     stack.ok(&["up", "--yes"]);
 
     let state = stack.project.root().join("state");
