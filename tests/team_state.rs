@@ -127,9 +127,7 @@ fn two_machines_share_one_stack_through_the_cluster() {
         "{history:#}"
     );
     assert!(
-        revisions
-            .iter()
-            .all(|r| r["operation"]["finished"] == true),
+        revisions.iter().all(|r| r["operation"]["finished"] == true),
         "{history:#}"
     );
     stack

@@ -161,6 +161,10 @@ createNamespace: true
 # in a namespace of the stack's cluster, shared by every machine that runs
 # the stack (laptops and CI). Default: file://state.
 {backend}
+
+# How many earlier runs the state keeps a revision of, for `stack history`
+# and `rollback`: 1 to 1000. Default: 10.
+# historyLimit: 10
 ",
         namespace = scalar(namespace),
     )
