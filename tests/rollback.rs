@@ -116,6 +116,7 @@ fn rollback_brings_back_the_first_revisions_message_replicas_and_services() {
             .any(|l| l.contains("+ ") && l.contains("api-service")),
         "preview does not re-create api-service:\n{preview}"
     );
+    assert_eq!(stack.plan()["rolledBackTo"], first);
     let listed = stack.ok(&["stack", "ls"]);
     listed.assert_contains(&format!("rolled back to revision {first}"));
 
@@ -128,6 +129,7 @@ fn rollback_brings_back_the_first_revisions_message_replicas_and_services() {
     wait_for_message(web, "Message B");
     let preview = stack.ok(&["preview"]);
     assert!(!preview.stdout.contains("rolled back"), "{preview}");
+    assert!(stack.plan().get("rolledBackTo").is_none());
 }
 
 #[test]

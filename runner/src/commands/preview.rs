@@ -1,11 +1,14 @@
 //! `echo-iac preview`: the plan, and nothing changed.
 
-use crate::cli::PreviewArgs;
+use crate::cli::{PlanFormat, PreviewArgs};
 use crate::error::{Error, exit};
 use crate::program::Program;
+use crate::render::plan_json;
 use echo_iac_engine::planner;
 
-use super::{Session, check_blocked, note, plan_options, print, saved_plan, show_plan};
+use super::{
+    Session, check_blocked, note, plan_options, print, print_document, saved_plan, show_plan,
+};
 
 pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> Result<(), Error> {
     // Preview takes no lock and writes nothing: it may run beside an `up`.
@@ -21,22 +24,22 @@ pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> R
     )
     .await?;
 
-    if let Some(to) = state.rolled_back_to()
-        && args.format() == crate::cli::PlanFormat::Text
-    {
-        print(&format!(
-            "Stack {} is rolled back to revision {to}: this is what the next `up` changes to apply the program again.\n",
-            session.stack.name
-        ));
+    match (state.rolled_back_to(), args.format()) {
+        (Some(to), PlanFormat::Json) => {
+            let mut document = plan_json(&plan);
+            document["rolledBackTo"] = to.into();
+            print_document(&document);
+        }
+        (rolled_back, format) => {
+            if let (Some(to), PlanFormat::Text) = (rolled_back, format) {
+                print(&format!(
+                    "Stack {} is rolled back to revision {to}: this is what the next `up` changes to apply the program again.\n",
+                    session.stack.name
+                ));
+            }
+            show_plan("Previewing", &session, &cluster, &plan, args.diff, format);
+        }
     }
-    show_plan(
-        "Previewing",
-        &session,
-        &cluster,
-        &plan,
-        args.diff,
-        args.format(),
-    );
     check_blocked(&plan)?;
     if let Some(file) = &args.save_plan {
         let saved = saved_plan::record(&cluster, &plan, &desired, &state, &args.plan);
