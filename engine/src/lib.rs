@@ -16,6 +16,9 @@
 //! - [`operation::up`] and [`operation::destroy`]: carry a plan out through
 //!   the state's journal, refusing one with blocked steps; `up` then waits
 //!   until what it applied is ready ([`ready::Readiness`]);
+//! - [`rollback::prepare`]: a kept revision's objects as desired objects
+//!   again, for `plan_up` and `up` (the revision's mark is set by
+//!   [`state::Locked::begin_rollback`]);
 //! - [`state`]: where a stack's state lives ([`state::LocalStore`],
 //!   [`state::KubeStore`]), and its lock: [`state::Locked`] holds it, and
 //!   only through it is a state written;
