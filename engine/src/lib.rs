@@ -92,6 +92,7 @@ mod nodeports;
 pub mod operation;
 mod plan;
 pub mod planner;
+pub mod protect;
 pub mod ready;
 mod reasons;
 mod references;
@@ -108,6 +109,7 @@ pub mod untracked;
 pub use cancel::Cancel;
 pub use error::EngineError;
 pub use plan::{BlockedStep, Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
+pub use protect::{Protections, ResourceOptions};
 pub use resource::{DesiredResource, ResourceId};
 
 pub use identity::{Identity, MANAGED_BY_LABEL};

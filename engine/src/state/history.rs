@@ -99,6 +99,8 @@ mod tests {
                 uid: uid.to_string(),
                 depends_on: Vec::new(),
                 applied: json!({}),
+                protect: false,
+                retain: false,
             });
         }
         state

@@ -96,11 +96,16 @@ fn plan_markdown_within(plan: &Plan, header: &MarkdownHeader<'_>, limit: usize) 
         .iter()
         .filter(|s| s.is_change())
         .map(|step| {
-            let diff = unified_yaml(
-                step.live.as_ref(),
-                step.planned.as_ref(),
-                &step.id.to_string(),
-            );
+            // A retain changes only two labels, which its reason says.
+            let diff = if step.op == Op::Retain {
+                String::new()
+            } else {
+                unified_yaml(
+                    step.live.as_ref(),
+                    step.planned.as_ref(),
+                    &step.id.to_string(),
+                )
+            };
             Section {
                 step,
                 changes: change_lines(step, !diff.is_empty()),
@@ -278,6 +283,10 @@ fn attention_item(step: &Step) -> String {
         Blocker::Rejected { message, .. } => {
             format!("rejected by the cluster: {}", escape(&cut(message)))
         }
+        Blocker::Protected { by } => format!(
+            "protected by {}; a protected object is never deleted or replaced",
+            escape(by)
+        ),
     };
     format!("`!` **blocked** {object} ({}): {why}", step.op.as_str())
 }

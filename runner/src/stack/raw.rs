@@ -24,6 +24,8 @@ const GENERIC_KEYS: &[&str] = &[
     "namespace",
     "createNamespace",
     "backend",
+    "protect",
+    "retain",
 ];
 
 pub(super) struct RawStack<C> {
@@ -32,6 +34,8 @@ pub(super) struct RawStack<C> {
     pub(super) namespace: Option<Spanned<String>>,
     pub(super) create_namespace: Option<bool>,
     pub(super) backend: Option<Spanned<String>>,
+    pub(super) protect: Option<Vec<Spanned<String>>>,
+    pub(super) retain: Option<Vec<Spanned<String>>>,
     pub(super) program: C,
 }
 
@@ -78,6 +82,8 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
             namespace: None,
             create_namespace: None,
             backend: None,
+            protect: None,
+            retain: None,
             program: C::default(),
         };
         while let Some(key) = map.next_key_seed(Key(all_keys::<C>()))? {
@@ -87,6 +93,8 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
                 "namespace" => raw.namespace = map.next_value()?,
                 "createNamespace" => raw.create_namespace = map.next_value()?,
                 "backend" => raw.backend = map.next_value()?,
+                "protect" => raw.protect = map.next_value()?,
+                "retain" => raw.retain = map.next_value()?,
                 key => raw.program.read_key(key, &mut map)?,
             }
         }

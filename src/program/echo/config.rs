@@ -919,6 +919,7 @@ mod tests {
                 namespace: "echo-dev".into(),
                 create_namespace: true,
                 backend: Backend::File(PathBuf::from("/projects/echo/state")),
+                protections: echo_iac_engine::Protections::default(),
                 program: EchoSection {
                     echoes: vec![seed_with(|echo| {
                         echo.replicas = 1;
@@ -1038,7 +1039,7 @@ mod tests {
             2,
             1,
             &[
-                "allowed here: kubeconfig, context, namespace, createNamespace, backend, echo, \
+                "allowed here: kubeconfig, context, namespace, createNamespace, backend, protect, retain, echo, \
                  echoes",
                 "did you mean `echo`?",
             ],

@@ -27,6 +27,7 @@ mod tests {
             namespace: "echo-dev".into(),
             create_namespace: false,
             backend: echo_iac_engine::state::Backend::File("state".into()),
+            protections: echo_iac_engine::Protections::default(),
             program: EchoSection { echoes },
         }
     }

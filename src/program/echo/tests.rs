@@ -33,6 +33,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
         namespace: "echo-dev".into(),
         create_namespace,
         backend: echo_iac_engine::state::Backend::File(PathBuf::from("state")),
+        protections: echo_iac_engine::Protections::default(),
         program: EchoSection { echoes },
     }
 }
