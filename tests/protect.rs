@@ -257,3 +257,38 @@ fn a_retained_configmap_outlives_a_prune_and_destroy_and_comes_back_only_with_ad
     assert!(!stack.exists("deployment", "web"));
     assert!(recorded(&stack).is_empty());
 }
+
+#[test]
+fn a_retain_killed_after_the_labels_went_is_finished_by_the_next_run() {
+    let stack = TestStack::new("retain-crash");
+    let ns = stack.namespace.clone();
+    stack.write(&format!(
+        "retain:\n  - ConfigMap/{ns}/nginx-echo-config\n{}",
+        echo(node_port())
+    ));
+    stack.ok(&["up", "--yes"]);
+    let config = uid(&stack.get("configmap", "nginx-echo-config"));
+
+    let killed = stack.run_env(&["destroy", "--yes"], &[("ECHO_IAC_FAULT", "retain:1")]);
+    killed.assert_killed();
+    assert_unlabelled(&stack.get("configmap", "nginx-echo-config"));
+    let state = stack.state().expect("a state");
+    let pending: Vec<&str> = state["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["retain"], "{state:#}");
+    assert!(recorded(&stack).contains(&"ConfigMap/nginx-echo-config".to_string()));
+
+    // The object carries no labels now; the next destroy still retains it
+    // (it is the one the state records) and finishes.
+    stack
+        .ok(&["destroy", "--yes"])
+        .assert_contains("an earlier run stopped before finishing")
+        .assert_contains("retain");
+    assert!(recorded(&stack).is_empty());
+    assert_eq!(stack.state().unwrap()["pending"], Value::Array(Vec::new()));
+    assert_eq!(uid(&stack.get("configmap", "nginx-echo-config")), config);
+}

@@ -272,7 +272,7 @@ pub(crate) async fn apply_plan(
     };
     run_in_waves(&deletes, late_deps, journal, options, |step| async move {
         match step.op {
-            Op::Retain => retain_step(cluster, step, journal, on_event).await,
+            Op::Retain => retain_step(cluster, step, journal, options, on_event).await,
             _ => delete_step(cluster, step, journal, options, on_event).await,
         }
     })
@@ -469,6 +469,7 @@ async fn retain_step(
     cluster: &Cluster,
     step: &Step,
     journal: &Journal<'_>,
+    options: &ApplyOptions<'_>,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(), EngineError> {
     let id = &step.id;
@@ -494,7 +495,10 @@ async fn retain_step(
             .unwrap_or_default();
         journal.check_lock()?;
         match cluster.remove_labels(id, version, &labels).await {
-            Ok(_) => break,
+            Ok(_) => {
+                fault::reached(Point::Retain, options.cancel).await;
+                break;
+            }
             // Changed since it was read: read it again.
             Err(ClusterError::Api { status, .. })
                 if status.code == 409 && attempt < RETAIN_ATTEMPTS =>
