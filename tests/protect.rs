@@ -292,3 +292,25 @@ fn a_retain_killed_after_the_labels_went_is_finished_by_the_next_run() {
     assert_eq!(stack.state().unwrap()["pending"], Value::Array(Vec::new()));
     assert_eq!(uid(&stack.get("configmap", "nginx-echo-config")), config);
 }
+
+#[test]
+fn destroy_retains_the_namespace_it_created_when_it_retains_an_object_in_it() {
+    let stack = TestStack::for_new_namespace("retain-ns");
+    let _guard = NamespaceGuard(stack.namespace.clone());
+    let ns = stack.namespace.clone();
+    stack.write(&format!(
+        "createNamespace: true\nretain:\n  - ConfigMap/{ns}/nginx-echo-config\n{}",
+        echo(node_port())
+    ));
+    stack.ok(&["up", "--yes"]);
+    let destroyed = stack.ok(&["destroy", "--yes"]);
+    destroyed
+        .assert_contains("holds retained objects (ConfigMap nginx-echo-config)")
+        .assert_contains("2 object(s) retained");
+    let namespace = util::kubectl_json(&["get", "namespace", &ns]);
+    assert_eq!(namespace["status"]["phase"], "Active", "{destroyed}");
+    assert_unlabelled(&namespace);
+    assert_unlabelled(&stack.get("configmap", "nginx-echo-config"));
+    assert!(!stack.exists("deployment", "nginx-echo-nodeport"));
+    assert!(recorded(&stack).is_empty());
+}

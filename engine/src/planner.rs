@@ -130,6 +130,7 @@ pub async fn plan_up(
             .try_collect()
             .await?;
     steps.extend(deletes.into_iter().flatten());
+    protect::keep_namespaces_of_retained(&mut steps);
 
     Ok(Plan {
         stack: stack.to_string(),
@@ -239,8 +240,11 @@ pub async fn plan_destroy(
         .into_iter()
         .flatten()
         .collect();
+    protect::keep_namespaces_of_retained(&mut steps);
     for step in &mut steps {
-        if deleted.iter().any(|u| u.id == step.id && !u.declared) {
+        // A retained or protected one says so in its reason already.
+        let deleted_as_is = step.op == Op::Delete && step.blocker.is_none();
+        if deleted_as_is && deleted.iter().any(|u| u.id == step.id && !u.declared) {
             step.reason = Some(
                 "carries this stack's labels but is not in its state, and the stack does not declare it: deleted as asked"
                     .to_string(),

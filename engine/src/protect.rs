@@ -18,6 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::plan::{Op, Step};
 pub use crate::resource::ResourceOptions;
 use crate::resource::{DesiredResource, ResourceId};
 use crate::state::State;
@@ -182,6 +183,38 @@ pub(crate) fn asked_by(
     by_program.or_else(|| protections.find(guard, id).map(Rule::describe))
 }
 
+/// A namespace the plan deletes while it retains objects in it would take
+/// them along: it is retained too, and says why.
+pub(crate) fn keep_namespaces_of_retained(steps: &mut [Step]) {
+    let retained: Vec<ResourceId> = steps
+        .iter()
+        .filter(|s| s.op == Op::Retain && s.id.namespace.is_some())
+        .map(|s| s.id.clone())
+        .collect();
+    for step in steps
+        .iter_mut()
+        .filter(|s| s.op == Op::Delete && s.blocker.is_none() && s.id.kind == "Namespace")
+    {
+        let inside: Vec<String> = retained
+            .iter()
+            .filter(|id| id.namespace.as_deref() == Some(step.id.name.as_str()))
+            .map(|id| format!("{} {}", id.kind, id.name))
+            .collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let what = format!(
+            "holds retained objects ({}): kept running with them, without this stack's labels, and dropped from the state",
+            inside.join(", ")
+        );
+        step.reason = Some(match step.reason.take() {
+            Some(reason) => format!("{reason}; {what}"),
+            None => what,
+        });
+        step.op = Op::Retain;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +268,28 @@ mod tests {
         }
         let err = "ConfigMap/*/web".parse::<IdPattern>().unwrap_err();
         assert!(err.contains("only in the name"), "{err}");
+    }
+
+    #[test]
+    fn a_namespace_holding_retained_objects_is_retained_with_them() {
+        let ns = ResourceId::new("v1", "Namespace", None, "shop");
+        let other = ResourceId::new("v1", "Namespace", None, "other");
+        let claim = ResourceId::new("v1", "PersistentVolumeClaim", Some("shop"), "data");
+        let mut steps = vec![
+            Step::bare(Op::Retain, &claim),
+            Step::bare(Op::Delete, &ns),
+            Step::bare(Op::Delete, &other),
+        ];
+        keep_namespaces_of_retained(&mut steps);
+        assert_eq!(steps[1].op, Op::Retain);
+        assert!(
+            steps[1]
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("holds retained objects (PersistentVolumeClaim data)")
+        );
+        assert_eq!(steps[2].op, Op::Delete);
     }
 
     #[test]
