@@ -223,7 +223,7 @@ fn head(plan: &Plan, header: &MarkdownHeader<'_>) -> String {
     let deleted = plan
         .steps
         .iter()
-        .filter(|s| s.blocker.is_none() && s.op == Op::Delete);
+        .filter(|s| s.blocker.is_none() && s.op.is_removal());
     let attention: Vec<&Step> = blocked.chain(replaced).chain(deleted).collect();
     if !attention.is_empty() {
         out.push_str("#### Needs attention\n\n");
@@ -498,6 +498,23 @@ mod tests {
         let text = markdown(&only(Op::Update));
         assert!(text.contains("```diff\n"), "{text}");
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn markdown_preview_calls_out_a_retain_and_a_protected_step() {
+        let text = markdown(&guarded_plan());
+        assert!(
+            text.contains("- `-` **retain** ConfigMap `echo-dev/nginx-echo-config`: retained as the program asks"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "`!` **blocked** Namespace `echo-dev` (delete): protected by stacks/dev.yaml:8"
+            ),
+            "{text}"
+        );
+        // A retain changes two labels: no diff of the whole object.
+        assert!(!text.contains("-kind: ConfigMap"), "{text}");
     }
 
     #[test]
