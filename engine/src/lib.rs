@@ -13,6 +13,11 @@
 //!   [`Step`] per object, from the server's own dry runs, for every object
 //!   or only those [`target::Targets`] name (the rest are left as they are,
 //!   in the cluster and in the state);
+//! - [`protect`]: objects no plan deletes or replaces, and objects a delete
+//!   leaves running outside the stack, marked by the program
+//!   ([`declare::Resources::protect`], [`declare::Resources::retain`]) or
+//!   by id patterns the caller passes in the plan options
+//!   ([`protect::Protections`]);
 //! - [`operation::up`] and [`operation::destroy`]: carry a plan out through
 //!   the state's journal, refusing one with blocked steps; `up` then waits
 //!   until what it applied is ready ([`ready::Readiness`]);

@@ -10,8 +10,8 @@
 //!
 //! The planner applies them to every plan it makes, `up` and `destroy`
 //! alike: a protected object's delete or replace is blocked
-//! ([`Blocker::Protected`](crate::Blocker::Protected)), and a retained
-//! object's delete becomes [`Op::Retain`](crate::Op::Retain): its
+//! ([`crate::Blocker::Protected`]), and a retained
+//! object's delete becomes [`Op::Retain`]: its
 //! ownership labels are removed and it is dropped from the state, while it
 //! keeps running.
 
