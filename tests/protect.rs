@@ -175,6 +175,13 @@ fn a_protected_namespace_blocks_its_prune_and_a_protected_deployment_its_replace
         "createNamespace: true\n{protect}echo:\n  replicas: 1\n  nodePort: {port}\n  appLabel: echo-moved\n"
     ));
     stack
+        .run(&["preview"])
+        .assert_code(1)
+        .assert_contains("replace")
+        .assert_contains(&format!(
+            "! protected by stacks/dev.yaml:7 (protect: Deployment/{ns}/nginx-echo-*)"
+        ));
+    stack
         .run(&["up", "--yes"])
         .assert_code(1)
         .assert_contains(&format!(
