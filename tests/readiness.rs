@@ -116,6 +116,7 @@ fn up_with_grace(objects: Vec<Value>, timeout: Duration, grace: Duration) -> Wai
                     id: ResourceId::of(&object).expect("test objects have an identity"),
                     object,
                     depends_on: Vec::new(),
+                    options: Default::default(),
                 }
             })
             .collect();

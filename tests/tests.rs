@@ -18,6 +18,7 @@ mod locking;
 mod node_ports;
 mod progress;
 mod project_files;
+mod protect;
 mod rbac;
 mod readiness;
 mod real_node;

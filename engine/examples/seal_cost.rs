@@ -50,6 +50,8 @@ async fn write(store: &Locked<'_>, state: &mut State, secrets: usize) -> Duratio
             uid: format!("uid-{i}"),
             depends_on: Vec::new(),
             applied,
+            protect: false,
+            retain: false,
         });
     }
     store.save(state).await.unwrap();
@@ -118,6 +120,8 @@ async fn main() {
             uid: "uid".into(),
             depends_on: Vec::new(),
             applied,
+            protect: false,
+            retain: false,
         });
     }
     let each = start.elapsed() / 200;

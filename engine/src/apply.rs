@@ -16,7 +16,7 @@ use super::error::EngineError;
 use super::nodeports;
 use super::plan::{Op, Plan, Step};
 use super::ready::Poll;
-use super::resource::{DesiredResource, ResourceId};
+use super::resource::{DesiredResource, ResourceId, ResourceOptions};
 use crate::cluster::{Cluster, ClusterError};
 use crate::fault::{self, Point};
 use crate::state::{Locked, ResourceState, State};
@@ -169,6 +169,29 @@ impl<'a> Journal<'a> {
         .await
     }
 
+    /// Records what the program now asks of an object it left unchanged
+    /// (protect, retain), if that differs from the record.
+    async fn update_options(
+        &self,
+        id: &ResourceId,
+        options: ResourceOptions,
+    ) -> Result<(), EngineError> {
+        let differs = {
+            let state = self.state.lock().await;
+            state.resource(id).is_some_and(|r| r.options() != options)
+        };
+        if !differs {
+            return Ok(());
+        }
+        self.defer(|s| {
+            if let Some(record) = s.resources.iter_mut().find(|r| &r.id == id) {
+                record.protect = options.protect;
+                record.retain = options.retain;
+            }
+        })
+        .await
+    }
+
     async fn recorded_uid(&self, id: &ResourceId) -> Option<String> {
         let state = self.state.lock().await;
         state.resource(id).map(|r| r.uid.clone())
@@ -188,8 +211,9 @@ pub(crate) async fn apply_plan(
 ) -> Result<(), EngineError> {
     let by_id: HashMap<&ResourceId, &DesiredResource> =
         desired.iter().map(|d| (&d.id, d)).collect();
-    let applies: Vec<&Step> = plan.steps.iter().filter(|s| s.op != Op::Delete).collect();
-    let deletes: Vec<&Step> = plan.steps.iter().filter(|s| s.op == Op::Delete).collect();
+    let applies: Vec<&Step> = plan.steps.iter().filter(|s| !s.op.is_removal()).collect();
+    // A retain goes where its delete would: dependents first.
+    let deletes: Vec<&Step> = plan.steps.iter().filter(|s| s.op.is_removal()).collect();
     // Deletes that free a node port a create needs go before every apply.
     let first = {
         let state = journal.state.lock().await;
@@ -259,8 +283,11 @@ pub(crate) async fn apply_plan(
         deps.retain(|d| !first.contains(d));
         deps
     };
-    run_in_waves(&deletes, late_deps, journal, options, |step| {
-        delete_step(cluster, step, journal, options, on_event)
+    run_in_waves(&deletes, late_deps, journal, options, |step| async move {
+        match step.op {
+            Op::Retain => retain_step(cluster, step, journal, options, on_event).await,
+            _ => delete_step(cluster, step, journal, options, on_event).await,
+        }
     })
     .await
 }
@@ -353,6 +380,7 @@ async fn apply_step(
                 .record(recorded(desired, live_uid.to_string()))
                 .await?;
         }
+        journal.update_options(id, desired.options).await?;
         return Ok(());
     }
 
@@ -435,6 +463,67 @@ async fn delete_step(
     journal.forget(id).await?;
     on_event(Event::Finished {
         op: Op::Delete,
+        id,
+        elapsed: start.elapsed(),
+    });
+    Ok(())
+}
+
+/// How often removing the labels is tried again when the object changed
+/// between reading and patching it.
+const RETAIN_ATTEMPTS: usize = 5;
+
+/// Leaves the object in the cluster, no longer the stack's: its ownership
+/// labels are removed (nothing else of it changes), then it is dropped from
+/// the state. Journaled as pending like any step, so that a run stopped in
+/// between does it again; an object already unlabelled, gone, or recreated
+/// by someone else is only dropped from the state.
+async fn retain_step(
+    cluster: &Cluster,
+    step: &Step,
+    journal: &Journal<'_>,
+    options: &ApplyOptions<'_>,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(), EngineError> {
+    let id = &step.id;
+    let start = Instant::now();
+    on_event(Event::Started { op: Op::Retain, id });
+    let recorded_uid = journal.recorded_uid(id).await;
+    let stack = journal.state.lock().await.stack.clone();
+    let identity = cluster.identity();
+    let labels: Vec<String> = identity.ownership_labels(&stack).into_keys().collect();
+    let mut attempt = 1;
+    loop {
+        let Some(live) = cluster.get(id).await? else {
+            break;
+        };
+        let same_object = recorded_uid
+            .as_deref()
+            .is_none_or(|u| uid(&live) == Some(u));
+        if !same_object || !identity.owned_by(&live, &stack) {
+            break;
+        }
+        let version = live["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
+        journal.check_lock()?;
+        match cluster.remove_labels(id, version, &labels).await {
+            Ok(_) => {
+                fault::reached(Point::Retain, options.cancel).await;
+                break;
+            }
+            // Changed since it was read: read it again.
+            Err(ClusterError::Api { status, .. })
+                if status.code == 409 && attempt < RETAIN_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    journal.forget(id).await?;
+    on_event(Event::Finished {
+        op: Op::Retain,
         id,
         elapsed: start.elapsed(),
     });
@@ -586,6 +675,8 @@ fn recorded(desired: &DesiredResource, uid: String) -> ResourceState {
         uid,
         depends_on: desired.depends_on.clone(),
         applied: desired.object.clone(),
+        protect: desired.options.protect,
+        retain: desired.options.retain,
     }
 }
 

@@ -572,6 +572,41 @@ impl Cluster {
         }
     }
 
+    /// Removes `labels` from the object with `resource_version` (read just
+    /// before), and nothing else: a JSON merge patch whose only fields are
+    /// the labels, set to null, and the resourceVersion, which makes the
+    /// server refuse (409) if the object changed since it was read. (A
+    /// server-side apply would also drop every field this field manager
+    /// owns and the body leaves out.) Returns false if the object is gone.
+    pub async fn remove_labels(
+        &self,
+        id: &ResourceId,
+        resource_version: &str,
+        labels: &[String],
+    ) -> Result<bool, ClusterError> {
+        let api = self.api(id).await?;
+        let nulls: serde_json::Map<String, Value> =
+            labels.iter().map(|l| (l.clone(), Value::Null)).collect();
+        let body = serde_json::json!({
+            "metadata": {"resourceVersion": resource_version, "labels": nulls}
+        });
+        let patch = Patch::Merge(&body);
+        let params = PatchParams {
+            field_manager: Some(self.identity.field_manager().to_string()),
+            ..PatchParams::default()
+        };
+        let result = self
+            .retry("remove labels", id, || async {
+                api.patch(&id.name, &params, &patch).await
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Lists objects of one kind in a namespace (or cluster-wide for
     /// cluster-scoped kinds), optionally filtered by a label selector.
     pub async fn list(

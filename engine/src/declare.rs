@@ -18,8 +18,9 @@ use serde_json::Value;
 
 use crate::config_hash;
 use crate::identity::Identity;
+use crate::protect::Guard;
 use crate::references::{Declared, references};
-use crate::resource::{DesiredResource, ResourceId};
+use crate::resource::{DesiredResource, ResourceId, ResourceOptions};
 
 /// The objects of one stack, as a program declares them.
 pub struct Resources {
@@ -27,6 +28,8 @@ pub struct Resources {
     stack: String,
     declared: Vec<DesiredResource>,
     roll_on_config_change: bool,
+    /// Protections and retains asked for objects, set in `finish`.
+    guards: Vec<(ResourceId, Guard)>,
 }
 
 /// Why declared objects do not make a stack the engine can apply.
@@ -52,6 +55,12 @@ pub enum DeclareError {
         /// The dependency that is not declared.
         missing: String,
     },
+    /// An object is protected or retained without being declared.
+    #[error("{id} is protected or retained, but not declared")]
+    NotDeclared {
+        /// The object named.
+        id: String,
+    },
     /// Objects depend on each other in a circle, so none can go first.
     #[error("dependency cycle: {}", cycle.join(" -> "))]
     Cycle {
@@ -69,6 +78,7 @@ impl Resources {
             stack: stack.to_string(),
             declared: Vec::new(),
             roll_on_config_change: false,
+            guards: Vec::new(),
         }
     }
 
@@ -169,8 +179,30 @@ impl Resources {
             id: id.clone(),
             object,
             depends_on: depends_on.iter().map(|id| (*id).clone()).collect(),
+            options: ResourceOptions::default(),
         });
         id
+    }
+
+    /// Protects the declared object `id`: no plan deletes or replaces it,
+    /// not `up`, not a prune once the program stops declaring it (the
+    /// state records the protection), not `destroy`; such a step is
+    /// blocked, naming the program as what protects it. To delete it,
+    /// drop the call and run `up` first. Fails in [`finish`](Self::finish)
+    /// if `id` is not declared here.
+    pub fn protect(&mut self, id: &ResourceId) -> &mut Self {
+        self.guards.push((id.clone(), Guard::Protect));
+        self
+    }
+
+    /// Retains the declared object `id` on delete: when a plan would delete
+    /// it (a prune, `destroy`), it stays in the cluster, its ownership
+    /// labels are removed and it is dropped from the state, as Pulumi's
+    /// `retainOnDelete` does. Fails in [`finish`](Self::finish) if `id` is
+    /// not declared here.
+    pub fn retain(&mut self, id: &ResourceId) -> &mut Self {
+        self.guards.push((id.clone(), Guard::Retain));
+        self
     }
 
     /// The declared objects, each with its explicit and inferred
@@ -191,6 +223,15 @@ impl Resources {
             }
         }
         let mut resources = self.declared;
+        for (id, guard) in self.guards {
+            let Some(declared) = resources.iter_mut().find(|d| d.id == id) else {
+                return Err(DeclareError::NotDeclared { id: id.to_string() });
+            };
+            match guard {
+                Guard::Protect => declared.options.protect = true,
+                Guard::Retain => declared.options.retain = true,
+            }
+        }
         if self.roll_on_config_change {
             config_hash::annotate(&mut resources, &self.identity, &self.stack);
         }
@@ -411,6 +452,31 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "dependency cycle: ConfigMap ns/a -> ConfigMap ns/b -> ConfigMap ns/a"
+        );
+    }
+
+    #[test]
+    fn protect_and_retain_mark_declared_objects_and_refuse_others() {
+        let mut resources = Resources::new(&Identity::new("x"), "dev");
+        let namespace = resources.add(Namespace {
+            metadata: meta("shop", None),
+            ..Default::default()
+        });
+        let config = resources.add(ConfigMap {
+            metadata: meta("a", Some("shop")),
+            ..Default::default()
+        });
+        resources.protect(&namespace).retain(&config);
+        let declared = resources.finish().unwrap();
+        let options = |id: &ResourceId| declared.iter().find(|d| &d.id == id).unwrap().options;
+        assert!(options(&namespace).protect && !options(&namespace).retain);
+        assert!(options(&config).retain && !options(&config).protect);
+
+        let mut wrong = Resources::new(&Identity::new("x"), "dev");
+        wrong.protect(&ResourceId::new("v1", "Namespace", None, "ghost"));
+        assert_eq!(
+            wrong.finish().unwrap_err().to_string(),
+            "Namespace ghost is protected or retained, but not declared"
         );
     }
 }

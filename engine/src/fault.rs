@@ -41,16 +41,20 @@ pub enum Point {
     Wait,
     /// A delete was accepted and is not yet recorded in the state.
     Delete,
+    /// A retained object's ownership labels were removed, and it is not
+    /// yet dropped from the state.
+    Retain,
     /// The cluster backend is about to send a new revision of the state.
     StateWrite,
 }
 
 #[cfg(any(test, feature = "fault-points"))]
-const POINTS: [Point; 5] = [
+const POINTS: [Point; 6] = [
     Point::BeforeApply,
     Point::AfterApply,
     Point::Wait,
     Point::Delete,
+    Point::Retain,
     Point::StateWrite,
 ];
 
@@ -62,6 +66,7 @@ impl Point {
             Point::AfterApply => "after-apply",
             Point::Wait => "wait",
             Point::Delete => "delete",
+            Point::Retain => "retain",
             Point::StateWrite => "state-write",
         }
     }
@@ -236,6 +241,6 @@ mod tests {
         let (rules, errors) = parse("nowhere:1,wait:0,wait:x,wait:1:later,after-apply:1:pause:9");
         assert!(rules.is_empty(), "{rules:?}");
         assert_eq!(errors.len(), 5, "{errors:?}");
-        assert!(errors[0].contains("before-apply, after-apply, wait, delete, state-write"));
+        assert!(errors[0].contains("before-apply, after-apply, wait, delete, retain, state-write"));
     }
 }

@@ -13,6 +13,11 @@
 //!   [`Step`] per object, from the server's own dry runs, for every object
 //!   or only those [`target::Targets`] name (the rest are left as they are,
 //!   in the cluster and in the state);
+//! - [`protect`]: objects no plan deletes or replaces, and objects a delete
+//!   leaves running outside the stack, marked by the program
+//!   ([`declare::Resources::protect`], [`declare::Resources::retain`]) or
+//!   by id patterns the caller passes in the plan options
+//!   ([`protect::Protections`]);
 //! - [`operation::up`] and [`operation::destroy`]: carry a plan out through
 //!   the state's journal, refusing one with blocked steps; `up` then waits
 //!   until what it applied is ready ([`ready::Readiness`]);
@@ -95,6 +100,7 @@ mod nodeports;
 pub mod operation;
 mod plan;
 pub mod planner;
+pub mod protect;
 pub mod ready;
 mod reasons;
 mod references;
@@ -112,6 +118,7 @@ pub mod untracked;
 pub use cancel::Cancel;
 pub use error::EngineError;
 pub use plan::{BlockedStep, Blocker, Change, Conflict, Op, Plan, Step, Summary, Untracked};
+pub use protect::{Protections, ResourceOptions};
 pub use resource::{DesiredResource, ResourceId};
 
 pub use identity::{Identity, MANAGED_BY_LABEL};

@@ -269,6 +269,8 @@ mod tests {
                 uid: "u".into(),
                 depends_on: deps,
                 applied,
+                protect: false,
+                retain: false,
             });
         }
         let plan = Plan {

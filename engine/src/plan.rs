@@ -20,6 +20,10 @@ pub enum Op {
     Replace,
     /// The object is deleted.
     Delete,
+    /// The object would be deleted, but is retained (see
+    /// [`crate::protect`]): it stays in the cluster without this stack's
+    /// ownership labels, and is dropped from the state.
+    Retain,
 }
 
 impl Op {
@@ -30,12 +34,12 @@ impl Op {
             Op::Create => "+",
             Op::Update => "~",
             Op::Replace => "+-",
-            Op::Delete => "-",
+            Op::Delete | Op::Retain => "-",
         }
     }
 
     /// The operation's name, as `--json` and the state write it: `same`,
-    /// `create`, `update`, `replace`, `delete`.
+    /// `create`, `update`, `replace`, `delete`, `retain`.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Same => "same",
@@ -43,7 +47,14 @@ impl Op {
             Op::Update => "update",
             Op::Replace => "replace",
             Op::Delete => "delete",
+            Op::Retain => "retain",
         }
+    }
+
+    /// Whether the step ends the stack's hold on the object: a delete, or
+    /// a retain (which leaves the object running).
+    pub fn is_removal(self) -> bool {
+        matches!(self, Op::Delete | Op::Retain)
     }
 }
 
@@ -99,6 +110,12 @@ pub enum Blocker {
         message: String,
         /// The fields it names, in the plan's path syntax.
         fields: Vec<String>,
+    },
+    /// The object is protected (see [`crate::protect`]): the step would
+    /// delete or replace it.
+    Protected {
+        /// Who protects it: `the program`, or the stack file and pattern.
+        by: String,
     },
 }
 
@@ -173,6 +190,8 @@ pub struct Summary {
     pub replace: usize,
     /// Objects deleted.
     pub delete: usize,
+    /// Objects retained: left in the cluster, no longer the stack's.
+    pub retain: usize,
     /// Steps that cannot be carried out.
     pub blocked: usize,
     /// Objects of the stack the plan leaves out, as its targets ask: they
@@ -233,6 +252,7 @@ impl Plan {
                 Op::Update => s.update += 1,
                 Op::Replace => s.replace += 1,
                 Op::Delete => s.delete += 1,
+                Op::Retain => s.retain += 1,
             }
         }
         s

@@ -19,6 +19,7 @@ use super::resource::{DesiredResource, ResourceId};
 use super::sensitive;
 use crate::cluster::{Cluster, ClusterError};
 use crate::identity::Identity;
+use crate::protect::{self, Guard, Protections};
 use crate::state::State;
 use crate::target::Targets;
 use crate::untracked::DeleteUntracked;
@@ -44,6 +45,9 @@ pub struct PlanOptions {
     /// When given, only these objects are planned: every other object is
     /// neither applied nor pruned, and is listed in [`Plan::left_out`].
     pub targets: Option<Targets>,
+    /// Objects protected or retained besides those the program marks (a
+    /// stack file's patterns).
+    pub protections: Protections,
 }
 
 impl Default for PlanOptions {
@@ -53,6 +57,7 @@ impl Default for PlanOptions {
             adopt: false,
             concurrency: DEFAULT_CONCURRENCY,
             targets: None,
+            protections: Protections::default(),
         }
     }
 }
@@ -107,11 +112,17 @@ pub async fn plan_up(
         live: &live,
         declared: Some(&declared),
         scope: &scope,
+        desired,
+        protections: &options.protections,
+        keep_protected: false,
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
         .try_collect()
         .await?;
+    for step in steps.iter_mut().filter(|s| s.op == Op::Replace) {
+        ctx.guard_replace(step);
+    }
 
     let deletes: Vec<Option<Step>> =
         stream::iter(pruned.into_iter().map(|id| ctx.plan_delete(id, true)))
@@ -119,6 +130,7 @@ pub async fn plan_up(
             .try_collect()
             .await?;
     steps.extend(deletes.into_iter().flatten());
+    protect::keep_namespaces_of_retained(&mut steps);
 
     Ok(Plan {
         stack: stack.to_string(),
@@ -141,6 +153,12 @@ pub struct DestroyPlanOptions {
     /// stays, in the cluster and in the state, and is listed in
     /// [`Plan::left_out`].
     pub targets: Option<Targets>,
+    /// Objects protected or retained besides those the program marks (a
+    /// stack file's patterns).
+    pub protections: Protections,
+    /// Protected objects are retained (kept running, unlabelled, dropped
+    /// from the state) instead of blocking the plan.
+    pub keep_protected: bool,
 }
 
 impl Default for DestroyPlanOptions {
@@ -149,6 +167,8 @@ impl Default for DestroyPlanOptions {
             concurrency: DEFAULT_CONCURRENCY,
             delete_untracked: DeleteUntracked::default(),
             targets: None,
+            protections: Protections::default(),
+            keep_protected: false,
         }
     }
 }
@@ -209,6 +229,9 @@ pub async fn plan_destroy(
         live: &live,
         declared: None,
         scope: &scope,
+        desired,
+        protections: &options.protections,
+        keep_protected: options.keep_protected,
     };
     let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
         .buffered(options.concurrency.max(1))
@@ -217,8 +240,11 @@ pub async fn plan_destroy(
         .into_iter()
         .flatten()
         .collect();
+    protect::keep_namespaces_of_retained(&mut steps);
     for step in &mut steps {
-        if deleted.iter().any(|u| u.id == step.id && !u.declared) {
+        // A retained or protected one says so in its reason already.
+        let deleted_as_is = step.op == Op::Delete && step.blocker.is_none();
+        if deleted_as_is && deleted.iter().any(|u| u.id == step.id && !u.declared) {
             step.reason = Some(
                 "carries this stack's labels but is not in its state, and the stack does not declare it: deleted as asked"
                     .to_string(),
@@ -372,6 +398,13 @@ struct Context<'a> {
     declared: Option<&'a HashSet<&'a ResourceId>>,
     /// The objects the plan covers.
     scope: &'a Scope,
+    /// The program's objects (those the plan covers), with what it asks
+    /// of each.
+    desired: &'a [DesiredResource],
+    /// Objects protected or retained besides those the program marks.
+    protections: &'a Protections,
+    /// Protected objects are retained instead of blocking a delete.
+    keep_protected: bool,
 }
 
 impl Context<'_> {
@@ -520,6 +553,47 @@ impl Context<'_> {
         !declared.contains(id)
             && self.scope.includes(id)
             && self.state.resource(id).is_some_and(|r| r.uid == uid)
+            && self.asked_by(Guard::Protect, id).is_none()
+            && self.asked_by(Guard::Retain, id).is_none()
+    }
+
+    fn asked_by(&self, guard: Guard, id: &ResourceId) -> Option<String> {
+        protect::asked_by(guard, id, self.desired, self.state, self.protections)
+    }
+
+    /// A replace deletes the object first: a protected one's is blocked.
+    fn guard_replace(&self, step: &mut Step) {
+        if step.blocker.is_none()
+            && let Some(by) = self.asked_by(Guard::Protect, &step.id)
+        {
+            step.blocker = Some(Blocker::Protected { by });
+        }
+    }
+
+    /// A delete of a live object of this stack: blocked when the object is
+    /// protected (or retained, when protected ones are to be kept), and a
+    /// retain when it is retained.
+    fn guard_delete(&self, mut step: Step) -> Step {
+        let because = |what: String| match &step.reason {
+            Some(reason) => format!("{reason}; {what}"),
+            None => what,
+        };
+        if let Some(by) = self.asked_by(Guard::Protect, &step.id) {
+            if self.keep_protected {
+                step.reason = Some(because(format!(
+                    "protected by {by}: kept running, without this stack's labels, and dropped from the state"
+                )));
+                step.op = Op::Retain;
+            } else {
+                step.blocker = Some(Blocker::Protected { by });
+            }
+        } else if let Some(by) = self.asked_by(Guard::Retain, &step.id) {
+            step.reason = Some(because(format!(
+                "retained as {by} asks: kept running, without this stack's labels, and dropped from the state"
+            )));
+            step.op = Op::Retain;
+        }
+        step
     }
 
     fn create_step(
@@ -706,9 +780,8 @@ impl Context<'_> {
             } else {
                 "carries this stack's labels but is not in its state"
             };
-            return Ok(live
-                .filter(|live| self.labelled_ours(live))
-                .map(|live| Step {
+            return Ok(live.filter(|live| self.labelled_ours(live)).map(|live| {
+                self.guard_delete(Step {
                     op: Op::Delete,
                     id: id.clone(),
                     changes: Vec::new(),
@@ -716,8 +789,15 @@ impl Context<'_> {
                     blocker: None,
                     live: Some(diff::normalize(&live)),
                     planned: None,
-                }));
+                })
+            }));
         }
+        // Only a delete of the object the state records touches it; one
+        // already gone, or recreated by someone else, is only forgotten.
+        let recorded_live = match (&live, recorded) {
+            (Some(live), Some(recorded)) => uid(live) == Some(recorded.uid.as_str()),
+            _ => false,
+        };
         let reason = match (&live, recorded) {
             (None, _) => {
                 Some("already gone from the cluster; it is dropped from the state".to_string())
@@ -731,7 +811,7 @@ impl Context<'_> {
             _ if pruned => Some("no longer declared by the stack".to_string()),
             _ => None,
         };
-        Ok(Some(Step {
+        let step = Step {
             op: Op::Delete,
             id: id.clone(),
             changes: Vec::new(),
@@ -739,6 +819,11 @@ impl Context<'_> {
             blocker: None,
             live: live.map(|o| diff::normalize(&o)),
             planned: None,
+        };
+        Ok(Some(if recorded_live {
+            self.guard_delete(step)
+        } else {
+            step
         }))
     }
 
@@ -947,6 +1032,8 @@ mod tests {
             uid: "u".into(),
             depends_on,
             applied: json!({}),
+            protect: false,
+            retain: false,
         }
     }
 

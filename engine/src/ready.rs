@@ -868,6 +868,7 @@ mod tests {
             object: json!({"apiVersion": api_version, "kind": kind,
                 "metadata": {"name": name, "namespace": "ns"}, "spec": spec}),
             depends_on: Vec::new(),
+            options: Default::default(),
         }
     }
 

@@ -139,6 +139,8 @@ fn compare(
                 uid: found.uid,
                 depends_on: d.depends_on.clone(),
                 applied: d.object.clone(),
+                protect: d.options.protect,
+                retain: d.options.retain,
             })),
             None => refresh.left_alone.push(found.id),
         }

@@ -72,4 +72,17 @@ pub struct DesiredResource {
     pub object: Value,
     /// What must be applied (and ready) before it, and deleted after it.
     pub depends_on: Vec<ResourceId>,
+    /// Whether it is protected or retained (see [`crate::protect`]).
+    pub options: ResourceOptions,
+}
+
+/// What the program asks of one object beyond applying it (see
+/// [`crate::protect`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceOptions {
+    /// Never deleted or replaced by any plan.
+    pub protect: bool,
+    /// Left in the cluster, without this stack's labels, when a plan would
+    /// delete it.
+    pub retain: bool,
 }

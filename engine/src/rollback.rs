@@ -63,8 +63,14 @@ impl KeptReason {
 /// The objects `revision` (serial `revision.serial`, a kept revision of
 /// the stack) recorded, to be applied as they were. An object with
 /// sensitive values takes the values it holds live; one that is gone is
-/// left out. Fails when an object of it is not labelled as this identity's.
-pub async fn prepare(cluster: &Cluster, revision: &State) -> Result<Rollback, EngineError> {
+/// left out. An object protected or retained by the revision or by the
+/// current state (`current`) stays so. Fails when an object of it is not
+/// labelled as this identity's.
+pub async fn prepare(
+    cluster: &Cluster,
+    revision: &State,
+    current: &State,
+) -> Result<Rollback, EngineError> {
     let identity = cluster.identity();
     let mut desired = Vec::with_capacity(revision.resources.len());
     let mut kept = Vec::new();
@@ -97,10 +103,16 @@ pub async fn prepare(cluster: &Cluster, revision: &State) -> Result<Rollback, En
         } else {
             resource.applied.clone()
         };
+        let mut options = resource.options();
+        if let Some(now) = current.resource(&resource.id) {
+            options.protect |= now.protect;
+            options.retain |= now.retain;
+        }
         desired.push(DesiredResource {
             id: resource.id.clone(),
             object,
             depends_on: resource.depends_on.clone(),
+            options,
         });
     }
     let present: HashSet<ResourceId> = desired.iter().map(|d| d.id.clone()).collect();

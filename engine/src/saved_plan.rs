@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::sensitive;
 use crate::state::State;
-use crate::{DesiredResource, Identity, Plan, ResourceId, Step};
+use crate::{Blocker, DesiredResource, Identity, Plan, ResourceId, Step};
 
 /// The version of the saved plan's format this release writes and reads.
 pub const FORMAT: u32 = 1;
@@ -70,6 +70,11 @@ pub struct SavedStep {
     pub desired: Option<String>,
     /// A digest of the field changes (paths, old and new values, masked).
     pub changes: String,
+    /// The protection that blocks the step (`protected by the program`):
+    /// a plan is saved only without blocked steps, but one planned again
+    /// may have them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
 }
 
 /// Where the cluster, the state and the program stand for a plan.
@@ -205,6 +210,21 @@ fn step_differences(reviewed: &SavedStep, current: &SavedStep) -> Vec<String> {
         )];
     }
     let mut found = Vec::new();
+    if reviewed.blocked != current.blocked {
+        found.push(format!(
+            "{id}: reviewed as `{}`{}, now {}",
+            reviewed.op,
+            reviewed
+                .blocked
+                .as_deref()
+                .map(|b| format!(" (blocked: {b})"))
+                .unwrap_or_default(),
+            current
+                .blocked
+                .as_deref()
+                .map_or_else(|| "unblocked".to_string(), |b| format!("blocked: {b}"))
+        ));
+    }
     if reviewed.uid != current.uid {
         found.push(format!(
             "{id}: recorded as another object (uid {} then, {} now)",
@@ -238,6 +258,11 @@ fn saved_step(
         uid: state.resource(&step.id).map(|r| r.uid.clone()),
         desired: object.map(|d| desired_digest(&d.id, &d.object, identity, &state.stack)),
         changes: hex(&Sha256::digest(changes_text(step).as_bytes())),
+        blocked: match &step.blocker {
+            Some(Blocker::Protected { by }) => Some(format!("protected by {by}")),
+            // Conflicts and rejections show in the field changes already.
+            _ => None,
+        },
     }
 }
 

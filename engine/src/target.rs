@@ -137,6 +137,7 @@ mod tests {
             id,
             object: serde_json::Value::Null,
             depends_on: deps.iter().map(|d| (*d).clone()).collect(),
+            options: Default::default(),
         }
     }
 
@@ -199,6 +200,8 @@ mod tests {
             uid: "u".into(),
             depends_on: vec![config.clone()],
             applied: serde_json::Value::Null,
+            protect: false,
+            retain: false,
         });
         let mut with = targets(&["Deployment/web"]);
         with.dependencies = true;

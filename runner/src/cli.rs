@@ -357,6 +357,12 @@ pub(crate) struct DestroyArgs {
     #[arg(long, value_name = "KIND/NAME", num_args = 0..=1,
           action = clap::ArgAction::Append, value_parser = clap::value_parser!(Selector))]
     pub delete_untracked: Option<Vec<Selector>>,
+    /// Destroy everything but the protected objects, which keep running:
+    /// their ownership labels are removed and they are dropped from the
+    /// state, so the stack no longer manages them. Without it, a destroy
+    /// of a stack that holds a protected object deletes nothing.
+    #[arg(long)]
+    pub keep_protected: bool,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -110,6 +110,8 @@ mod tests {
                 uid: uid.to_string(),
                 depends_on: Vec::new(),
                 applied: json!({}),
+                protect: false,
+                retain: false,
             });
         }
         state

@@ -515,6 +515,8 @@ mod tests {
             uid: format!("uid-{name}"),
             depends_on: vec![ResourceId::new("v1", "Namespace", None, "demo")],
             applied: json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}),
+            protect: false,
+            retain: false,
         });
         state.outputs.insert("url".to_string(), json!("http://x"));
         state

@@ -142,6 +142,47 @@ pub struct ResourceState {
     /// Sensitive values hold a salted hash instead (see
     /// [`crate::sensitive`]).
     pub applied: serde_json::Value,
+    /// The program protected it when it was last applied (see
+    /// [`crate::protect`]): a plan that would delete or replace it is
+    /// blocked, even once the program no longer declares it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protect: bool,
+    /// The program asked, when it was last applied, that a delete leave it
+    /// in the cluster (see [`crate::protect`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub retain: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+impl ResourceState {
+    /// The record of an object applied with `uid`, neither protected nor
+    /// retained.
+    pub fn new(
+        id: ResourceId,
+        uid: String,
+        depends_on: Vec<ResourceId>,
+        applied: serde_json::Value,
+    ) -> Self {
+        ResourceState {
+            id,
+            uid,
+            depends_on,
+            applied,
+            protect: false,
+            retain: false,
+        }
+    }
+
+    /// What the program asked of the object when it was last applied.
+    pub fn options(&self) -> crate::resource::ResourceOptions {
+        crate::resource::ResourceOptions {
+            protect: self.protect,
+            retain: self.retain,
+        }
+    }
 }
 
 /// A mutating call recorded before it is made.
@@ -398,7 +439,22 @@ mod tests {
             uid: uid.to_string(),
             depends_on: Vec::new(),
             applied: json!({"data": {"k": uid}}),
+            protect: false,
+            retain: false,
         }
+    }
+
+    #[test]
+    fn protect_and_retain_are_written_only_when_set() {
+        let text = r#"{"id":{"apiVersion":"v1","kind":"ConfigMap","namespace":"demo","name":"a"},"uid":"1","dependsOn":[],"applied":{}}"#;
+        let read: ResourceState = serde_json::from_str(text).unwrap();
+        assert!(!read.protect && !read.retain);
+        assert_eq!(serde_json::to_string(&read).unwrap(), text);
+        let mut guarded = read;
+        guarded.protect = true;
+        let written = serde_json::to_value(&guarded).unwrap();
+        assert_eq!(written["protect"], true);
+        assert!(written.get("retain").is_none());
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub fn desired(object: Value, depends_on: &[&Value]) -> DesiredResource {
     DesiredResource {
         id: id_of(&object),
         depends_on: depends_on.iter().map(|o| id_of(o)).collect(),
+        options: Default::default(),
         object,
     }
 }
@@ -246,11 +247,26 @@ impl Stack {
         desired: &[DesiredResource],
         delete_untracked: DeleteUntracked,
     ) -> Plan {
+        self.plan_destroy_options(
+            desired,
+            planner::DestroyPlanOptions {
+                delete_untracked,
+                ..planner::DestroyPlanOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Plans a destroy with `options` (four objects at a time).
+    pub async fn plan_destroy_options(
+        &self,
+        desired: &[DesiredResource],
+        options: planner::DestroyPlanOptions,
+    ) -> Plan {
         let state = self.state().await;
         let options = planner::DestroyPlanOptions {
             concurrency: 4,
-            delete_untracked,
-            targets: None,
+            ..options
         };
         planner::plan_destroy(&self.cluster, STACK, desired, &state, &options)
             .await

@@ -63,6 +63,8 @@ mod tests_outage;
 #[cfg(test)]
 mod tests_planner;
 #[cfg(test)]
+mod tests_protect;
+#[cfg(test)]
 mod tests_ready;
 #[cfg(test)]
 mod tests_refresh;

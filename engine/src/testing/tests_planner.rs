@@ -20,6 +20,8 @@ fn recorded(fake: &FakeApi, objects: &[(&Value, &[&Value])]) -> State {
             uid: live["metadata"]["uid"].as_str().unwrap().to_string(),
             depends_on: deps.iter().map(|d| id_of(d)).collect(),
             applied: (*object).clone(),
+            protect: false,
+            retain: false,
         });
     }
     state

@@ -132,3 +132,46 @@ fn a_plan_of_another_format_is_refused_saying_which() {
     let err = SavedPlan::parse(r#"{"steps": []}"#).unwrap_err();
     assert!(err.contains("no saved plan"), "{err}");
 }
+
+#[tokio::test]
+async fn a_prune_reviewed_as_a_delete_differs_once_retained_or_protected() {
+    use crate::protect::{Guard, Protections};
+    let stack = Stack::new();
+    let old = config_map("ns", "old", json!({"a": "1"}));
+    stack.up(&[desired(old.clone(), &[])]).await;
+    let reviewed = saved(&stack, &[]).await;
+    assert_eq!(reviewed.steps[0].op, "delete");
+    assert_eq!(reviewed.steps[0].blocked, None);
+    let text = serde_json::to_string(&reviewed).unwrap();
+    assert!(!text.contains("blocked"), "{text}");
+
+    let planned_with = async |guard| {
+        let mut rules = Protections::new();
+        rules.add(
+            guard,
+            "ConfigMap/ns/old".parse().unwrap(),
+            "stacks/dev.yaml:4",
+        );
+        let options = PlanOptions {
+            protections: rules,
+            ..PlanOptions::default()
+        };
+        let plan = stack.plan_with(&[], options).await.unwrap();
+        SavedPlan::of(&plan, &[], &stack.state().await, &context(&identity()))
+    };
+    let retained = planned_with(Guard::Retain).await;
+    assert_eq!(
+        reviewed.differences(&retained),
+        ["ConfigMap ns/old: reviewed as `delete`, now `retain`"]
+    );
+    let protected = planned_with(Guard::Protect).await;
+    assert_eq!(
+        reviewed.differences(&protected),
+        [
+            "ConfigMap ns/old: reviewed as `delete`, now blocked: protected by stacks/dev.yaml:4 (protect: ConfigMap/ns/old)"
+        ]
+    );
+    // The saved form carries it, and reads back.
+    let text = serde_json::to_string(&protected).unwrap();
+    assert_eq!(SavedPlan::parse(&text).unwrap(), protected);
+}

@@ -204,6 +204,8 @@ async fn a_value_set_in_the_clear_is_sealed_before_it_is_written() {
         uid: "u".into(),
         depends_on: Vec::new(),
         applied: object,
+        protect: false,
+        retain: false,
     });
     stack.set_state(state).await;
     assert_no_value(&state_files(&stack), &[PASSWORD, TOKEN]);
@@ -221,6 +223,8 @@ async fn the_cluster_backend_stores_a_secret_sealed() {
         uid: "u".into(),
         depends_on: Vec::new(),
         applied: object,
+        protect: false,
+        retain: false,
     });
     store.save(&mut state, WritePermit::HELD).await.unwrap();
 

@@ -42,6 +42,8 @@ fn with_resource(mut state: State, name: &str, applied: Value) -> State {
         uid: format!("uid-{name}"),
         depends_on: Vec::new(),
         applied,
+        protect: false,
+        retain: false,
     });
     state
 }

@@ -8,11 +8,11 @@ use crate::cli::{DestroyArgs, PlanFormat};
 use crate::error::Error;
 use crate::program::Program;
 use crate::render;
-use echo_iac_engine::Plan;
 use echo_iac_engine::operation::{self, DestroyOptions};
 use echo_iac_engine::planner;
 use echo_iac_engine::state::{Locked, StateStore};
 use echo_iac_engine::untracked::{DeleteUntracked, Selector};
+use echo_iac_engine::{Blocker, Plan};
 
 use super::{Session, confirm, note, print, print_document, show_plan, watch_interrupts};
 
@@ -65,6 +65,8 @@ async fn run_locked<P: Program>(
             concurrency: session.concurrency(),
             delete_untracked: delete_untracked.clone(),
             targets: args.target.targets(&session.stack.namespace),
+            protections: session.stack.protections.clone(),
+            keep_protected: args.keep_protected,
         },
     )
     .await?;
@@ -122,6 +124,11 @@ async fn run_locked<P: Program>(
         }
         return Ok(());
     }
+    // With --json the blocked plan is the document, as a preview prints it.
+    if args.json && plan.blocked().next().is_some() {
+        print_document(&render::plan_json(&plan));
+    }
+    check_protected(&plan, &session.stack.name)?;
     confirm("Do you want to delete these objects?", args.yes, "destroy")?;
 
     let options = DestroyOptions {
@@ -146,11 +153,17 @@ async fn run_locked<P: Program>(
             plan.left_out.len()
         ));
     } else {
-        let kept = if left == 0 {
+        let mut kept = if left == 0 {
             String::new()
         } else {
             format!("; {left} untracked object(s) were left in place (listed above)")
         };
+        let retained = plan.summary().retain;
+        if retained > 0 {
+            kept.push_str(&format!(
+                "; {retained} object(s) retained: they keep running, no longer managed by the stack"
+            ));
+        }
         print(&format!(
             "Destroyed stack {} in {:.1}s{kept}\n{}",
             session.stack.name,
@@ -159,6 +172,33 @@ async fn run_locked<P: Program>(
         ));
     }
     Ok(())
+}
+
+/// A destroy deletes nothing while the stack holds a protected object,
+/// unless `--keep-protected` keeps those running outside the stack. Any
+/// other blocked step stops it too, as `operation::destroy` would.
+fn check_protected(plan: &Plan, stack: &str) -> Result<(), Error> {
+    let protected: Vec<String> = plan
+        .blocked()
+        .filter_map(|s| match &s.blocker {
+            Some(Blocker::Protected { by }) => Some(format!("{} (protected by {by})", s.id)),
+            _ => None,
+        })
+        .collect();
+    if !protected.is_empty() {
+        return Err(Error::refused(
+            format!(
+                "destroy deleted nothing: stack {stack} holds {} protected object(s): {}",
+                protected.len(),
+                protected.join(", ")
+            ),
+            format!(
+                "run `{bin} destroy --keep-protected` to destroy the rest and keep the protected objects running, outside the stack; or lift their protection (the stack file's `protect:`, or the program's) and run `{bin} up` first",
+                bin = crate::name::bin()
+            ),
+        ));
+    }
+    Ok(operation::refuse_blocked(plan)?)
 }
 
 /// A name given to `--delete-untracked` that matches no untracked object

@@ -524,6 +524,7 @@ pub(crate) fn plan_options<P: Program>(args: &PlanArgs, session: &Session<P>) ->
         adopt: args.adopt,
         concurrency: session.concurrency(),
         targets: args.target.targets(&session.stack.namespace),
+        protections: session.stack.protections.clone(),
     }
 }
 

@@ -296,7 +296,7 @@ impl Progress {
         let color = match op {
             Op::Create => GREEN,
             Op::Update | Op::Replace => YELLOW,
-            Op::Delete => RED,
+            Op::Delete | Op::Retain => RED,
             Op::Same => "",
         };
         // Padded before painting: escape codes have no width.
@@ -380,6 +380,7 @@ fn past_tense(op: Op) -> &'static str {
         Op::Update => "updated",
         Op::Replace => "replaced",
         Op::Delete => "deleted",
+        Op::Retain => "retained",
     }
 }
 
@@ -390,6 +391,7 @@ fn present_tense(op: Op) -> &'static str {
         Op::Update => "updating",
         Op::Replace => "replacing",
         Op::Delete => "deleting",
+        Op::Retain => "retaining",
     }
 }
 

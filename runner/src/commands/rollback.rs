@@ -167,7 +167,7 @@ pub(crate) async fn roll_back<P: Program>(
         kept,
         outputs,
         ..
-    } = rollback::prepare(cluster, &revision).await?;
+    } = rollback::prepare(cluster, &revision, &state).await?;
     let mut plan = planner::plan_up(
         cluster,
         &session.stack.name,
@@ -176,6 +176,7 @@ pub(crate) async fn roll_back<P: Program>(
         &PlanOptions {
             force_conflicts: how.force_conflicts,
             concurrency: session.concurrency(),
+            protections: session.stack.protections.clone(),
             ..PlanOptions::default()
         },
     )

@@ -156,6 +156,18 @@ namespace: {namespace}
 # else lives in it). With false, the namespace must exist already.
 createNamespace: true
 
+# Objects that no `up` or `destroy` deletes or replaces: Kind/name for a
+# cluster-scoped object, Kind/namespace/name for a namespaced one, `*` in the
+# name matching any run of characters. `destroy --keep-protected` destroys
+# the rest and keeps these running, outside the stack.
+# protect:
+#   - Namespace/{namespace_plain}
+
+# Objects that a delete leaves running, without the stack's labels and out
+# of its state (same patterns).
+# retain:
+#   - PersistentVolumeClaim/{namespace_plain}/*
+
 # Where the stack's state and lock are kept: `file://<folder>` (relative to
 # the project folder), or `kubernetes://<namespace>` for Secrets and a Lease
 # in a namespace of the stack's cluster, shared by every machine that runs
@@ -167,6 +179,7 @@ createNamespace: true
 # historyLimit: 10
 ",
         namespace = scalar(namespace),
+        namespace_plain = namespace,
     )
 }
 

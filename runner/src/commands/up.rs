@@ -126,7 +126,8 @@ async fn run_locked<P: Program>(
         print_document(&document);
     } else {
         print(&format_outputs(&state.outputs));
-        let changes = summary.create + summary.update + summary.replace + summary.delete;
+        let changes =
+            summary.create + summary.update + summary.replace + summary.delete + summary.retain;
         print(&format!(
             "{} in {:.1}s",
             if changes == 0 {

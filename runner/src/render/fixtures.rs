@@ -229,6 +229,35 @@ pub(crate) fn rejected_plan() -> Plan {
     )])
 }
 
+/// A destroy of a stack whose namespace is protected by its stack file and
+/// whose ConfigMap the program retains.
+pub(crate) fn guarded_plan() -> Plan {
+    let mut retained = step(Op::Retain, Some(config_map("Hello! I am Pod")), None);
+    retained.reason = Some(
+        "retained as the program asks: kept running, without this stack's labels, and dropped from the state"
+            .to_string(),
+    );
+    plan(vec![
+        step(
+            Op::Delete,
+            Some(deployment(
+                "nginx-echo-nodeport",
+                3,
+                "nginx:alpine",
+                "echo-nodeport",
+            )),
+            None,
+        ),
+        retained,
+        with_blocker(
+            step(Op::Delete, Some(namespace("echo-dev")), None),
+            Blocker::Protected {
+                by: "stacks/dev.yaml:8 (protect: Namespace/echo-dev)".to_string(),
+            },
+        ),
+    ])
+}
+
 /// Every kind of blocker in one plan.
 pub(crate) fn blocked_plan() -> Plan {
     let mut all = conflict_plan();

@@ -97,6 +97,27 @@ mod tests {
     }
 
     #[test]
+    fn json_plan_shows_a_retained_step_and_a_protected_one() {
+        let value = plan_json(&guarded_plan());
+        let steps = value["steps"].as_array().unwrap();
+        assert_eq!(steps[1]["op"], "retain");
+        assert_eq!(steps[1]["kind"], "ConfigMap");
+        assert!(
+            steps[1]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("retained as the program asks")
+        );
+        assert_eq!(
+            steps[2]["blocker"],
+            json!({"kind": "protected", "by": "stacks/dev.yaml:8 (protect: Namespace/echo-dev)"})
+        );
+        assert_eq!(value["summary"]["retain"], 1);
+        assert_eq!(value["summary"]["blocked"], 1);
+        assert_eq!(value["summary"]["delete"], 1);
+    }
+
+    #[test]
     fn json_plan_with_blockers() {
         insta::assert_json_snapshot!(plan_json(&blocked_plan()));
     }

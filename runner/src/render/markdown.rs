@@ -96,11 +96,16 @@ fn plan_markdown_within(plan: &Plan, header: &MarkdownHeader<'_>, limit: usize) 
         .iter()
         .filter(|s| s.is_change())
         .map(|step| {
-            let diff = unified_yaml(
-                step.live.as_ref(),
-                step.planned.as_ref(),
-                &step.id.to_string(),
-            );
+            // A retain changes only two labels, which its reason says.
+            let diff = if step.op == Op::Retain {
+                String::new()
+            } else {
+                unified_yaml(
+                    step.live.as_ref(),
+                    step.planned.as_ref(),
+                    &step.id.to_string(),
+                )
+            };
             Section {
                 step,
                 changes: change_lines(step, !diff.is_empty()),
@@ -218,7 +223,7 @@ fn head(plan: &Plan, header: &MarkdownHeader<'_>) -> String {
     let deleted = plan
         .steps
         .iter()
-        .filter(|s| s.blocker.is_none() && s.op == Op::Delete);
+        .filter(|s| s.blocker.is_none() && s.op.is_removal());
     let attention: Vec<&Step> = blocked.chain(replaced).chain(deleted).collect();
     if !attention.is_empty() {
         out.push_str("#### Needs attention\n\n");
@@ -278,6 +283,10 @@ fn attention_item(step: &Step) -> String {
         Blocker::Rejected { message, .. } => {
             format!("rejected by the cluster: {}", escape(&cut(message)))
         }
+        Blocker::Protected { by } => format!(
+            "protected by {}; a protected object is never deleted or replaced",
+            escape(by)
+        ),
     };
     format!("`!` **blocked** {object} ({}): {why}", step.op.as_str())
 }
@@ -489,6 +498,23 @@ mod tests {
         let text = markdown(&only(Op::Update));
         assert!(text.contains("```diff\n"), "{text}");
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn markdown_preview_calls_out_a_retain_and_a_protected_step() {
+        let text = markdown(&guarded_plan());
+        assert!(
+            text.contains("- `-` **retain** ConfigMap `echo-dev/nginx-echo-config`: retained as the program asks"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "`!` **blocked** Namespace `echo-dev` (delete): protected by stacks/dev.yaml:8"
+            ),
+            "{text}"
+        );
+        // A retain changes two labels: no diff of the whole object.
+        assert!(!text.contains("-kind: ConfigMap"), "{text}");
     }
 
     #[test]

@@ -185,6 +185,7 @@ fn counted_summary(s: &Summary, p: &Painter) -> String {
         (Op::Update, s.update),
         (Op::Replace, s.replace),
         (Op::Delete, s.delete),
+        (Op::Retain, s.retain),
     ]
     .into_iter()
     .filter(|&(_, n)| n > 0)
@@ -229,7 +230,8 @@ fn render_details(out: &mut String, step: &Step, opts: &TextOptions, p: &Painter
     if let Some(reason) = &step.reason {
         push_wrapped(out, DETAIL, &format!("reason: {reason}"), p, DIM);
     }
-    if opts.diff && step.is_change() {
+    // A retain changes only two labels, which the reason says.
+    if opts.diff && step.is_change() && step.op != Op::Retain {
         let diff = unified_yaml(
             step.live.as_ref(),
             step.planned.as_ref(),
@@ -309,6 +311,13 @@ fn render_blocker(out: &mut String, blocker: &Blocker, p: &Painter) {
                 hint(out, &format!("field: {}", fields.join(", ")));
             }
             hint(out, "fix the stack and run `preview` again");
+        }
+        Blocker::Protected { by } => {
+            alert(out, &format!("! protected by {by}"));
+            hint(
+                out,
+                "a protected object is never deleted or replaced; to let it go, remove the protection and run `up` first",
+            );
         }
     }
 }
@@ -433,7 +442,7 @@ fn op_style(op: Op) -> Style {
         Op::Create => GREEN,
         Op::Update => YELLOW,
         Op::Replace => MAGENTA,
-        Op::Delete => RED,
+        Op::Delete | Op::Retain => RED,
     }
 }
 
@@ -461,6 +470,38 @@ mod tests {
         diff: false,
         color: false,
     };
+
+    #[test]
+    fn a_retained_step_and_a_protected_one_say_so() {
+        let text = plan_text(&guarded_plan(), &PLAIN_TEXT);
+        let retained = text
+            .lines()
+            .find(|l| l.contains("ConfigMap"))
+            .expect("a ConfigMap row");
+        assert!(
+            retained.starts_with(" -   ") && retained.ends_with("retain"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reason: retained as the program asks"),
+            "{text}"
+        );
+        assert!(
+            text.contains("! protected by stacks/dev.yaml:8 (protect: Namespace/echo-dev)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Resources: - 1 to delete, - 1 to retain, ! 1 blocked"),
+            "{text}"
+        );
+        // With --diff, a retain shows no deletion of the whole object.
+        let diff = TextOptions {
+            diff: true,
+            color: false,
+        };
+        let text = plan_text(&guarded_plan(), &diff);
+        assert!(!text.contains("--- ConfigMap"), "{text}");
+    }
 
     /// Color codes spelled out, so a snapshot shows which text gets which.
     fn spell_colors(text: &str) -> String {

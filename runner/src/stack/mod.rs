@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use serde::de::MapAccess;
 
 use crate::project::Project;
+use echo_iac_engine::protect::{Guard, IdPattern, Protections};
 use echo_iac_engine::state::Backend;
+use serde_saphyr::Spanned;
 
 pub use error::StackError;
 pub use names::{
@@ -69,6 +71,9 @@ pub struct Stack<P> {
     /// `historyLimit`: how many earlier runs' revisions the state keeps
     /// (default 10).
     pub history_limit: usize,
+    /// The objects `protect:` and `retain:` name, each pattern with where
+    /// it was set (`stacks/prod.yaml:7`).
+    pub protections: Protections,
     /// The program's own settings, validated by the program.
     pub program: P,
 }
@@ -273,8 +278,47 @@ fn parse_with_home<C: ProgramConfig>(
         create_namespace: raw.create_namespace.unwrap_or(false),
         backend,
         history_limit,
+        protections: protections(&src, project_root, raw.protect, raw.retain)?,
         program: raw.program.validate(&src)?,
     })
+}
+
+/// The `protect:` and `retain:` lists as the engine takes them: each
+/// pattern checked, and named by the file and line that set it.
+fn protections(
+    src: &Source<'_>,
+    project_root: &Path,
+    protect: Option<Vec<Spanned<String>>>,
+    retain: Option<Vec<Spanned<String>>>,
+) -> Result<Protections, StackError> {
+    let shown = src
+        .file
+        .strip_prefix(project_root)
+        .unwrap_or(src.file)
+        .display()
+        .to_string();
+    let mut protections = Protections::new();
+    for (key, guard, patterns) in [
+        ("protect", Guard::Protect, protect),
+        ("retain", Guard::Retain, retain),
+    ] {
+        for pattern in patterns.unwrap_or_default() {
+            let parsed: IdPattern = pattern.value.parse().map_err(|problem| {
+                src.at(
+                    &pattern,
+                    format!("`{key}`: {problem}"),
+                    "not an object id pattern",
+                    "write Kind/name for a cluster-scoped object (Namespace/echo-prod) and Kind/namespace/name for a namespaced one (PersistentVolumeClaim/echo-prod/data-*); `*` in the name matches any run of characters",
+                )
+            })?;
+            let source = match src.position(pattern.referenced) {
+                Some((line, _)) => format!("{shown}:{line}"),
+                None => shown.clone(),
+            };
+            protections.add(guard, parsed, &source);
+        }
+    }
+    Ok(protections)
 }
 
 /// How stack files are read: a value YAML would read as a number or a
@@ -454,6 +498,7 @@ mod tests {
                 create_namespace: true,
                 backend: Backend::File(PathBuf::from("/projects/echo/state")),
                 history_limit: 10,
+                protections: Protections::new(),
                 program: Some("hello".into()),
             }
         );
@@ -489,7 +534,7 @@ mod tests {
             1,
             &[
                 "unknown key `colour`; allowed here: kubeconfig, context, namespace, \
-                 createNamespace, backend, historyLimit, greeting",
+                 createNamespace, backend, historyLimit, protect, retain, greeting",
                 "remove it, or use one of:",
             ],
         );
@@ -544,6 +589,53 @@ mod tests {
                 "write its absolute path: `file:///projects/otherproj`",
             ],
         );
+    }
+
+    #[test]
+    fn protect_and_retain_take_id_patterns_named_by_file_and_line() {
+        let config = parse_ok(
+            "namespace: echo-prod\n\
+             protect:\n\
+             \x20 - Namespace/echo-prod\n\
+             \x20 - PersistentVolumeClaim/echo-prod/*\n\
+             retain: [ConfigMap/echo-prod/keep]\n",
+        );
+        let rules: Vec<String> = config
+            .protections
+            .rules()
+            .iter()
+            .map(|r| r.describe())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "stacks/dev.yaml:3 (protect: Namespace/echo-prod)",
+                "stacks/dev.yaml:4 (protect: PersistentVolumeClaim/echo-prod/*)",
+                "stacks/dev.yaml:5 (retain: ConfigMap/echo-prod/keep)",
+            ]
+        );
+        assert!(parse_ok("namespace: a\n").protections.rules().is_empty());
+    }
+
+    #[test]
+    fn a_bad_protect_pattern_is_an_error_at_its_line_saying_what_is_allowed() {
+        let err = parse_err("namespace: a\nprotect:\n  - Namespace/a\n  - echo-prod\n");
+        assert_error(
+            &err,
+            4,
+            5,
+            &[
+                "`protect`: `echo-prod` is not Kind/name",
+                "Kind/namespace/name",
+            ],
+        );
+        assert!(err.to_string().contains("stacks/dev.yaml"), "{err}");
+        assert!(err.hint().unwrap().contains("Namespace/echo-prod"));
+        let err = parse_err("namespace: a\nretain: [ConfigMap/*/x]\n");
+        assert_error(&err, 2, 10, &["`retain`", "only in the name"]);
+        // A single pattern where a list belongs is a type error.
+        let err = parse_err("namespace: a\nprotect: Namespace/a\n");
+        assert!(err.to_string().contains("protect"), "{err}");
     }
 
     #[test]

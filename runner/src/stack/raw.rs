@@ -25,6 +25,8 @@ const GENERIC_KEYS: &[&str] = &[
     "createNamespace",
     "backend",
     "historyLimit",
+    "protect",
+    "retain",
 ];
 
 pub(super) struct RawStack<C> {
@@ -34,6 +36,8 @@ pub(super) struct RawStack<C> {
     pub(super) create_namespace: Option<bool>,
     pub(super) backend: Option<Spanned<String>>,
     pub(super) history_limit: Option<Spanned<u64>>,
+    pub(super) protect: Option<Vec<Spanned<String>>>,
+    pub(super) retain: Option<Vec<Spanned<String>>>,
     pub(super) program: C,
 }
 
@@ -81,6 +85,8 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
             create_namespace: None,
             backend: None,
             history_limit: None,
+            protect: None,
+            retain: None,
             program: C::default(),
         };
         while let Some(key) = map.next_key_seed(Key(all_keys::<C>()))? {
@@ -91,6 +97,8 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
                 "createNamespace" => raw.create_namespace = map.next_value()?,
                 "backend" => raw.backend = map.next_value()?,
                 "historyLimit" => raw.history_limit = map.next_value()?,
+                "protect" => raw.protect = map.next_value()?,
+                "retain" => raw.retain = map.next_value()?,
                 key => raw.program.read_key(key, &mut map)?,
             }
         }

@@ -557,11 +557,19 @@ impl Inner {
                     .content_type
                     .as_deref()
                     .is_some_and(|c| c.starts_with("application/apply-patch"));
+                let merge = request
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("application/merge-patch+json"));
+                if merge {
+                    let patch = request.body.clone().unwrap_or(Value::Null);
+                    return self.merge_patch(&key(name), &patch, dry_run);
+                }
                 if !apply {
                     return Err(status(
                         415,
                         "UnsupportedMediaType",
-                        "the fake API server only takes server-side apply patches",
+                        "the fake API server only takes server-side apply and JSON merge patches",
                         None,
                     ));
                 }
@@ -842,6 +850,24 @@ impl Inner {
         Ok((201, self.commit(key, created, dry_run)))
     }
 
+    /// A JSON merge patch (RFC 7386); a resourceVersion in it is a
+    /// precondition, as on a real server.
+    fn merge_patch(&mut self, key: &Key, patch: &Value, dry_run: bool) -> Answered {
+        let Some(stored) = self.objects.get(key).cloned() else {
+            return Err(not_found(key));
+        };
+        let sent = patch["metadata"]["resourceVersion"].as_str();
+        if sent.is_some() && sent != stored.object["metadata"]["resourceVersion"].as_str() {
+            return Err(modified(key));
+        }
+        let mut next = stored.clone();
+        merge_patch_into(&mut next.object, patch);
+        for field in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
+            next.object["metadata"][field] = stored.object["metadata"][field].clone();
+        }
+        Ok((200, self.commit(key, next, dry_run)))
+    }
+
     fn replace(&mut self, key: &Key, object: Value, dry_run: bool) -> Answered {
         let Some(stored) = self.objects.get(key).cloned() else {
             return Err(not_found(key));
@@ -1046,6 +1072,25 @@ impl Inner {
 
     fn render(&self, key: &Key) -> Value {
         render(&self.objects[key])
+    }
+}
+
+/// Merges `patch` into `target` as RFC 7386 says: null removes a key.
+fn merge_patch_into(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().expect("an object");
+    for (key, value) in fields {
+        if value.is_null() {
+            object.remove(key);
+        } else {
+            merge_patch_into(object.entry(key.clone()).or_insert(Value::Null), value);
+        }
     }
 }
 
