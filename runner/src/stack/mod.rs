@@ -13,6 +13,7 @@
 
 mod error;
 mod kubeconfig;
+pub mod manifests;
 mod names;
 mod raw;
 mod section;
@@ -29,6 +30,7 @@ use crate::project::Project;
 use echo_iac_engine::state::Backend;
 
 pub use error::StackError;
+pub use manifests::{ManifestObject, ManifestPattern};
 pub use names::{
     MAX_LABEL_CHARS, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
@@ -69,6 +71,9 @@ pub struct Stack<P> {
     /// `historyLimit`: how many earlier runs' revisions the state keeps
     /// (default 10).
     pub history_limit: usize,
+    /// `manifests:`: files, folders or globs inside the project whose
+    /// objects join the program's (read when the objects are declared).
+    pub manifests: Vec<ManifestPattern>,
     /// The program's own settings, validated by the program.
     pub program: P,
 }
@@ -264,6 +269,11 @@ fn parse_with_home<C: ProgramConfig>(
         None => echo_iac_engine::state::DEFAULT_HISTORY,
     };
 
+    let manifests = match raw.manifests {
+        Some(paths) => manifests::resolve(&src, paths, project_root)?,
+        None => Vec::new(),
+    };
+
     Ok(Stack {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -273,6 +283,7 @@ fn parse_with_home<C: ProgramConfig>(
         create_namespace: raw.create_namespace.unwrap_or(false),
         backend,
         history_limit,
+        manifests,
         program: raw.program.validate(&src)?,
     })
 }
@@ -454,6 +465,7 @@ mod tests {
                 create_namespace: true,
                 backend: Backend::File(PathBuf::from("/projects/echo/state")),
                 history_limit: 10,
+                manifests: Vec::new(),
                 program: Some("hello".into()),
             }
         );
@@ -489,7 +501,7 @@ mod tests {
             1,
             &[
                 "unknown key `colour`; allowed here: kubeconfig, context, namespace, \
-                 createNamespace, backend, historyLimit, greeting",
+                 createNamespace, backend, historyLimit, manifests, greeting",
                 "remove it, or use one of:",
             ],
         );

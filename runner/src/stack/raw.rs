@@ -25,6 +25,7 @@ const GENERIC_KEYS: &[&str] = &[
     "createNamespace",
     "backend",
     "historyLimit",
+    "manifests",
 ];
 
 pub(super) struct RawStack<C> {
@@ -34,6 +35,7 @@ pub(super) struct RawStack<C> {
     pub(super) create_namespace: Option<bool>,
     pub(super) backend: Option<Spanned<String>>,
     pub(super) history_limit: Option<Spanned<u64>>,
+    pub(super) manifests: Option<Spanned<KubeconfigPaths>>,
     pub(super) program: C,
 }
 
@@ -81,6 +83,7 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
             create_namespace: None,
             backend: None,
             history_limit: None,
+            manifests: None,
             program: C::default(),
         };
         while let Some(key) = map.next_key_seed(Key(all_keys::<C>()))? {
@@ -91,6 +94,7 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
                 "createNamespace" => raw.create_namespace = map.next_value()?,
                 "backend" => raw.backend = map.next_value()?,
                 "historyLimit" => raw.history_limit = map.next_value()?,
+                "manifests" => raw.manifests = map.next_value()?,
                 key => raw.program.read_key(key, &mut map)?,
             }
         }

@@ -920,6 +920,7 @@ mod tests {
                 create_namespace: true,
                 backend: Backend::File(PathBuf::from("/projects/echo/state")),
                 history_limit: 10,
+                manifests: Vec::new(),
                 program: EchoSection {
                     echoes: vec![seed_with(|echo| {
                         echo.replicas = 1;
@@ -1039,7 +1040,7 @@ mod tests {
             2,
             1,
             &[
-                "allowed here: kubeconfig, context, namespace, createNamespace, backend, historyLimit, echo, \
+                "allowed here: kubeconfig, context, namespace, createNamespace, backend, historyLimit, manifests, echo, \
                  echoes",
                 "did you mean `echo`?",
             ],

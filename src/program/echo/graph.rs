@@ -28,6 +28,7 @@ mod tests {
             create_namespace: false,
             backend: echo_iac_engine::state::Backend::File("state".into()),
             history_limit: 10,
+            manifests: Vec::new(),
             program: EchoSection { echoes },
         }
     }

@@ -34,6 +34,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
         create_namespace,
         backend: echo_iac_engine::state::Backend::File(PathBuf::from("state")),
         history_limit: 10,
+        manifests: Vec::new(),
         program: EchoSection { echoes },
     }
 }
