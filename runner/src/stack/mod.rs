@@ -34,7 +34,7 @@ pub use manifests::{ManifestObject, ManifestPattern};
 pub use names::{
     MAX_LABEL_CHARS, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
-pub use section::{Section, SectionConfig};
+pub use section::{NoSettings, Section, SectionConfig};
 pub use snippet::Mark;
 pub use source::Source;
 pub use surface::decimal_spelling;
