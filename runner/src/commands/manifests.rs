@@ -131,6 +131,9 @@ pub(crate) fn join(
         let id = ResourceId::of(&manifest.object).expect("checked when read");
         if let Some(first) = seen.get(&id) {
             let first = match first {
+                None if id.kind == "Namespace" && id.name == namespace => {
+                    "the stack creates its namespace (`createNamespace: true`)".to_string()
+                }
                 None => "the program declares it too".to_string(),
                 Some(place) => format!("it is also at {place}"),
             };
@@ -230,6 +233,12 @@ mod tests {
             text.starts_with("/p/manifests/m.yaml:5:1: document 2: ConfigMap ns/a is declared twice: the program declares it too"),
             "{text}"
         );
+
+        let mut resources = Resources::new(&Identity::new("x"), "dev");
+        resources.add(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}));
+        let read = manifests("apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n");
+        let err = join(&mut resources, read, "ns", &Scopes::new()).unwrap_err();
+        assert!(err.to_string().contains("`createNamespace: true`"), "{err}");
 
         let mut resources = Resources::new(&Identity::new("x"), "dev");
         let read = manifests(

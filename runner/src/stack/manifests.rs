@@ -404,7 +404,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<ManifestObject>, StackError>
                 "is not a mapping, so not a Kubernetes object",
             ));
         }
-        if object.object["kind"] == "List" && object.object["items"].is_array() {
+        // `List`, and typed lists such as `ConfigMapList` (what `kubectl get
+        // -o yaml` writes), stand for their items, as kubectl reads them.
+        let is_list = object.object["kind"]
+            .as_str()
+            .is_some_and(|kind| kind.ends_with("List"));
+        if is_list && object.object["items"].is_array() {
             let Value::Array(items) = object.object["items"].clone() else {
                 unreachable!("checked to be an array");
             };
@@ -593,6 +598,11 @@ mod tests {
         assert_eq!(objects.len(), 2);
         assert_eq!(objects[1].object["kind"], "Secret");
         assert_eq!(objects[1].which(), "document 1, item 2");
+        let objects = parse_ok(
+            "apiVersion: v1\nkind: ConfigMapList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n",
+        );
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].object["metadata"]["name"], "a");
         let err = parse_err(
             "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  metadata: {name: a}\n",
         );
