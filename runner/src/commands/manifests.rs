@@ -92,14 +92,12 @@ pub(crate) async fn discover(
                 scopes.insert((api_version, kind), found.namespaced);
             }
             Err(ClusterError::UnknownKind { .. }) => {
-                return Err(manifest
-                    .error(
-                        format!("the cluster serves no kind {kind} in {api_version}"),
-                        "install the API that serves it (for a custom resource, its \
+                return Err(Error::UnknownManifestKind(manifest.error(
+                    format!("the cluster serves no kind {kind} in {api_version}"),
+                    "install the API that serves it (for a custom resource, its \
                          CustomResourceDefinition, which the stack may declare), or fix the \
                          document's apiVersion and kind",
-                    )
-                    .into());
+                )));
             }
             Err(other) => return Err(other.into()),
         }
