@@ -208,6 +208,28 @@ mod tests {
     }
 
     #[test]
+    fn manifests_depend_on_what_they_refer_to_as_typed_objects_do() {
+        // The program's ConfigMap, mounted by a Deployment from a manifest.
+        let mut resources = Resources::new(&Identity::new("x"), "dev");
+        resources.add(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "ns"}
+        }));
+        let read = manifests(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      \
+             containers: [{name: web, image: nginx}]\n      volumes: [{name: s, configMap: {name: settings}}]\n",
+        );
+        let scopes = declared_scopes(&resources, &read);
+        join(&mut resources, read, "ns", &scopes).unwrap();
+        let desired = resources.finish().unwrap();
+        let web = desired.iter().find(|d| d.id.kind == "Deployment").unwrap();
+        assert_eq!(
+            web.depends_on,
+            [ResourceId::new("v1", "ConfigMap", Some("ns"), "settings")]
+        );
+    }
+
+    #[test]
     fn a_kind_only_discovery_knows_needs_it() {
         let resources = Resources::new(&Identity::new("x"), "dev");
         let read = manifests("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n");
