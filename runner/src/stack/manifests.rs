@@ -204,10 +204,16 @@ impl ManifestPattern {
                 "check that the project folder exists and can be read",
             )
         })?;
-        let relative = self
-            .path
-            .strip_prefix(project_root)
-            .expect("resolved inside the project");
+        let Ok(relative) = self.path.strip_prefix(project_root) else {
+            return Err(self.error(
+                format!(
+                    "`manifests` entry `{}` was read for another project folder than {}",
+                    self.written.escape_debug(),
+                    project_root.display()
+                ),
+                "run from the project the stack file belongs to",
+            ));
+        };
         let mut reached = vec![project_root.to_path_buf()];
         let mut globbed = false;
         for component in relative.components() {
