@@ -15,6 +15,7 @@ mod interrupt;
 mod kubeconfig_exec;
 mod lifecycle;
 mod locking;
+mod manifests;
 mod node_ports;
 mod progress;
 mod project_files;

@@ -35,10 +35,18 @@ mod trace;
 mod transport;
 
 pub use kinds::Kind;
+
 pub use notice::{Notice, Notices};
 pub use plugins::{ALLOW_ENV as ALLOW_PLUGINS_ENV, PluginGuard};
 pub use transport::Transport;
 use transport::{Failure, Limits};
+
+/// Where a built-in kind lives in the API, known without a cluster;
+/// `None` for a kind only discovery can tell (a custom resource, an
+/// aggregated API).
+pub fn built_in_kind(api_version: &str, kind: &str) -> Option<Kind> {
+    kinds::built_in(api_version, kind)
+}
 
 /// How long a TCP connection to the API server may take before the server
 /// counts as unreachable. Short, because a blackholed address otherwise hangs.

@@ -205,6 +205,12 @@ impl Resources {
         self
     }
 
+    /// The objects declared so far, as added: with their ownership labels
+    /// and explicit dependencies, not yet those found from references.
+    pub fn declared(&self) -> &[DesiredResource] {
+        &self.declared
+    }
+
     /// The declared objects, each with its explicit and inferred
     /// dependencies, ordered so that every object comes after those it
     /// depends on (and otherwise in declaration order).

@@ -67,6 +67,10 @@ pub enum Error {
     /// The cluster could not be reached, or refused a request.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// A manifest of the stack file's `manifests:` holds a kind the
+    /// cluster does not serve: told at its file, document and line.
+    #[error(transparent)]
+    UnknownManifestKind(StackError),
     /// Planning, applying or deleting failed, or was interrupted.
     #[error(transparent)]
     Engine(Box<EngineError>),
@@ -153,7 +157,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Project(e) => e.hint(),
-            Error::Stack(e) => e.hint(),
+            Error::Stack(e) | Error::UnknownManifestKind(e) => e.hint(),
             Error::State(e) => state_hint(e),
             Error::Cluster(e) => cluster_hint(e),
             Error::Engine(e) => engine_hint(e),
@@ -197,6 +201,7 @@ impl Error {
         match self {
             Error::Project(_) => "project",
             Error::Stack(_) => "stack-file",
+            Error::UnknownManifestKind(_) => "unknown-kind",
             Error::State(e) => state_kind(e),
             Error::Cluster(e) => cluster_kind(e),
             Error::Engine(e) => match &**e {

@@ -98,7 +98,7 @@ pub use error::Error;
 pub use program::{ConfigOf, LiveView, NoCommands, Outputs, Program, StackInfo, outputs_of};
 pub use runner::Runner;
 pub use smoke::{DEFAULT_TEST_IMAGE, Expect, SmokeTest, TestPod};
-pub use stack::{ProgramConfig, Section, SectionConfig};
+pub use stack::{NoSettings, ProgramConfig, Section, SectionConfig};
 
 pub use echo_iac_engine::declare::{DeclareError, Resources};
 pub use echo_iac_engine::{DesiredResource, Identity, ResourceId};

@@ -46,7 +46,7 @@ async fn run_locked<P: Program>(
     // A program that cannot declare them (a setting it cannot use, a file
     // it cannot read) must not block teardown: the state alone says what
     // to delete.
-    let desired = match session.desired() {
+    let desired = match session.desired().await {
         Ok(desired) => desired,
         Err(error) => {
             note(&format!(

@@ -33,7 +33,11 @@ use echo_iac_engine::live::Live;
 use echo_iac_engine::{DesiredResource, ResourceId};
 
 pub(crate) async fn run<P: Program>(session: &Session<P>, args: GraphArgs) -> Result<(), Error> {
-    let desired = session.desired()?;
+    let desired = if args.offline {
+        session.desired_offline()?
+    } else {
+        session.desired().await?
+    };
     let tests = session
         .program()
         .smoke_tests(&session.info(), &session.stack.program);

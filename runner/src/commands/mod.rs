@@ -4,6 +4,7 @@
 mod destroy;
 pub mod graph;
 mod labels;
+mod manifests;
 mod output;
 mod preview;
 mod progress;
@@ -30,9 +31,10 @@ use crate::error::{Error, exit};
 use crate::program::{ConfigOf, LiveView, Outputs, Program, StackInfo};
 use crate::project::Project;
 use crate::render::{MarkdownHeader, TextOptions, plan_json, plan_markdown, plan_text};
-use crate::stack::{self, Stack};
+use crate::stack::{self, ManifestObject, Stack};
 use echo_iac_engine::Plan;
 use echo_iac_engine::cluster::{Cluster, Notices, PluginGuard, RequestCounter, Target};
+use echo_iac_engine::declare::Resources;
 use echo_iac_engine::operation;
 use echo_iac_engine::planner::PlanOptions;
 use echo_iac_engine::state::{Backend, KubeStore, LocalStore, Locked, StateStore};
@@ -165,10 +167,34 @@ impl<P: Program> Session<P> {
         .in_project(self.project.root())
     }
 
-    /// The objects the program declares for this stack, in dependency order.
-    pub fn desired(&self) -> Result<Vec<DesiredResource>, Error> {
-        let resources = self.program.declare(&self.info(), &self.stack.program)?;
+    /// The stack's objects, in dependency order: those the program declares
+    /// and those of the stack file's `manifests:`. Connects to the cluster
+    /// only when a manifest holds a kind that only discovery can place (in
+    /// a namespace or not), or that the cluster may not serve.
+    pub async fn desired(&self) -> Result<Vec<DesiredResource>, Error> {
+        let (mut resources, read) = self.declared()?;
+        let mut scopes = manifests::declared_scopes(&resources, &read);
+        if manifests::needs_discovery(&read, &scopes) {
+            manifests::discover(&self.connect().await?, &read, &mut scopes).await?;
+        }
+        manifests::join(&mut resources, read, &self.stack.namespace, &scopes)?;
         Ok(resources.finish()?)
+    }
+
+    /// [`desired`](Self::desired) without contacting the cluster: a
+    /// manifest object of a kind only discovery can place, and that names
+    /// no namespace, is left as written.
+    pub fn desired_offline(&self) -> Result<Vec<DesiredResource>, Error> {
+        let (mut resources, read) = self.declared()?;
+        let scopes = manifests::declared_scopes(&resources, &read);
+        manifests::join(&mut resources, read, &self.stack.namespace, &scopes)?;
+        Ok(resources.finish()?)
+    }
+
+    fn declared(&self) -> Result<(Resources, Vec<ManifestObject>), Error> {
+        let resources = self.program.declare(&self.info(), &self.stack.program)?;
+        let read = stack::manifests::read(&self.stack.manifests, self.project.root())?;
+        Ok((resources, read))
     }
 
     /// The program's outputs, read from the live objects.

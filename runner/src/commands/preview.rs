@@ -13,7 +13,7 @@ use super::{
 pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> Result<(), Error> {
     // Preview takes no lock and writes nothing: it may run beside an `up`.
     let state = session.store().await?.load().await?;
-    let desired = session.desired()?;
+    let desired = session.desired().await?;
     let cluster = session.connect().await?;
     let plan = planner::plan_up(
         &cluster,

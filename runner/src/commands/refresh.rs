@@ -32,7 +32,7 @@ async fn run_locked<P: Program>(
     let mut state = store.load().await?;
     let cluster = session.connect().await?;
 
-    let desired = session.desired()?;
+    let desired = session.desired().await?;
     let refresh = refresh::plan_refresh(&cluster, &session.stack.name, &desired, &state).await?;
     let left_alone = left_alone_text(&refresh.left_alone, &session.stack.name);
     let fresh_outputs = if state.resources.is_empty() && refresh.is_empty() {

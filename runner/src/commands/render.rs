@@ -9,7 +9,7 @@ use echo_iac_engine::DesiredResource;
 use super::{Session, print};
 
 pub(crate) fn run<P: Program>(session: &Session<P>) -> Result<(), Error> {
-    print(&to_yaml(&session.desired()?));
+    print(&to_yaml(&session.desired_offline()?));
     Ok(())
 }
 

@@ -177,6 +177,12 @@ createNamespace: true
 # How many earlier runs the state keeps a revision of, for `stack history`
 # and `rollback`: 1 to 1000. Default: 10.
 # historyLimit: 10
+
+# Plain YAML files whose objects join the program's (an operator's CRDs, a
+# vendor's manifests): a file, a folder (its *.yaml and *.yml files) or a
+# glob, or a list of them, inside the project folder. Namespaced objects
+# that name no namespace go in the stack's. Default: none.
+# manifests: manifests/
 ",
         namespace = scalar(namespace),
         namespace_plain = namespace,

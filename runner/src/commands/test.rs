@@ -67,7 +67,7 @@ pub(crate) async fn run<P: Program>(session: &Session<P>, args: TestArgs) -> Res
         }
         return Ok(());
     }
-    let desired = session.desired()?;
+    let desired = session.desired().await?;
     let cluster = session.connect().await?;
     let cancel = watch_interrupts();
     let deadline = Instant::now() + args.timeout;

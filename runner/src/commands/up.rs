@@ -52,7 +52,7 @@ async fn run_locked<P: Program>(
         None => args.plan.clone(),
     };
     let state = store.load().await?;
-    let desired = session.desired()?;
+    let desired = session.desired().await?;
     let cluster = session.connect().await?;
     let mut plan = planner::plan_up(
         &cluster,

@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 use super::error::StackError;
 use super::source::Source;
 
-/// `kubeconfig:` as written: one path, or a list of them.
+/// `kubeconfig:` or `manifests:` as written: one path, or a list of them.
 pub(super) enum KubeconfigPaths {
     One(String),
     Many(Vec<Spanned<String>>),

@@ -13,6 +13,7 @@
 
 mod error;
 mod kubeconfig;
+pub mod manifests;
 mod names;
 mod raw;
 mod section;
@@ -31,10 +32,11 @@ use echo_iac_engine::state::Backend;
 use serde_saphyr::Spanned;
 
 pub use error::StackError;
+pub use manifests::{ManifestObject, ManifestPattern};
 pub use names::{
     MAX_LABEL_CHARS, dns_label_problem, label_key_problem, label_value_problem, show_char,
 };
-pub use section::{Section, SectionConfig};
+pub use section::{NoSettings, Section, SectionConfig};
 pub use snippet::Mark;
 pub use source::Source;
 pub use surface::decimal_spelling;
@@ -74,6 +76,9 @@ pub struct Stack<P> {
     /// The objects `protect:` and `retain:` name, each pattern with where
     /// it was set (`stacks/prod.yaml:7`).
     pub protections: Protections,
+    /// `manifests:`: files, folders or globs inside the project whose
+    /// objects join the program's (read when the objects are declared).
+    pub manifests: Vec<ManifestPattern>,
     /// The program's own settings, validated by the program.
     pub program: P,
 }
@@ -269,6 +274,11 @@ fn parse_with_home<C: ProgramConfig>(
         None => echo_iac_engine::state::DEFAULT_HISTORY,
     };
 
+    let manifests = match raw.manifests {
+        Some(paths) => manifests::resolve(&src, paths, project_root)?,
+        None => Vec::new(),
+    };
+
     Ok(Stack {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -279,6 +289,7 @@ fn parse_with_home<C: ProgramConfig>(
         backend,
         history_limit,
         protections: protections(&src, project_root, raw.protect, raw.retain)?,
+        manifests,
         program: raw.program.validate(&src)?,
     })
 }
@@ -499,6 +510,7 @@ mod tests {
                 backend: Backend::File(PathBuf::from("/projects/echo/state")),
                 history_limit: 10,
                 protections: Protections::new(),
+                manifests: Vec::new(),
                 program: Some("hello".into()),
             }
         );
@@ -534,7 +546,7 @@ mod tests {
             1,
             &[
                 "unknown key `colour`; allowed here: kubeconfig, context, namespace, \
-                 createNamespace, backend, historyLimit, protect, retain, greeting",
+                 createNamespace, backend, historyLimit, protect, retain, manifests, greeting",
                 "remove it, or use one of:",
             ],
         );

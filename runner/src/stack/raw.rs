@@ -27,6 +27,7 @@ const GENERIC_KEYS: &[&str] = &[
     "historyLimit",
     "protect",
     "retain",
+    "manifests",
 ];
 
 pub(super) struct RawStack<C> {
@@ -38,6 +39,7 @@ pub(super) struct RawStack<C> {
     pub(super) history_limit: Option<Spanned<u64>>,
     pub(super) protect: Option<Vec<Spanned<String>>>,
     pub(super) retain: Option<Vec<Spanned<String>>>,
+    pub(super) manifests: Option<Spanned<KubeconfigPaths>>,
     pub(super) program: C,
 }
 
@@ -87,6 +89,7 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
             history_limit: None,
             protect: None,
             retain: None,
+            manifests: None,
             program: C::default(),
         };
         while let Some(key) = map.next_key_seed(Key(all_keys::<C>()))? {
@@ -99,6 +102,7 @@ impl<'de, C: ProgramConfig> Visitor<'de> for StackVisitor<C> {
                 "historyLimit" => raw.history_limit = map.next_value()?,
                 "protect" => raw.protect = map.next_value()?,
                 "retain" => raw.retain = map.next_value()?,
+                "manifests" => raw.manifests = map.next_value()?,
                 key => raw.program.read_key(key, &mut map)?,
             }
         }

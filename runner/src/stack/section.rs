@@ -48,3 +48,26 @@ impl<T: SectionConfig> ProgramConfig for Section<T> {
         Ok(settings)
     }
 }
+
+/// The [`ProgramConfig`] of a program with no settings of its own, such as
+/// one whose objects all come from the stack file's `manifests:`: its stack
+/// files hold only the keys every stack has.
+#[derive(Debug, Default)]
+pub struct NoSettings;
+
+impl ProgramConfig for NoSettings {
+    const KEYS: &'static [&'static str] = &[];
+    type Validated = ();
+
+    fn read_key<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        _map: &mut A,
+    ) -> Result<(), A::Error> {
+        unreachable!("no key of its own, yet asked for `{key}`")
+    }
+
+    fn validate(self, _source: &Source<'_>) -> Result<(), StackError> {
+        Ok(())
+    }
+}

@@ -44,6 +44,11 @@ fn generic_key_help(key: &str) -> Option<KeyHelp> {
         "createNamespace" => KeyHelp::example(key, "true or false", "true"),
         "historyLimit" => KeyHelp::example(key, "a whole number from 1 to 1000", "20"),
         "kubeconfig" => KeyHelp::example(key, "a path, or a list of paths", "~/.kube/config"),
+        "manifests" => KeyHelp::example(
+            key,
+            "a file, folder or glob, or a list of them",
+            "manifests/",
+        ),
         "namespace" => KeyHelp::example(key, "a single text value", "echo-dev"),
         "context" => KeyHelp::example(key, "a single text value", "kind-dev"),
         "backend" => KeyHelp::example(

@@ -921,6 +921,7 @@ mod tests {
                 backend: Backend::File(PathBuf::from("/projects/echo/state")),
                 history_limit: 10,
                 protections: echo_iac_engine::Protections::default(),
+                manifests: Vec::new(),
                 program: EchoSection {
                     echoes: vec![seed_with(|echo| {
                         echo.replicas = 1;
@@ -1040,7 +1041,7 @@ mod tests {
             2,
             1,
             &[
-                "allowed here: kubeconfig, context, namespace, createNamespace, backend, historyLimit, protect, retain, echo, \
+                "allowed here: kubeconfig, context, namespace, createNamespace, backend, historyLimit, protect, retain, manifests, echo, \
                  echoes",
                 "did you mean `echo`?",
             ],

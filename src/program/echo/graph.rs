@@ -29,6 +29,7 @@ mod tests {
             backend: echo_iac_engine::state::Backend::File("state".into()),
             history_limit: 10,
             protections: echo_iac_engine::Protections::default(),
+            manifests: Vec::new(),
             program: EchoSection { echoes },
         }
     }

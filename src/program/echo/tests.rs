@@ -35,6 +35,7 @@ fn stack(create_namespace: bool, echoes: Vec<EchoConfig>) -> StackConfig {
         backend: echo_iac_engine::state::Backend::File(PathBuf::from("state")),
         history_limit: 10,
         protections: echo_iac_engine::Protections::default(),
+        manifests: Vec::new(),
         program: EchoSection { echoes },
     }
 }
