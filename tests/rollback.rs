@@ -269,3 +269,32 @@ fn a_rollback_killed_half_way_finishes_when_run_again() {
     let deploy = stack.get("deployment", "nginx-echo-nodeport");
     assert_eq!(deploy["status"]["availableReplicas"], 2, "{deploy:#}");
 }
+
+#[test]
+fn a_rollback_never_deletes_a_protected_object() {
+    let stack = TestStack::new("rollback-protect");
+    let (web, api) = (node_port(), node_port());
+    stack.write(&echoes((web, 1, "Message A"), None));
+    stack.ok(&["up", "--yes"]);
+    let protect = format!("protect: [Service/{}/api-service]\n", stack.namespace);
+    stack.write(&format!(
+        "{protect}{}",
+        echoes((web, 1, "Message B"), Some(api))
+    ));
+    stack.ok(&["up", "--yes"]);
+
+    // Going back would delete api-service, which the stack file protects.
+    let run = stack.run(&["rollback", "--yes"]);
+    run.assert_code(1)
+        .assert_contains("api-service")
+        .assert_contains("protect");
+    assert!(stack.exists("service", "api-service"));
+    let config = stack.get("configmap", "web-config");
+    assert!(
+        config["data"]["default.conf"]
+            .as_str()
+            .unwrap()
+            .contains("Message B"),
+        "the blocked rollback changed web-config: {config:#}"
+    );
+}
