@@ -9,14 +9,14 @@
 //! which tests/cluster/up.sh enables; the stack itself is the seed's.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::harness::{TestStack, node_port};
 use crate::util;
+pub use crate::util::http_get;
 
 /// node-up.sh's node: its label and taint.
 pub const NODE_LABEL: &str = "echo-iac.io/node=real";
@@ -70,33 +70,6 @@ pub fn curl_image(node: &str) -> String {
             )
         })
         .to_string()
-}
-
-/// One `GET /` over a new connection: the status code and body, or why
-/// there was none.
-pub fn http_get(addr: SocketAddr) -> Result<(u16, String), String> {
-    let timeout = Duration::from_secs(3);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an HTTP response: {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {head:?}"))?;
-    Ok((status, body.to_string()))
 }
 
 /// The IPs of the Deployment's pods that are Running.

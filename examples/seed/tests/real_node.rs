@@ -10,13 +10,12 @@
 //! as the echo program's real-node test does.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use echo_iac_testutil::{TestNamespace, kubeconfig, kubectl_json, kubectl_ok, wait_for};
+use echo_iac_testutil::{TestNamespace, http_get, kubeconfig, kubectl_json, kubectl_ok, wait_for};
 use serde_json::Value;
 
 const NODE_LABEL: &str = "echo-iac.io/node=real";
@@ -46,28 +45,6 @@ fn real_node() -> (String, String) {
 /// takes one above, spread by process.
 fn node_port() -> u16 {
     32650 + (std::process::id() % 100) as u16
-}
-
-fn http_get(addr: SocketAddr) -> Result<(u16, String), String> {
-    let timeout = Duration::from_secs(3);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an HTTP response: {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {head:?}"))?;
-    Ok((status, body.to_string()))
 }
 
 fn seed(project: &Path, args: &[&str]) -> Output {
