@@ -34,4 +34,5 @@ mod targets;
 mod team_state;
 mod untracked;
 mod util;
+mod wait_rules;
 mod waits;

@@ -170,15 +170,18 @@ impl<'a> Journal<'a> {
     }
 
     /// Records what the program now asks of an object it left unchanged
-    /// (protect, retain), if that differs from the record.
+    /// (protect, retain), if that differs from the record. A wait rule is
+    /// not recorded: it concerns only the run that applies the object.
     async fn update_options(
         &self,
         id: &ResourceId,
-        options: ResourceOptions,
+        options: &ResourceOptions,
     ) -> Result<(), EngineError> {
         let differs = {
             let state = self.state.lock().await;
-            state.resource(id).is_some_and(|r| r.options() != options)
+            state
+                .resource(id)
+                .is_some_and(|r| (r.protect, r.retain) != (options.protect, options.retain))
         };
         if !differs {
             return Ok(());
@@ -380,7 +383,7 @@ async fn apply_step(
                 .record(recorded(desired, live_uid.to_string()))
                 .await?;
         }
-        journal.update_options(id, desired.options).await?;
+        journal.update_options(id, &desired.options).await?;
         return Ok(());
     }
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::config_hash;
 use crate::identity::Identity;
 use crate::protect::Guard;
+use crate::ready::{WaitRule, WaitRuleError};
 use crate::references::{Declared, references};
 use crate::resource::{DesiredResource, ResourceId, ResourceOptions};
 
@@ -30,6 +31,10 @@ pub struct Resources {
     roll_on_config_change: bool,
     /// Protections and retains asked for objects, set in `finish`.
     guards: Vec<(ResourceId, Guard)>,
+    /// Wait rules asked for objects, set in `finish`.
+    waits: Vec<(ResourceId, WaitRule)>,
+    /// Wait rules asked for every object of a kind: apiVersion, kind, rule.
+    kind_waits: Vec<(String, String, WaitRule)>,
 }
 
 /// Why declared objects do not make a stack the engine can apply.
@@ -61,6 +66,23 @@ pub enum DeclareError {
         /// The object named.
         id: String,
     },
+    /// An object is given a wait rule without being declared.
+    #[error("{id} is given a wait rule, but not declared")]
+    WaitNotDeclared {
+        /// The object named.
+        id: String,
+    },
+    /// An object's wait rule annotation cannot be read.
+    #[error("{id}: annotation {annotation}: {source}")]
+    WaitRule {
+        /// The object.
+        id: String,
+        /// The annotation that holds the rule.
+        annotation: String,
+        /// What is wrong with the rule.
+        #[source]
+        source: WaitRuleError,
+    },
     /// Objects depend on each other in a circle, so none can go first.
     #[error("dependency cycle: {}", cycle.join(" -> "))]
     Cycle {
@@ -79,6 +101,8 @@ impl Resources {
             declared: Vec::new(),
             roll_on_config_change: false,
             guards: Vec::new(),
+            waits: Vec::new(),
+            kind_waits: Vec::new(),
         }
     }
 
@@ -205,6 +229,51 @@ impl Resources {
         self
     }
 
+    /// Makes a wait after applying the declared object `id` wait for
+    /// `rule` instead of the rules of its kind: a condition or a field's
+    /// value, and what means it failed, so the wait stops at once with the
+    /// object's reason and message. Fails in [`finish`](Self::finish) if
+    /// `id` is not declared here.
+    ///
+    /// An object can carry its rule itself, in the annotations
+    /// `<name>.io/wait-for` and `<name>.io/wait-for-failure`
+    /// ([`Identity::wait_for_annotation`]), which is how a plain manifest
+    /// says it. The rule given here comes first, then the annotations,
+    /// then [`wait_for_kind`](Self::wait_for_kind).
+    ///
+    /// ```
+    /// use echo_iac_engine::Identity;
+    /// use echo_iac_engine::declare::Resources;
+    /// use echo_iac_engine::ready::WaitRule;
+    /// use serde_json::json;
+    ///
+    /// let mut resources = Resources::new(&Identity::new("shop-iac"), "dev");
+    /// let bucket = resources.add(json!({
+    ///     "apiVersion": "storage.example.com/v1", "kind": "Bucket",
+    ///     "metadata": {"name": "assets", "namespace": "shop"},
+    /// }));
+    /// let rule = WaitRule::new("condition=Synced=True")?
+    ///     .failing_on("jsonpath={.status.phase}=Failed")?;
+    /// resources.wait_for(&bucket, rule);
+    /// let desired = resources.finish()?;
+    /// assert!(desired[0].options.wait.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for(&mut self, id: &ResourceId, rule: WaitRule) -> &mut Self {
+        self.waits.push((id.clone(), rule));
+        self
+    }
+
+    /// Makes a wait after applying any declared object of `kind` in
+    /// `api_version` (`example.com/v1`, `Widget`) wait for `rule`, unless
+    /// it has a rule of its own ([`wait_for`](Self::wait_for) or its
+    /// annotations).
+    pub fn wait_for_kind(&mut self, api_version: &str, kind: &str, rule: WaitRule) -> &mut Self {
+        self.kind_waits
+            .push((api_version.to_string(), kind.to_string(), rule));
+        self
+    }
+
     /// The objects declared so far, as added: with their ownership labels
     /// and explicit dependencies, not yet those found from references.
     pub fn declared(&self) -> &[DesiredResource] {
@@ -238,6 +307,21 @@ impl Resources {
                 Guard::Retain => declared.options.retain = true,
             }
         }
+        for resource in &mut resources {
+            resource.options.wait = annotated_rule(&resource.id, &resource.object, &self.identity)?
+                .or_else(|| {
+                    self.kind_waits
+                        .iter()
+                        .find(|(v, k, _)| *v == resource.id.api_version && *k == resource.id.kind)
+                        .map(|(_, _, rule)| rule.clone())
+                });
+        }
+        for (id, rule) in self.waits {
+            let Some(declared) = resources.iter_mut().find(|d| d.id == id) else {
+                return Err(DeclareError::WaitNotDeclared { id: id.to_string() });
+            };
+            declared.options.wait = Some(rule);
+        }
         if self.roll_on_config_change {
             config_hash::annotate(&mut resources, &self.identity, &self.stack);
         }
@@ -265,6 +349,52 @@ impl Resources {
         }
         order(resources)
     }
+}
+
+/// The wait rule the annotations of `object` (the object `id`) declare,
+/// if any.
+pub(crate) fn annotated_rule(
+    id: &ResourceId,
+    object: &Value,
+    identity: &Identity,
+) -> Result<Option<WaitRule>, DeclareError> {
+    let annotations = &object["metadata"]["annotations"];
+    let read = |key: String| -> Result<Option<(String, String)>, DeclareError> {
+        match &annotations[key.as_str()] {
+            Value::Null => Ok(None),
+            Value::String(text) => Ok(Some((key, text.trim().to_string()))),
+            other => Err(DeclareError::WaitRule {
+                id: id.to_string(),
+                annotation: key,
+                source: WaitRuleError {
+                    rule: other.to_string(),
+                    why: "an annotation's value is a string".into(),
+                },
+            }),
+        }
+    };
+    let ready = read(identity.wait_for_annotation())?;
+    let failed = read(identity.wait_for_failure_annotation())?;
+    if ready.is_none() && failed.is_none() {
+        return Ok(None);
+    }
+    let malformed = |annotation: &str| {
+        let id = id.to_string();
+        let annotation = annotation.to_string();
+        move |source| DeclareError::WaitRule {
+            id,
+            annotation,
+            source,
+        }
+    };
+    let mut rule = WaitRule::default();
+    if let Some((key, text)) = &ready {
+        rule = WaitRule::new(text).map_err(malformed(key))?;
+    }
+    if let Some((key, text)) = &failed {
+        rule = rule.failing_on(text).map_err(malformed(key))?;
+    }
+    Ok(Some(rule))
 }
 
 /// A stable topological order: repeatedly the first object (in declaration
@@ -474,7 +604,14 @@ mod tests {
         });
         resources.protect(&namespace).retain(&config);
         let declared = resources.finish().unwrap();
-        let options = |id: &ResourceId| declared.iter().find(|d| &d.id == id).unwrap().options;
+        let options = |id: &ResourceId| {
+            declared
+                .iter()
+                .find(|d| &d.id == id)
+                .unwrap()
+                .options
+                .clone()
+        };
         assert!(options(&namespace).protect && !options(&namespace).retain);
         assert!(options(&config).retain && !options(&config).protect);
 
@@ -483,6 +620,77 @@ mod tests {
         assert_eq!(
             wrong.finish().unwrap_err().to_string(),
             "Namespace ghost is protected or retained, but not declared"
+        );
+    }
+
+    #[test]
+    fn a_wait_rule_comes_from_the_program_then_the_annotations_then_the_kind() {
+        let widget = |name: &str, annotations: Value| {
+            serde_json::json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": name, "namespace": "ns", "annotations": annotations}})
+        };
+        let mut resources = Resources::new(&Identity::new("x"), "dev");
+        let plain = resources.add(widget("plain", serde_json::json!({})));
+        let annotated = resources.add(widget(
+            "annotated",
+            serde_json::json!({"x.io/wait-for": "condition=Synced",
+                "x.io/wait-for-failure": "jsonpath={.status.phase}=Failed"}),
+        ));
+        let chosen = resources.add(widget(
+            "chosen",
+            serde_json::json!({"x.io/wait-for": "condition=Synced"}),
+        ));
+        let other = resources.add(ConfigMap {
+            metadata: meta("c", Some("ns")),
+            ..Default::default()
+        });
+        resources
+            .wait_for_kind(
+                "example.com/v1",
+                "Widget",
+                WaitRule::new("condition=Ready").unwrap(),
+            )
+            .wait_for(
+                &chosen,
+                WaitRule::new("jsonpath={.status.phase}=Running").unwrap(),
+            );
+        let declared = resources.finish().unwrap();
+        let rule = |id: &ResourceId| {
+            let d = declared.iter().find(|d| &d.id == id).unwrap();
+            d.options.wait.as_ref().map(ToString::to_string)
+        };
+        assert_eq!(rule(&plain).as_deref(), Some("condition Ready=True"));
+        assert_eq!(
+            rule(&annotated).as_deref(),
+            Some("condition Synced=True, failed on {.status.phase}=Failed")
+        );
+        assert_eq!(rule(&chosen).as_deref(), Some("{.status.phase}=Running"));
+        assert_eq!(rule(&other), None);
+
+        let mut wrong = Resources::new(&Identity::new("x"), "dev");
+        wrong.wait_for(
+            &ResourceId::new("v1", "Namespace", None, "ghost"),
+            WaitRule::default(),
+        );
+        assert_eq!(
+            wrong.finish().unwrap_err().to_string(),
+            "Namespace ghost is given a wait rule, but not declared"
+        );
+    }
+
+    #[test]
+    fn a_malformed_wait_rule_annotation_names_the_object_and_the_rule() {
+        let mut resources = Resources::new(&Identity::new("x"), "dev");
+        resources.add(
+            serde_json::json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "ns",
+                "annotations": {"x.io/wait-for-failure": "condition="}}}),
+        );
+        assert_eq!(
+            resources.finish().unwrap_err().to_string(),
+            "Widget ns/w: annotation x.io/wait-for-failure: wait rule `condition=` is malformed: \
+             a condition needs a type, as in condition=Ready \
+             (a rule is condition=TYPE[=STATUS] or jsonpath={PATH}[=VALUE])"
         );
     }
 }

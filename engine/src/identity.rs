@@ -57,6 +57,21 @@ impl Identity {
         self.key("config-hash")
     }
 
+    /// The annotation that says what a wait after applying an object
+    /// waits for, instead of the rules of its kind: `<name>.io/wait-for`,
+    /// holding a [`WaitRule`](crate::ready::WaitRule) such as
+    /// `condition=Synced=True` or `jsonpath={.status.phase}=Running`.
+    pub fn wait_for_annotation(&self) -> String {
+        self.key("wait-for")
+    }
+
+    /// The annotation that says what means an object failed, so the wait
+    /// stops at once: `<name>.io/wait-for-failure`, holding a check such as
+    /// `condition=Ready=False` or `jsonpath={.status.phase}=Failed`.
+    pub fn wait_for_failure_annotation(&self) -> String {
+        self.key("wait-for-failure")
+    }
+
     /// The labels that mark an object as owned by `stack`.
     pub fn ownership_labels(&self, stack: &str) -> BTreeMap<String, String> {
         BTreeMap::from([

@@ -307,7 +307,7 @@ mod tests {
             depends_on: vec![],
             options: ResourceOptions {
                 protect,
-                retain: false,
+                ..ResourceOptions::default()
             },
         };
         let none = Protections::new();

@@ -8,8 +8,16 @@
 //! kube-runtime's `is_deployment_completed` ignores `observedGeneration`, so
 //! right after an apply it can pass on the previous rollout's status; the
 //! rules here compare against the generation the apply produced.
+//!
+//! A program can declare what one object waits for instead ([`WaitRule`]:
+//! a condition, or a field's value, and what means it failed), for kinds
+//! whose rules cannot tell, such as a custom resource without kstatus
+//! conditions.
 
 pub mod rules;
+mod wait_rule;
+
+pub use wait_rule::{Check, WaitRule, WaitRuleError};
 
 use crate::Cancel;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -74,6 +82,9 @@ pub struct Target {
     /// is no load balancer (its endpoints say the rest). Kinds without a
     /// status ([`rules::has_no_status`]) are not read either.
     pub judge_by: Option<Value>,
+    /// What the program declared it waits for, instead of the rules of
+    /// its kind.
+    pub wait: Option<WaitRule>,
 }
 
 impl Target {
@@ -145,16 +156,17 @@ pub(crate) fn targets(
             id: d.id.clone(),
             selects: by_id[&d.id].clone(),
             judge_by: judged_as_declared(d),
+            wait: d.options.wait.clone(),
         })
         .collect()
 }
 
 /// A Service's type and selector as declared, unless it is a load balancer,
-/// whose address only a read can tell.
+/// whose address only a read can tell, or it has a wait rule, which reads it.
 fn judged_as_declared(d: &DesiredResource) -> Option<Value> {
     let spec = &d.object["spec"];
     let service = d.id.api_version == "v1" && d.id.kind == "Service";
-    (service && spec["type"] != "LoadBalancer").then(|| {
+    (service && spec["type"] != "LoadBalancer" && d.options.wait.is_none()).then(|| {
         serde_json::json!({
             "apiVersion": "v1",
             "kind": "Service",
@@ -481,7 +493,9 @@ impl Snapshot {
         for target in open {
             if let Some(object) = &target.judge_by {
                 snapshot.objects.insert(target.id.clone(), object.clone());
-            } else if rules::has_no_status(&target.id.api_version, &target.id.kind) {
+            } else if target.wait.is_none()
+                && rules::has_no_status(&target.id.api_version, &target.id.kind)
+            {
                 // Applied moments ago: it exists, and that is all it can be.
                 let object = serde_json::json!({"apiVersion": target.id.api_version,
                     "kind": target.id.kind, "metadata": {"name": target.id.name}});
@@ -744,11 +758,14 @@ async fn check(
         status,
         progress,
         reason,
-    } = rules::assess(live, endpoints);
+    } = match &target.wait {
+        Some(rule) => rule.assess(live, endpoints),
+        None => rules::assess(live, endpoints),
+    };
     match status {
         Status::Failed => {
             let reason = reason.unwrap_or_else(|| progress.clone());
-            if id.kind == "Deployment" {
+            if id.kind == "Deployment" && target.wait.is_none() {
                 let pods = pod_problems(cluster, id, live).await?;
                 Err(EngineError::RolloutFailed {
                     id: id.to_string(),
@@ -1001,6 +1018,7 @@ mod tests {
             id: ResourceId::new("v1", "Service", Some("ns"), "s"),
             selects,
             judge_by: None,
+            wait: None,
         };
         assert_eq!(expected_endpoints(&snapshot, &target(vec![web, agent])), 5);
         assert_eq!(expected_endpoints(&snapshot, &target(Vec::new())), 1);

@@ -5,6 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ready::WaitRule;
+
 /// Identifies one Kubernetes object. Ordering is by kind rank, then name, so
 /// sorted lists read in dependency order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,12 +79,17 @@ pub struct DesiredResource {
 }
 
 /// What the program asks of one object beyond applying it (see
-/// [`crate::protect`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// [`crate::protect`] and [`WaitRule`]).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ResourceOptions {
     /// Never deleted or replaced by any plan.
     pub protect: bool,
     /// Left in the cluster, without this stack's labels, when a plan would
     /// delete it.
     pub retain: bool,
+    /// What a wait after applying it waits for, instead of the rules of its
+    /// kind: declared with
+    /// [`Resources::wait_for`](crate::declare::Resources::wait_for), by kind,
+    /// or by the object's `<name>.io/wait-for` annotations.
+    pub wait: Option<WaitRule>,
 }

@@ -108,6 +108,11 @@ pub async fn prepare(
             options.protect |= now.protect;
             options.retain |= now.retain;
         }
+        // The rule its annotations declare, read when it was applied; one
+        // the program gave in code is not recorded.
+        options.wait = crate::declare::annotated_rule(&resource.id, &object, identity)
+            .ok()
+            .flatten();
         desired.push(DesiredResource {
             id: resource.id.clone(),
             object,

@@ -169,6 +169,12 @@ impl Error {
             Error::RolledBack {
                 rollback: Some(e), ..
             } => e.hint(),
+            // A manifest carries its wait rule in its annotations too.
+            Error::Declare(echo_iac_engine::declare::DeclareError::WaitRule {
+                annotation, ..
+            }) => Some(format!(
+                "fix the annotation {annotation} on that object, in the program or in the stack file's manifests"
+            )),
             Error::Declare(_) => Some(
                 "this is a mistake in the program, not in the stack file: report it to its authors"
                     .into(),

@@ -101,4 +101,5 @@ pub use smoke::{DEFAULT_TEST_IMAGE, Expect, SmokeTest, TestPod};
 pub use stack::{NoSettings, ProgramConfig, Section, SectionConfig};
 
 pub use echo_iac_engine::declare::{DeclareError, Resources};
+pub use echo_iac_engine::ready::{WaitRule, WaitRuleError};
 pub use echo_iac_engine::{DesiredResource, Identity, ResourceId};

@@ -455,7 +455,8 @@ fn count(status: &Value, field: &str) -> i64 {
     status[field].as_i64().unwrap_or(0)
 }
 
-fn conditions(live: &Value) -> impl Iterator<Item = &Value> {
+/// The object's status conditions.
+pub(crate) fn conditions(live: &Value) -> impl Iterator<Item = &Value> {
     live["status"]["conditions"]
         .as_array()
         .into_iter()

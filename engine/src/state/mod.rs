@@ -181,6 +181,7 @@ impl ResourceState {
         crate::resource::ResourceOptions {
             protect: self.protect,
             retain: self.retain,
+            wait: None,
         }
     }
 }
