@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::crds;
 use super::error::EngineError;
 use super::nodeports;
 use super::plan::{Op, Plan, Step};
@@ -405,6 +406,17 @@ async fn apply_step(
     fault::reached(Point::AfterApply, options.cancel).await;
     let new_uid = uid(&applied).unwrap_or_default().to_string();
     journal.record(recorded(desired, new_uid)).await?;
+    if crds::is_crd(id) {
+        // Objects of its kinds come in later waves: they need it served.
+        crds::wait_established(
+            cluster,
+            id,
+            &desired.object,
+            options.timeout,
+            options.cancel,
+        )
+        .await?;
+    }
     on_event(Event::Finished {
         op: step.op,
         id,
@@ -437,6 +449,16 @@ async fn delete_step(
     on_event(Event::Started { op: Op::Delete, id });
     if id.kind == "Namespace"
         && let Some(why) = foreign_content(cluster, id, journal).await?
+    {
+        on_event(Event::Note {
+            id,
+            message: format!("kept: {why}; it is no longer managed by this stack"),
+        });
+        journal.forget(id).await?;
+        return Ok(());
+    }
+    if crds::is_crd(id)
+        && let Some(why) = foreign_custom_objects(cluster, id, journal).await?
     {
         on_event(Event::Note {
             id,
@@ -635,6 +657,28 @@ async fn foreign_content(
             foreign.join(", ")
         )
     }))
+}
+
+/// Why a CustomResourceDefinition the stack created must stay: objects of
+/// its kinds that the stack does not manage (deleting it would delete them).
+async fn foreign_custom_objects(
+    cluster: &Cluster,
+    crd: &ResourceId,
+    journal: &Journal<'_>,
+) -> Result<Option<String>, EngineError> {
+    let Some(live) = cluster.get(crd).await? else {
+        return Ok(None);
+    };
+    let ours: HashSet<ResourceId> = {
+        let state = journal.state.lock().await;
+        state
+            .resources
+            .iter()
+            .map(|r| r.id.clone())
+            .chain(state.pending.iter().map(|p| p.id.clone()))
+            .collect()
+    };
+    crds::foreign_objects(cluster, &live, &ours).await
 }
 
 /// Waits until the object with `uid` is gone: not found, or replaced by a

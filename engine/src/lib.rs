@@ -89,6 +89,7 @@ mod apply;
 mod cancel;
 pub mod cluster;
 mod config_hash;
+mod crds;
 pub mod declare;
 pub mod diff;
 mod error;

@@ -5,11 +5,12 @@
 //! so the plan is what the cluster itself would store, defaults, admission
 //! and validation included, not a guess made on the client.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
+use super::crds::{self, DefinedKind, Definition};
 use super::diff;
 use super::error::EngineError;
 use super::live::Live;
@@ -79,6 +80,7 @@ pub async fn plan_up(
         .collect();
     let scope = Scope::new(options.targets.as_ref(), desired, state)?;
     let left_out = scope.left_out(desired.iter().map(|d| &d.id).chain(pruned.iter().copied()));
+    let definitions = crds::declared_definitions(desired);
     let targeted: Vec<DesiredResource>;
     let desired: &[DesiredResource] = if scope.0.is_none() {
         desired
@@ -91,9 +93,20 @@ pub async fn plan_up(
         &targeted
     };
     let pruned: Vec<&ResourceId> = pruned.into_iter().filter(|id| scope.includes(id)).collect();
+    // Objects of kinds the cluster does not serve yet cannot exist, and
+    // cannot be read.
+    let unserved = crds::unserved_kinds(cluster, desired, &definitions).await?;
+    let local: HashMap<DefinedKind, Definition> = definitions
+        .into_iter()
+        .filter(|(kind, _)| unserved.contains(kind))
+        .collect();
     let live = Live::read(
         cluster,
-        desired.iter().map(|d| &d.id).chain(pruned.iter().copied()),
+        desired
+            .iter()
+            .map(|d| &d.id)
+            .filter(|id| !local.contains_key(&defined_kind(id)))
+            .chain(pruned.iter().copied()),
     )
     .await?;
     let new_namespaces: HashSet<String> = desired
@@ -115,6 +128,7 @@ pub async fn plan_up(
         desired,
         protections: &options.protections,
         keep_protected: false,
+        local: &local,
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
@@ -232,6 +246,7 @@ pub async fn plan_destroy(
         desired,
         protections: &options.protections,
         keep_protected: options.keep_protected,
+        local: &HashMap::new(),
     };
     let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
         .buffered(options.concurrency.max(1))
@@ -405,11 +420,25 @@ struct Context<'a> {
     protections: &'a Protections,
     /// Protected objects are retained instead of blocking a delete.
     keep_protected: bool,
+    /// Kinds the cluster does not serve yet, defined by declared
+    /// CustomResourceDefinitions: their objects are planned locally.
+    local: &'a HashMap<DefinedKind, Definition>,
+}
+
+fn defined_kind(id: &ResourceId) -> DefinedKind {
+    DefinedKind {
+        api_version: id.api_version.clone(),
+        kind: id.kind.clone(),
+    }
 }
 
 impl Context<'_> {
     async fn plan_desired(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
         let id = &desired.id;
+        let kind = defined_kind(id);
+        if let Some(definition) = self.local.get(&kind) {
+            return Ok(self.plan_locally(desired, &kind, definition));
+        }
         let will_create_namespace = id
             .namespace
             .as_ref()
@@ -448,6 +477,29 @@ impl Context<'_> {
             }
             Err(e) => self.plan_rejected_update(desired, live, blocker, e).await,
         }
+    }
+
+    /// A custom resource whose kind the cluster does not serve yet, defined
+    /// by a CustomResourceDefinition this plan applies: no dry run can
+    /// check it, so it is a create checked against its definition here,
+    /// applied after the definition (a dependency by reference).
+    fn plan_locally(
+        &self,
+        desired: &DesiredResource,
+        kind: &DefinedKind,
+        definition: &Definition,
+    ) -> Step {
+        let blocker = crds::scope_error(&desired.id, definition).map(|message| Blocker::Rejected {
+            message,
+            fields: vec!["metadata.namespace".to_string()],
+        });
+        let mut step = self.create_step(desired, diff::normalize(&desired.object), blocker);
+        let local = crds::validated_locally(kind, definition);
+        step.reason = Some(match step.reason.take() {
+            Some(reason) => format!("{reason}; {local}"),
+            None => local,
+        });
+        step
     }
 
     /// An object bound for a namespace this run creates: nothing can be
