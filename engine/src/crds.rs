@@ -18,8 +18,11 @@ use tokio::time::Instant;
 use crate::Cancel;
 use crate::cluster::{Cluster, ClusterError};
 use crate::error::EngineError;
+use crate::plan::Blocker;
 use crate::ready::Poll;
 use crate::resource::{DesiredResource, ResourceId};
+
+mod schema;
 
 /// The kind of a CustomResourceDefinition object.
 pub(crate) const CRD_KIND: &str = "CustomResourceDefinition";
@@ -40,6 +43,8 @@ pub(crate) struct Definition {
     pub crd: String,
     /// Whether the kind's objects live in namespaces (`spec.scope`).
     pub namespaced: bool,
+    /// The version's `openAPIV3Schema`, if it has one.
+    pub schema: Option<Value>,
 }
 
 /// Whether `id` is a CustomResourceDefinition.
@@ -75,11 +80,20 @@ pub(crate) fn declared_definitions(
     for d in desired.iter().filter(|d| is_crd(&d.id)) {
         let namespaced = d.object["spec"]["scope"] != "Cluster";
         for kind in defined_kinds(&d.object) {
+            let version = kind.api_version.rsplit('/').next().unwrap_or_default();
+            let schema = d.object["spec"]["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|v| v["name"] == version)
+                .map(|v| v["schema"]["openAPIV3Schema"].clone())
+                .filter(Value::is_object);
             found.insert(
                 kind,
                 Definition {
                     crd: d.id.name.clone(),
                     namespaced,
+                    schema,
                 },
             );
         }
@@ -116,12 +130,90 @@ pub(crate) async fn unserved_kinds(
     Ok(unserved)
 }
 
-/// The reason a locally planned step gives.
-pub(crate) fn validated_locally(kind: &DefinedKind, definition: &Definition) -> String {
-    format!(
+/// A custom resource of a kind the cluster does not serve yet, checked
+/// against its definition as the server would check it.
+pub(crate) struct LocalPlan {
+    /// What the server would store: unknown fields pruned, defaults added.
+    pub planned: Value,
+    /// What the definition rejects, if anything.
+    pub blocker: Option<Blocker>,
+    /// Why the step is planned here, and what only the server can check.
+    pub reason: String,
+}
+
+/// Checks `object` (of `kind`) against the declared `definition`: its
+/// scope, its version's schema and its CEL rules.
+pub(crate) fn plan_locally(
+    object: &Value,
+    kind: &DefinedKind,
+    definition: &Definition,
+) -> LocalPlan {
+    let mut reason = format!(
         "validated locally: its kind {} ({}) does not exist yet; it is applied once its CustomResourceDefinition {} is established",
         kind.kind, kind.api_version, definition.crd
-    )
+    );
+    let id = ResourceId::of(object).expect("declared objects carry their identity");
+    if let Some(message) = scope_error(&id, definition) {
+        return LocalPlan {
+            planned: object.clone(),
+            blocker: Some(Blocker::Rejected {
+                message,
+                fields: vec!["metadata.namespace".to_string()],
+            }),
+            reason,
+        };
+    }
+    let Some(schema) = &definition.schema else {
+        reason.push_str("; its version has no schema, so any fields are kept");
+        return LocalPlan {
+            planned: object.clone(),
+            blocker: None,
+            reason,
+        };
+    };
+    let checked = schema::check(object, schema);
+    if !checked.unchecked.is_empty() {
+        let rules: Vec<String> = checked
+            .unchecked
+            .iter()
+            .map(|(field, rule)| match field.as_str() {
+                "" => format!("`{rule}`"),
+                field => format!("`{rule}` at {field}"),
+            })
+            .collect();
+        reason.push_str(&format!(
+            "; checked only when applied (CEL this tool cannot evaluate): {}",
+            rules.join(", ")
+        ));
+    }
+    let blocker = (!checked.violations.is_empty()).then(|| {
+        let version = kind.api_version.rsplit('/').next().unwrap_or_default();
+        let mut fields: Vec<String> = checked.violations.iter().map(|(f, _)| f.clone()).collect();
+        fields.dedup();
+        let details: Vec<String> = checked
+            .violations
+            .iter()
+            .map(|(field, message)| match field.as_str() {
+                "" => message.clone(),
+                field => format!("{field}: {message}"),
+            })
+            .collect();
+        Blocker::Rejected {
+            message: format!(
+                "{} {:?} is invalid against CustomResourceDefinition {} ({version}): {}",
+                kind.kind,
+                id.name,
+                definition.crd,
+                details.join("; ")
+            ),
+            fields,
+        }
+    });
+    LocalPlan {
+        planned: checked.object,
+        blocker,
+        reason,
+    }
 }
 
 /// What is wrong with the object's namespace for its kind's scope, if
@@ -311,6 +403,7 @@ mod tests {
         let namespaced = Definition {
             crd: "widgets.example.com".into(),
             namespaced: true,
+            schema: None,
         };
         let cluster = Definition {
             namespaced: false,

@@ -489,15 +489,11 @@ impl Context<'_> {
         kind: &DefinedKind,
         definition: &Definition,
     ) -> Step {
-        let blocker = crds::scope_error(&desired.id, definition).map(|message| Blocker::Rejected {
-            message,
-            fields: vec!["metadata.namespace".to_string()],
-        });
-        let mut step = self.create_step(desired, diff::normalize(&desired.object), blocker);
-        let local = crds::validated_locally(kind, definition);
+        let local = crds::plan_locally(&desired.object, kind, definition);
+        let mut step = self.create_step(desired, diff::normalize(&local.planned), local.blocker);
         step.reason = Some(match step.reason.take() {
-            Some(reason) => format!("{reason}; {local}"),
-            None => local,
+            Some(reason) => format!("{reason}; {}", local.reason),
+            None => local.reason,
         });
         step
     }
