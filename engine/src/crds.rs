@@ -21,6 +21,10 @@ use crate::error::EngineError;
 use crate::ready::Poll;
 use crate::resource::{DesiredResource, ResourceId};
 
+mod versions;
+
+pub(crate) use versions::update_blocker;
+
 /// The kind of a CustomResourceDefinition object.
 pub(crate) const CRD_KIND: &str = "CustomResourceDefinition";
 
