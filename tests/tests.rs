@@ -7,6 +7,7 @@ mod cluster_addons;
 mod connection;
 mod control_plane;
 mod crash;
+mod crd_versions;
 mod crds;
 mod exit_codes;
 mod foreign_files;

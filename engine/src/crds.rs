@@ -23,6 +23,9 @@ use crate::ready::Poll;
 use crate::resource::{DesiredResource, ResourceId};
 
 mod schema;
+mod versions;
+
+pub(crate) use versions::update_blocker;
 
 /// The kind of a CustomResourceDefinition object.
 pub(crate) const CRD_KIND: &str = "CustomResourceDefinition";

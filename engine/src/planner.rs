@@ -466,17 +466,40 @@ impl Context<'_> {
             return Ok(self.being_deleted(desired, live, since, blocker));
         }
 
-        match self
+        let step = match self
             .cluster
             .apply(&desired.object, true, self.options.force_conflicts)
             .await
         {
             Ok(planned) => {
                 let step = self.compare(id, live, diff::normalize(&planned), blocker);
-                Ok(self.check_recorded(desired, step))
+                self.check_recorded(desired, step)
             }
-            Err(e) => self.plan_rejected_update(desired, live, blocker, e).await,
+            Err(e) => self.plan_rejected_update(desired, live, blocker, e).await?,
+        };
+        self.guard_crd_update(desired, &raw_live, step).await
+    }
+
+    /// An update of a CustomResourceDefinition must not strand what the
+    /// objects of its kind hold (see `crds::update_blocker`). That reason
+    /// takes the place of the dry run's refusal, if any: for a stored
+    /// version dropped from `spec.versions` the server's own says less.
+    async fn guard_crd_update(
+        &self,
+        desired: &DesiredResource,
+        raw_live: &Value,
+        mut step: Step,
+    ) -> Result<Step, EngineError> {
+        let checked = step.op == Op::Update
+            && crds::is_crd(&step.id)
+            && matches!(step.blocker, None | Some(Blocker::Rejected { .. }));
+        if checked
+            && let Some(blocker) =
+                crds::update_blocker(self.cluster, raw_live, &desired.object).await?
+        {
+            step.blocker = Some(blocker);
         }
+        Ok(step)
     }
 
     /// A custom resource whose kind the cluster does not serve yet, defined
