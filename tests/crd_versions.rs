@@ -201,7 +201,7 @@ fn a_definition_update_that_stops_serving_a_stored_version_in_use_is_blocked() {
     let (blocked, code) = definition_step(&stack, &crd);
     assert_eq!(code, 1, "{blocked:#}");
     assert_eq!(blocked["op"], "update", "{blocked:#}");
-    assert_eq!(blocked["blocker"]["kind"], "rejected", "{blocked:#}");
+    assert_eq!(blocked["blocker"]["kind"], "refused", "{blocked:#}");
     assert_eq!(
         blocked["blocker"]["fields"],
         serde_json::json!(["spec.versions"])
@@ -275,7 +275,7 @@ fn dropping_a_field_live_objects_use_is_blocked_and_an_unused_one_is_not() {
     write_definition(&stack, &crd.yaml(&[("v1", true, true, &bare)]));
     let (blocked, code) = definition_step(&stack, &crd);
     assert_eq!(code, 1, "{blocked:#}");
-    assert_eq!(blocked["blocker"]["kind"], "rejected", "{blocked:#}");
+    assert_eq!(blocked["blocker"]["kind"], "refused", "{blocked:#}");
     assert_eq!(
         blocked["blocker"]["fields"],
         serde_json::json!(["spec.colour"])

@@ -159,7 +159,7 @@ pub(crate) fn plan_locally(
     if let Some(message) = scope_error(&id, definition) {
         return LocalPlan {
             planned: object.clone(),
-            blocker: Some(Blocker::Rejected {
+            blocker: Some(Blocker::Refused {
                 message,
                 fields: vec!["metadata.namespace".to_string()],
             }),
@@ -201,7 +201,7 @@ pub(crate) fn plan_locally(
                 field => format!("{field}: {message}"),
             })
             .collect();
-        Blocker::Rejected {
+        Blocker::Refused {
             message: format!(
                 "{} {:?} is invalid against CustomResourceDefinition {} ({version}): {}",
                 kind.kind,

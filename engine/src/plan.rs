@@ -111,6 +111,16 @@ pub enum Blocker {
         /// The fields it names, in the plan's path syntax.
         fields: Vec<String>,
     },
+    /// Refused before it reaches the API server, by a check the server
+    /// cannot make yet or does not make: a custom resource invalid against
+    /// the schema of a definition that does not exist yet, or a definition
+    /// change that would strand what objects of its kind hold.
+    Refused {
+        /// What is wrong, and what to do.
+        message: String,
+        /// The fields it names, in the plan's path syntax.
+        fields: Vec<String>,
+    },
     /// The object is protected (see [`crate::protect`]): the step would
     /// delete or replace it.
     Protected {

@@ -411,6 +411,9 @@ fn blocked_hint(steps: &[BlockedStep]) -> String {
     if any(|b| matches!(b, Blocker::Rejected { .. })) {
         hints.push("fix what the API server rejected (see its message above)");
     }
+    if any(|b| matches!(b, Blocker::Refused { .. })) {
+        hints.push("fix what was refused (see the reason above)");
+    }
     if any(|b| matches!(b, Blocker::Protected { .. })) {
         hints.push(
             "a protected object is never deleted or replaced: declare it again as it is, or lift its protection (the program's, or the stack file's `protect:`) if it really is to go",

@@ -71,7 +71,7 @@ pub(crate) async fn update_blocker(
         ));
         push_once(&mut fields, shown);
     }
-    Ok((!reasons.is_empty()).then(|| Blocker::Rejected {
+    Ok((!reasons.is_empty()).then(|| Blocker::Refused {
         message: reasons.join("; "),
         fields,
     }))

@@ -283,6 +283,7 @@ fn attention_item(step: &Step) -> String {
         Blocker::Rejected { message, .. } => {
             format!("rejected by the cluster: {}", escape(&cut(message)))
         }
+        Blocker::Refused { message, .. } => format!("refused: {}", escape(&cut(message))),
         Blocker::Protected { by } => format!(
             "protected by {}; a protected object is never deleted or replaced",
             escape(by)

@@ -312,6 +312,13 @@ fn render_blocker(out: &mut String, blocker: &Blocker, p: &Painter) {
             }
             hint(out, "fix the stack and run `preview` again");
         }
+        Blocker::Refused { message, fields } => {
+            alert(out, &format!("! refused: {message}"));
+            if !fields.is_empty() {
+                hint(out, &format!("field: {}", fields.join(", ")));
+            }
+            hint(out, "fix the stack and run `preview` again");
+        }
         Blocker::Protected { by } => {
             alert(out, &format!("! protected by {by}"));
             hint(
