@@ -435,3 +435,61 @@ fn destroy_deletes_the_resources_before_their_definition_and_names_a_finalizer()
     let destroy = stack.ok(&["destroy", "--yes"]);
     assert!(!crd.exists(), "{destroy}");
 }
+
+#[test]
+fn a_resource_using_a_field_its_definition_gains_in_the_same_plan_is_checked_against_the_new_schema()
+ {
+    let crd = Crd::new();
+    let stack = TestStack::new("crd-reshaped");
+    stack.write(&format!("{ECHO}manifests: [manifests/*.yaml]\n"));
+    write_manifests(&stack, &[crd.yaml(""), crd.widget("w", "{size: 2}")]);
+    stack.ok(&["up", "--yes"]);
+
+    // A value the new field's enum refuses is refused before anything is
+    // applied, though the schema the cluster serves now would not name it.
+    let shape = "\n              shape: {type: string, enum: [round, square]}";
+    write_manifests(
+        &stack,
+        &[crd.yaml(shape), crd.widget("w", "{size: 2, shape: oval}")],
+    );
+    let plan = stack.plan();
+    let widget = widget_steps(&plan)[0].clone();
+    assert_eq!(widget["blocker"]["kind"], "refused", "{widget:#}");
+    let message = widget["blocker"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.shape") && message.contains("schema rule: enum"),
+        "{message}"
+    );
+    let up = stack.run(&["up", "--yes"]);
+    assert_ne!(up.code, 0, "{up}");
+    let live = util::kubectl_json(&["get", "crd", &crd.name()]);
+    assert!(!live.to_string().contains("\"shape\""), "applied: {live:#}");
+
+    // A valid value: the resource's update is planned from the new schema
+    // and applied after the definition.
+    write_manifests(
+        &stack,
+        &[crd.yaml(shape), crd.widget("w", "{size: 2, shape: round}")],
+    );
+    let plan = stack.plan();
+    let changes = plan_changes(&plan);
+    assert!(
+        changes.contains(&step("update", "CustomResourceDefinition", &crd.name()))
+            && changes.contains(&step("update", "Widget", "w")),
+        "{plan:#}"
+    );
+    let widget = widget_steps(&plan)[0].clone();
+    assert!(widget["blocker"].is_null(), "{widget:#}");
+    assert!(
+        widget["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("schema this plan gives"),
+        "{widget:#}"
+    );
+    stack.ok(&["up", "--yes"]);
+    let w = stack.get(&format!("widgets.{}", crd.group), "w");
+    assert_eq!(w["spec"]["shape"], "round", "{w:#}");
+    stack.ok(&["preview", "--expect-no-changes"]);
+    stack.ok(&["destroy", "--yes"]);
+}

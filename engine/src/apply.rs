@@ -277,8 +277,24 @@ pub(crate) async fn apply_plan(
         })
         .await?;
     }
+    // Kinds whose definition this run updates: the API server takes up a
+    // new schema a moment after the definition is written.
+    let reshaped: HashSet<crds::DefinedKind> = applies
+        .iter()
+        .filter(|s| s.op == Op::Update && crds::is_crd(&s.id))
+        .flat_map(|s| crds::defined_kinds(&by_id[&s.id].object))
+        .collect();
     run_in_waves(&applies, apply_deps, journal, options, |step| {
-        apply_step(cluster, step, by_id[&step.id], journal, options, on_event)
+        let reshaped = reshaped.contains(&crds::DefinedKind::of(&step.id));
+        apply_step(
+            cluster,
+            step,
+            by_id[&step.id],
+            journal,
+            options,
+            reshaped,
+            on_event,
+        )
     })
     .await?;
     // The early deletes are done by now.
@@ -370,6 +386,7 @@ async fn apply_step(
     desired: &DesiredResource,
     journal: &Journal<'_>,
     options: &ApplyOptions<'_>,
+    reshaped: bool,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(), EngineError> {
     let id = &step.id;
@@ -400,9 +417,13 @@ async fn apply_step(
         wait_gone(cluster, id, live_uid, options).await?;
     }
     journal.check_lock()?;
-    let applied = cluster
-        .apply(&desired.object, false, options.force_conflicts)
-        .await?;
+    let applied = if reshaped {
+        apply_after_schema_change(cluster, &desired.object, options).await?
+    } else {
+        cluster
+            .apply(&desired.object, false, options.force_conflicts)
+            .await?
+    };
     fault::reached(Point::AfterApply, options.cancel).await;
     let new_uid = uid(&applied).unwrap_or_default().to_string();
     journal.record(recorded(desired, new_uid)).await?;
@@ -423,6 +444,34 @@ async fn apply_step(
         elapsed: start.elapsed(),
     });
     Ok(())
+}
+
+/// Applies an object whose definition this run has just updated. The API
+/// server serves a definition's new schema only once it has taken up the
+/// update, so a refusal by the schema it served before (a field the update
+/// adds) is retried for a few seconds; the plan checked the object against
+/// the new schema.
+async fn apply_after_schema_change(
+    cluster: &Cluster,
+    object: &Value,
+    options: &ApplyOptions<'_>,
+) -> Result<Value, EngineError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut poll = Poll::new();
+    loop {
+        match cluster.apply(object, false, options.force_conflicts).await {
+            Ok(applied) => return Ok(applied),
+            Err(ClusterError::Api { status, .. })
+                if matches!(status.code, 400 | 422 | 500) && Instant::now() < deadline =>
+            {
+                poll.wait(options.cancel).await;
+                if options.cancel.is_cancelled() {
+                    return Err(EngineError::Interrupted);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 async fn delete_step(

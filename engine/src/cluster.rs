@@ -811,6 +811,7 @@ impl Cluster {
             let transient = match (&error, &failure) {
                 (kube::Error::Api(status), _) => {
                     matches!(status.code, 429 | 500 | 502 | 503 | 504)
+                        && !is_typing_failure(&status.message)
                 }
                 (_, Some(failure)) => failure.is_transient(),
                 (_, None) => false,
@@ -1103,9 +1104,29 @@ fn scrub_error(error: ClusterError, object: &Value) -> ClusterError {
     }
 }
 
+/// Whether a 500 is the server's answer about the object rather than an
+/// outage: server-side apply reports an object it cannot type against the
+/// schema (a field the schema does not declare, a wrong type) as an
+/// internal error, and the same object gets the same answer every time.
+fn is_typing_failure(message: &str) -> bool {
+    message.contains("failed to create typed patch object")
+        || message.contains("field not declared in schema")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_the_schema_cannot_type_is_an_answer_not_an_outage() {
+        assert!(is_typing_failure(
+            "failed to create typed patch object (ns/w; example.com/v1, Kind=Widget): .spec.shape: field not declared in schema"
+        ));
+        assert!(!is_typing_failure("etcdserver: request timed out"));
+        assert!(!is_typing_failure(
+            "Internal error occurred: resource quota evaluation timed out"
+        ));
+    }
 
     #[test]
     fn user_info_is_removed_from_every_url_in_a_message() {

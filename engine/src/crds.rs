@@ -39,6 +39,16 @@ pub(crate) struct DefinedKind {
     pub kind: String,
 }
 
+impl DefinedKind {
+    /// The kind of the object `id`.
+    pub fn of(id: &ResourceId) -> Self {
+        DefinedKind {
+            api_version: id.api_version.clone(),
+            kind: id.kind.clone(),
+        }
+    }
+}
+
 /// What a declared definition says of one of its kinds.
 #[derive(Clone, Debug)]
 pub(crate) struct Definition {
@@ -133,8 +143,51 @@ pub(crate) async fn unserved_kinds(
     Ok(unserved)
 }
 
-/// A custom resource of a kind the cluster does not serve yet, checked
-/// against its definition as the server would check it.
+/// Why a resource of a kind the cluster does not serve yet is checked
+/// here.
+pub(crate) fn not_served_yet(kind: &DefinedKind, definition: &Definition) -> String {
+    format!(
+        "validated locally: its kind {} ({}) does not exist yet; it is applied once its CustomResourceDefinition {} is established",
+        kind.kind, kind.api_version, definition.crd
+    )
+}
+
+/// Why a resource whose definition's schema this plan changes is checked
+/// here too: the server's dry run knows only the schema it serves now.
+pub(crate) fn schema_changing(kind: &DefinedKind, definition: &Definition) -> String {
+    format!(
+        "validated locally against the {} schema this plan gives CustomResourceDefinition {}, which is applied first",
+        kind.api_version, definition.crd
+    )
+}
+
+/// The kinds whose schema the plan changes: their definition is live, and
+/// the declared schema of their version differs from the live one.
+pub(crate) fn schema_changes<'a>(
+    definitions: impl IntoIterator<Item = (&'a DefinedKind, &'a Definition)>,
+    live_definition: impl Fn(&str) -> Option<&'a Value>,
+) -> HashMap<DefinedKind, Definition> {
+    definitions
+        .into_iter()
+        .filter(|(kind, definition)| {
+            let Some(live) = live_definition(&definition.crd) else {
+                return false;
+            };
+            let version = kind.api_version.rsplit('/').next().unwrap_or_default();
+            let live_schema = live["spec"]["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|v| v["name"] == version)
+                .map(|v| &v["schema"]["openAPIV3Schema"]);
+            live_schema.is_some() && live_schema != definition.schema.as_ref()
+        })
+        .map(|(k, d)| (k.clone(), d.clone()))
+        .collect()
+}
+
+/// A custom resource checked against its definition as the server would
+/// check it.
 pub(crate) struct LocalPlan {
     /// What the server would store: unknown fields pruned, defaults added.
     pub planned: Value,
@@ -145,16 +198,14 @@ pub(crate) struct LocalPlan {
 }
 
 /// Checks `object` (of `kind`) against the declared `definition`: its
-/// scope, its version's schema and its CEL rules.
+/// scope, its version's schema and its CEL rules. `reason` says why the
+/// check is made here; what only the server can check is added to it.
 pub(crate) fn plan_locally(
     object: &Value,
     kind: &DefinedKind,
     definition: &Definition,
+    mut reason: String,
 ) -> LocalPlan {
-    let mut reason = format!(
-        "validated locally: its kind {} ({}) does not exist yet; it is applied once its CustomResourceDefinition {} is established",
-        kind.kind, kind.api_version, definition.crd
-    );
     let id = ResourceId::of(object).expect("declared objects carry their identity");
     if let Some(message) = scope_error(&id, definition) {
         return LocalPlan {

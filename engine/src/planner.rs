@@ -97,15 +97,16 @@ pub async fn plan_up(
     // cannot be read.
     let unserved = crds::unserved_kinds(cluster, desired, &definitions).await?;
     let local: HashMap<DefinedKind, Definition> = definitions
-        .into_iter()
+        .iter()
         .filter(|(kind, _)| unserved.contains(kind))
+        .map(|(k, d)| (k.clone(), d.clone()))
         .collect();
     let live = Live::read(
         cluster,
         desired
             .iter()
             .map(|d| &d.id)
-            .filter(|id| !local.contains_key(&defined_kind(id)))
+            .filter(|id| !local.contains_key(&DefinedKind::of(id)))
             .chain(pruned.iter().copied()),
     )
     .await?;
@@ -115,6 +116,15 @@ pub async fn plan_up(
         .map(|d| d.id.name.clone())
         .collect();
     check_namespaces_exist(cluster, desired, &new_namespaces, &live).await?;
+    let crd_ids: HashMap<&str, &ResourceId> = desired
+        .iter()
+        .filter(|d| crds::is_crd(&d.id))
+        .map(|d| (d.id.name.as_str(), &d.id))
+        .collect();
+    let reshaped = crds::schema_changes(
+        definitions.iter().filter(|(k, _)| !local.contains_key(*k)),
+        |crd| crd_ids.get(crd).and_then(|id| live.get(id)),
+    );
 
     let ctx = Context {
         cluster,
@@ -129,6 +139,7 @@ pub async fn plan_up(
         protections: &options.protections,
         keep_protected: false,
         local: &local,
+        reshaped: &reshaped,
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
@@ -247,6 +258,7 @@ pub async fn plan_destroy(
         protections: &options.protections,
         keep_protected: options.keep_protected,
         local: &HashMap::new(),
+        reshaped: &HashMap::new(),
     };
     let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
         .buffered(options.concurrency.max(1))
@@ -423,22 +435,80 @@ struct Context<'a> {
     /// Kinds the cluster does not serve yet, defined by declared
     /// CustomResourceDefinitions: their objects are planned locally.
     local: &'a HashMap<DefinedKind, Definition>,
-}
-
-fn defined_kind(id: &ResourceId) -> DefinedKind {
-    DefinedKind {
-        api_version: id.api_version.clone(),
-        kind: id.kind.clone(),
-    }
+    /// Kinds whose definition's schema this plan changes: their objects are
+    /// checked against the new schema too.
+    reshaped: &'a HashMap<DefinedKind, Definition>,
 }
 
 impl Context<'_> {
     async fn plan_desired(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
-        let id = &desired.id;
-        let kind = defined_kind(id);
+        let kind = DefinedKind::of(&desired.id);
         if let Some(definition) = self.local.get(&kind) {
             return Ok(self.plan_locally(desired, &kind, definition));
         }
+        let step = self.plan_with_server(desired).await?;
+        match self.reshaped.get(&kind) {
+            Some(definition) => Ok(self.recheck(desired, &kind, definition, step)),
+            None => Ok(step),
+        }
+    }
+
+    /// A custom resource whose definition's schema this plan changes: the
+    /// dry run checked it against the schema the cluster serves now, so it
+    /// is checked against the new one here. Where the new schema refuses
+    /// it, that refusal blocks the step; where only the old one did (a
+    /// field the change adds), the step is planned from the local check.
+    fn recheck(
+        &self,
+        desired: &DesiredResource,
+        kind: &DefinedKind,
+        definition: &Definition,
+        mut step: Step,
+    ) -> Step {
+        let local = crds::plan_locally(
+            &desired.object,
+            kind,
+            definition,
+            crds::schema_changing(kind, definition),
+        );
+        let add_reason = |step: &mut Step, reason: String| {
+            step.reason = Some(match step.reason.take() {
+                Some(earlier) => format!("{earlier}; {reason}"),
+                None => reason,
+            });
+        };
+        match (&step.blocker, local.blocker) {
+            (None | Some(Blocker::Rejected { .. }), Some(refused)) => {
+                step.blocker = Some(refused);
+                add_reason(&mut step, local.reason);
+                step
+            }
+            (Some(Blocker::Rejected { message, .. }), None) => {
+                let served = message.clone();
+                let mut step = match self.live.get(&desired.id) {
+                    Some(raw_live) => self.compare(
+                        &desired.id,
+                        diff::normalize(raw_live),
+                        diff::normalize(&overlay(raw_live, &local.planned)),
+                        None,
+                    ),
+                    None => self.create_step(desired, diff::normalize(&local.planned), None),
+                };
+                add_reason(
+                    &mut step,
+                    format!(
+                        "{} (the schema served now refuses it: {served})",
+                        local.reason
+                    ),
+                );
+                step
+            }
+            _ => step,
+        }
+    }
+
+    async fn plan_with_server(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
+        let id = &desired.id;
         let will_create_namespace = id
             .namespace
             .as_ref()
@@ -512,7 +582,12 @@ impl Context<'_> {
         kind: &DefinedKind,
         definition: &Definition,
     ) -> Step {
-        let local = crds::plan_locally(&desired.object, kind, definition);
+        let local = crds::plan_locally(
+            &desired.object,
+            kind,
+            definition,
+            crds::not_served_yet(kind, definition),
+        );
         let mut step = self.create_step(desired, diff::normalize(&local.planned), local.blocker);
         step.reason = Some(match step.reason.take() {
             Some(reason) => format!("{reason}; {}", local.reason),
@@ -1083,6 +1158,25 @@ fn project(live: &Value, shape: &Value) -> Value {
                 .collect(),
         ),
         _ => live.clone(),
+    }
+}
+
+/// What server-side apply makes of `live` with `applied`: the applied
+/// fields over the live object's, maps merged, everything else replaced.
+fn overlay(live: &Value, applied: &Value) -> Value {
+    match (live, applied) {
+        (Value::Object(l), Value::Object(a)) => {
+            let mut merged = l.clone();
+            for (key, value) in a {
+                let next = match l.get(key) {
+                    Some(old) => overlay(old, value),
+                    None => value.clone(),
+                };
+                merged.insert(key.clone(), next);
+            }
+            Value::Object(merged)
+        }
+        _ => applied.clone(),
     }
 }
 
