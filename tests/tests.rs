@@ -21,6 +21,7 @@ mod manifests;
 mod node_ports;
 mod progress;
 mod project_files;
+mod proof;
 mod protect;
 mod rbac;
 mod readiness;

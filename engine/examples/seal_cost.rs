@@ -52,6 +52,7 @@ async fn write(store: &Locked<'_>, state: &mut State, secrets: usize) -> Duratio
             applied,
             protect: false,
             retain: false,
+            proof: None,
         });
     }
     store.save(state).await.unwrap();
@@ -122,6 +123,7 @@ async fn main() {
             applied,
             protect: false,
             retain: false,
+            proof: None,
         });
     }
     let each = start.elapsed() / 200;

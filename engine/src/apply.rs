@@ -16,6 +16,7 @@ use super::crds;
 use super::error::EngineError;
 use super::nodeports;
 use super::plan::{Op, Plan, Step};
+use super::proof::{self, Environment, Proof};
 use super::ready::Poll;
 use super::resource::{DesiredResource, ResourceId, ResourceOptions};
 use crate::cluster::{Cluster, ClusterError};
@@ -196,6 +197,26 @@ impl<'a> Journal<'a> {
         .await
     }
 
+    /// Records a proof for an object the plan found unchanged and the state
+    /// records without one (applied before proofs were recorded).
+    async fn record_proof(&self, id: &ResourceId, proof: Proof) -> Result<(), EngineError> {
+        self.defer(|s| {
+            if let Some(record) = s.resources.iter_mut().find(|r| &r.id == id) {
+                record.proof = Some(proof);
+            }
+        })
+        .await
+    }
+
+    /// Whether the state records `id` with a proof made in `environment`.
+    async fn has_proof(&self, id: &ResourceId, environment: &Environment) -> bool {
+        let state = self.state.lock().await;
+        state
+            .resource(id)
+            .and_then(|r| r.proof.as_ref())
+            .is_some_and(|p| p.environment == environment.0)
+    }
+
     async fn recorded_uid(&self, id: &ResourceId) -> Option<String> {
         let state = self.state.lock().await;
         state.resource(id).map(|r| r.uid.clone())
@@ -284,15 +305,25 @@ pub(crate) async fn apply_plan(
         .filter(|s| s.op == Op::Update && crds::is_crd(&s.id))
         .flat_map(|s| crds::defined_kinds(&by_id[&s.id].object))
         .collect();
+    // What the server's answers depend on besides the objects, recorded
+    // in each proof; without it (not readable) no proof is recorded.
+    let environment = if applies.is_empty() {
+        None
+    } else {
+        Environment::read(cluster).await.ok()
+    };
     run_in_waves(&applies, apply_deps, journal, options, |step| {
-        let reshaped = reshaped.contains(&crds::DefinedKind::of(&step.id));
+        let context = StepContext {
+            reshaped: reshaped.contains(&crds::DefinedKind::of(&step.id)),
+            environment: environment.as_ref(),
+        };
         apply_step(
             cluster,
             step,
             by_id[&step.id],
             journal,
             options,
-            reshaped,
+            context,
             on_event,
         )
     })
@@ -386,10 +417,11 @@ async fn apply_step(
     desired: &DesiredResource,
     journal: &Journal<'_>,
     options: &ApplyOptions<'_>,
-    reshaped: bool,
+    context: StepContext<'_>,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(), EngineError> {
     let id = &step.id;
+    let field_manager = cluster.identity().field_manager();
     if step.op == Op::Same {
         // Nothing to send; make sure the state knows the object (a run that
         // crashed after creating it may not have recorded it).
@@ -397,9 +429,24 @@ async fn apply_step(
             && let Some(live) = cluster.get(id).await?
             && let Some(live_uid) = uid(&live)
         {
+            let proof = context
+                .environment
+                .and_then(|e| proof::of_apply(&desired.object, &live, field_manager, e));
             journal
-                .record(recorded(desired, live_uid.to_string()))
+                .record(recorded(desired, live_uid.to_string(), proof))
                 .await?;
+        } else if let Some(environment) = context.environment
+            && proof::allowed(id)
+            && !journal.has_proof(id, environment).await
+            && let Some(live) = cluster.get(id).await?
+            && uid(&live).map(str::to_string) == journal.recorded_uid(id).await
+            && let Some(proof) = proof::of_apply(&desired.object, &live, field_manager, environment)
+        {
+            // The plan's dry run found it unchanged (its proof, if any, was
+            // made under another server version or admission set), so what
+            // is live now is what applying it would store: a proof for the
+            // next plan.
+            journal.record_proof(id, proof).await?;
         }
         journal.update_options(id, &desired.options).await?;
         return Ok(());
@@ -417,7 +464,7 @@ async fn apply_step(
         wait_gone(cluster, id, live_uid, options).await?;
     }
     journal.check_lock()?;
-    let applied = if reshaped {
+    let applied = if context.reshaped {
         apply_after_schema_change(cluster, &desired.object, options).await?
     } else {
         cluster
@@ -426,7 +473,10 @@ async fn apply_step(
     };
     fault::reached(Point::AfterApply, options.cancel).await;
     let new_uid = uid(&applied).unwrap_or_default().to_string();
-    journal.record(recorded(desired, new_uid)).await?;
+    let proof = context
+        .environment
+        .and_then(|e| proof::of_apply(&desired.object, &applied, field_manager, e));
+    journal.record(recorded(desired, new_uid, proof)).await?;
     if crds::is_crd(id) {
         // Objects of its kinds come in later waves: they need it served.
         crds::wait_established(
@@ -765,7 +815,17 @@ async fn wait_gone(
     }
 }
 
-fn recorded(desired: &DesiredResource, uid: String) -> ResourceState {
+/// What a step's apply needs to know of the run besides its object.
+#[derive(Clone, Copy)]
+struct StepContext<'a> {
+    /// The object's definition was updated in this run (see
+    /// `apply_after_schema_change`).
+    reshaped: bool,
+    /// What the server's answers depend on, for the object's proof.
+    environment: Option<&'a Environment>,
+}
+
+fn recorded(desired: &DesiredResource, uid: String, proof: Option<Proof>) -> ResourceState {
     ResourceState {
         id: desired.id.clone(),
         uid,
@@ -773,6 +833,7 @@ fn recorded(desired: &DesiredResource, uid: String) -> ResourceState {
         applied: desired.object.clone(),
         protect: desired.options.protect,
         retain: desired.options.retain,
+        proof,
     }
 }
 

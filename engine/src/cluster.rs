@@ -502,6 +502,17 @@ impl Cluster {
         Ok(found.map(to_json))
     }
 
+    /// The API server's version (`gitVersion`, e.g. `v1.36.3`).
+    pub async fn server_version(&self) -> Result<String, ClusterError> {
+        let target = ResourceId::new("v1", "Version", None, "");
+        let info = self
+            .retry("read the version of", &target, || async {
+                self.client.apiserver_version().await
+            })
+            .await?;
+        Ok(info.git_version)
+    }
+
     /// Server-side apply as the identity's field manager. With `dry_run` the
     /// server runs every admission and validation step and returns what it
     /// would store, without storing it.
@@ -643,7 +654,7 @@ impl Cluster {
                 let mut object = to_json(item);
                 object["apiVersion"] = Value::String(api_version.to_string());
                 object["kind"] = Value::String(kind.to_string());
-                slim_managed_fields(&mut object);
+                slim_managed_fields(&mut object, self.identity.field_manager());
                 object
             })
             .collect())
@@ -983,9 +994,14 @@ fn plural_kind(kind: &str) -> String {
 /// Keeps only who manages a listed object, not which fields: the field sets
 /// are most of a listed object's size, and only the names are ever shown
 /// (a large stack's lists would otherwise dominate its memory).
-fn slim_managed_fields(object: &mut Value) {
+fn slim_managed_fields(object: &mut Value, field_manager: &str) {
     if let Some(entries) = object["metadata"]["managedFields"].as_array_mut() {
         for entry in entries {
+            // This stack's own field set is what proves an object unchanged
+            // (see `proof`); the others' are only ever asked who they are.
+            if entry["manager"] == field_manager && entry["operation"] == "Apply" {
+                continue;
+            }
             if let Some(entry) = entry.as_object_mut() {
                 entry.retain(|key, _| matches!(key.as_str(), "manager" | "operation"));
             }

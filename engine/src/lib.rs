@@ -101,6 +101,7 @@ mod nodeports;
 pub mod operation;
 mod plan;
 pub mod planner;
+pub mod proof;
 pub mod protect;
 pub mod ready;
 mod reasons;

@@ -271,6 +271,7 @@ mod tests {
                 applied,
                 protect: false,
                 retain: false,
+                proof: None,
             });
         }
         let plan = Plan {

@@ -16,6 +16,7 @@ use super::error::EngineError;
 use super::live::Live;
 use super::nodeports;
 use super::plan::{Blocker, Change, Conflict, Op, Plan, Step, Untracked};
+use super::proof::{self, Environment};
 use super::resource::{DesiredResource, ResourceId};
 use super::sensitive;
 use crate::cluster::{Cluster, ClusterError};
@@ -49,6 +50,9 @@ pub struct PlanOptions {
     /// Objects protected or retained besides those the program marks (a
     /// stack file's patterns).
     pub protections: Protections,
+    /// Dry-run every object, even those the state proves unchanged (see
+    /// [`crate::proof`]).
+    pub full: bool,
 }
 
 impl Default for PlanOptions {
@@ -59,6 +63,7 @@ impl Default for PlanOptions {
             concurrency: DEFAULT_CONCURRENCY,
             targets: None,
             protections: Protections::default(),
+            full: false,
         }
     }
 }
@@ -126,6 +131,18 @@ pub async fn plan_up(
         |crd| crd_ids.get(crd).and_then(|id| live.get(id)),
     );
 
+    // Read only when some object may be proven unchanged; without it
+    // (not readable) every object is dry-run.
+    let proven = !options.full
+        && desired.iter().any(|d| {
+            proof::allowed(&d.id) && state.resource(&d.id).is_some_and(|r| r.proof.is_some())
+        });
+    let environment = if proven {
+        Environment::read(cluster).await.ok()
+    } else {
+        None
+    };
+
     let ctx = Context {
         cluster,
         stack,
@@ -140,6 +157,7 @@ pub async fn plan_up(
         keep_protected: false,
         local: &local,
         reshaped: &reshaped,
+        environment: environment.as_ref(),
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
@@ -259,6 +277,7 @@ pub async fn plan_destroy(
         keep_protected: options.keep_protected,
         local: &HashMap::new(),
         reshaped: &HashMap::new(),
+        environment: None,
     };
     let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
         .buffered(options.concurrency.max(1))
@@ -438,6 +457,9 @@ struct Context<'a> {
     /// Kinds whose definition's schema this plan changes: their objects are
     /// checked against the new schema too.
     reshaped: &'a HashMap<DefinedKind, Definition>,
+    /// What the server's answers depend on now, when some object may be
+    /// proven unchanged without a dry run.
+    environment: Option<&'a Environment>,
 }
 
 impl Context<'_> {
@@ -535,6 +557,10 @@ impl Context<'_> {
             // the wait would then wait for it in vain.
             return Ok(self.being_deleted(desired, live, since, blocker));
         }
+        if blocker.is_none() && self.proven_unchanged(desired, &raw_live) {
+            let step = self.compare(id, live.clone(), live, None);
+            return Ok(self.check_recorded(desired, step));
+        }
 
         let step = match self
             .cluster
@@ -548,6 +574,31 @@ impl Context<'_> {
             Err(e) => self.plan_rejected_update(desired, live, blocker, e).await?,
         };
         self.guard_crd_update(desired, &raw_live, step).await
+    }
+
+    /// Whether the state proves the object unchanged since this stack
+    /// applied it, so that its dry run can only answer "same" (see
+    /// [`crate::proof`]). Objects whose definition this plan reshapes are
+    /// always dry-run: their defaults may change.
+    fn proven_unchanged(&self, desired: &DesiredResource, raw_live: &Value) -> bool {
+        let (Some(environment), Some(record)) =
+            (self.environment, self.state.resource(&desired.id))
+        else {
+            return false;
+        };
+        let Some(recorded) = &record.proof else {
+            return false;
+        };
+        !self.reshaped.contains_key(&DefinedKind::of(&desired.id))
+            && proof::allowed(&desired.id)
+            && proof::holds(
+                recorded,
+                &desired.object,
+                &record.uid,
+                raw_live,
+                self.cluster.identity().field_manager(),
+                environment,
+            )
     }
 
     /// An update of a CustomResourceDefinition must not strand what the
@@ -1199,6 +1250,7 @@ mod tests {
             applied: json!({}),
             protect: false,
             retain: false,
+            proof: None,
         }
     }
 

@@ -141,6 +141,7 @@ fn compare(
                 applied: d.object.clone(),
                 protect: d.options.protect,
                 retain: d.options.retain,
+                proof: None,
             })),
             None => refresh.left_alone.push(found.id),
         }

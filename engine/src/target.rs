@@ -202,6 +202,7 @@ mod tests {
             applied: serde_json::Value::Null,
             protect: false,
             retain: false,
+            proof: None,
         });
         let mut with = targets(&["Deployment/web"]);
         with.dependencies = true;

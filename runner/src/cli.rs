@@ -158,6 +158,11 @@ pub(crate) struct PlanArgs {
     /// (preview: plan as if).
     #[arg(long)]
     pub adopt: bool,
+    /// Dry-run every object, even those the state proves unchanged since
+    /// this stack applied them (see `docs/commands.md`, "Proof of no
+    /// change"); `ECHO_IAC_FULL=1` makes it the default.
+    #[arg(long, env = "ECHO_IAC_FULL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub full: bool,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -112,6 +112,7 @@ mod tests {
                 applied: json!({}),
                 protect: false,
                 retain: false,
+                proof: None,
             });
         }
         state

@@ -517,6 +517,7 @@ mod tests {
             applied: json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}),
             protect: false,
             retain: false,
+            proof: None,
         });
         state.outputs.insert("url".to_string(), json!("http://x"));
         state

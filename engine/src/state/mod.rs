@@ -151,6 +151,10 @@ pub struct ResourceState {
     /// in the cluster (see [`crate::protect`]).
     #[serde(default, skip_serializing_if = "is_false")]
     pub retain: bool,
+    /// What was true of it when this stack last applied it, so that a plan
+    /// can prove it unchanged without a dry run (see [`crate::proof`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<crate::proof::Proof>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -173,6 +177,7 @@ impl ResourceState {
             applied,
             protect: false,
             retain: false,
+            proof: None,
         }
     }
 
@@ -442,6 +447,7 @@ mod tests {
             applied: json!({"data": {"k": uid}}),
             protect: false,
             retain: false,
+            proof: None,
         }
     }
 

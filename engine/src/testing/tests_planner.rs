@@ -22,6 +22,7 @@ fn recorded(fake: &FakeApi, objects: &[(&Value, &[&Value])]) -> State {
             applied: (*object).clone(),
             protect: false,
             retain: false,
+            proof: None,
         });
     }
     state

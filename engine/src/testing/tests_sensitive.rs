@@ -206,6 +206,7 @@ async fn a_value_set_in_the_clear_is_sealed_before_it_is_written() {
         applied: object,
         protect: false,
         retain: false,
+        proof: None,
     });
     stack.set_state(state).await;
     assert_no_value(&state_files(&stack), &[PASSWORD, TOKEN]);
@@ -225,6 +226,7 @@ async fn the_cluster_backend_stores_a_secret_sealed() {
         applied: object,
         protect: false,
         retain: false,
+        proof: None,
     });
     store.save(&mut state, WritePermit::HELD).await.unwrap();
 

@@ -44,6 +44,7 @@ fn with_resource(mut state: State, name: &str, applied: Value) -> State {
         applied,
         protect: false,
         retain: false,
+        proof: None,
     });
     state
 }

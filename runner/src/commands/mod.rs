@@ -551,6 +551,7 @@ pub(crate) fn plan_options<P: Program>(args: &PlanArgs, session: &Session<P>) ->
         concurrency: session.concurrency(),
         targets: args.target.targets(&session.stack.namespace),
         protections: session.stack.protections.clone(),
+        full: args.full,
     }
 }
 

@@ -102,6 +102,7 @@ pub(crate) fn plan_args(saved: &SavedPlan, args: &PlanArgs) -> PlanArgs {
     PlanArgs {
         force_conflicts: saved.options.force_conflicts,
         adopt: saved.options.adopt,
+        full: args.full,
         target: args.target.clone(),
     }
 }

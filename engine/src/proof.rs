@@ -1,0 +1,353 @@
+//! Proof that an object is unchanged, so that its dry run can be skipped.
+//!
+//! A server-side dry run of an unchanged desired object can only answer
+//! "same" when nothing that shapes the answer has moved since the object
+//! was applied. When it was applied, the state records a [`Proof`]: digests
+//! of the desired object, of the fields this stack's field manager owns and
+//! of their values as the server stored them, and what else shapes the
+//! server's answer (its version, its mutating admission configuration).
+//! A plan skips the dry run only when every one of those still holds:
+//!
+//! - the desired object is the one applied (else the answer may differ);
+//! - the live object has the recorded uid (else it is another object);
+//! - this stack's `Apply` entry in `managedFields` has the recorded field
+//!   set (else another manager took fields, or the object was re-created);
+//! - the live values at those fields are the recorded ones (else someone
+//!   changed them without taking them, e.g. an update by another client);
+//! - the API server's version is the recorded one (defaults and
+//!   validation change between versions);
+//! - the mutating admission configuration (webhook configurations and
+//!   mutating admission policies), where the credentials may list it, is
+//!   the recorded one (a new webhook could change what is stored).
+//!
+//! Secrets never get a proof: a digest of their values would be a
+//! plain hash of a secret in the state.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::resource::ResourceId;
+
+/// What was true of an object when this stack last applied it, as digests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Proof {
+    /// The desired object as applied.
+    pub desired: String,
+    /// The fields this stack's field manager owned after the apply.
+    pub fields: String,
+    /// The values the server stored at those fields.
+    pub values: String,
+    /// What else shapes the server's answer (see [`Environment`]).
+    pub environment: String,
+}
+
+/// What shapes a server's answer besides the object: its version and its
+/// mutating admission configuration, as one digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment(pub String);
+
+impl Environment {
+    /// Reads the server's version and its mutating admission configuration
+    /// (webhook configurations, mutating admission policies and their
+    /// bindings, by name and resource version). What the credentials may
+    /// not list, or the server does not serve, counts as empty.
+    pub async fn read(cluster: &Cluster) -> Result<Environment, ClusterError> {
+        let mut parts: Vec<String> = vec![format!("server {}", cluster.server_version().await?)];
+        for (api_version, kind) in ADMISSION_KINDS {
+            let objects = match cluster.list(api_version, kind, None, None).await {
+                Ok(objects) => objects,
+                Err(ClusterError::UnknownKind { .. } | ClusterError::Forbidden { .. }) => {
+                    parts.push(format!("{kind} unknown"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut names: Vec<String> = objects
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{kind} {} {}",
+                        o["metadata"]["name"].as_str().unwrap_or_default(),
+                        o["metadata"]["resourceVersion"]
+                            .as_str()
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            names.sort();
+            parts.extend(names);
+        }
+        Ok(Environment(digest_text(&parts.join("\n"))))
+    }
+}
+
+/// The kinds whose objects change what the server stores for an apply.
+const ADMISSION_KINDS: [(&str, &str); 3] = [
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+    ),
+    ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy"),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingAdmissionPolicyBinding",
+    ),
+];
+
+/// Whether an object of this kind may carry a proof.
+pub fn allowed(id: &ResourceId) -> bool {
+    !(id.kind == "Secret" && id.api_version == "v1")
+}
+
+/// The proof for `desired` as the server answered its apply with `stored`,
+/// or `None` when the answer does not say what this stack owns.
+pub fn of_apply(
+    desired: &Value,
+    stored: &Value,
+    field_manager: &str,
+    environment: &Environment,
+) -> Option<Proof> {
+    let id = ResourceId::of(desired)?;
+    if !allowed(&id) {
+        return None;
+    }
+    let fields = owned_fields(stored, field_manager)?;
+    Some(Proof {
+        desired: digest(desired),
+        fields: digest(fields),
+        values: digest(&project(fields, stored)),
+        environment: environment.0.clone(),
+    })
+}
+
+/// Whether `proof` still holds for `desired` against `live`, as read.
+pub fn holds(
+    proof: &Proof,
+    desired: &Value,
+    recorded_uid: &str,
+    live: &Value,
+    field_manager: &str,
+    environment: &Environment,
+) -> bool {
+    if live["metadata"]["uid"].as_str() != Some(recorded_uid)
+        || proof.environment != environment.0
+        || live["metadata"]["deletionTimestamp"].is_string()
+    {
+        return false;
+    }
+    let Some(fields) = owned_fields(live, field_manager) else {
+        return false;
+    };
+    proof.fields == digest(fields)
+        && proof.desired == digest(desired)
+        && proof.values == digest(&project(fields, live))
+}
+
+/// The field set of this field manager's `Apply` entry.
+fn owned_fields<'a>(object: &'a Value, field_manager: &str) -> Option<&'a Value> {
+    object["metadata"]["managedFields"]
+        .as_array()?
+        .iter()
+        .find(|m| {
+            m["manager"] == field_manager
+                && m["operation"] == "Apply"
+                && m["subresource"].as_str().unwrap_or_default().is_empty()
+        })
+        .map(|m| &m["fieldsV1"])
+        .filter(|f| f.is_object())
+}
+
+/// The values of `object` at the fields of a `fieldsV1` set: `f:` names a
+/// field, `k:` a list element by its keys, `v:` a set element by value,
+/// `i:` a list element by index; a leaf takes the whole value. A field the
+/// set names and the object lacks is `null`.
+fn project(set: &Value, object: &Value) -> Value {
+    let Some(members) = set.as_object() else {
+        return Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for (key, sub) in members {
+        if key == "." {
+            continue;
+        }
+        let child = member(key, object);
+        let value = match child {
+            None => Value::Null,
+            Some(v) if sub.as_object().is_none_or(|m| m.keys().all(|k| k == ".")) => v.clone(),
+            Some(v) => project(sub, v),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Object(out)
+}
+
+fn member<'a>(key: &str, object: &'a Value) -> Option<&'a Value> {
+    let (kind, rest) = key.split_at_checked(2)?;
+    match kind {
+        "f:" => object.get(rest),
+        "k:" => {
+            let keys: BTreeMap<String, Value> = serde_json::from_str(rest).ok()?;
+            object
+                .as_array()?
+                .iter()
+                .find(|item| keys.iter().all(|(k, v)| &item[k] == v))
+        }
+        "v:" => {
+            let value: Value = serde_json::from_str(rest).ok()?;
+            object.as_array()?.iter().find(|item| **item == value)
+        }
+        "i:" => object.as_array()?.get(rest.parse::<usize>().ok()?),
+        _ => None,
+    }
+}
+
+/// A digest of a JSON value, the same whatever order its maps were built
+/// in.
+fn digest(value: &Value) -> String {
+    let mut text = String::new();
+    canonical(value, &mut text);
+    digest_text(&text)
+}
+
+fn digest_text(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn stored(replicas: i64, manager: &str) -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1",
+                "managedFields": [{"manager": manager, "operation": "Apply",
+                    "fieldsV1": {"f:spec": {"f:replicas": {},
+                        "f:template": {"f:spec": {"f:containers": {
+                            "k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}}}}}}}}]},
+            "spec": {"replicas": replicas, "paused": false,
+                "template": {"spec": {"containers": [
+                    {"name": "sidecar", "image": "x"},
+                    {"name": "nginx", "image": "nginx:alpine", "imagePullPolicy": "Always"}]}}}
+        })
+    }
+
+    fn desired() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"replicas": 3}})
+    }
+
+    fn env() -> Environment {
+        Environment("e1".into())
+    }
+
+    #[test]
+    fn a_proof_holds_until_an_owned_value_changes() {
+        let proof = of_apply(&desired(), &stored(3, "echo-iac"), "echo-iac", &env()).unwrap();
+        assert!(holds(
+            &proof,
+            &desired(),
+            "u1",
+            &stored(3, "echo-iac"),
+            "echo-iac",
+            &env()
+        ));
+        // A field it does not own may change.
+        let mut other = stored(3, "echo-iac");
+        other["spec"]["paused"] = json!(true);
+        other["spec"]["template"]["spec"]["containers"][0]["image"] = json!("y");
+        assert!(holds(&proof, &desired(), "u1", &other, "echo-iac", &env()));
+        // One it owns may not.
+        assert!(!holds(
+            &proof,
+            &desired(),
+            "u1",
+            &stored(5, "echo-iac"),
+            "echo-iac",
+            &env()
+        ));
+        let mut image = stored(3, "echo-iac");
+        image["spec"]["template"]["spec"]["containers"][1]["image"] = json!("nginx:1");
+        assert!(!holds(&proof, &desired(), "u1", &image, "echo-iac", &env()));
+    }
+
+    #[test]
+    fn a_proof_fails_on_any_other_condition() {
+        let proof = of_apply(&desired(), &stored(3, "echo-iac"), "echo-iac", &env()).unwrap();
+        let live = stored(3, "echo-iac");
+        let mut changed = desired();
+        changed["spec"]["replicas"] = json!(4);
+        assert!(!holds(&proof, &changed, "u1", &live, "echo-iac", &env()));
+        assert!(!holds(&proof, &desired(), "u2", &live, "echo-iac", &env()));
+        assert!(!holds(
+            &proof,
+            &desired(),
+            "u1",
+            &live,
+            "echo-iac",
+            &Environment("e2".into())
+        ));
+        let taken = stored(3, "kubectl");
+        assert!(!holds(&proof, &desired(), "u1", &taken, "echo-iac", &env()));
+        let mut fewer = stored(3, "echo-iac");
+        fewer["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("f:template");
+        assert!(!holds(&proof, &desired(), "u1", &fewer, "echo-iac", &env()));
+    }
+
+    #[test]
+    fn secrets_get_no_proof_and_digests_ignore_key_order() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "ns"}});
+        assert_eq!(
+            of_apply(&secret, &stored(3, "echo-iac"), "echo-iac", &env()),
+            None
+        );
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"d": 2, "c": 3}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a": {"c": 3, "d": 2}, "b": 1}"#).unwrap();
+        assert_eq!(digest(&a), digest(&b));
+    }
+}
