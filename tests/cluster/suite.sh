@@ -4,7 +4,8 @@
 # e.g. --locked or a test name filter, go to every `cargo test` below.
 #   1. the engine crate's own tests, which need no cluster;
 #   2. unit tests and the integration test binary `tests`, in parallel, then
-#      the example programs' (examples/quorum, examples/hello, examples/seed) against the same cluster;
+#      the example programs' (examples/quorum, examples/hello, examples/seed,
+#      examples/backups) against the same cluster;
 #   3. doc tests;
 #   4. the `disruptive` binary, one test at a time: its tests stop the API
 #      server for a while, which the others would not survive.
@@ -42,6 +43,7 @@ step "$@" -p echo-iac --lib --bins --test tests
 step "$@" -p quorum-iac
 step "$@" -p hello-iac
 step "$@" -p seed-iac
+step "$@" -p backups-iac
 step "$@" --workspace --doc
 if grep -q '^name = "disruptive"' Cargo.toml; then
   step "$@" -p echo-iac --test disruptive -- --test-threads=1
