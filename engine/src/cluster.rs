@@ -637,27 +637,34 @@ impl Cluster {
     ) -> Result<Vec<Value>, ClusterError> {
         let probe = ResourceId::new(api_version, kind, namespace, "");
         let api = self.api(&probe).await?;
-        let mut params = ListParams::default();
+        let mut params = ListParams::default().limit(LIST_PAGE);
         if let Some(selector) = label_selector {
             params = params.labels(selector);
         }
         let target = ResourceId::new(api_version, kind, namespace, "*");
-        let list = self
-            .retry("list", &target, || async { api.list(&params).await })
-            .await?;
-        // List items come without apiVersion and kind; put them back so a
-        // listed object compares equal to the same object read by name.
-        Ok(list
-            .items
-            .into_iter()
-            .map(|item| {
+        let mut objects = Vec::new();
+        // In pages, so that neither the server nor this process holds a
+        // kind's thousands of objects as one response; each page is slimmed
+        // before the next is read.
+        loop {
+            let page = self
+                .retry("list", &target, || async { api.list(&params).await })
+                .await?;
+            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            // List items come without apiVersion and kind; put them back so
+            // a listed object compares equal to the same object read by name.
+            objects.extend(page.items.into_iter().map(|item| {
                 let mut object = to_json(item);
                 object["apiVersion"] = Value::String(api_version.to_string());
                 object["kind"] = Value::String(kind.to_string());
                 slim_managed_fields(&mut object, self.identity.field_manager());
                 object
-            })
-            .collect())
+            }));
+            match next {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(objects),
+            }
+        }
     }
 
     /// The last `lines` lines of a container's log; with `previous`, of its
@@ -1119,6 +1126,10 @@ fn scrub_error(error: ClusterError, object: &Value) -> ClusterError {
         other => other,
     }
 }
+
+/// Objects per list page: one request for most kinds of most stacks, and
+/// bounded responses for the largest.
+const LIST_PAGE: u32 = 500;
 
 /// Whether a 500 is the server's answer about the object rather than an
 /// outage: server-side apply reports an object it cannot type against the

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use super::error::EngineError;
@@ -33,27 +34,16 @@ impl Live {
                 .or_default()
                 .push(id);
         }
+        // Groups are read concurrently: a stack spread over many kinds and
+        // namespaces waits for its slowest list, not for their sum.
+        let reads: Vec<_> = groups
+            .into_values()
+            .map(|members| read_group(cluster, members))
+            .collect();
         let mut live = Live::default();
-        for ((api_version, kind, namespace), members) in groups {
-            if namespace.is_some() {
-                match cluster.list(api_version, kind, namespace, None).await {
-                    Ok(objects) => {
-                        for object in objects {
-                            if let Some(id) = ResourceId::of(&object) {
-                                live.objects.insert(id, object);
-                            }
-                        }
-                        continue;
-                    }
-                    Err(ClusterError::Forbidden { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            for id in members {
-                if let Some(object) = cluster.get(id).await? {
-                    live.objects.insert(id.clone(), object);
-                }
-            }
+        let mut results = stream::iter(reads).buffer_unordered(LIST_CONCURRENCY);
+        while let Some(objects) = results.next().await {
+            live.objects.extend(objects?);
         }
         Ok(live)
     }
@@ -67,4 +57,46 @@ impl Live {
     pub fn objects(&self) -> impl Iterator<Item = (&ResourceId, &Value)> {
         self.objects.iter()
     }
+}
+
+/// How many lists are read at once.
+const LIST_CONCURRENCY: usize = 8;
+
+/// The objects of one kind in one namespace (or cluster-scoped ones by
+/// name), with one list where the credentials allow it; `members` are
+/// never empty, and share their kind and namespace.
+async fn read_group(
+    cluster: &Cluster,
+    members: Vec<&ResourceId>,
+) -> Result<Vec<(ResourceId, Value)>, EngineError> {
+    let mut found = Vec::new();
+    let first = members[0];
+    if first.namespace.is_some() {
+        match cluster
+            .list(
+                &first.api_version,
+                &first.kind,
+                first.namespace.as_deref(),
+                None,
+            )
+            .await
+        {
+            Ok(objects) => {
+                found.extend(
+                    objects
+                        .into_iter()
+                        .filter_map(|object| ResourceId::of(&object).map(|id| (id, object))),
+                );
+                return Ok(found);
+            }
+            Err(ClusterError::Forbidden { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for id in members {
+        if let Some(object) = cluster.get(id).await? {
+            found.push((id.clone(), object));
+        }
+    }
+    Ok(found)
 }

@@ -106,15 +106,30 @@ pub async fn plan_up(
         .filter(|(kind, _)| unserved.contains(kind))
         .map(|(k, d)| (k.clone(), d.clone()))
         .collect();
-    let live = Live::read(
-        cluster,
-        desired
-            .iter()
-            .map(|d| &d.id)
-            .filter(|id| !local.contains_key(&DefinedKind::of(id)))
-            .chain(pruned.iter().copied()),
-    )
-    .await?;
+    // Read only when some object may be proven unchanged; without it
+    // (not readable) every object is dry-run.
+    let proven = !options.full
+        && desired.iter().any(|d| {
+            proof::allowed(&d.id) && state.resource(&d.id).is_some_and(|r| r.proof.is_some())
+        });
+    let (live, environment) = futures::join!(
+        Live::read(
+            cluster,
+            desired
+                .iter()
+                .map(|d| &d.id)
+                .filter(|id| !local.contains_key(&DefinedKind::of(id)))
+                .chain(pruned.iter().copied()),
+        ),
+        async {
+            if proven {
+                Environment::read(cluster).await.ok()
+            } else {
+                None
+            }
+        }
+    );
+    let live = live?;
     let new_namespaces: HashSet<String> = desired
         .iter()
         .filter(|d| d.id.kind == "Namespace" && live.get(&d.id).is_none())
@@ -130,18 +145,6 @@ pub async fn plan_up(
         definitions.iter().filter(|(k, _)| !local.contains_key(*k)),
         |crd| crd_ids.get(crd).and_then(|id| live.get(id)),
     );
-
-    // Read only when some object may be proven unchanged; without it
-    // (not readable) every object is dry-run.
-    let proven = !options.full
-        && desired.iter().any(|d| {
-            proof::allowed(&d.id) && state.resource(&d.id).is_some_and(|r| r.proof.is_some())
-        });
-    let environment = if proven {
-        Environment::read(cluster).await.ok()
-    } else {
-        None
-    };
 
     let ctx = Context {
         cluster,

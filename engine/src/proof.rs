@@ -57,9 +57,14 @@ impl Environment {
     /// bindings, by name and resource version). What the credentials may
     /// not list, or the server does not serve, counts as empty.
     pub async fn read(cluster: &Cluster) -> Result<Environment, ClusterError> {
-        let mut parts: Vec<String> = vec![format!("server {}", cluster.server_version().await?)];
-        for (api_version, kind) in ADMISSION_KINDS {
-            let objects = match cluster.list(api_version, kind, None, None).await {
+        let lists = ADMISSION_KINDS.map(|(api_version, kind)| async move {
+            (kind, cluster.list(api_version, kind, None, None).await)
+        });
+        let (version, lists) =
+            futures::join!(cluster.server_version(), futures::future::join_all(lists));
+        let mut parts: Vec<String> = vec![format!("server {}", version?)];
+        for (kind, listed) in lists {
+            let objects = match listed {
                 Ok(objects) => objects,
                 Err(ClusterError::UnknownKind { .. } | ClusterError::Forbidden { .. }) => {
                     parts.push(format!("{kind} unknown"));
