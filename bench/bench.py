@@ -75,7 +75,8 @@ SHORT_TITLES = {
 }
 # What each tool runs per scenario, for the tables.
 COMMANDS = {
-    ("noop", "echo-iac"): "`preview --expect-no-changes`",
+    ("noop", "echo-iac"): "`preview --expect-no-changes` (objects proven unchanged are not dry-run)",
+    ("noop", "echo-iac-full"): "`preview --full --expect-no-changes` (a dry run per object)",
     ("noop", "kubectl"): "`diff --server-side`",
     ("noop", "pulumi"): "`preview --expect-no-changes` (its own state, no cluster read)",
     ("noop", "pulumi-refresh"): "`preview --refresh --expect-no-changes`",
@@ -90,7 +91,7 @@ COMMANDS = {
     ("destroy", "kubectl"): "`delete --cascade=foreground --wait`",
     ("destroy", "pulumi"): "`destroy --yes --skip-preview`",
 }
-TOOL_LABELS = {"pulumi-refresh": "pulumi --refresh"}
+TOOL_LABELS = {"pulumi-refresh": "pulumi --refresh", "echo-iac-full": "echo-iac --full"}
 # Concurrencies the floor client tries; the fastest (median) is reported.
 FLOOR_CONCURRENCY = (1, 8, 32, 128)
 
@@ -702,6 +703,7 @@ class SizeBench:
             self.write_echo(changed=False)
             out["up"] = r.echo(p, "up", "--yes", "--skip-preview", "--timeout", f"{self.timeout}s")
             out["noop"] = r.echo(p, "preview", "--expect-no-changes")
+            out["noop/echo-iac-full"] = r.echo(p, "preview", "--full", "--expect-no-changes")
             if "floor" in r.s.tools:
                 for c in FLOOR_CONCURRENCY:
                     out[f"noop/floor@{c}"] = r.floor(self.floor_manifest, c)
@@ -804,6 +806,22 @@ def goals(summary: dict) -> list[tuple[str, str, str]]:
         out.append(("No-op preview: ≤ 2 API requests per object",
                     verdict(all(v <= 2 for v in per_obj.values())),
                     ", ".join(f"{n}: {v:.2f}" for n, v in per_obj.items()) + f" (worst at {worst})"))
+    for n in sizes:
+        e, full, floor = (get(n, "noop", t, "wall") for t in ("echo-iac", "echo-iac-full", "floor"))
+        if n >= 300 and e is not None and floor:
+            out.append((f"No-op preview of {n} objects ≤ 0.2× bench/floor (proven unchanged)",
+                        verdict(e <= 0.2 * floor),
+                        f"{fmt_time(e)} vs {fmt_time(floor)} = {e / floor:.2f}×"
+                        + (f"; --full {fmt_time(full)}" if full else "")))
+    if 3000 in summary:
+        e = get(3000, "noop", "echo-iac", "wall")
+        out.append(("No-op preview of 3,000 objects ≤ 0.5 s", verdict(e <= 0.5), fmt_time(e)))
+    destroy = {n: get(n, "destroy", "echo-iac", "requests") / n for n in sizes
+               if n >= 300 and get(n, "destroy", "echo-iac", "requests") is not None}
+    if destroy:
+        out.append(("Destroy: ≤ 1.2 API requests per object from 300 objects",
+                    verdict(all(v <= 1.2 for v in destroy.values())),
+                    ", ".join(f"{n}: {v:.2f}" for n, v in destroy.items())))
     if 30 in summary and max(sizes) > 30:
         top = max(sizes)
         parts, ok = [], True
@@ -864,7 +882,7 @@ def fmt_requests(n: float | None, size: int) -> str:
 
 def tools_of(summary: dict, scenario: str) -> list[str]:
     """The tools measured in a scenario, in table order."""
-    order = ["echo-iac", "kubectl", "pulumi", "pulumi-refresh", "floor"]
+    order = ["echo-iac", "echo-iac-full", "kubectl", "pulumi", "pulumi-refresh", "floor"]
     seen = {t for n in summary for t in summary[n].get(scenario, {})}
     return [t for t in order if t in seen]
 
@@ -877,7 +895,7 @@ def label(tool: str, entry: dict) -> str:
 
 def ratio_table(summary: dict) -> list[str]:
     """echo-iac's wall time against each peer's, size by size."""
-    peers = [t for t in ("kubectl", "pulumi", "pulumi-refresh", "floor")
+    peers = [t for t in ("echo-iac-full", "kubectl", "pulumi", "pulumi-refresh", "floor")
              if any(t in summary[n][sc] for n in summary for sc in SCENARIOS)]
     head = "| objects | scenario | " + " | ".join(f"÷ {TOOL_LABELS.get(p, p)}" for p in peers) + " |"
     lines = [head, "| ---: | --- |" + " ---: |" * len(peers)]
@@ -979,6 +997,7 @@ def plot(s: Settings, summary: dict, meta: dict) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
     style = {
         "echo-iac": ("#1f77b4", "-"),
+        "echo-iac-full": ("#1f77b4", "--"),
         "kubectl": ("#d62728", "-"),
         "pulumi": ("#9467bd", "-"),
         "pulumi-refresh": ("#9467bd", "--"),
@@ -1069,6 +1088,8 @@ def run_size(r: Runner, b: SizeBench, runs: int) -> dict:
                 out.setdefault(sc, {}).setdefault(name or tool, []).append(sample)
             print(f"  {b.size:>5} objects  run {run + 1}/{runs}  {tool:<8} "
                   + "  ".join(f"{sc} {fmt_time(result[sc].wall)}" for sc in SCENARIOS)
+                  + (f"  noop --full {fmt_time(result['noop/echo-iac-full'].wall)}"
+                     if "noop/echo-iac-full" in result else "")
                   + (f"  noop --refresh {fmt_time(result['noop/pulumi-refresh'].wall)}"
                      if "noop/pulumi-refresh" in result else "")
                   + (f"  floor {fmt_time(min(v.wall for k2, v in result.items() if '/floor@' in k2))}"
