@@ -9,6 +9,7 @@ mod control_plane;
 mod crash;
 mod crd_versions;
 mod crds;
+mod destroy_requests;
 mod exit_codes;
 mod foreign_files;
 mod graph;

@@ -2,6 +2,7 @@
 //! each step journaled in the state before and after its API call.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::Cancel;
@@ -9,11 +10,12 @@ use std::time::Duration;
 
 use futures::{StreamExt, stream};
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::crds;
 use super::error::EngineError;
+use super::gone::GoneWatcher;
 use super::nodeports;
 use super::plan::{Op, Plan, Step};
 use super::proof::{self, Environment, Proof};
@@ -225,13 +227,32 @@ impl<'a> Journal<'a> {
 
 /// Applies the plan's creates, updates and replaces in dependency order,
 /// then its deletes, dependents first. Steps whose dependencies are done
-/// run concurrently, at most `concurrency` at once.
+/// run concurrently, at most `concurrency` at once sending requests; the
+/// waits for deleted objects to go are polled together meanwhile.
 pub(crate) async fn apply_plan(
     cluster: &Cluster,
     plan: &Plan,
     desired: &[DesiredResource],
     journal: &Journal<'_>,
     options: &ApplyOptions<'_>,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(), EngineError> {
+    let gone = GoneWatcher::new(cluster, options.timeout, options.cancel);
+    let steps = run_steps(cluster, plan, desired, journal, options, &gone, on_event);
+    tokio::select! {
+        result = steps => result,
+        never = gone.run() => match never {},
+    }
+}
+
+/// The steps of [`apply_plan`], whose deletes wait through `gone`.
+async fn run_steps(
+    cluster: &Cluster,
+    plan: &Plan,
+    desired: &[DesiredResource],
+    journal: &Journal<'_>,
+    options: &ApplyOptions<'_>,
+    gone: &GoneWatcher<'_>,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(), EngineError> {
     let by_id: HashMap<&ResourceId, &DesiredResource> =
@@ -293,9 +314,13 @@ pub(crate) async fn apply_plan(
     };
     let delete_deps = |step: &Step| dependents.get(&step.id).cloned().unwrap_or_default();
     if !early_deletes.is_empty() {
-        run_in_waves(&early_deletes, delete_deps, journal, options, |step| {
-            delete_step(cluster, step, journal, options, on_event)
-        })
+        run_in_waves(
+            &early_deletes,
+            delete_deps,
+            journal,
+            options,
+            |step, slot| delete_step(cluster, step, journal, options, gone, slot, on_event),
+        )
         .await?;
     }
     // Kinds whose definition this run updates: the API server takes up a
@@ -312,12 +337,13 @@ pub(crate) async fn apply_plan(
     } else {
         Environment::read(cluster).await.ok()
     };
-    run_in_waves(&applies, apply_deps, journal, options, |step| {
+    run_in_waves(&applies, apply_deps, journal, options, |step, slot| {
         let context = StepContext {
             reshaped: reshaped.contains(&crds::DefinedKind::of(&step.id)),
             environment: environment.as_ref(),
+            gone,
         };
-        apply_step(
+        let applied = apply_step(
             cluster,
             step,
             by_id[&step.id],
@@ -325,7 +351,11 @@ pub(crate) async fn apply_plan(
             options,
             context,
             on_event,
-        )
+        );
+        async move {
+            let _slot = slot;
+            applied.await
+        }
     })
     .await?;
     // The early deletes are done by now.
@@ -334,20 +364,32 @@ pub(crate) async fn apply_plan(
         deps.retain(|d| !first.contains(d));
         deps
     };
-    run_in_waves(&deletes, late_deps, journal, options, |step| async move {
-        match step.op {
-            Op::Retain => retain_step(cluster, step, journal, options, on_event).await,
-            _ => delete_step(cluster, step, journal, options, on_event).await,
-        }
-    })
+    run_in_waves(
+        &deletes,
+        late_deps,
+        journal,
+        options,
+        |step, slot| async move {
+            match step.op {
+                Op::Retain => {
+                    let _slot = slot;
+                    retain_step(cluster, step, journal, options, on_event).await
+                }
+                _ => delete_step(cluster, step, journal, options, gone, slot, on_event).await,
+            }
+        },
+    )
     .await
 }
 
 /// Runs `run` for each step once the steps it waits for are done, a wave
 /// at a time: the wave's steps are journaled as pending first, and its
-/// results written after it. Stops starting new steps after the first
-/// failure or a cancel, lets the ones in flight finish and records them,
-/// and reports the first failure.
+/// results written after it. Each step starts with a slot, one of
+/// `concurrency`, which it holds while it sends requests: a delete lets it
+/// go while it waits for its object to be gone, so that the wave's other
+/// deletes go out meanwhile and their waits share each poll. Stops
+/// starting new steps after the first failure or a cancel, lets the ones
+/// in flight finish and records them, and reports the first failure.
 async fn run_in_waves<'s, F, Fut>(
     steps: &[&'s Step],
     waits_for: impl Fn(&Step) -> Vec<ResourceId>,
@@ -356,9 +398,10 @@ async fn run_in_waves<'s, F, Fut>(
     run: F,
 ) -> Result<(), EngineError>
 where
-    F: Fn(&'s Step) -> Fut,
+    F: Fn(&'s Step, OwnedSemaphorePermit) -> Fut,
     Fut: Future<Output = Result<(), EngineError>>,
 {
+    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut done: HashSet<ResourceId> = HashSet::new();
     let mut remaining: Vec<&'s Step> = steps.to_vec();
     while !remaining.is_empty() {
@@ -386,21 +429,24 @@ where
         // the next run converges, so the extra write between would only
         // cost a request per wave on the cluster backend.
         journal.begin_all(&mutating).await?;
-        let results: Vec<Result<(), EngineError>> = stream::iter(ready.iter().map(|s| {
-            let run = &run;
-            async move {
-                if options.cancel.is_cancelled() {
-                    if s.op != Op::Same {
-                        journal.abandon(&s.id).await?;
+        // The semaphore queues steps in the order they ask, which is
+        // the wave's order.
+        let results: Vec<Result<(), EngineError>> =
+            futures::future::join_all(ready.iter().map(|s| {
+                let run = &run;
+                let slots = Arc::clone(&slots);
+                async move {
+                    let slot = slots.acquire_owned().await.expect("never closed");
+                    if options.cancel.is_cancelled() {
+                        if s.op != Op::Same {
+                            journal.abandon(&s.id).await?;
+                        }
+                        return Err(EngineError::Interrupted);
                     }
-                    return Err(EngineError::Interrupted);
+                    run(s, slot).await
                 }
-                run(s).await
-            }
-        }))
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
+            }))
+            .await;
         if let Some(error) = results.into_iter().find_map(Result::err) {
             journal.flush().await?;
             return Err(error);
@@ -461,7 +507,7 @@ async fn apply_step(
     {
         journal.check_lock()?;
         cluster.delete(id, live_uid).await?;
-        wait_gone(cluster, id, live_uid, options).await?;
+        context.gone.wait_gone(id, live_uid).await?;
     }
     journal.check_lock()?;
     let applied = if context.reshaped {
@@ -524,11 +570,15 @@ async fn apply_after_schema_change(
     }
 }
 
+/// Deletes the step's object and waits until it is gone, holding `slot`
+/// only until the delete is sent.
 async fn delete_step(
     cluster: &Cluster,
     step: &Step,
     journal: &Journal<'_>,
     options: &ApplyOptions<'_>,
+    gone: &GoneWatcher<'_>,
+    slot: OwnedSemaphorePermit,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(), EngineError> {
     let id = &step.id;
@@ -572,7 +622,8 @@ async fn delete_step(
     match cluster.delete(id, &recorded_uid).await {
         Ok(true) => {
             fault::reached(Point::Delete, options.cancel).await;
-            wait_gone(cluster, id, &recorded_uid, options).await?
+            drop(slot);
+            gone.wait_gone(id, &recorded_uid).await?
         }
         Ok(false) => {}
         Err(ClusterError::Api { status, .. }) if status.code == 409 => on_event(Event::Note {
@@ -780,41 +831,6 @@ async fn foreign_custom_objects(
     crds::foreign_objects(cluster, &live, &ours).await
 }
 
-/// Waits until the object with `uid` is gone: not found, or replaced by a
-/// new object with another uid.
-async fn wait_gone(
-    cluster: &Cluster,
-    id: &ResourceId,
-    uid_before: &str,
-    options: &ApplyOptions<'_>,
-) -> Result<(), EngineError> {
-    let timeout = options.timeout;
-    let deadline = Instant::now() + timeout;
-    let mut poll = Poll::new();
-    loop {
-        match cluster.get(id).await? {
-            None => return Ok(()),
-            Some(live) if uid(&live) != Some(uid_before) => return Ok(()),
-            Some(live) => {
-                // The delete was sent and is journaled as pending, so the
-                // next run waits for the rest; a namespace can take
-                // minutes, too long to hold an interrupted run for.
-                if options.cancel.is_cancelled() {
-                    return Err(EngineError::Interrupted);
-                }
-                if Instant::now() >= deadline {
-                    return Err(EngineError::NotGone {
-                        id: id.to_string(),
-                        timeout: humantime::format_duration(timeout).to_string(),
-                        finalizers: live["metadata"]["finalizers"].to_string(),
-                    });
-                }
-            }
-        }
-        poll.wait(options.cancel).await;
-    }
-}
-
 /// What a step's apply needs to know of the run besides its object.
 #[derive(Clone, Copy)]
 struct StepContext<'a> {
@@ -823,6 +839,8 @@ struct StepContext<'a> {
     reshaped: bool,
     /// What the server's answers depend on, for the object's proof.
     environment: Option<&'a Environment>,
+    /// Waits for a replaced object's old self to go.
+    gone: &'a GoneWatcher<'a>,
 }
 
 fn recorded(desired: &DesiredResource, uid: String, proof: Option<Proof>) -> ResourceState {

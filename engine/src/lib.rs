@@ -95,6 +95,7 @@ pub mod diff;
 mod error;
 mod fault;
 mod field_path;
+mod gone;
 mod identity;
 pub mod live;
 mod nodeports;

@@ -59,7 +59,9 @@ pub const DEFAULT_WAIT_GRACE: Duration = Duration::from_secs(30);
 pub struct UpOptions {
     /// Take fields owned by other field managers.
     pub force_conflicts: bool,
-    /// How many steps run at once; 0 counts as 1.
+    /// How many steps send requests at once; 0 counts as 1. A delete
+    /// waiting for its object to go does not count: those waits share
+    /// their polls.
     pub concurrency: usize,
     /// Bounds the readiness wait, and the wait for replaced objects to go.
     pub timeout: Duration,
@@ -86,7 +88,9 @@ impl Default for UpOptions {
 /// How `destroy` runs.
 #[derive(Clone, Debug)]
 pub struct DestroyOptions {
-    /// How many steps run at once; 0 counts as 1.
+    /// How many steps send requests at once; 0 counts as 1. A delete
+    /// waiting for its object to go does not count: those waits share
+    /// their polls.
     pub concurrency: usize,
     /// Bounds the wait for each deleted object to be gone.
     pub timeout: Duration,
@@ -273,7 +277,7 @@ pub fn refuse_blocked(plan: &Plan) -> Result<(), EngineError> {
 /// left to stop, yet the run still ends as interrupted: it was asked to
 /// stop early, and a success would tell a script that sent the signal
 /// that the run went undisturbed (for `destroy`, a wait for an object to
-/// go may also have been cut short, see `apply::wait_gone`).
+/// go may also have been cut short, see `gone::GoneWatcher::wait_gone`).
 fn stopped_early(cancel: &Cancel) -> Result<(), EngineError> {
     if cancel.is_cancelled() {
         return Err(EngineError::Interrupted);

@@ -62,8 +62,14 @@ impl Poll {
     /// Sleeps until the next poll, or until `cancel` is asked, which the
     /// caller then sees at the top of its loop.
     pub(crate) async fn wait(&mut self, cancel: &Cancel) {
-        cancel.sleep(self.next).await;
+        cancel.sleep(self.next_interval()).await;
+    }
+
+    /// The time until the next poll, for a caller that sleeps by itself.
+    pub(crate) fn next_interval(&mut self) -> Duration {
+        let next = self.next;
         self.next = (self.next * 2).min(SLOWEST_POLL);
+        next
     }
 }
 

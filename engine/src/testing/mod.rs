@@ -55,6 +55,8 @@ mod tests_apply;
 #[cfg(test)]
 mod tests_fake_stack;
 #[cfg(test)]
+mod tests_gone;
+#[cfg(test)]
 mod tests_nodeports;
 #[cfg(test)]
 mod tests_operation;
