@@ -271,28 +271,7 @@ impl KubeStore {
     }
 
     fn parse_index(&self, data: &BTreeMap<String, Vec<u8>>) -> Result<Index, StateError> {
-        let corrupt = |reason: String| StateError::Corrupt {
-            location: self.describe(),
-            last_good: None,
-            reason,
-            recovery: Box::new(Recovery::Index {
-                namespace: self.namespace.clone(),
-                secret: self.head_name(),
-            }),
-        };
-        let bytes = data
-            .get(INDEX_KEY)
-            .ok_or_else(|| corrupt(format!("it has no `{INDEX_KEY}`")))?;
-        let index: Index = serde_json::from_slice(bytes)
-            .map_err(|e| corrupt(format!("its `{INDEX_KEY}` does not parse: {e}")))?;
-        if index.format > INDEX_FORMAT || index.format == 0 {
-            return Err(StateError::NewerVersion {
-                location: self.describe(),
-                found: u64::from(index.format),
-                supported: INDEX_FORMAT,
-            });
-        }
-        Ok(index)
+        parse_index(&self.describe(), &self.namespace, &self.head_name(), data)
     }
 
     /// A namespace that does not exist makes every read a plain 404; a dry
@@ -373,25 +352,7 @@ impl KubeStore {
                 bytes
             }
         };
-        let mut document = Vec::with_capacity(revision.size);
-        GzDecoder::new(compressed.as_slice())
-            .read_to_end(&mut document)
-            .map_err(|e| corrupt(format!("it does not decompress: {e}")))?;
-        let digest = hex(&Sha256::digest(&document));
-        if digest != revision.sha256 {
-            return Err(corrupt(format!(
-                "its checksum does not match (stored {}, computed {digest})",
-                short(&revision.sha256)
-            )));
-        }
-        let state = parse(&location, &document, &self.stack)?;
-        if state.serial != revision.serial {
-            return Err(corrupt(format!(
-                "it holds serial {} where the index says {}",
-                state.serial, revision.serial
-            )));
-        }
-        Ok(state)
+        decode_revision(&location, &self.stack, &compressed, revision)
     }
 
     /// The corrupt-state error for the current revision, naming the newest
@@ -1061,6 +1022,140 @@ impl KubeStore {
         }
         Ok(())
     }
+}
+
+/// Reads the index of head Secret `head` in `namespace` (described as
+/// `location` in errors) from the head's data.
+fn parse_index(
+    location: &str,
+    namespace: &str,
+    head: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Index, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt {
+        location: location.to_string(),
+        last_good: None,
+        reason,
+        recovery: Box::new(Recovery::Index {
+            namespace: namespace.to_string(),
+            secret: head.to_string(),
+        }),
+    };
+    let bytes = data
+        .get(INDEX_KEY)
+        .ok_or_else(|| corrupt(format!("it has no `{INDEX_KEY}`")))?;
+    let index: Index = serde_json::from_slice(bytes)
+        .map_err(|e| corrupt(format!("its `{INDEX_KEY}` does not parse: {e}")))?;
+    if index.format > INDEX_FORMAT || index.format == 0 {
+        return Err(StateError::NewerVersion {
+            location: location.to_string(),
+            found: u64::from(index.format),
+            supported: INDEX_FORMAT,
+        });
+    }
+    Ok(index)
+}
+
+/// The state of `stack` in one revision, from its compressed document
+/// (inline or its parts joined), checked against the index's size, hash
+/// and serial.
+fn decode_revision(
+    location: &str,
+    stack: &str,
+    compressed: &[u8],
+    revision: &StoredRevision,
+) -> Result<State, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt {
+        location: location.to_string(),
+        last_good: None,
+        reason,
+        recovery: Box::new(Recovery::Unknown),
+    };
+    let mut document = Vec::with_capacity(revision.size);
+    GzDecoder::new(compressed)
+        .read_to_end(&mut document)
+        .map_err(|e| corrupt(format!("it does not decompress: {e}")))?;
+    let digest = hex(&Sha256::digest(&document));
+    if digest != revision.sha256 {
+        return Err(corrupt(format!(
+            "its checksum does not match (stored {}, computed {digest})",
+            short(&revision.sha256)
+        )));
+    }
+    let state = parse(location, &document, stack)?;
+    if state.serial != revision.serial {
+        return Err(corrupt(format!(
+            "it holds serial {} where the index says {}",
+            state.serial, revision.serial
+        )));
+    }
+    Ok(state)
+}
+
+/// What a read finds in a head Secret's data, decoded without a cluster.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct DecodedHead {
+    /// The index as this build writes it back.
+    pub index: Vec<u8>,
+    /// Each revision the index lists, newest first: its serial and what
+    /// reading it gives.
+    pub revisions: Vec<(u64, Result<State, StateError>)>,
+}
+
+/// Decodes the head Secret of `stack` in `namespace` as a read does:
+/// `head` is the head's data, `parts` the `part` value of each part
+/// Secret by name. The seam by which the fuzz targets reach the decoding
+/// a cluster would otherwise stand in front of.
+#[doc(hidden)]
+pub fn decode_head(
+    identity: &Identity,
+    namespace: &str,
+    stack: &str,
+    head: &BTreeMap<String, Vec<u8>>,
+    parts: &BTreeMap<String, Vec<u8>>,
+) -> Result<DecodedHead, StateError> {
+    let head_name = head_name(identity, stack);
+    let describe = format!("Secret {namespace}/{head_name}");
+    let index = parse_index(&describe, namespace, &head_name, head)?;
+    let revisions = index
+        .revisions
+        .iter()
+        .map(|revision| {
+            let location = format!("revision {} in {describe}", revision.serial);
+            let compressed = match &revision.parts {
+                None => {
+                    let key = inline_key(revision.serial);
+                    head.get(&key)
+                        .cloned()
+                        .ok_or_else(|| format!("the head has no `{key}`"))
+                }
+                Some(names) => names
+                    .iter()
+                    .map(|name| {
+                        parts
+                            .get(name)
+                            .ok_or_else(|| format!("its part Secret {name} is missing"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|chunks| chunks.into_iter().flatten().copied().collect()),
+            };
+            let state = match compressed {
+                Ok(bytes) => decode_revision(&location, stack, &bytes, revision),
+                Err(reason) => Err(StateError::Corrupt {
+                    location,
+                    last_good: None,
+                    reason,
+                    recovery: Box::new(Recovery::Unknown),
+                }),
+            };
+            (revision.serial, state)
+        })
+        .collect();
+    Ok(DecodedHead {
+        index: serde_json::to_vec(&index).expect("an index serializes"),
+        revisions,
+    })
 }
 
 fn secret_data(data: Option<BTreeMap<String, ByteString>>) -> BTreeMap<String, Vec<u8>> {
