@@ -1071,7 +1071,9 @@ fn decode_revision(
         reason,
         recovery: Box::new(Recovery::Unknown),
     };
-    let mut document = Vec::with_capacity(revision.size);
+    // The index's size is only a hint: an edited index could ask for more
+    // memory than there is, so no more than a head's worth is reserved.
+    let mut document = Vec::with_capacity(revision.size.min(HEAD_BUDGET));
     GzDecoder::new(compressed)
         .read_to_end(&mut document)
         .map_err(|e| corrupt(format!("it does not decompress: {e}")))?;
@@ -1169,8 +1171,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The first 12 characters of a hash, for messages. Characters, not bytes:
+/// the index is read from a Secret anyone with access could have edited.
 fn short(sha256: &str) -> &str {
-    &sha256[..sha256.len().min(12)]
+    sha256
+        .char_indices()
+        .nth(12)
+        .map_or(sha256, |(end, _)| &sha256[..end])
 }
 
 #[cfg(test)]
@@ -1185,6 +1192,50 @@ mod tests {
         );
         assert_eq!(inline_key(7), "state.7.gz");
         assert_eq!(short("0123456789abcdef"), "0123456789ab");
+    }
+
+    fn revision(sha256: &str, size: usize) -> StoredRevision {
+        StoredRevision {
+            serial: 1,
+            updated: None,
+            written_by: None,
+            sha256: sha256.into(),
+            size,
+            resources: 0,
+            summary: String::new(),
+            operation: None,
+            parts: None,
+        }
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn an_edited_hash_that_is_not_hex_is_reported_not_a_panic() {
+        let compressed = gzip(b"{}");
+        let err = decode_revision(
+            "r",
+            "dev",
+            &compressed,
+            &revision("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}x\u{20ac}z", 2),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("checksum does not match"), "{err}");
+        assert_eq!(short("ééééé€x"), "ééééé€x");
+        assert_eq!(short("éééééééééééééé"), "éééééééééééé");
+    }
+
+    #[test]
+    fn an_edited_size_reserves_no_more_than_a_head_holds() {
+        let document = br#"{"version": 3, "stack": "dev", "serial": 1}"#;
+        let sha256 = hex(&Sha256::digest(document));
+        let state =
+            decode_revision("r", "dev", &gzip(document), &revision(&sha256, usize::MAX)).unwrap();
+        assert_eq!(state.serial, 1);
     }
 
     #[test]
