@@ -67,6 +67,8 @@ mod tests_apply;
 #[cfg(test)]
 mod tests_fake_stack;
 #[cfg(test)]
+mod tests_fuzz_seeds;
+#[cfg(test)]
 mod tests_nodeports;
 #[cfg(test)]
 mod tests_operation;
