@@ -17,7 +17,7 @@ CARGO ?= cargo
 CARGO_FLAGS ?=
 TEST_ARGS ?=
 
-.PHONY: help cluster cluster-node cluster-build cluster-down test demo bench fmt lint
+.PHONY: help cluster cluster-node cluster-build cluster-down test demo bench fuzz fmt lint
 
 help:
 	@echo "make cluster        build (once, cached) and start the local control plane"
@@ -26,6 +26,7 @@ help:
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
 	@echo "make demo           start both, deploy the local stack on the real node and curl it"
 	@echo "make bench          compare echo-iac with kubectl and Pulumi on the local control plane (bench/README.md)"
+	@echo "make fuzz           run every fuzz target FUZZ_SECONDS (default 60) each, on nightly (docs/reliability.md)"
 	@echo "make fmt | lint     format | check formatting, clippy, module cycles and the cluster scripts"
 
 cluster:
@@ -51,6 +52,11 @@ demo: cluster cluster-node
 bench:
 	CARGO="$(CARGO)" CARGO_FLAGS="$(CARGO_FLAGS)" bench/run.sh
 
+# Each fuzz target in turn, FUZZ_SECONDS each; FUZZ_TARGETS picks some.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
 fmt:
 	$(CARGO) fmt --all
 
@@ -58,5 +64,5 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 	python3 engine/scripts/module_cycles.py
-	for f in tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; do bash -n "$$f"; done
-	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh .ci/run; fi
+	for f in tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh fuzz/run.sh .ci/run; do bash -n "$$f"; done
+	if command -v shellcheck >/dev/null; then shellcheck -x -P SCRIPTDIR tests/cluster/*.sh bench/run.sh bench/pulumi/*.sh fuzz/run.sh .ci/run; fi

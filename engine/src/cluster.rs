@@ -48,6 +48,14 @@ pub fn built_in_kind(api_version: &str, kind: &str) -> Option<Kind> {
     kinds::built_in(api_version, kind)
 }
 
+/// Reads and merges the kubeconfig files `paths` as a connection does,
+/// without connecting: the seam by which the fuzz targets reach the
+/// merge.
+#[doc(hidden)]
+pub fn read_kubeconfigs(paths: &[PathBuf]) -> Result<kube::config::Kubeconfig, ClusterError> {
+    kubeconfig::load(paths).map(|loaded| loaded.config)
+}
+
 /// How long a TCP connection to the API server may take before the server
 /// counts as unreachable. Short, because a blackholed address otherwise hangs.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -693,4 +693,140 @@ mod tests {
              (a rule is condition=TYPE[=STATUS] or jsonpath={PATH}[=VALUE])"
         );
     }
+
+    mod properties {
+        use std::collections::BTreeSet;
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// `n` ConfigMaps declared in order, object `i` after each `j` of
+        /// `edges` that has `(i, j)`.
+        fn declare(n: usize, edges: &BTreeSet<(usize, usize)>) -> Resources {
+            let mut resources = Resources::new(&Identity::new("shop-iac"), "dev");
+            let ids: Vec<ResourceId> = (0..n)
+                .map(|i| ResourceId::new("v1", "ConfigMap", Some("ns"), &format!("c{i}")))
+                .collect();
+            for (i, _) in ids.iter().enumerate() {
+                let after: Vec<&ResourceId> = edges
+                    .iter()
+                    .filter(|(from, _)| *from == i)
+                    .map(|(_, to)| &ids[*to])
+                    .collect();
+                resources.add_after(
+                    serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("c{i}"), "namespace": "ns"}}),
+                    &after,
+                );
+            }
+            resources
+        }
+
+        fn has_cycle(n: usize, edges: &BTreeSet<(usize, usize)>) -> bool {
+            // Kahn's algorithm: a cycle is whatever never runs out of
+            // dependencies.
+            let mut waiting: Vec<usize> = (0..n)
+                .map(|i| edges.iter().filter(|(from, _)| *from == i).count())
+                .collect();
+            let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+            let mut placed = 0;
+            while let Some(done) = ready.pop() {
+                placed += 1;
+                for (from, _) in edges.iter().filter(|(_, to)| *to == done) {
+                    waiting[*from] -= 1;
+                    if waiting[*from] == 0 {
+                        ready.push(*from);
+                    }
+                }
+            }
+            placed < n
+        }
+
+        /// Up to 12 objects and any dependencies among them, self
+        /// dependencies included.
+        fn graph() -> impl Strategy<Value = (usize, BTreeSet<(usize, usize)>)> {
+            (1usize..12).prop_flat_map(|n| {
+                (
+                    Just(n),
+                    prop::collection::btree_set((0..n, 0..n), 0..(2 * n)),
+                )
+            })
+        }
+
+        /// The same, acyclic: each object depends only on ones earlier in
+        /// a shuffled order.
+        fn acyclic() -> impl Strategy<Value = (usize, BTreeSet<(usize, usize)>)> {
+            graph()
+                .prop_flat_map(|(n, edges)| {
+                    (
+                        Just(n),
+                        Just(edges),
+                        Just((0..n).collect::<Vec<_>>()).prop_shuffle(),
+                    )
+                })
+                .prop_map(|(n, edges, rank)| {
+                    let edges = edges
+                        .into_iter()
+                        .filter(|(a, b)| rank[*a] > rank[*b])
+                        .collect();
+                    (n, edges)
+                })
+        }
+
+        fn check(n: usize, edges: &BTreeSet<(usize, usize)>) -> Result<(), TestCaseError> {
+            let name = |i: usize| format!("ConfigMap ns/c{i}");
+            match declare(n, edges).finish() {
+                Ok(ordered) => {
+                    prop_assert!(!has_cycle(n, edges));
+                    let position: Vec<usize> = (0..n)
+                        .map(|i| {
+                            ordered
+                                .iter()
+                                .position(|d| d.id.to_string() == name(i))
+                                .expect("every object is in the order")
+                        })
+                        .collect();
+                    prop_assert_eq!(ordered.len(), n);
+                    for (from, to) in edges {
+                        prop_assert!(position[*to] < position[*from], "c{} before c{}", to, from);
+                    }
+                }
+                Err(DeclareError::Cycle { cycle }) => {
+                    prop_assert!(has_cycle(n, edges));
+                    prop_assert!(cycle.len() >= 2, "{:?}", cycle);
+                    prop_assert_eq!(cycle.first(), cycle.last());
+                    let index = |text: &String| (0..n).find(|&i| name(i) == *text);
+                    for pair in cycle.windows(2) {
+                        let (from, to) = (index(&pair[0]), index(&pair[1]));
+                        prop_assert!(
+                            from.zip(to).is_some_and(|edge| edges.contains(&edge)),
+                            "{} does not depend on {} in {:?}",
+                            pair[0],
+                            pair[1],
+                            cycle
+                        );
+                    }
+                }
+                Err(other) => prop_assert!(false, "{}", other),
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(crate::testing::proptest_config())]
+
+            #[test]
+            fn any_acyclic_dependencies_are_ordered_dependencies_first(
+                (n, edges) in acyclic()
+            ) {
+                check(n, &edges)?;
+            }
+
+            #[test]
+            fn dependencies_are_ordered_or_a_real_cycle_is_named((n, edges) in graph()) {
+                check(n, &edges)?;
+            }
+        }
+    }
 }

@@ -455,4 +455,113 @@ mod tests {
             "ConfigMap shop-dev/web-config"
         ));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        use super::super::changes;
+        use crate::field_path::{Segment, segments};
+        use crate::plan::Change;
+
+        /// Keys from a small set, so that two generated objects share
+        /// some and differ in others; some need quoting in a path.
+        fn key() -> impl Strategy<Value = String> {
+            prop::sample::select(vec!["a", "b", "spec", "x.y", "0", "", "say \"hi\"", "é"])
+                .prop_map(str::to_string)
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                (-2i64..3).prop_map(Value::from),
+                prop::sample::select(vec!["", "a", "b"]).prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(key(), inner, 0..4)
+                        .prop_map(|map| Value::Object(map.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        /// Sets or removes the value at `path` in `root`: removing from a
+        /// list only ever removes its last item, as a diff of a shorter
+        /// list asks.
+        fn apply_one(root: &mut Value, change: &Change) -> Result<(), String> {
+            let steps = segments(&change.path).ok_or(format!("unreadable {}", change.path))?;
+            let Some((last, parents)) = steps.split_last() else {
+                *root = change.new.clone().ok_or("the root removed")?;
+                return Ok(());
+            };
+            let mut at = root;
+            for step in parents {
+                at = match (step, at) {
+                    (Segment::Key(k), Value::Object(map)) => map.get_mut(k),
+                    (Segment::Index(i), Value::Array(list)) => list.get_mut(*i),
+                    _ => None,
+                }
+                .ok_or(format!("no parent for {}", change.path))?;
+            }
+            match (last, at, &change.new) {
+                (Segment::Key(k), Value::Object(map), Some(new)) => {
+                    map.insert(k.clone(), new.clone());
+                }
+                (Segment::Key(k), Value::Object(map), None) => {
+                    map.remove(k)
+                        .ok_or(format!("nothing to remove at {}", change.path))?;
+                }
+                (Segment::Index(i), Value::Array(list), Some(new)) if *i < list.len() => {
+                    list[*i] = new.clone();
+                }
+                (Segment::Index(i), Value::Array(list), Some(new)) if *i == list.len() => {
+                    list.push(new.clone());
+                }
+                (Segment::Index(i), Value::Array(list), None) if *i + 1 == list.len() => {
+                    list.pop();
+                }
+                _ => return Err(format!("cannot apply {}", change.path)),
+            }
+            Ok(())
+        }
+
+        /// The changes applied to `old`: the sets in order, then the
+        /// removals from the last, so a list shrinks from its end.
+        fn apply(old: &Value, changes: &[Change]) -> Result<Value, String> {
+            let mut value = old.clone();
+            for change in changes.iter().filter(|c| c.new.is_some()) {
+                apply_one(&mut value, change)?;
+            }
+            for change in changes.iter().rev().filter(|c| c.new.is_none()) {
+                apply_one(&mut value, change)?;
+            }
+            Ok(value)
+        }
+
+        proptest! {
+            #![proptest_config(crate::testing::proptest_config())]
+
+            #[test]
+            fn the_changes_applied_to_the_old_object_give_the_new_one(
+                old in json(),
+                new in json(),
+            ) {
+                let found = changes(&old, &new);
+                prop_assert_eq!(apply(&old, &found), Ok(new.clone()));
+                prop_assert_eq!(found.is_empty(), old == new);
+                prop_assert!(found.iter().all(|c| !c.sensitive && c.old != c.new));
+            }
+
+            #[test]
+            fn changes_are_listed_once_each(old in json(), new in json()) {
+                let found = changes(&old, &new);
+                let mut paths: Vec<&str> = found.iter().map(|c| c.path.as_str()).collect();
+                paths.sort_unstable();
+                paths.dedup();
+                prop_assert_eq!(paths.len(), found.len());
+            }
+        }
+    }
 }

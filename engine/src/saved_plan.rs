@@ -129,7 +129,17 @@ impl SavedPlan {
             }
             None => return Err("it has no `format`: it is no saved plan".into()),
         }
-        serde_json::from_value(value).map_err(|e| e.to_string())
+        // Parsed again from the text, not the value, so a field that does
+        // not fit the format is named with its line and column.
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The plan as a file holds it: pretty JSON with a final newline, which
+    /// [`SavedPlan::parse`] reads back.
+    pub fn to_text(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a saved plan serializes");
+        text.push('\n');
+        text
     }
 
     /// What differs between this reviewed plan and `now`, the same stack

@@ -113,11 +113,32 @@ fn read(path: &Path) -> Result<Kubeconfig, ClusterError> {
             reason: "it is a folder, not a file".into(),
         });
     }
+    if let Some(reason) = odd_utf16(path) {
+        return Err(ClusterError::Kubeconfig {
+            path: path.to_path_buf(),
+            reason,
+        });
+    }
     // kube makes the certificate and key paths inside absolute, relative to
     // the file that names them, as kubectl does.
     Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
         path: path.to_path_buf(),
         reason: super::without_userinfo(&reason(&e)),
+    })
+}
+
+/// Why the file at `path` cannot be UTF-16 text although it starts with a
+/// UTF-16 byte order mark: an odd number of bytes after it. kube 5 reads
+/// such a file by pairs of bytes and panics on the last one, so it is
+/// refused before kube sees it. `None` for any other file, and for one
+/// that cannot be read (kube then says why).
+fn odd_utf16(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let utf16 = matches!(bytes.as_slice(), [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..]);
+    (utf16 && bytes.len() % 2 == 1).then(|| {
+        "it starts with a UTF-16 byte order mark, but holds an odd number of bytes: \
+         save it as UTF-8 text"
+            .to_string()
     })
 }
 
@@ -264,6 +285,20 @@ mod tests {
         let loaded = merge(&[a.clone(), b.clone()]).unwrap();
         assert_eq!(loaded.user_files["one"], a);
         assert_eq!(loaded.user_files["two"], b);
+    }
+
+    #[test]
+    fn a_utf16_file_of_an_odd_length_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = config(dir.path(), "good", "one", &[("one", "https://a:1")]);
+        for bom in [[0xFE, 0xFF], [0xFF, 0xFE]] {
+            let odd = dir.path().join("odd");
+            std::fs::write(&odd, [&bom[..], b"`\t\x00"].concat()).unwrap();
+            let err = merge(&[good.clone(), odd.clone()]).err().unwrap();
+            let text = err.to_string();
+            assert!(text.contains(&odd.display().to_string()), "{text}");
+            assert!(text.contains("UTF-16"), "{text}");
+        }
     }
 
     #[test]

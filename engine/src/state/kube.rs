@@ -271,28 +271,7 @@ impl KubeStore {
     }
 
     fn parse_index(&self, data: &BTreeMap<String, Vec<u8>>) -> Result<Index, StateError> {
-        let corrupt = |reason: String| StateError::Corrupt {
-            location: self.describe(),
-            last_good: None,
-            reason,
-            recovery: Box::new(Recovery::Index {
-                namespace: self.namespace.clone(),
-                secret: self.head_name(),
-            }),
-        };
-        let bytes = data
-            .get(INDEX_KEY)
-            .ok_or_else(|| corrupt(format!("it has no `{INDEX_KEY}`")))?;
-        let index: Index = serde_json::from_slice(bytes)
-            .map_err(|e| corrupt(format!("its `{INDEX_KEY}` does not parse: {e}")))?;
-        if index.format > INDEX_FORMAT || index.format == 0 {
-            return Err(StateError::NewerVersion {
-                location: self.describe(),
-                found: u64::from(index.format),
-                supported: INDEX_FORMAT,
-            });
-        }
-        Ok(index)
+        parse_index(&self.describe(), &self.namespace, &self.head_name(), data)
     }
 
     /// A namespace that does not exist makes every read a plain 404; a dry
@@ -373,25 +352,7 @@ impl KubeStore {
                 bytes
             }
         };
-        let mut document = Vec::with_capacity(revision.size);
-        GzDecoder::new(compressed.as_slice())
-            .read_to_end(&mut document)
-            .map_err(|e| corrupt(format!("it does not decompress: {e}")))?;
-        let digest = hex(&Sha256::digest(&document));
-        if digest != revision.sha256 {
-            return Err(corrupt(format!(
-                "its checksum does not match (stored {}, computed {digest})",
-                short(&revision.sha256)
-            )));
-        }
-        let state = parse(&location, &document, &self.stack)?;
-        if state.serial != revision.serial {
-            return Err(corrupt(format!(
-                "it holds serial {} where the index says {}",
-                state.serial, revision.serial
-            )));
-        }
-        Ok(state)
+        decode_revision(&location, &self.stack, &compressed, revision)
     }
 
     /// The corrupt-state error for the current revision, naming the newest
@@ -1063,6 +1024,142 @@ impl KubeStore {
     }
 }
 
+/// Reads the index of head Secret `head` in `namespace` (described as
+/// `location` in errors) from the head's data.
+fn parse_index(
+    location: &str,
+    namespace: &str,
+    head: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Index, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt {
+        location: location.to_string(),
+        last_good: None,
+        reason,
+        recovery: Box::new(Recovery::Index {
+            namespace: namespace.to_string(),
+            secret: head.to_string(),
+        }),
+    };
+    let bytes = data
+        .get(INDEX_KEY)
+        .ok_or_else(|| corrupt(format!("it has no `{INDEX_KEY}`")))?;
+    let index: Index = serde_json::from_slice(bytes)
+        .map_err(|e| corrupt(format!("its `{INDEX_KEY}` does not parse: {e}")))?;
+    if index.format > INDEX_FORMAT || index.format == 0 {
+        return Err(StateError::NewerVersion {
+            location: location.to_string(),
+            found: u64::from(index.format),
+            supported: INDEX_FORMAT,
+        });
+    }
+    Ok(index)
+}
+
+/// The state of `stack` in one revision, from its compressed document
+/// (inline or its parts joined), checked against the index's size, hash
+/// and serial.
+fn decode_revision(
+    location: &str,
+    stack: &str,
+    compressed: &[u8],
+    revision: &StoredRevision,
+) -> Result<State, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt {
+        location: location.to_string(),
+        last_good: None,
+        reason,
+        recovery: Box::new(Recovery::Unknown),
+    };
+    // The index's size is only a hint: an edited index could ask for more
+    // memory than there is, so no more than a head's worth is reserved.
+    let mut document = Vec::with_capacity(revision.size.min(HEAD_BUDGET));
+    GzDecoder::new(compressed)
+        .read_to_end(&mut document)
+        .map_err(|e| corrupt(format!("it does not decompress: {e}")))?;
+    let digest = hex(&Sha256::digest(&document));
+    if digest != revision.sha256 {
+        return Err(corrupt(format!(
+            "its checksum does not match (stored {}, computed {digest})",
+            short(&revision.sha256)
+        )));
+    }
+    let state = parse(location, &document, stack)?;
+    if state.serial != revision.serial {
+        return Err(corrupt(format!(
+            "it holds serial {} where the index says {}",
+            state.serial, revision.serial
+        )));
+    }
+    Ok(state)
+}
+
+/// What a read finds in a head Secret's data, decoded without a cluster.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct DecodedHead {
+    /// The index as this build writes it back.
+    pub index: Vec<u8>,
+    /// Each revision the index lists, newest first: its serial and what
+    /// reading it gives.
+    pub revisions: Vec<(u64, Result<State, StateError>)>,
+}
+
+/// Decodes the head Secret of `stack` in `namespace` as a read does:
+/// `head` is the head's data, `parts` the `part` value of each part
+/// Secret by name. The seam by which the fuzz targets reach the decoding
+/// a cluster would otherwise stand in front of.
+#[doc(hidden)]
+pub fn decode_head(
+    identity: &Identity,
+    namespace: &str,
+    stack: &str,
+    head: &BTreeMap<String, Vec<u8>>,
+    parts: &BTreeMap<String, Vec<u8>>,
+) -> Result<DecodedHead, StateError> {
+    let head_name = head_name(identity, stack);
+    let describe = format!("Secret {namespace}/{head_name}");
+    let index = parse_index(&describe, namespace, &head_name, head)?;
+    let revisions = index
+        .revisions
+        .iter()
+        .map(|revision| {
+            let location = format!("revision {} in {describe}", revision.serial);
+            let compressed = match &revision.parts {
+                None => {
+                    let key = inline_key(revision.serial);
+                    head.get(&key)
+                        .cloned()
+                        .ok_or_else(|| format!("the head has no `{key}`"))
+                }
+                Some(names) => names
+                    .iter()
+                    .map(|name| {
+                        parts
+                            .get(name)
+                            .ok_or_else(|| format!("its part Secret {name} is missing"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|chunks| chunks.into_iter().flatten().copied().collect()),
+            };
+            let state = match compressed {
+                Ok(bytes) => decode_revision(&location, stack, &bytes, revision),
+                Err(reason) => Err(StateError::Corrupt {
+                    location,
+                    last_good: None,
+                    reason,
+                    recovery: Box::new(Recovery::Unknown),
+                }),
+            };
+            (revision.serial, state)
+        })
+        .collect();
+    Ok(DecodedHead {
+        index: serde_json::to_vec(&index).expect("an index serializes"),
+        revisions,
+    })
+}
+
 fn secret_data(data: Option<BTreeMap<String, ByteString>>) -> BTreeMap<String, Vec<u8>> {
     data.unwrap_or_default()
         .into_iter()
@@ -1074,8 +1171,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The first 12 characters of a hash, for messages. Characters, not bytes:
+/// the index is read from a Secret anyone with access could have edited.
 fn short(sha256: &str) -> &str {
-    &sha256[..sha256.len().min(12)]
+    sha256
+        .char_indices()
+        .nth(12)
+        .map_or(sha256, |(end, _)| &sha256[..end])
 }
 
 #[cfg(test)]
@@ -1090,6 +1192,50 @@ mod tests {
         );
         assert_eq!(inline_key(7), "state.7.gz");
         assert_eq!(short("0123456789abcdef"), "0123456789ab");
+    }
+
+    fn revision(sha256: &str, size: usize) -> StoredRevision {
+        StoredRevision {
+            serial: 1,
+            updated: None,
+            written_by: None,
+            sha256: sha256.into(),
+            size,
+            resources: 0,
+            summary: String::new(),
+            operation: None,
+            parts: None,
+        }
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn an_edited_hash_that_is_not_hex_is_reported_not_a_panic() {
+        let compressed = gzip(b"{}");
+        let err = decode_revision(
+            "r",
+            "dev",
+            &compressed,
+            &revision("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}x\u{20ac}z", 2),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("checksum does not match"), "{err}");
+        assert_eq!(short("ééééé€x"), "ééééé€x");
+        assert_eq!(short("éééééééééééééé"), "éééééééééééé");
+    }
+
+    #[test]
+    fn an_edited_size_reserves_no_more_than_a_head_holds() {
+        let document = br#"{"version": 3, "stack": "dev", "serial": 1}"#;
+        let sha256 = hex(&Sha256::digest(document));
+        let state =
+            decode_revision("r", "dev", &gzip(document), &revision(&sha256, usize::MAX)).unwrap();
+        assert_eq!(state.serial, 1);
     }
 
     #[test]

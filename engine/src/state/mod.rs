@@ -33,6 +33,8 @@ pub(crate) use history::change_summary;
 pub use holder::LockHolder;
 pub use kube::KubeStore;
 pub(crate) use kube::is_state_secret;
+#[doc(hidden)]
+pub use kube::{DecodedHead, decode_head};
 pub use local::LocalStore;
 pub use lock::StateLock;
 pub use locked::{Locked, WritePermit};
@@ -424,6 +426,14 @@ where
 /// for `stack import`.
 pub fn parse_document(location: &str, bytes: &[u8], stack: &str) -> Result<State, StateError> {
     document::parse(location, bytes, stack)
+}
+
+/// The document every backend stores for `state`, as
+/// [`parse_document`] reads it: the other half of the round trip the
+/// fuzz targets check.
+#[doc(hidden)]
+pub fn encode_document(state: &State) -> Result<Vec<u8>, StateError> {
+    document::encode(state)
 }
 
 pub(crate) fn now_rfc3339() -> String {

@@ -45,6 +45,18 @@ pub use stack::FakeStack;
 
 #[cfg(test)]
 mod fixtures;
+
+/// The property tests' settings: 256 cases each, and with `CI` set a fixed
+/// seed (unless `PROPTEST_RNG_SEED` names one), so that a run in CI can be
+/// repeated exactly.
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    let mut config = proptest::test_runner::Config::with_cases(256);
+    if std::env::var_os("CI").is_some() && std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x5eed);
+    }
+    config
+}
 #[cfg(test)]
 use fixtures::*;
 
@@ -54,6 +66,8 @@ mod fake_tests;
 mod tests_apply;
 #[cfg(test)]
 mod tests_fake_stack;
+#[cfg(test)]
+mod tests_fuzz_seeds;
 #[cfg(test)]
 mod tests_gone;
 #[cfg(test)]

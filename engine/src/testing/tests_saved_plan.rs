@@ -46,8 +46,7 @@ async fn the_same_stack_planned_again_is_the_reviewed_plan() {
         "{reviewed:?}"
     );
 
-    let text = serde_json::to_string_pretty(&reviewed).unwrap();
-    let read = SavedPlan::parse(&text).unwrap();
+    let read = SavedPlan::parse(&reviewed.to_text()).unwrap();
     assert_eq!(read, reviewed);
     assert_eq!(
         reviewed.differences(&saved(&stack, &changed).await),
@@ -131,6 +130,17 @@ fn a_plan_of_another_format_is_refused_saying_which() {
     assert!(err.contains("format 9"), "{err}");
     let err = SavedPlan::parse(r#"{"steps": []}"#).unwrap_err();
     assert!(err.contains("no saved plan"), "{err}");
+}
+
+#[test]
+fn a_field_that_does_not_fit_the_format_is_named_with_its_line() {
+    let err = SavedPlan::parse("{\n  \"format\": 1,\n  \"program\": 7\n}").unwrap_err();
+    assert!(err.contains("line 3"), "{err}");
+    let err = SavedPlan::parse("{\"format\": 1}").unwrap_err();
+    assert!(
+        err.contains("missing field") && err.contains("line 1"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -42,9 +42,7 @@ pub(crate) fn record(
 
 /// Writes `saved` to `file`, private and never through a link.
 pub(crate) fn write(file: &Path, saved: &SavedPlan) -> Result<(), Error> {
-    let mut text = serde_json::to_string_pretty(saved).expect("a saved plan serializes");
-    text.push('\n');
-    write_private_file(file, text.as_bytes())?;
+    write_private_file(file, saved.to_text().as_bytes())?;
     Ok(())
 }
 

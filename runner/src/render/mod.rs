@@ -30,3 +30,5 @@ fn listed_steps(plan: &Plan) -> Vec<&Step> {
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod sensitive_props;

@@ -198,6 +198,7 @@ fn parse_with_home<C: ProgramConfig>(
     home: Option<&Path>,
 ) -> Result<Stack<C::Validated>, StackError> {
     check_stack_name(name, file)?;
+    let text = &lone_carriage_returns_as_line_feeds(text);
     let src = Source { file, text };
     if let Some(err) = surface::tag_error(&src) {
         return Err(err);
@@ -330,6 +331,22 @@ fn protections(
         }
     }
     Ok(protections)
+}
+
+/// `text` with each carriage return that no line feed follows made a line
+/// feed. YAML breaks lines there too, so the parser's line numbers count
+/// such breaks; every message and snippet counts lines as `str::lines`
+/// does, which does not. The same length, so byte offsets stay valid.
+fn lone_carriage_returns_as_line_feeds(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let lone = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    if !(0..bytes.len()).any(lone) {
+        return text.into();
+    }
+    text.char_indices()
+        .map(|(i, c)| if c == '\r' && lone(i) { '\n' } else { c })
+        .collect::<String>()
+        .into()
 }
 
 /// How stack files are read: a value YAML would read as a number or a
@@ -654,6 +671,18 @@ mod tests {
     fn empty_context_is_rejected() {
         let err = parse_err("namespace: a\ncontext: ''\n");
         assert_error(&err, 2, 10, &["`context` is empty", "current context"]);
+    }
+
+    #[test]
+    fn lone_carriage_returns_break_lines_for_messages_as_for_the_parser() {
+        let err = parse_err("namespace: a\rcontext: ''\r");
+        assert_error(&err, 2, 10, &["`context` is empty"]);
+        assert!(err.to_string().contains("2 | context: ''"), "{err}");
+        let err = parse_err("namespace: a\r\n\r\ncontext: ''\r\n");
+        assert_error(&err, 3, 10, &["`context` is empty"]);
+        let err = parse_err("# a\r\rnamespace: a\r  b: [\r");
+        assert!(err.position().is_some_and(|(line, _)| line >= 3), "{err}");
+        assert!(err.to_string().contains(" | "), "a snippet: {err}");
     }
 
     #[test]
