@@ -29,13 +29,7 @@ fn destroy_sends_little_more_than_one_request_per_object() {
 
     let run = stack.run_env(&["destroy", "--yes"], &[("ECHO_IAC_STATS", "1")]);
     run.assert_code(0);
-    let requests: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("echo-iac stats: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count:\n{run}"));
+    let requests = run.requests();
     eprintln!("destroy of {objects} objects sent {requests} requests");
     assert!(
         requests * 10 <= objects * 12 + FIXED * 10,

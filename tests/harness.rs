@@ -284,6 +284,16 @@ impl Run {
         self
     }
 
+    /// The API requests a run with `ECHO_IAC_STATS=1` reports sending.
+    pub fn requests(&self) -> u64 {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("echo-iac stats: "))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no request count:\n{self}"))
+    }
+
     pub fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(self.code, code, "unexpected exit code from {self}");
         self

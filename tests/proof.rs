@@ -51,14 +51,7 @@ fn verdict(stack: &TestStack, full: bool) -> (Vec<(String, Value)>, u64) {
         })
         .collect();
     steps.sort_by(|a, b| a.0.cmp(&b.0));
-    let requests = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("echo-iac stats: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count:\n{run}"));
-    (steps, requests)
+    (steps, run.requests())
 }
 
 fn kubectl_ok(args: &[&str]) {
