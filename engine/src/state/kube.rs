@@ -46,6 +46,9 @@ const PART_SIZE: usize = 768 * 1024;
 /// What the head's data may hold in all; older inline revisions are
 /// dropped from the history to stay under it.
 const HEAD_BUDGET: usize = 900 * 1024;
+/// The most a revision may decompress to: far above any stack's state
+/// (about 1 KB per object), far below what a machine running echo-iac has.
+const DOCUMENT_LIMIT: usize = 256 * 1024 * 1024;
 // Checked when compiling: parts and the head stay under the 1 MiB limit
 // on a Secret's data, with room for keys and the index.
 const _: () = {
@@ -1074,9 +1077,24 @@ fn decode_revision(
     // The index's size is only a hint: an edited index could ask for more
     // memory than there is, so no more than a head's worth is reserved.
     let mut document = Vec::with_capacity(revision.size.min(HEAD_BUDGET));
+    // A few kilobytes of gzip can expand to gigabytes, so reading stops one
+    // byte past the size the index gives (a document is written with its
+    // exact size) and past a bound no state reaches.
+    let limit = revision.size.min(DOCUMENT_LIMIT);
     GzDecoder::new(compressed)
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut document)
         .map_err(|e| corrupt(format!("it does not decompress: {e}")))?;
+    if document.len() > limit {
+        return Err(corrupt(format!(
+            "it decompresses to more than {limit} bytes{}",
+            if limit == revision.size {
+                ", the size the index gives"
+            } else {
+                ", more than any state holds"
+            }
+        )));
+    }
     let digest = hex(&Sha256::digest(&document));
     if digest != revision.sha256 {
         return Err(corrupt(format!(
@@ -1236,6 +1254,21 @@ mod tests {
         let state =
             decode_revision("r", "dev", &gzip(document), &revision(&sha256, usize::MAX)).unwrap();
         assert_eq!(state.serial, 1);
+    }
+
+    #[test]
+    fn a_revision_that_decompresses_past_its_size_stops_there() {
+        // 64 MiB of zeros compress to about 64 KiB.
+        let bomb = gzip(&vec![0u8; 64 * 1024 * 1024]);
+        assert!(bomb.len() < 128 * 1024);
+        let err = decode_revision("r", "dev", &bomb, &revision("ab", 100)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("decompresses to more than 100 bytes, the size the index gives"),
+            "{err}"
+        );
+        let err = decode_revision("r", "dev", &bomb, &revision("ab", usize::MAX)).unwrap_err();
+        assert!(err.to_string().contains("checksum does not match"), "{err}");
     }
 
     #[test]
