@@ -22,7 +22,7 @@ use super::sensitive;
 use crate::cluster::{Cluster, ClusterError};
 use crate::identity::Identity;
 use crate::protect::{self, Guard, Protections};
-use crate::state::State;
+use crate::state::{ResourceState, State};
 use crate::target::Targets;
 use crate::untracked::DeleteUntracked;
 
@@ -78,6 +78,7 @@ pub async fn plan_up(
     options: &PlanOptions,
 ) -> Result<Plan, EngineError> {
     let concurrency = options.concurrency.max(1);
+    let recorded = state.by_id();
     let declared: HashSet<&ResourceId> = desired.iter().map(|d| &d.id).collect();
     let pruned: Vec<&ResourceId> = deletion_order(state)
         .into_iter()
@@ -110,7 +111,7 @@ pub async fn plan_up(
     // (not readable) every object is dry-run.
     let proven = !options.full
         && desired.iter().any(|d| {
-            proof::allowed(&d.id) && state.resource(&d.id).is_some_and(|r| r.proof.is_some())
+            proof::allowed(&d.id) && recorded.get(&d.id).is_some_and(|r| r.proof.is_some())
         });
     let (live, environment) = futures::join!(
         Live::read(
@@ -161,6 +162,7 @@ pub async fn plan_up(
         local: &local,
         reshaped: &reshaped,
         environment: environment.as_ref(),
+        recorded: &recorded,
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
@@ -235,6 +237,7 @@ pub async fn plan_destroy(
     options: &DestroyPlanOptions,
 ) -> Result<Plan, EngineError> {
     let scope = Scope::new(options.targets.as_ref(), desired, state)?;
+    let recorded = state.by_id();
     let mut order = deletion_order(state);
     let live = Live::read(
         cluster,
@@ -281,6 +284,7 @@ pub async fn plan_destroy(
         local: &HashMap::new(),
         reshaped: &HashMap::new(),
         environment: None,
+        recorded: &recorded,
     };
     let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
         .buffered(options.concurrency.max(1))
@@ -393,29 +397,56 @@ pub(crate) fn deletion_order(state: &State) -> Vec<&ResourceId> {
 }
 
 fn recorded_deletion_order(state: &State) -> Vec<&ResourceId> {
-    let ids: Vec<&ResourceId> = state.resources.iter().map(|r| &r.id).collect();
-    let mut order: Vec<&ResourceId> = Vec::with_capacity(ids.len());
-    let mut placed: HashSet<&ResourceId> = HashSet::new();
-    // Kahn's algorithm on the reversed graph: an object can go once nothing
-    // left depends on it. Cycles cannot come from the program, but a
-    // hand-edited state could hold one, so whatever remains goes in order.
-    while order.len() < ids.len() {
+    let resources = &state.resources;
+    let position: HashMap<&ResourceId, usize> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&r.id, i))
+        .collect();
+    // What each object depends on, by position, each once.
+    let depends_on: Vec<Vec<usize>> = resources
+        .iter()
+        .map(|r| {
+            let mut on: Vec<usize> = r
+                .depends_on
+                .iter()
+                .filter_map(|id| position.get(id).copied())
+                .collect();
+            on.sort_unstable();
+            on.dedup();
+            on
+        })
+        .collect();
+    // How many objects not yet placed depend on each one.
+    let mut dependents = vec![0usize; resources.len()];
+    for on in &depends_on {
+        for &i in on {
+            dependents[i] += 1;
+        }
+    }
+    let mut placed = vec![false; resources.len()];
+    let mut order: Vec<&ResourceId> = Vec::with_capacity(resources.len());
+    // Kahn's algorithm on the reversed graph, in passes over the state's
+    // order so that the order stays the one a reader of the state expects:
+    // an object can go once nothing left depends on it. Cycles cannot come
+    // from the program, but a hand-edited state could hold one, so
+    // whatever remains goes in order.
+    while order.len() < resources.len() {
         let before = order.len();
-        for resource in &state.resources {
-            if placed.contains(&resource.id) {
+        for (i, resource) in resources.iter().enumerate() {
+            if placed[i] || dependents[i] > 0 {
                 continue;
             }
-            let needed = state.resources.iter().any(|other| {
-                !placed.contains(&other.id) && other.depends_on.contains(&resource.id)
-            });
-            if !needed {
-                placed.insert(&resource.id);
-                order.push(&resource.id);
+            placed[i] = true;
+            order.push(&resource.id);
+            for &j in &depends_on[i] {
+                dependents[j] -= 1;
             }
         }
         if order.len() == before {
-            for resource in &state.resources {
-                if placed.insert(&resource.id) {
+            for (i, resource) in resources.iter().enumerate() {
+                if !placed[i] {
+                    placed[i] = true;
                     order.push(&resource.id);
                 }
             }
@@ -463,9 +494,15 @@ struct Context<'a> {
     /// What the server's answers depend on now, when some object may be
     /// proven unchanged without a dry run.
     environment: Option<&'a Environment>,
+    /// The state's objects by id.
+    recorded: &'a HashMap<&'a ResourceId, &'a ResourceState>,
 }
 
 impl Context<'_> {
+    fn recorded(&self, id: &ResourceId) -> Option<&ResourceState> {
+        self.recorded.get(id).copied()
+    }
+
     async fn plan_desired(&self, desired: &DesiredResource) -> Result<Step, EngineError> {
         let kind = DefinedKind::of(&desired.id);
         if let Some(definition) = self.local.get(&kind) {
@@ -584,8 +621,7 @@ impl Context<'_> {
     /// [`crate::proof`]). Objects whose definition this plan reshapes are
     /// always dry-run: their defaults may change.
     fn proven_unchanged(&self, desired: &DesiredResource, raw_live: &Value) -> bool {
-        let (Some(environment), Some(record)) =
-            (self.environment, self.state.resource(&desired.id))
+        let (Some(environment), Some(record)) = (self.environment, self.recorded(&desired.id))
         else {
             return false;
         };
@@ -752,7 +788,7 @@ impl Context<'_> {
         };
         !declared.contains(id)
             && self.scope.includes(id)
-            && self.state.resource(id).is_some_and(|r| r.uid == uid)
+            && self.recorded(id).is_some_and(|r| r.uid == uid)
             && self.asked_by(Guard::Protect, id).is_none()
             && self.asked_by(Guard::Retain, id).is_none()
     }
@@ -950,7 +986,7 @@ impl Context<'_> {
         if step.op != Op::Same {
             return step;
         }
-        let Some(recorded) = self.state.resource(&desired.id) else {
+        let Some(recorded) = self.recorded(&desired.id) else {
             return step;
         };
         let changes = sensitive::unrecorded_changes(&desired.object, &recorded.applied);
@@ -969,7 +1005,7 @@ impl Context<'_> {
         id: &ResourceId,
         pruned: bool,
     ) -> Result<Option<Step>, EngineError> {
-        let recorded = self.state.resource(id);
+        let recorded = self.recorded(id);
         let live = self.live.get(id).cloned();
         if recorded.is_none() {
             // Left by an interrupted create, or labelled as this stack's
@@ -1030,7 +1066,7 @@ impl Context<'_> {
     /// This stack owns an object it recorded (same uid) or that carries its
     /// labels (created by a run that crashed before recording it).
     fn owns(&self, id: &ResourceId, live: &Value) -> bool {
-        if let Some(recorded) = self.state.resource(id)
+        if let Some(recorded) = self.recorded(id)
             && uid(live) == Some(recorded.uid.as_str())
         {
             return true;
@@ -1043,7 +1079,7 @@ impl Context<'_> {
     }
 
     fn recreated_reason(&self, id: &ResourceId) -> Option<String> {
-        self.state.resource(id).map(|_| {
+        self.recorded(id).map(|_| {
             format!(
                 "recorded in the state but missing from the cluster (deleted outside {})",
                 self.cluster.identity().name()

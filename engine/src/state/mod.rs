@@ -18,7 +18,7 @@ mod local;
 mod lock;
 mod locked;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -225,6 +225,13 @@ impl State {
     /// The record of `id`, if the stack manages it.
     pub fn resource(&self, id: &ResourceId) -> Option<&ResourceState> {
         self.resources.iter().find(|r| &r.id == id)
+    }
+
+    /// The recorded objects by id: [`State::resource`] searches the list,
+    /// which costs a stack of thousands a quadratic time when every object
+    /// looks itself up.
+    pub fn by_id(&self) -> HashMap<&ResourceId, &ResourceState> {
+        self.resources.iter().map(|r| (&r.id, r)).collect()
     }
 
     /// Replaces the entry with the same id in place, or appends, so the
