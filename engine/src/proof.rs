@@ -125,7 +125,7 @@ pub fn of_apply(
     Some(Proof {
         desired: digest(desired),
         fields: digest(fields),
-        values: digest(&project(fields, stored)),
+        values: digest_projection(fields, stored),
         environment: environment.0.clone(),
     })
 }
@@ -150,7 +150,7 @@ pub fn holds(
     };
     proof.fields == digest(fields)
         && proof.desired == digest(desired)
-        && proof.values == digest(&project(fields, live))
+        && proof.values == digest_projection(fields, live)
 }
 
 /// The field set of this field manager's `Apply` entry.
@@ -170,7 +170,9 @@ fn owned_fields<'a>(object: &'a Value, field_manager: &str) -> Option<&'a Value>
 /// The values of `object` at the fields of a `fieldsV1` set: `f:` names a
 /// field, `k:` a list element by its keys, `v:` a set element by value,
 /// `i:` a list element by index; a leaf takes the whole value. A field the
-/// set names and the object lacks is `null`.
+/// set names and the object lacks is `null`. The reference for
+/// [`digest_projection`], which writes the same without building it.
+#[cfg(test)]
 fn project(set: &Value, object: &Value) -> Value {
     let Some(members) = set.as_object() else {
         return Value::Null;
@@ -183,12 +185,17 @@ fn project(set: &Value, object: &Value) -> Value {
         let child = member(key, object);
         let value = match child {
             None => Value::Null,
-            Some(v) if sub.as_object().is_none_or(|m| m.keys().all(|k| k == ".")) => v.clone(),
+            Some(v) if is_leaf(sub) => v.clone(),
             Some(v) => project(sub, v),
         };
         out.insert(key.clone(), value);
     }
     Value::Object(out)
+}
+
+/// Whether a `fieldsV1` entry takes the whole value at its place.
+fn is_leaf(sub: &Value) -> bool {
+    sub.as_object().is_none_or(|m| m.keys().all(|k| k == "."))
 }
 
 fn member<'a>(key: &str, object: &'a Value) -> Option<&'a Value> {
@@ -212,48 +219,105 @@ fn member<'a>(key: &str, object: &'a Value) -> Option<&'a Value> {
 }
 
 /// A digest of a JSON value, the same whatever order its maps were built
-/// in.
+/// in: the SHA-256 of its canonical text, maps with their keys sorted.
 fn digest(value: &Value) -> String {
-    let mut text = String::new();
+    let mut text = Vec::new();
     canonical(value, &mut text);
-    digest_text(&text)
+    digest_bytes(&text)
+}
+
+/// The digest of the values of `object` at the fields of `set` (as
+/// [`digest`] of their projection would give), written straight from the
+/// object: a plan checks one per object it proves unchanged.
+fn digest_projection(set: &Value, object: &Value) -> String {
+    let mut text = Vec::new();
+    canonical_projection(set, object, &mut text);
+    digest_bytes(&text)
 }
 
 fn digest_text(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
+    digest_bytes(text.as_bytes())
+}
+
+fn digest_bytes(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-fn canonical(value: &Value, out: &mut String) {
+/// Writes `value` as JSON with every map's keys in order: the text a
+/// digest is taken of, so it must never change for a value that did not.
+fn canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            out.push(b'{');
+            for (i, (key, item)) in sorted(map).into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical(&map[key], out);
+                scalar(key, out);
+                out.push(b':');
+                canonical(item, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => scalar(other, out),
     }
+}
+
+/// Writes what [`canonical`] writes for the projection of `object` on
+/// `set` (see [`project`]).
+fn canonical_projection(set: &Value, object: &Value, out: &mut Vec<u8>) {
+    let Some(members) = set.as_object() else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    out.push(b'{');
+    let mut first = true;
+    for (key, sub) in sorted(members) {
+        if key == "." {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        scalar(key, out);
+        out.push(b':');
+        match member(key, object) {
+            None => out.extend_from_slice(b"null"),
+            Some(v) if is_leaf(sub) => canonical(v, out),
+            Some(v) => canonical_projection(sub, v, out),
+        }
+    }
+    out.push(b'}');
+}
+
+/// A map's entries by key. serde_json's maps keep their keys in order
+/// unless its `preserve_order` feature is on; only then is there sorting
+/// to do.
+fn sorted(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    entries
+}
+
+/// Writes a string, number, boolean or null as compact JSON.
+fn scalar<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, value).expect("writing JSON to memory cannot fail");
 }
 
 #[cfg(test)]
@@ -354,5 +418,32 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"d": 2, "c": 3}}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"a": {"c": 3, "d": 2}, "b": 1}"#).unwrap();
         assert_eq!(digest(&a), digest(&b));
+    }
+
+    #[test]
+    fn digests_of_recorded_proofs_stay_what_they_were() {
+        // States hold these digests: a change to the canonical text would
+        // make every recorded proof fail once, and every object be dry-run.
+        let value: Value =
+            serde_json::from_str(r#"{"b": [1.5, "x\"y", null, true], "a": {"d": 2, "c": 3}}"#)
+                .unwrap();
+        assert_eq!(
+            digest(&value),
+            "2a589e827793b140a66b27de0aa905e62c4b68766a76dadae24041603ea1de4a"
+        );
+    }
+
+    #[test]
+    fn a_projection_digests_as_the_projected_value_does() {
+        for live in [
+            stored(3, "echo-iac"),
+            stored(5, "echo-iac"),
+            json!({}),
+            json!([1]),
+        ] {
+            let set = &stored(3, "echo-iac")["metadata"]["managedFields"][0]["fieldsV1"];
+            assert_eq!(digest_projection(set, &live), digest(&project(set, &live)));
+            assert_eq!(digest_projection(&json!(1), &live), digest(&Value::Null));
+        }
     }
 }
