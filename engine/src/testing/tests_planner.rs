@@ -83,6 +83,35 @@ async fn an_applied_object_plans_as_same_and_is_not_applied_again() {
 }
 
 #[tokio::test]
+async fn an_object_the_state_proves_unchanged_is_planned_without_a_dry_run_unless_full() {
+    let stack = Stack::new();
+    let desired = [desired(deployment("ns", "web", 2), &[])];
+    stack.up(&desired).await;
+    assert!(stack.state().await.resources[0].proof.is_some());
+    let dry_runs = |fake: &FakeApi| {
+        let count = fake.requests().iter().filter(|r| r.dry_run()).count();
+        fake.clear_log();
+        count
+    };
+    stack.fake.clear_log();
+
+    let proven = stack.plan(&desired).await;
+    assert_eq!(ops(&proven), ["same Deployment ns/web"]);
+    assert_eq!(dry_runs(&stack.fake), 0);
+    let full = PlanOptions {
+        full: true,
+        ..PlanOptions::default()
+    };
+    let checked = stack.plan_with(&desired, full).await.unwrap();
+    assert_eq!(checked.steps, proven.steps);
+    assert_eq!(dry_runs(&stack.fake), 1);
+    // Another server version may default or validate otherwise.
+    stack.fake.set_version("v1.37.0");
+    assert_eq!(ops(&stack.plan(&desired).await), ["same Deployment ns/web"]);
+    assert_eq!(dry_runs(&stack.fake), 1);
+}
+
+#[tokio::test]
 async fn a_changed_field_plans_an_update_naming_the_field_with_old_and_new_values() {
     let stack = Stack::new();
     stack.up(&[desired(deployment("ns", "web", 3), &[])]).await;
