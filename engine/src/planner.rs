@@ -609,6 +609,7 @@ impl Context<'_> {
         {
             Ok(planned) => {
                 let step = self.compare(id, live, diff::normalize(&planned), blocker);
+                let step = self.check_recorded_uid(id, &raw_live, step);
                 self.check_recorded(desired, step)
             }
             Err(e) => self.plan_rejected_update(desired, live, blocker, e).await?,
@@ -997,6 +998,30 @@ impl Context<'_> {
                 "the cluster holds the declared value, but the state records another".to_string(),
             );
         }
+        step
+    }
+
+    /// An object recreated outside the stack under its labels (with
+    /// another uid than the state records) that the dry run finds
+    /// unchanged: it is applied again, which records its uid, as applying
+    /// any change to it would. Left with the old uid in the state, it would
+    /// be taken for someone else's by a later prune or destroy, and left
+    /// behind.
+    fn check_recorded_uid(&self, id: &ResourceId, raw_live: &Value, mut step: Step) -> Step {
+        if step.op != Op::Same || step.blocker.is_some() {
+            return step;
+        }
+        let Some(recorded) = self.recorded(id) else {
+            return step;
+        };
+        if uid(raw_live) == Some(recorded.uid.as_str()) {
+            return step;
+        }
+        step.op = Op::Update;
+        step.reason = Some(format!(
+            "the live object has another uid than the state records (it was recreated outside {}); applied again to record it",
+            self.cluster.identity().name()
+        ));
         step
     }
 

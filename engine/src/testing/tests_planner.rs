@@ -223,6 +223,45 @@ async fn a_pruned_object_that_was_recreated_outside_is_left_alone() {
 }
 
 #[tokio::test]
+async fn an_unchanged_object_recreated_outside_under_the_stacks_labels_is_recorded_again() {
+    let stack = Stack::new();
+    let web = cm("web", "v1");
+    let declared = [desired(web.clone(), &[])];
+    stack.up(&declared).await;
+    // Deleted and created again as it was, labels and all (a restore from
+    // a backup, or kubectl get, delete and create).
+    stack.fake.remove(&id_of(&web));
+    let again = stack.fake.insert(web.clone());
+
+    let plan = stack.plan(&declared).await;
+    assert_eq!(ops(&plan), ["update ConfigMap ns/web"]);
+    assert!(plan.steps[0].changes.is_empty(), "{:?}", plan.steps[0]);
+    assert!(
+        plan.steps[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("recreated outside shop-iac"),
+        "{:?}",
+        plan.steps[0].reason
+    );
+    let (_, result) = stack.apply(&plan, &declared).await;
+    result.unwrap();
+    assert_eq!(
+        stack.state().await.resources[0].uid,
+        again["metadata"]["uid"].as_str().unwrap()
+    );
+    assert_eq!(ops(&stack.plan(&declared).await), ["same ConfigMap ns/web"]);
+    // It is the stack's again: once no longer declared, it is deleted.
+    let plan = stack.plan(&[]).await;
+    assert_eq!(ops(&plan), ["delete ConfigMap ns/web"]);
+    assert_eq!(
+        plan.steps[0].reason.as_deref(),
+        Some("no longer declared by the stack")
+    );
+}
+
+#[tokio::test]
 async fn a_pruned_object_already_gone_is_dropped_from_the_state() {
     let stack = Stack::new();
     let old = cm("old", "v1");
