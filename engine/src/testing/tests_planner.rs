@@ -691,6 +691,40 @@ async fn destroy_after_a_lost_state_deletes_the_untracked_objects_the_program_de
 }
 
 #[tokio::test]
+async fn destroy_deletes_an_untracked_object_after_the_recorded_ones_that_depend_on_it() {
+    let stack = Stack::new();
+    let config = cm("web", "v1");
+    let deploy = deployment("ns", "web", 1);
+    let all = [
+        desired(config.clone(), &[]),
+        desired(deploy.clone(), &[&config]),
+    ];
+    stack.up(&all).await;
+    // The ConfigMap was deleted outside, dropped from the state by a
+    // refresh, then restored with its labels: untracked, while the
+    // Deployment's record still depends on it.
+    let mut state = stack.state().await;
+    state.remove_resource(&id_of(&config));
+    stack.set_state(state).await;
+
+    let plan = stack.plan_destroy(&all).await;
+    assert_eq!(
+        ops(&plan),
+        ["delete Deployment ns/web", "delete ConfigMap ns/web"]
+    );
+    let (events, result) = stack.apply(&plan, &all).await;
+    result.unwrap();
+    let started: Vec<&String> = events.iter().filter(|e| e.starts_with("started")).collect();
+    assert_eq!(
+        started,
+        [
+            "started delete Deployment ns/web",
+            "started delete ConfigMap ns/web"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_namespace_holding_an_untracked_object_left_in_place_is_kept() {
     let stack = Stack::new();
     let mut ns = namespace("app");
