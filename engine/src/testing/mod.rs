@@ -94,6 +94,8 @@ mod tests_planner;
 #[cfg(test)]
 mod tests_planner_props;
 #[cfg(test)]
+mod tests_proof_props;
+#[cfg(test)]
 mod tests_protect;
 #[cfg(test)]
 mod tests_ready;
