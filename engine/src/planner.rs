@@ -261,13 +261,30 @@ pub async fn plan_destroy(
         .into_iter()
         .filter(|u| scope.includes(&u.id))
         .collect();
-    // Everything lives in a namespace, so untracked namespaces go last.
+    // Everything lives in a namespace, so untracked namespaces go last;
+    // the other untracked objects first, but after the recorded objects
+    // that depend on them (and, when declared, before what the program
+    // says they depend on): the order the deletes are carried out in.
     let (namespaces, others): (Vec<&Untracked>, Vec<&Untracked>) =
         deleted.iter().partition(|u| u.id.kind == "Namespace");
-    let mut with_untracked: Vec<&ResourceId> = others.iter().map(|u| &u.id).collect();
-    with_untracked.append(&mut order);
-    with_untracked.extend(namespaces.iter().map(|u| &u.id));
-    let order = with_untracked;
+    let declared_deps: HashMap<&ResourceId, &[ResourceId]> = desired
+        .iter()
+        .map(|d| (&d.id, d.depends_on.as_slice()))
+        .collect();
+    let entries: Vec<(&ResourceId, &[ResourceId])> = others
+        .iter()
+        .map(|u| &u.id)
+        .chain(order)
+        .map(|id| {
+            let depends_on = match recorded.get(id) {
+                Some(record) => record.depends_on.as_slice(),
+                None => declared_deps.get(id).copied().unwrap_or_default(),
+            };
+            (id, depends_on)
+        })
+        .collect();
+    let mut order = dependents_first(&entries);
+    order.extend(namespaces.iter().map(|u| &u.id));
     let plan_options = PlanOptions::default();
     let ctx = Context {
         cluster,
@@ -390,25 +407,32 @@ pub(crate) fn deletion_order(state: &State) -> Vec<&ResourceId> {
     let (namespaces, others): (Vec<&ResourceId>, Vec<&ResourceId>) = unrecorded
         .into_iter()
         .partition(|id| id.kind == "Namespace");
+    let recorded: Vec<(&ResourceId, &[ResourceId])> = state
+        .resources
+        .iter()
+        .map(|r| (&r.id, r.depends_on.as_slice()))
+        .collect();
     let mut order = others;
-    order.extend(recorded_deletion_order(state));
+    order.extend(dependents_first(&recorded));
     order.extend(namespaces);
     order
 }
 
-fn recorded_deletion_order(state: &State) -> Vec<&ResourceId> {
-    let resources = &state.resources;
-    let position: HashMap<&ResourceId, usize> = resources
+/// The objects of `entries`, each given with what it depends on, ordered
+/// so that every object comes before the objects it depends on, and
+/// otherwise in the order given. Dependencies outside `entries` do not
+/// count.
+fn dependents_first<'a>(entries: &[(&'a ResourceId, &[ResourceId])]) -> Vec<&'a ResourceId> {
+    let position: HashMap<&ResourceId, usize> = entries
         .iter()
         .enumerate()
-        .map(|(i, r)| (&r.id, i))
+        .map(|(i, (id, _))| (*id, i))
         .collect();
     // What each object depends on, by position, each once.
-    let depends_on: Vec<Vec<usize>> = resources
+    let depends_on: Vec<Vec<usize>> = entries
         .iter()
-        .map(|r| {
-            let mut on: Vec<usize> = r
-                .depends_on
+        .map(|(_, depends_on)| {
+            let mut on: Vec<usize> = depends_on
                 .iter()
                 .filter_map(|id| position.get(id).copied())
                 .collect();
@@ -418,36 +442,36 @@ fn recorded_deletion_order(state: &State) -> Vec<&ResourceId> {
         })
         .collect();
     // How many objects not yet placed depend on each one.
-    let mut dependents = vec![0usize; resources.len()];
+    let mut dependents = vec![0usize; entries.len()];
     for on in &depends_on {
         for &i in on {
             dependents[i] += 1;
         }
     }
-    let mut placed = vec![false; resources.len()];
-    let mut order: Vec<&ResourceId> = Vec::with_capacity(resources.len());
-    // Kahn's algorithm on the reversed graph, in passes over the state's
-    // order so that the order stays the one a reader of the state expects:
+    let mut placed = vec![false; entries.len()];
+    let mut order: Vec<&ResourceId> = Vec::with_capacity(entries.len());
+    // Kahn's algorithm on the reversed graph, in passes over the given
+    // order (the state's) so that it stays the one a reader expects:
     // an object can go once nothing left depends on it. Cycles cannot come
     // from the program, but a hand-edited state could hold one, so
     // whatever remains goes in order.
-    while order.len() < resources.len() {
+    while order.len() < entries.len() {
         let before = order.len();
-        for (i, resource) in resources.iter().enumerate() {
+        for (i, (id, _)) in entries.iter().enumerate() {
             if placed[i] || dependents[i] > 0 {
                 continue;
             }
             placed[i] = true;
-            order.push(&resource.id);
+            order.push(*id);
             for &j in &depends_on[i] {
                 dependents[j] -= 1;
             }
         }
         if order.len() == before {
-            for (i, resource) in resources.iter().enumerate() {
+            for (i, (id, _)) in entries.iter().enumerate() {
                 if !placed[i] {
                     placed[i] = true;
-                    order.push(&resource.id);
+                    order.push(*id);
                 }
             }
         }
@@ -609,6 +633,7 @@ impl Context<'_> {
         {
             Ok(planned) => {
                 let step = self.compare(id, live, diff::normalize(&planned), blocker);
+                let step = self.check_recorded_uid(id, &raw_live, step);
                 self.check_recorded(desired, step)
             }
             Err(e) => self.plan_rejected_update(desired, live, blocker, e).await?,
@@ -997,6 +1022,30 @@ impl Context<'_> {
                 "the cluster holds the declared value, but the state records another".to_string(),
             );
         }
+        step
+    }
+
+    /// An object recreated outside the stack under its labels (with
+    /// another uid than the state records) that the dry run finds
+    /// unchanged: it is applied again, which records its uid, as applying
+    /// any change to it would. Left with the old uid in the state, it would
+    /// be taken for someone else's by a later prune or destroy, and left
+    /// behind.
+    fn check_recorded_uid(&self, id: &ResourceId, raw_live: &Value, mut step: Step) -> Step {
+        if step.op != Op::Same || step.blocker.is_some() {
+            return step;
+        }
+        let Some(recorded) = self.recorded(id) else {
+            return step;
+        };
+        if uid(raw_live) == Some(recorded.uid.as_str()) {
+            return step;
+        }
+        step.op = Op::Update;
+        step.reason = Some(format!(
+            "the live object has another uid than the state records (it was recreated outside {}); applied again to record it",
+            self.cluster.identity().name()
+        ));
         step
     }
 

@@ -312,3 +312,14 @@ async fn each_cluster_counts_its_own_requests_retries_included() {
     drop(one);
     assert_eq!(counter.get(), 3, "the count outlives the cluster");
 }
+
+#[tokio::test]
+async fn the_version_is_served_as_a_real_server_gives_it_and_can_change() {
+    let fake = FakeApi::new();
+    let cluster = fake.cluster(identity());
+    assert_eq!(cluster.server_version().await.unwrap(), "v1.36.0");
+    fake.set_version("v1.36.1");
+    assert_eq!(cluster.server_version().await.unwrap(), "v1.36.1");
+    let info = fake.client().apiserver_version().await.unwrap();
+    assert_eq!((info.major.as_str(), info.minor.as_str()), ("1", "36"));
+}

@@ -168,12 +168,107 @@ impl<S: StateStore> StateStore for Recorder<S> {
     }
 }
 
+/// A state store that keeps the state's document in memory, for tests
+/// that set up hundreds of stacks, where the file store's two syncs of the
+/// disk per write would be most of their time. Each write is encoded and
+/// each load read back as any store does, and refused as the file store's
+/// is when the stored serial is ahead; only the lock is a file.
+pub struct MemoryStore {
+    document: Mutex<Option<Vec<u8>>>,
+    locks: LocalStore,
+}
+
+impl MemoryStore {
+    /// A store whose lock file is in `dir`.
+    pub fn new(dir: &std::path::Path) -> Self {
+        MemoryStore {
+            document: Mutex::new(None),
+            locks: LocalStore::new(dir.to_path_buf(), STACK, &identity()),
+        }
+    }
+
+    fn write(&self, state: &mut State, check_serial: bool) -> Result<(), StateError> {
+        let mut document = self.document.lock().expect("never poisoned");
+        if check_serial && let Some(bytes) = &*document {
+            let stored = crate::state::parse_document(&self.location(), bytes, STACK)?;
+            if stored.serial > state.serial {
+                return Err(StateError::Conflict {
+                    location: self.location(),
+                    on_disk: stored.serial,
+                    loaded: state.serial,
+                });
+            }
+        }
+        let before = crate::state::stamp(state, None, &self.location())?;
+        match crate::state::encode_document(state) {
+            Ok(bytes) => {
+                *document = Some(bytes);
+                Ok(())
+            }
+            Err(e) => {
+                before.restore(state);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for MemoryStore {
+    async fn load(&self) -> Result<State, StateError> {
+        match &*self.document.lock().expect("never poisoned") {
+            Some(bytes) => crate::state::parse_document(&self.location(), bytes, STACK),
+            None => Ok(State::empty(STACK)),
+        }
+    }
+
+    async fn save(&self, state: &mut State, _: WritePermit) -> Result<(), StateError> {
+        self.write(state, true)
+    }
+
+    async fn restore(&self, state: &mut State, _: WritePermit) -> Result<(), StateError> {
+        self.write(state, false)
+    }
+
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
+        self.locks.lock(command, wait).await
+    }
+
+    /// Only the current revision: no history is kept.
+    async fn history(&self) -> Result<Vec<Revision>, StateError> {
+        let state = self.load().await?;
+        Ok(vec![Revision::of(&state, None)])
+    }
+
+    async fn revision(&self, serial: u64) -> Result<State, StateError> {
+        let state = self.load().await?;
+        if state.serial == serial {
+            return Ok(state);
+        }
+        Err(StateError::io(
+            "read",
+            std::path::Path::new("memory"),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no history is kept"),
+        ))
+    }
+
+    async fn remove(&self, lock: StateLock) -> Result<Vec<String>, StateError> {
+        *self.document.lock().expect("never poisoned") = None;
+        self.locks.remove(lock).await
+    }
+
+    fn location(&self) -> String {
+        "memory".to_string()
+    }
+}
+
 /// A stack under test: the fake cluster, holding namespace `ns`, and a
-/// file state in a temporary folder whose writes are recorded.
-pub struct Stack {
+/// state whose writes are recorded: a file state in a temporary folder,
+/// or (`Stack::in_memory`) a [`MemoryStore`].
+pub struct Stack<S = LocalStore> {
     pub fake: FakeApi,
     pub cluster: Cluster,
-    pub store: Recorder<LocalStore>,
+    pub store: Recorder<S>,
     pub(super) _dir: tempfile::TempDir,
 }
 
@@ -188,13 +283,22 @@ impl Default for Stack {
 
 impl Stack {
     pub fn new() -> Self {
+        Stack::with_store(|dir| LocalStore::new(dir.to_path_buf(), STACK, &identity()))
+    }
+}
+
+impl Stack<MemoryStore> {
+    pub fn in_memory() -> Self {
+        Stack::with_store(MemoryStore::new)
+    }
+}
+
+impl<S: StateStore> Stack<S> {
+    fn with_store(store: impl FnOnce(&std::path::Path) -> S) -> Self {
         let fake = FakeApi::new();
         fake.insert(namespace("ns"));
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = Recorder::new(
-            LocalStore::new(dir.path().to_path_buf(), STACK, &identity()),
-            &fake,
-        );
+        let store = Recorder::new(store(dir.path()), &fake);
         Stack {
             cluster: fake.cluster(identity()),
             fake,

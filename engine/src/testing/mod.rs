@@ -57,6 +57,19 @@ pub(crate) fn proptest_config() -> proptest::test_runner::Config {
     }
     config
 }
+
+/// Runs a property test's case to its end on a runtime of its own, whose
+/// paused time steps over the waits for deleted objects.
+#[cfg(test)]
+pub(crate) fn block_on_paused<T>(case: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+        .block_on(case)
+}
+
 #[cfg(test)]
 use fixtures::*;
 
@@ -78,6 +91,10 @@ mod tests_operation;
 mod tests_outage;
 #[cfg(test)]
 mod tests_planner;
+#[cfg(test)]
+mod tests_planner_props;
+#[cfg(test)]
+mod tests_proof_props;
 #[cfg(test)]
 mod tests_protect;
 #[cfg(test)]

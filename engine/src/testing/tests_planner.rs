@@ -83,6 +83,35 @@ async fn an_applied_object_plans_as_same_and_is_not_applied_again() {
 }
 
 #[tokio::test]
+async fn an_object_the_state_proves_unchanged_is_planned_without_a_dry_run_unless_full() {
+    let stack = Stack::new();
+    let desired = [desired(deployment("ns", "web", 2), &[])];
+    stack.up(&desired).await;
+    assert!(stack.state().await.resources[0].proof.is_some());
+    let dry_runs = |fake: &FakeApi| {
+        let count = fake.requests().iter().filter(|r| r.dry_run()).count();
+        fake.clear_log();
+        count
+    };
+    stack.fake.clear_log();
+
+    let proven = stack.plan(&desired).await;
+    assert_eq!(ops(&proven), ["same Deployment ns/web"]);
+    assert_eq!(dry_runs(&stack.fake), 0);
+    let full = PlanOptions {
+        full: true,
+        ..PlanOptions::default()
+    };
+    let checked = stack.plan_with(&desired, full).await.unwrap();
+    assert_eq!(checked.steps, proven.steps);
+    assert_eq!(dry_runs(&stack.fake), 1);
+    // Another server version may default or validate otherwise.
+    stack.fake.set_version("v1.37.0");
+    assert_eq!(ops(&stack.plan(&desired).await), ["same Deployment ns/web"]);
+    assert_eq!(dry_runs(&stack.fake), 1);
+}
+
+#[tokio::test]
 async fn a_changed_field_plans_an_update_naming_the_field_with_old_and_new_values() {
     let stack = Stack::new();
     stack.up(&[desired(deployment("ns", "web", 3), &[])]).await;
@@ -191,6 +220,45 @@ async fn a_pruned_object_that_was_recreated_outside_is_left_alone() {
         "{events:?}"
     );
     assert!(stack.state().await.resources.is_empty());
+}
+
+#[tokio::test]
+async fn an_unchanged_object_recreated_outside_under_the_stacks_labels_is_recorded_again() {
+    let stack = Stack::new();
+    let web = cm("web", "v1");
+    let declared = [desired(web.clone(), &[])];
+    stack.up(&declared).await;
+    // Deleted and created again as it was, labels and all (a restore from
+    // a backup, or kubectl get, delete and create).
+    stack.fake.remove(&id_of(&web));
+    let again = stack.fake.insert(web.clone());
+
+    let plan = stack.plan(&declared).await;
+    assert_eq!(ops(&plan), ["update ConfigMap ns/web"]);
+    assert!(plan.steps[0].changes.is_empty(), "{:?}", plan.steps[0]);
+    assert!(
+        plan.steps[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("recreated outside shop-iac"),
+        "{:?}",
+        plan.steps[0].reason
+    );
+    let (_, result) = stack.apply(&plan, &declared).await;
+    result.unwrap();
+    assert_eq!(
+        stack.state().await.resources[0].uid,
+        again["metadata"]["uid"].as_str().unwrap()
+    );
+    assert_eq!(ops(&stack.plan(&declared).await), ["same ConfigMap ns/web"]);
+    // It is the stack's again: once no longer declared, it is deleted.
+    let plan = stack.plan(&[]).await;
+    assert_eq!(ops(&plan), ["delete ConfigMap ns/web"]);
+    assert_eq!(
+        plan.steps[0].reason.as_deref(),
+        Some("no longer declared by the stack")
+    );
 }
 
 #[tokio::test]
@@ -620,6 +688,40 @@ async fn destroy_after_a_lost_state_deletes_the_untracked_objects_the_program_de
     result.unwrap();
     assert!(stack.fake.get(&id_of(&config)).is_none());
     assert!(stack.fake.get(&id_of(&deploy)).is_none());
+}
+
+#[tokio::test]
+async fn destroy_deletes_an_untracked_object_after_the_recorded_ones_that_depend_on_it() {
+    let stack = Stack::new();
+    let config = cm("web", "v1");
+    let deploy = deployment("ns", "web", 1);
+    let all = [
+        desired(config.clone(), &[]),
+        desired(deploy.clone(), &[&config]),
+    ];
+    stack.up(&all).await;
+    // The ConfigMap was deleted outside, dropped from the state by a
+    // refresh, then restored with its labels: untracked, while the
+    // Deployment's record still depends on it.
+    let mut state = stack.state().await;
+    state.remove_resource(&id_of(&config));
+    stack.set_state(state).await;
+
+    let plan = stack.plan_destroy(&all).await;
+    assert_eq!(
+        ops(&plan),
+        ["delete Deployment ns/web", "delete ConfigMap ns/web"]
+    );
+    let (events, result) = stack.apply(&plan, &all).await;
+    result.unwrap();
+    let started: Vec<&String> = events.iter().filter(|e| e.starts_with("started")).collect();
+    assert_eq!(
+        started,
+        [
+            "started delete Deployment ns/web",
+            "started delete ConfigMap ns/web"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -138,7 +138,12 @@ struct Inner {
     faults: Vec<Fault>,
     /// Fields that may not change once set, by kind.
     immutable: Vec<(String, Vec<Seg>)>,
+    /// The version `/version` names (`gitVersion`).
+    version: String,
 }
+
+/// The version a new server answers `/version` with.
+const DEFAULT_VERSION: &str = "v1.36.0";
 
 /// Objects are keyed by kind (its `resource`), namespace and name.
 type Key = (&'static str, Option<String>, String);
@@ -163,6 +168,7 @@ impl FakeApi {
             inner: Arc::new(Mutex::new(Inner {
                 kinds: built_in_kinds().to_vec(),
                 next_version: 1,
+                version: DEFAULT_VERSION.to_string(),
                 ..Inner::default()
             })),
         };
@@ -196,6 +202,12 @@ impl FakeApi {
     pub fn add_kind(&self, api_version: &str, kind: &str, plural: &str, namespaced: bool) {
         let kind = Kind::leak(api_version, kind, plural, namespaced);
         self.lock().kinds.push(kind);
+    }
+
+    /// Makes `/version` name `git_version` (e.g. `v1.36.1`), as a server
+    /// upgraded in place would.
+    pub fn set_version(&self, git_version: &str) {
+        self.lock().version = git_version.to_string();
     }
 
     /// Makes `path` (dotted, e.g. `spec.selector`) of `kind` immutable.
@@ -516,6 +528,23 @@ impl Inner {
         })
     }
 
+    /// `/version`'s answer: the build of the server, as a real one gives it.
+    fn version_info(&self) -> Value {
+        let mut parts = self.version.trim_start_matches('v').split('.');
+        let (major, minor) = (parts.next(), parts.next());
+        json!({
+            "major": major.unwrap_or_default(),
+            "minor": minor.unwrap_or_default(),
+            "gitVersion": self.version,
+            "gitCommit": "0000000000000000000000000000000000000000",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "go1.25.0",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        })
+    }
+
     fn bump(&mut self) -> String {
         self.next_version += 1;
         self.next_version.to_string()
@@ -526,6 +555,9 @@ impl Inner {
             && let Some(document) = self.discovery(&request.path)
         {
             return Ok((200, document));
+        }
+        if request.verb == Verb::List && request.path.trim_end_matches('/') == "/version" {
+            return Ok((200, self.version_info()));
         }
         let Some(route) = route else {
             return Err(status(
