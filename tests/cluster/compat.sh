@@ -40,7 +40,8 @@ groups=(
 versions=()
 for arg in "$@"; do
   for want in ${arg//,/ }; do
-    versions+=("$(k8s_resolve "$want")")
+    version=$(k8s_resolve "$want") || exit 1
+    versions+=("$version")
   done
 done
 if [ ${#versions[@]} -eq 0 ]; then
