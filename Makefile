@@ -17,13 +17,14 @@ CARGO ?= cargo
 CARGO_FLAGS ?=
 TEST_ARGS ?=
 
-.PHONY: help cluster cluster-node cluster-build cluster-down test demo bench fuzz fmt lint
+.PHONY: help cluster cluster-node cluster-build cluster-down test compat demo bench fuzz fmt lint
 
 help:
 	@echo "make cluster        build (once, cached) and start the local control plane"
 	@echo "make cluster-node   also start a real node (kubelet, containerd; root): node ports, cluster DNS, LoadBalancer addresses"
 	@echo "make cluster-down   stop it (and the real node) and remove its data"
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
+	@echo "make compat         run the compatibility tests on each Kubernetes release 1.33-1.37, or COMPAT_VERSIONS=1.35 (docs/compat.md)"
 	@echo "make demo           start both, deploy the local stack on the real node and curl it"
 	@echo "make bench          compare echo-iac with kubectl and Pulumi on the local control plane (bench/README.md)"
 	@echo "make fuzz           run every fuzz target FUZZ_SECONDS (default 60) each, on nightly (docs/reliability.md)"
@@ -45,6 +46,13 @@ cluster-down:
 # name filter or other `cargo test` options given to every step.
 test:
 	CARGO=$(CARGO) tests/cluster/with-cluster.sh tests/cluster/suite.sh $(CARGO_FLAGS) $(TEST_ARGS)
+
+# Each Kubernetes release in versions.env on a control plane of its own, or
+# those COMPAT_VERSIONS names (e.g. COMPAT_VERSIONS=1.35 or "1.33 1.37"); see
+# tests/cluster/compat.sh. Not part of `make test`.
+COMPAT_VERSIONS ?=
+compat:
+	CARGO="$(CARGO)" CARGO_FLAGS="$(CARGO_FLAGS)" tests/cluster/compat.sh $(COMPAT_VERSIONS)
 
 demo: cluster cluster-node
 	tests/cluster/node-demo.sh $(CARGO) run $(CARGO_FLAGS) --release --

@@ -3,14 +3,20 @@
 # proxy, once per version: they are cached outside the repository under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/echo-iac/cluster/<component>-<version>/ and
 # only rebuilt when missing. Prints the folder of each component's binaries.
+# Kubernetes is K8S_VERSION, or the release ECHO_IAC_CLUSTER_K8S_VERSION names
+# (see k8s-version.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
+# shellcheck source=k8s-version.sh
+. "$here/k8s-version.sh"
 export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -trimpath" CGO_ENABLED=0
 cache=${ECHO_IAC_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/echo-iac/cluster}
 
-k8s_dir="$cache/kubernetes-$K8S_VERSION"
+k8s_version=$(k8s_version_wanted)
+k8s_module=$(k8s_module_dir "$k8s_version")
+k8s_dir="$cache/kubernetes-$k8s_version"
 etcd_dir="$cache/etcd-$ETCD_VERSION"
 kwok_dir="$cache/kwok-$KWOK_VERSION"
 coredns_dir="$cache/coredns-$COREDNS_VERSION"
@@ -41,6 +47,14 @@ all_built() {
   done
 }
 if all_built; then print_dirs; exit 0; fi
+
+# The pins must be those of this release: a folder left from another one
+# would build that instead, into this release's cache folder.
+if ! grep -Eq "^(require |\s+)k8s\.io/kubernetes ${k8s_version//./\\.}( |$)" "$k8s_module/go.mod" 2>/dev/null; then
+  echo "Kubernetes $k8s_version has no Go module pins in ${k8s_module#"$here"/}/go.mod;" \
+    "run tests/cluster/gen-modules.sh $k8s_version" >&2
+  exit 1
+fi
 
 # One build at a time per cache (two `make cluster` at once would otherwise
 # compile everything twice); the second waits, then finds the binaries built.
@@ -74,19 +88,19 @@ build() {
 
 # The version stamps upstream's hack/lib/version.sh sets, so that /version
 # and `kubectl version` report the real release.
-k8s_commit=$(cd "$here/k8s" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
+k8s_commit=$(cd "$k8s_module" && go mod download -json "k8s.io/kubernetes@$k8s_version" \
   | sed -n 's/.*"Hash": "\([0-9a-f]\{40\}\)".*/\1/p' | sed -n 1p)
-minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+minor=$(k8s_minor "$k8s_version")
 k8s_ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  k8s_ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  k8s_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   k8s_ldflags+=" -X $pkg.gitCommit=${k8s_commit:-unknown} -X $pkg.gitTreeState=clean"
   k8s_ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 
 build "$here/etcd" "$etcd_dir" "-s -w" echo-iac.local/cluster/etcd
 build "$here/kwok" "$kwok_dir" "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
-build "$here/k8s" "$k8s_dir" "$k8s_ldflags" "${k8s_cmds[@]/#/k8s.io/kubernetes/cmd/}"
+build "$k8s_module" "$k8s_dir" "$k8s_ldflags" "${k8s_cmds[@]/#/k8s.io/kubernetes/cmd/}"
 if [ "$node" = 1 ]; then
   # CoreDNS's main package is its module's root, with every in-tree plugin.
   build "$here/coredns" "$coredns_dir" "-s -w" github.com/coredns/coredns

@@ -5,10 +5,17 @@
 # build.sh). Writes .cluster/kubeconfig (context echo-iac-local); logs go to
 # .cluster/logs/, pids to .cluster/pids/, etcd data and certificates to
 # .cluster/. Does nothing when the cluster is already up. Stop it with down.sh.
+# Runs Kubernetes K8S_VERSION, or the release ECHO_IAC_CLUSTER_K8S_VERSION
+# names (see k8s-version.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
+# shellcheck source=versions.env
+. "$here/versions.env"
+# shellcheck source=k8s-version.sh
+. "$here/k8s-version.sh"
+k8s_version=$(k8s_version_wanted)
 
 start_time=$(date +%s.%N)
 say() { echo "cluster: $*" >&2; }
@@ -17,6 +24,14 @@ elapsed() { awk -v s="$start_time" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1fs"
 lock
 
 if running; then
+  # The API server's executable lies in its release's cache folder.
+  running_exe=$(cut -d' ' -f2- "$pid_dir/kube-apiserver.pid")
+  running_version=$(sed -n 's|.*/kubernetes-\([^/]*\)/kube-apiserver$|\1|p' <<<"$running_exe")
+  if [ "$running_version" != "$k8s_version" ]; then
+    say "already running Kubernetes ${running_version:-from $running_exe}, not $k8s_version;" \
+      "stop it first with tests/cluster/down.sh (and the same ECHO_IAC_CLUSTER_DIR)"
+    exit 1
+  fi
   say "already running (kubeconfig: $kubeconfig); nothing to do"
   exit 0
 fi
@@ -214,7 +229,7 @@ status:
     || fail nodes "could not register the fake nodes"
 }
 
-say "starting (binaries: $k8s_bin)"
+say "starting Kubernetes $k8s_version (binaries: $k8s_bin)"
 make_pki
 write_kubeconfig
 
@@ -279,16 +294,22 @@ say "kube-apiserver ready ($(elapsed))"
 # shellcheck disable=SC2054  # the commas separate paths within one flag
 common=(--kubeconfig="$kubeconfig" --bind-address=127.0.0.1
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --profiling=false)
-# The StaleControllerConsistency* gates (beta, on by default in 1.36) make
+# The StaleControllerConsistency* gates (beta, on by default since 1.36) make
 # a workload controller wait until its informer has seen its own last write.
 # After an API server restart (the disruptive tests make one) the ReplicaSet
 # informer was seen stuck behind that write for minutes, so the controller
 # refused every sync and rollouts stopped: the test cluster runs without them.
-stale_gates=StaleControllerConsistencyReplicaSet=false,StaleControllerConsistencyDaemonSet=false
-stale_gates+=,StaleControllerConsistencyJob=false,StaleControllerConsistencyStatefulSet=false
+# Earlier releases do not have them, and the controller-manager refuses to
+# start with a gate it does not know (or one locked on), so only those its
+# --help lists are set.
+stale_gates=$("$k8s_bin/kube-controller-manager" --help 2>/dev/null \
+  | grep -oE 'StaleControllerConsistency(ReplicaSet|DaemonSet|Job|StatefulSet)=true\|false' \
+  | sed 's/=.*/=false/' | sort -u | paste -sd,) || true
+gates=()
+[ -n "$stale_gates" ] && gates=(--feature-gates="$stale_gates")
 start kube-controller-manager "$k8s_bin/kube-controller-manager" "${common[@]}" \
   --secure-port="$controller_manager_port" \
-  --feature-gates="$stale_gates" \
+  "${gates[@]}" \
   --leader-elect=false \
   --root-ca-file="$pki_dir/ca.crt" \
   --service-account-private-key-file="$pki_dir/sa.key" \
