@@ -655,14 +655,21 @@ impl Cluster {
         // kind's thousands of objects as one response; each page is slimmed
         // before the next is read.
         loop {
-            let page = self
-                .retry("list", &target, || async { api.list(&params).await })
+            // Read as plain JSON: kube's typed list buffers every page whole
+            // a second time (its type fields are flattened), and its items
+            // would then be turned into JSON a third.
+            let page: ListPage = self
+                .retry("list", &target, || async {
+                    let request = kube::core::Request::new(api.resource_url())
+                        .list(&params)
+                        .map_err(kube::Error::BuildRequest)?;
+                    self.client.request::<ListPage>(request).await
+                })
                 .await?;
-            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+            let next = page.metadata.continue_.filter(|c| !c.is_empty());
             // List items come without apiVersion and kind; put them back so
             // a listed object compares equal to the same object read by name.
-            objects.extend(page.items.into_iter().map(|item| {
-                let mut object = to_json(item);
+            objects.extend(page.items.into_iter().map(|mut object| {
                 object["apiVersion"] = Value::String(api_version.to_string());
                 object["kind"] = Value::String(kind.to_string());
                 slim_managed_fields(&mut object, self.identity.field_manager());
@@ -1022,6 +1029,22 @@ fn slim_managed_fields(object: &mut Value, field_manager: &str) {
             }
         }
     }
+}
+
+/// One page of a list, as the API server sends it.
+#[derive(serde::Deserialize)]
+struct ListPage {
+    #[serde(default)]
+    metadata: ListPageMeta,
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+/// Of a list page's metadata, what reads the next page.
+#[derive(Default, serde::Deserialize)]
+struct ListPageMeta {
+    #[serde(rename = "continue", default)]
+    continue_: Option<String>,
 }
 
 fn to_json(object: DynamicObject) -> Value {
