@@ -13,6 +13,12 @@ use crate::sensitive;
 /// reported as such rather than as corrupt because of fields this release
 /// does not know. A corrupt document comes back without a last good copy:
 /// the backend knows where to look for one.
+/// A state document's schema version, whatever else it holds.
+#[derive(serde::Deserialize)]
+struct VersionOnly {
+    version: Option<Value>,
+}
+
 pub(crate) fn parse(location: &str, bytes: &[u8], stack: &str) -> Result<State, StateError> {
     let corrupt = |reason: String| StateError::Corrupt {
         location: location.to_string(),
@@ -23,8 +29,14 @@ pub(crate) fn parse(location: &str, bytes: &[u8], stack: &str) -> Result<State, 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt("the document is empty".to_string()));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if let Some(found) = value.get("version").and_then(Value::as_u64)
+    // The version first, alone (the rest is skipped, not built), so that a
+    // newer document is refused for what it is rather than for a field
+    // this version does not know.
+    // A document that is not even that gets the full parse's error below.
+    let version = serde_json::from_slice::<VersionOnly>(bytes)
+        .ok()
+        .and_then(|v| v.version);
+    if let Some(found) = version.as_ref().and_then(Value::as_u64)
         && found > u64::from(SCHEMA_VERSION)
     {
         return Err(StateError::NewerVersion {
