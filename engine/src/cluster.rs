@@ -643,6 +643,24 @@ impl Cluster {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
+        let mut objects = Vec::new();
+        self.list_each(api_version, kind, namespace, label_selector, |object| {
+            objects.push(object)
+        })
+        .await?;
+        Ok(objects)
+    }
+
+    /// [`Cluster::list`], handing each object to `each` as its page is
+    /// read, so that a caller can slim it before the next page arrives.
+    pub async fn list_each(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        mut each: impl FnMut(Value),
+    ) -> Result<(), ClusterError> {
         let probe = ResourceId::new(api_version, kind, namespace, "");
         let api = self.api(&probe).await?;
         let mut params = ListParams::default().limit(LIST_PAGE);
@@ -650,7 +668,6 @@ impl Cluster {
             params = params.labels(selector);
         }
         let target = ResourceId::new(api_version, kind, namespace, "*");
-        let mut objects = Vec::new();
         // In pages, so that neither the server nor this process holds a
         // kind's thousands of objects as one response; each page is slimmed
         // before the next is read.
@@ -669,15 +686,15 @@ impl Cluster {
             let next = page.metadata.continue_.filter(|c| !c.is_empty());
             // List items come without apiVersion and kind; put them back so
             // a listed object compares equal to the same object read by name.
-            objects.extend(page.items.into_iter().map(|mut object| {
+            for mut object in page.items {
                 object["apiVersion"] = Value::String(api_version.to_string());
                 object["kind"] = Value::String(kind.to_string());
                 slim_managed_fields(&mut object, self.identity.field_manager());
-                object
-            }));
+                each(object);
+            }
             match next {
                 Some(token) => params = params.continue_token(&token),
-                None => return Ok(objects),
+                None => return Ok(()),
             }
         }
     }

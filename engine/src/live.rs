@@ -10,11 +10,18 @@ use serde_json::Value;
 use super::error::EngineError;
 use super::resource::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
+use crate::proof::Owned;
 
 /// Live objects by identity; an id that is absent does not exist.
+///
+/// The field set of this stack's own `Apply` entry in `managedFields` is
+/// kept as digests ([`Live::owned`]) and dropped from the object: it is
+/// what proves an object unchanged, nothing else reads it, and in a large
+/// stack it would hold more memory than the rest of the objects.
 #[derive(Debug, Default)]
 pub struct Live {
     objects: HashMap<ResourceId, Value>,
+    owned: HashMap<ResourceId, Owned>,
 }
 
 impl Live {
@@ -43,9 +50,20 @@ impl Live {
         let mut live = Live::default();
         let mut results = stream::iter(reads).buffer_unordered(LIST_CONCURRENCY);
         while let Some(objects) = results.next().await {
-            live.objects.extend(objects?);
+            for (id, object, owned) in objects? {
+                if let Some(owned) = owned {
+                    live.owned.insert(id.clone(), owned);
+                }
+                live.objects.insert(id, object);
+            }
         }
         Ok(live)
+    }
+
+    /// What this stack's field manager owns of the object, as digests, when
+    /// it applied the object.
+    pub fn owned(&self, id: &ResourceId) -> Option<&Owned> {
+        self.owned.get(id)
     }
 
     /// The object as read, or `None` when it does not exist (or was not read).
@@ -68,35 +86,39 @@ const LIST_CONCURRENCY: usize = 8;
 async fn read_group(
     cluster: &Cluster,
     members: Vec<&ResourceId>,
-) -> Result<Vec<(ResourceId, Value)>, EngineError> {
+) -> Result<Vec<Read>, EngineError> {
+    let field_manager = cluster.identity().field_manager();
+    let read = |mut object: Value| {
+        let id = ResourceId::of(&object)?;
+        let owned = Owned::take(&mut object, field_manager);
+        Some((id, object, owned))
+    };
     let mut found = Vec::new();
     let first = members[0];
     if first.namespace.is_some() {
         match cluster
-            .list(
+            .list_each(
                 &first.api_version,
                 &first.kind,
                 first.namespace.as_deref(),
                 None,
+                |object| found.extend(read(object)),
             )
             .await
         {
-            Ok(objects) => {
-                found.extend(
-                    objects
-                        .into_iter()
-                        .filter_map(|object| ResourceId::of(&object).map(|id| (id, object))),
-                );
-                return Ok(found);
-            }
-            Err(ClusterError::Forbidden { .. }) => {}
+            Ok(()) => return Ok(found),
+            Err(ClusterError::Forbidden { .. }) => found.clear(),
             Err(e) => return Err(e.into()),
         }
     }
     for id in members {
-        if let Some(object) = cluster.get(id).await? {
-            found.push((id.clone(), object));
+        if let Some(mut object) = cluster.get(id).await? {
+            let owned = Owned::take(&mut object, field_manager);
+            found.push((id.clone(), object, owned));
         }
     }
     Ok(found)
 }
+
+/// An object read, by id, with what this stack owns of it.
+type Read = (ResourceId, Value, Option<Owned>);

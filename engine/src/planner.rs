@@ -666,14 +666,16 @@ impl Context<'_> {
         };
         !self.reshaped.contains_key(&DefinedKind::of(&desired.id))
             && proof::allowed(&desired.id)
-            && proof::holds(
-                recorded,
-                &desired.object,
-                &record.uid,
-                raw_live,
-                self.cluster.identity().field_manager(),
-                environment,
-            )
+            && self.live.owned(&desired.id).is_some_and(|owned| {
+                proof::holds_for(
+                    recorded,
+                    &desired.object,
+                    &record.uid,
+                    raw_live,
+                    owned,
+                    environment,
+                )
+            })
     }
 
     /// An update of a CustomResourceDefinition must not strand what the

@@ -139,18 +139,62 @@ pub fn holds(
     field_manager: &str,
     environment: &Environment,
 ) -> bool {
-    if live["metadata"]["uid"].as_str() != Some(recorded_uid)
-        || proof.environment != environment.0
-        || live["metadata"]["deletionTimestamp"].is_string()
-    {
-        return false;
-    }
-    let Some(fields) = owned_fields(live, field_manager) else {
-        return false;
-    };
-    proof.fields == digest(fields)
+    Owned::of(live, field_manager)
+        .is_some_and(|owned| holds_for(proof, desired, recorded_uid, live, &owned, environment))
+}
+
+/// [`holds`], with what the live object's field manager owns taken
+/// beforehand ([`Owned::take`]).
+pub fn holds_for(
+    proof: &Proof,
+    desired: &Value,
+    recorded_uid: &str,
+    live: &Value,
+    owned: &Owned,
+    environment: &Environment,
+) -> bool {
+    live["metadata"]["uid"].as_str() == Some(recorded_uid)
+        && proof.environment == environment.0
+        && !live["metadata"]["deletionTimestamp"].is_string()
+        && proof.fields == owned.fields
+        && proof.values == owned.values
         && proof.desired == digest(desired)
-        && proof.values == digest_projection(fields, live)
+}
+
+/// What a field manager owns of a live object, as the digests a [`Proof`]
+/// compares: the field set of its `Apply` entry and the values at those
+/// fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owned {
+    fields: String,
+    values: String,
+}
+
+impl Owned {
+    /// The digests of what `field_manager` owns of `object`, or `None` when
+    /// it has no `Apply` entry with a field set.
+    pub fn of(object: &Value, field_manager: &str) -> Option<Owned> {
+        let fields = owned_fields(object, field_manager)?;
+        Some(Owned {
+            fields: digest(fields),
+            values: digest_projection(fields, object),
+        })
+    }
+
+    /// [`Owned::of`], then drops the field set from `object`: a field set
+    /// is a tree of small maps, the largest part of a listed object in
+    /// memory, and once digested nothing else reads it.
+    pub fn take(object: &mut Value, field_manager: &str) -> Option<Owned> {
+        let owned = Owned::of(object, field_manager)?;
+        if let Some(entry) = object["metadata"]["managedFields"]
+            .as_array_mut()
+            .and_then(|entries| entries.iter_mut().find(|m| is_own_apply(m, field_manager)))
+            .and_then(Value::as_object_mut)
+        {
+            entry.remove("fieldsV1");
+        }
+        Some(owned)
+    }
 }
 
 /// The field set of this field manager's `Apply` entry.
@@ -158,13 +202,15 @@ fn owned_fields<'a>(object: &'a Value, field_manager: &str) -> Option<&'a Value>
     object["metadata"]["managedFields"]
         .as_array()?
         .iter()
-        .find(|m| {
-            m["manager"] == field_manager
-                && m["operation"] == "Apply"
-                && m["subresource"].as_str().unwrap_or_default().is_empty()
-        })
+        .find(|m| is_own_apply(m, field_manager))
         .map(|m| &m["fieldsV1"])
         .filter(|f| f.is_object())
+}
+
+fn is_own_apply(entry: &Value, field_manager: &str) -> bool {
+    entry["manager"] == field_manager
+        && entry["operation"] == "Apply"
+        && entry["subresource"].as_str().unwrap_or_default().is_empty()
 }
 
 /// The values of `object` at the fields of a `fieldsV1` set: `f:` names a
