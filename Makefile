@@ -17,7 +17,7 @@ CARGO ?= cargo
 CARGO_FLAGS ?=
 TEST_ARGS ?=
 
-.PHONY: help cluster cluster-node cluster-build cluster-down test compat demo bench fuzz fmt lint
+.PHONY: help cluster cluster-node cluster-build cluster-down test compat chaos demo bench fuzz fmt lint
 
 help:
 	@echo "make cluster        build (once, cached) and start the local control plane"
@@ -25,6 +25,7 @@ help:
 	@echo "make cluster-down   stop it (and the real node) and remove its data"
 	@echo "make test           run the test suite against it (starts and stops it if needed)"
 	@echo "make compat         run the compatibility tests on each Kubernetes release 1.33-1.37, or COMPAT_VERSIONS=1.35 (docs/compat.md)"
+	@echo "make chaos          kill the API server or echo-iac at random moments of a 300-object stack's life (docs/reliability.md)"
 	@echo "make demo           start both, deploy the local stack on the real node and curl it"
 	@echo "make bench          compare echo-iac with kubectl and Pulumi on the local control plane (bench/README.md)"
 	@echo "make fuzz           run every fuzz target FUZZ_SECONDS (default 60) each, on nightly (docs/reliability.md)"
@@ -53,6 +54,12 @@ test:
 COMPAT_VERSIONS ?=
 compat:
 	CARGO="$(CARGO)" CARGO_FLAGS="$(CARGO_FLAGS)" tests/cluster/compat.sh $(COMPAT_VERSIONS)
+
+# Faults at random moments of a 300-object stack's life, 20 runs per
+# scenario, on the kwok nodes (no real node); CHAOS_SEED=<n> replays,
+# CHAOS_RUNS and CHAOS_SCENARIOS narrow (docs/reliability.md).
+chaos:
+	CARGO=$(CARGO) tests/cluster/with-cluster.sh --no-node $(CARGO) test $(CARGO_FLAGS) --release -p echo-iac --test chaos -- --ignored --nocapture
 
 demo: cluster cluster-node
 	tests/cluster/node-demo.sh $(CARGO) run $(CARGO_FLAGS) --release --

@@ -240,6 +240,35 @@ fn up_killed_while_waiting_for_readiness_is_reported_and_recovered() {
     assert_destroy_leaves_nothing(&stack);
 }
 
+/// The file backend's temp files of unfinished state writes.
+fn state_temp_files(stack: &TestStack) -> Vec<String> {
+    std::fs::read_dir(stack.project.root().join("state"))
+        .expect("the state folder exists")
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".dev.json.tmp-"))
+        .collect()
+}
+
+#[test]
+fn up_killed_before_a_state_file_rename_keeps_the_previous_revision() {
+    let stack = TestStack::new("crash-state-write");
+    stack.write(&echo(node_port()));
+
+    // The second write is written to its temp file and synced, and the run
+    // dies before renaming it over the state file.
+    crash(&stack, &["up", "--yes"], "state-write:2");
+    let state = stack.state().expect("the first write is in place");
+    assert_eq!(state["serial"], 1, "{state:#}");
+    assert_eq!(pending(&stack), ["create ConfigMap"]);
+    assert_eq!(recorded(&stack), Vec::<String>::new());
+    assert_eq!(state_temp_files(&stack).len(), 1);
+
+    assert_preview_reports(&stack, &["create ConfigMap"]);
+    assert_up_recovers(&stack);
+    assert_eq!(state_temp_files(&stack), Vec::<String>::new());
+    assert_destroy_leaves_nothing(&stack);
+}
+
 #[test]
 fn destroy_killed_after_a_delete_is_reported_and_recovered() {
     for (nth, kind, name) in [

@@ -44,7 +44,9 @@ pub enum Point {
     /// A retained object's ownership labels were removed, and it is not
     /// yet dropped from the state.
     Retain,
-    /// The cluster backend is about to send a new revision of the state.
+    /// A state backend is about to make a new revision current: the
+    /// cluster backend to send it, the file backend to rename it (written
+    /// and synced to a temp file) over the state file.
     StateWrite,
 }
 

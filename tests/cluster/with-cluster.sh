@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# with-cluster.sh <command>...: runs the command against the local control
-# plane. Starts the control plane when it is not running, and then stops it
-# afterwards, even when the command fails or is interrupted; a control plane
-# that was already running is left running. The same for the real node
-# (node-up.sh). Exits with the command's status.
+# with-cluster.sh [--no-node] <command>...: runs the command against the
+# local control plane. Starts the control plane when it is not running, and
+# then stops it afterwards, even when the command fails or is interrupted; a
+# control plane that was already running is left running. The same for the
+# real node (node-up.sh), unless --no-node says the command needs none.
+# Exits with the command's status.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=node-lib.sh
 . "$here/node-lib.sh"
+
+with_node=1
+if [ "${1:-}" = --no-node ]; then
+  with_node=0
+  shift
+fi
 
 started=0
 if ! running; then
@@ -17,7 +24,7 @@ fi
 # The real node as well (node-up.sh), for tests/real_node.rs. When it cannot
 # start, the rest of the suite still runs and that test fails, saying why.
 node_started=0
-if ! node_running; then
+if [ "$with_node" = 1 ] && ! node_running; then
   if "$here/node-up.sh"; then
     node_started=1
   else

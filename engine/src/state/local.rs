@@ -23,6 +23,7 @@ use super::{
     lock_waiting, stamp,
 };
 use crate::Identity;
+use crate::fault::{self, Point};
 
 /// Stores one stack's state as files in a folder.
 #[derive(Debug)]
@@ -158,8 +159,13 @@ impl LocalStore {
     }
 
     /// Writes `state` over the state file, keeping `previous` in history
-    /// first. Nothing on disk changes unless this returns `Ok`.
-    fn replace(&self, state: &State, previous: Option<(u64, &[u8])>) -> Result<(), StateError> {
+    /// first. Nothing on disk changes unless this returns `Ok`, but for the
+    /// history copy and, after a crash, a temp file the next lock removes.
+    async fn replace(
+        &self,
+        state: &State,
+        previous: Option<(u64, &[u8])>,
+    ) -> Result<(), StateError> {
         let file = self.state_file();
         let bytes = encode(state)?;
 
@@ -173,7 +179,12 @@ impl LocalStore {
             )?;
             sync_dir(&history)?;
         }
-        write_atomically(&self.dir, &file, &bytes)
+        let temp = write_temp(&self.dir, &file, &bytes)?;
+        // The new revision is on disk, not yet the current one: the last
+        // moment a crash leaves the previous revision in place. Never
+        // asked: a state-write pause ends only on SIGUSR1.
+        fault::reached(Point::StateWrite, &crate::Cancel::default()).await;
+        rename_into_place(&temp, &file)
     }
 
     /// Removes the temp files of writes that a killed run never finished.
@@ -240,7 +251,11 @@ impl LocalStore {
     /// Stamps `state` as the next serial and writes it, keeping `previous`
     /// (serial, bytes) in the history first; on failure `state` is as it
     /// was and nothing on disk changed.
-    fn commit(&self, state: &mut State, previous: Option<(u64, &[u8])>) -> Result<(), StateError> {
+    async fn commit(
+        &self,
+        state: &mut State,
+        previous: Option<(u64, &[u8])>,
+    ) -> Result<(), StateError> {
         let writer = self
             .writer
             .lock()
@@ -251,7 +266,7 @@ impl LocalStore {
             writer.as_ref(),
             &self.state_file().display().to_string(),
         )?;
-        if let Err(e) = self.replace(state, previous) {
+        if let Err(e) = self.replace(state, previous).await {
             before.restore(state);
             return Err(e);
         }
@@ -313,7 +328,7 @@ impl StateStore for LocalStore {
             .filter(|(disk, _)| !disk.same_run(state))
             .map(|(s, bytes)| (s.serial, bytes.as_slice()));
 
-        self.commit(state, previous)
+        self.commit(state, previous).await
     }
 
     async fn restore(&self, state: &mut State, _: WritePermit) -> Result<(), StateError> {
@@ -331,7 +346,7 @@ impl StateStore for LocalStore {
         let previous_serial = stored.unwrap_or(kept.max(state.serial).saturating_add(1));
         state.serial = previous_serial.max(kept).max(state.serial);
         let previous = on_disk.as_deref().map(|bytes| (previous_serial, bytes));
-        self.commit(state, previous)
+        self.commit(state, previous).await
     }
 
     async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<StateLock, StateError> {
@@ -452,6 +467,13 @@ fn remove_file(path: &Path) -> Result<(), StateError> {
 /// sits in `dir`, the target's folder, because rename is only atomic within
 /// one file system.
 fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let temp = write_temp(dir, target, bytes)?;
+    rename_into_place(&temp, target)
+}
+
+/// The first half of [`write_atomically`]: `bytes` in a new, synced temp
+/// file in `dir` named after `target`, whose path it returns.
+fn write_temp(dir: &Path, target: &Path, bytes: &[u8]) -> Result<PathBuf, StateError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = target
         .file_name()
@@ -472,8 +494,14 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), State
         let _ = fs::remove_file(&temp);
         return Err(StateError::io("write", &temp, e));
     }
-    if let Err(e) = fs::rename(&temp, target) {
-        let _ = fs::remove_file(&temp);
+    Ok(temp)
+}
+
+/// The second half of [`write_atomically`]: the temp file takes `target`'s
+/// place, or is removed.
+fn rename_into_place(temp: &Path, target: &Path) -> Result<(), StateError> {
+    if let Err(e) = fs::rename(temp, target) {
+        let _ = fs::remove_file(temp);
         return Err(StateError::io("replace", target, e));
     }
     Ok(())
