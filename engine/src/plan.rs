@@ -166,8 +166,8 @@ pub struct Step {
 }
 
 impl Step {
-    /// A step with nothing planned but its operation, for tests.
-    #[cfg(test)]
+    /// A step with nothing planned but its operation: an object proven
+    /// unchanged, or a test's.
     pub(crate) fn bare(op: Op, id: &ResourceId) -> Step {
         Step {
             op,

@@ -624,16 +624,7 @@ impl Context<'_> {
         if blocker.is_none() && self.proven_unchanged(desired, raw_live) {
             // What a dry run would answer: the object as it is. Most of a
             // large stack takes this way, so it copies and compares nothing.
-            let step = Step {
-                op: Op::Same,
-                id: id.clone(),
-                changes: Vec::new(),
-                reason: None,
-                blocker: None,
-                live: None,
-                planned: None,
-            };
-            return Ok(self.check_recorded(desired, step));
+            return Ok(self.check_recorded(desired, Step::bare(Op::Same, id)));
         }
 
         let live = diff::normalize(raw_live);
