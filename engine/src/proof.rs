@@ -184,7 +184,12 @@ impl Owned {
     /// [`Owned::of`], then drops the field set from `object`: a field set
     /// is a tree of small maps, the largest part of a listed object in
     /// memory, and once digested nothing else reads it.
+    /// Nothing is taken of a Secret: a digest of its values would be a
+    /// plain hash of a secret.
     pub fn take(object: &mut Value, field_manager: &str) -> Option<Owned> {
+        if !ResourceId::of(object).is_some_and(|id| allowed(&id)) {
+            return None;
+        }
         let owned = Owned::of(object, field_manager)?;
         if let Some(entry) = object["metadata"]["managedFields"]
             .as_array_mut()
@@ -464,6 +469,18 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"d": 2, "c": 3}}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"a": {"c": 3, "d": 2}, "b": 1}"#).unwrap();
         assert_eq!(digest(&a), digest(&b));
+    }
+
+    #[test]
+    fn nothing_is_taken_of_a_secret() {
+        let mut secret = stored(3, "echo-iac");
+        secret["apiVersion"] = json!("v1");
+        secret["kind"] = json!("Secret");
+        assert_eq!(Owned::take(&mut secret, "echo-iac"), None);
+        assert!(secret["metadata"]["managedFields"][0]["fieldsV1"].is_object());
+        let mut deployment = stored(3, "echo-iac");
+        assert!(Owned::take(&mut deployment, "echo-iac").is_some());
+        assert!(deployment["metadata"]["managedFields"][0]["fieldsV1"].is_null());
     }
 
     #[test]
