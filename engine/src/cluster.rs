@@ -29,6 +29,7 @@ use crate::sensitive;
 
 mod kinds;
 mod kubeconfig;
+mod list_page;
 mod notice;
 mod plugins;
 mod trace;
@@ -669,29 +670,27 @@ impl Cluster {
         }
         let target = ResourceId::new(api_version, kind, namespace, "*");
         // In pages, so that neither the server nor this process holds a
-        // kind's thousands of objects as one response; each page is slimmed
-        // before the next is read.
+        // kind's thousands of objects as one response; and each object is
+        // handed on as it is parsed (see `list_page`), so that its reader
+        // can slim it before the next is parsed.
         loop {
-            // Read as plain JSON: kube's typed list buffers every page whole
-            // a second time (its type fields are flattened), and its items
-            // would then be turned into JSON a third.
-            let page: ListPage = self
+            let text = self
                 .retry("list", &target, || async {
                     let request = kube::core::Request::new(api.resource_url())
                         .list(&params)
                         .map_err(kube::Error::BuildRequest)?;
-                    self.client.request::<ListPage>(request).await
+                    self.client.request_text(request).await
                 })
                 .await?;
-            let next = page.metadata.continue_.filter(|c| !c.is_empty());
             // List items come without apiVersion and kind; put them back so
             // a listed object compares equal to the same object read by name.
-            for mut object in page.items {
+            let next = list_page::read_page(&text, &mut |mut object| {
                 object["apiVersion"] = Value::String(api_version.to_string());
                 object["kind"] = Value::String(kind.to_string());
                 slim_managed_fields(&mut object, self.identity.field_manager());
                 each(object);
-            }
+            })
+            .map_err(|e| self.classify("list", &target, kube::Error::SerdeError(e), None))?;
             match next {
                 Some(token) => params = params.continue_token(&token),
                 None => return Ok(()),
@@ -1046,22 +1045,6 @@ fn slim_managed_fields(object: &mut Value, field_manager: &str) {
             }
         }
     }
-}
-
-/// One page of a list, as the API server sends it.
-#[derive(serde::Deserialize)]
-struct ListPage {
-    #[serde(default)]
-    metadata: ListPageMeta,
-    #[serde(default)]
-    items: Vec<Value>,
-}
-
-/// Of a list page's metadata, what reads the next page.
-#[derive(Default, serde::Deserialize)]
-struct ListPageMeta {
-    #[serde(rename = "continue", default)]
-    continue_: Option<String>,
 }
 
 fn to_json(object: DynamicObject) -> Value {
