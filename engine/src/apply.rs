@@ -848,7 +848,7 @@ fn recorded(desired: &DesiredResource, uid: String, proof: Option<Proof>) -> Res
         id: desired.id.clone(),
         uid,
         depends_on: desired.depends_on.clone(),
-        applied: desired.object.clone(),
+        applied: (&desired.object).into(),
         protect: desired.options.protect,
         retain: desired.options.retain,
         proof,

@@ -3,13 +3,15 @@
 //! objects that is three requests instead of a thousand.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use futures::{StreamExt, stream};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::EngineError;
 use super::resource::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
+use crate::crds;
 use crate::proof::Owned;
 
 /// Live objects by identity; an id that is absent does not exist.
@@ -17,11 +19,53 @@ use crate::proof::Owned;
 /// The field set of this stack's own `Apply` entry in `managedFields` is
 /// kept as digests ([`Live::owned`]) and dropped from the object: it is
 /// what proves an object unchanged, nothing else reads it, and in a large
-/// stack it would hold more memory than the rest of the objects.
+/// stack it would hold more memory than the rest of the objects. What no
+/// plan reads of the rest is dropped too (see [`slim`]).
 #[derive(Debug, Default)]
 pub struct Live {
-    objects: HashMap<ResourceId, Value>,
+    objects: HashMap<ResourceId, Entry>,
     owned: HashMap<ResourceId, Owned>,
+}
+
+/// One live object, kept as its head (see [`Live::head`]) and its whole as
+/// compact JSON, which is parsed when a plan first reads more than the
+/// head. A proven object's plan reads only its head, and a parsed object
+/// takes about ten times its JSON in memory, mostly in its many small maps:
+/// a stack of thousands keeps a fraction of that.
+#[derive(Debug)]
+struct Entry {
+    head: Value,
+    text: Box<str>,
+    whole: OnceLock<Value>,
+}
+
+/// The top-level fields a head keeps.
+const HEAD: [&str; 3] = ["apiVersion", "kind", "type"];
+/// The fields of `metadata` a head keeps.
+const HEAD_METADATA: [&str; 6] = [
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+    "deletionTimestamp",
+    "ownerReferences",
+];
+
+impl Entry {
+    fn new(object: Value) -> Entry {
+        let text = object.to_string().into_boxed_str();
+        Entry {
+            head: head_of(object),
+            text,
+            whole: OnceLock::new(),
+        }
+    }
+
+    fn whole(&self) -> &Value {
+        self.whole.get_or_init(|| {
+            serde_json::from_str(&self.text).expect("a value's own JSON text parses")
+        })
+    }
 }
 
 impl Live {
@@ -54,7 +98,7 @@ impl Live {
                 if let Some(owned) = owned {
                     live.owned.insert(id.clone(), owned);
                 }
-                live.objects.insert(id, object);
+                live.objects.insert(id, Entry::new(object));
             }
         }
         Ok(live)
@@ -68,12 +112,26 @@ impl Live {
 
     /// The object as read, or `None` when it does not exist (or was not read).
     pub fn get(&self, id: &ResourceId) -> Option<&Value> {
-        self.objects.get(id)
+        self.objects.get(id).map(Entry::whole)
+    }
+
+    /// What says who the object is and whose: its `apiVersion`, `kind` and
+    /// `type`, and of its metadata the name, namespace, uid, labels,
+    /// deletion timestamp and owner references. Far cheaper than
+    /// [`Live::get`] where nothing else is read.
+    pub fn head(&self, id: &ResourceId) -> Option<&Value> {
+        self.objects.get(id).map(|entry| &entry.head)
     }
 
     /// Every object read, in no particular order.
     pub fn objects(&self) -> impl Iterator<Item = (&ResourceId, &Value)> {
-        self.objects.iter()
+        self.objects.iter().map(|(id, entry)| (id, entry.whole()))
+    }
+
+    /// Every object read, as its head (see [`Live::head`]), in no
+    /// particular order.
+    pub fn heads(&self) -> impl Iterator<Item = (&ResourceId, &Value)> {
+        self.objects.iter().map(|(id, entry)| (id, &entry.head))
     }
 }
 
@@ -91,6 +149,7 @@ async fn read_group(
     let read = |mut object: Value| {
         let id = ResourceId::of(&object)?;
         let owned = Owned::take(&mut object, field_manager);
+        slim(&id, &mut object);
         Some((id, object, owned))
     };
     let mut found = Vec::new();
@@ -114,11 +173,123 @@ async fn read_group(
     for id in members {
         if let Some(mut object) = cluster.get(id).await? {
             let owned = Owned::take(&mut object, field_manager);
+            slim(id, &mut object);
             found.push((id.clone(), object, owned));
         }
     }
     Ok(found)
 }
 
+/// The head of `object`: its [`HEAD`] fields, and of its metadata the
+/// [`HEAD_METADATA`] fields, moved out of it.
+fn head_of(object: Value) -> Value {
+    let Value::Object(mut root) = object else {
+        return object;
+    };
+    let mut head = Map::new();
+    for field in HEAD {
+        if let Some(value) = root.remove(field) {
+            head.insert(field.to_string(), value);
+        }
+    }
+    if let Some(Value::Object(mut meta)) = root.remove("metadata") {
+        let kept: Map<String, Value> = HEAD_METADATA
+            .iter()
+            .filter_map(|field| Some((field.to_string(), meta.remove(*field)?)))
+            .collect();
+        head.insert("metadata".to_string(), Value::Object(kept));
+    }
+    Value::Object(head)
+}
+
+/// Drops from a live object what no plan reads, and what would otherwise
+/// be most of a large stack's memory: its status (a plan compares objects
+/// without it, see `diff::normalize`), except a CustomResourceDefinition's,
+/// whose stored versions and conditions a plan checks; and the field sets
+/// of other managers, of which a plan only names the managers.
+fn slim(id: &ResourceId, object: &mut Value) {
+    let Some(root) = object.as_object_mut() else {
+        return;
+    };
+    if !crds::is_crd(id) {
+        root.remove("status");
+    }
+    let entries = root
+        .get_mut("metadata")
+        .and_then(|meta| meta.get_mut("managedFields"))
+        .and_then(Value::as_array_mut);
+    for entry in entries.into_iter().flatten() {
+        if let Some(entry) = entry.as_object_mut() {
+            entry.remove("fieldsV1");
+        }
+    }
+}
+
 /// An object read, by id, with what this stack owns of it.
 type Read = (ResourceId, Value, Option<Owned>);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn id(api_version: &str, kind: &str) -> ResourceId {
+        ResourceId {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: None,
+            name: "x".into(),
+        }
+    }
+
+    fn listed() -> Value {
+        json!({
+            "metadata": {"name": "x", "managedFields": [
+                {"manager": "kube-controller-manager", "operation": "Update",
+                 "subresource": "status", "fieldsV1": {"f:status": {"f:replicas": {}}}},
+            ]},
+            "spec": {"replicas": 3},
+            "status": {"replicas": 3, "storedVersions": ["v1"]},
+        })
+    }
+
+    #[test]
+    fn a_slim_object_keeps_what_plans_read() {
+        let mut deployment = listed();
+        slim(&id("apps/v1", "Deployment"), &mut deployment);
+        assert!(deployment.get("status").is_none());
+        assert_eq!(deployment["spec"]["replicas"], 3);
+        let entry = &deployment["metadata"]["managedFields"][0];
+        assert_eq!(entry["manager"], "kube-controller-manager");
+        assert!(entry.get("fieldsV1").is_none());
+
+        let mut crd = listed();
+        slim(
+            &id("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+            &mut crd,
+        );
+        assert_eq!(crd["status"]["storedVersions"], json!(["v1"]));
+    }
+
+    #[test]
+    fn an_entry_keeps_a_head_and_gives_the_whole_object_back() {
+        let object = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "x", "namespace": "ns", "uid": "u",
+                         "labels": {"a": "b"}, "resourceVersion": "7",
+                         "managedFields": [{"manager": "m"}]},
+            "data": {"k": "dg=="},
+        });
+        let entry = Entry::new(object.clone());
+        assert_eq!(
+            entry.head,
+            json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": "x", "namespace": "ns", "uid": "u",
+                             "labels": {"a": "b"}},
+            })
+        );
+        assert_eq!(entry.whole(), &object);
+    }
+}

@@ -184,7 +184,11 @@ pub(crate) fn deletes_to_run_first(
         .resources
         .iter()
         .filter(|r| deleting.contains(&r.id))
-        .filter(|r| node_ports(&r.applied).iter().any(|p| wanted.contains(p)))
+        .filter(|r| {
+            node_ports(&r.applied.value())
+                .iter()
+                .any(|p| wanted.contains(p))
+        })
         .map(|r| r.id.clone())
         .collect();
     loop {
@@ -268,7 +272,7 @@ mod tests {
                 id: id.clone(),
                 uid: "u".into(),
                 depends_on: deps,
-                applied,
+                applied: applied.into(),
                 protect: false,
                 retain: false,
                 proof: None,

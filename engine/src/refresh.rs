@@ -111,7 +111,7 @@ fn compare(
 ) -> Refresh {
     let mut refresh = Refresh::default();
     for resource in &state.resources {
-        match live.get(&resource.id) {
+        match live.head(&resource.id) {
             None => refresh.drift.push(Drift::Gone(resource.id.clone())),
             Some(object) => {
                 let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
@@ -138,7 +138,7 @@ fn compare(
                 id: d.id.clone(),
                 uid: found.uid,
                 depends_on: d.depends_on.clone(),
-                applied: d.object.clone(),
+                applied: (&d.object).into(),
                 protect: d.options.protect,
                 retain: d.options.retain,
                 proof: None,

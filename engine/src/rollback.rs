@@ -75,7 +75,8 @@ pub async fn prepare(
     let mut desired = Vec::with_capacity(revision.resources.len());
     let mut kept = Vec::new();
     for resource in &revision.resources {
-        if !identity.owned_by(&resource.applied, &revision.stack) {
+        let applied = resource.applied.value();
+        if !identity.owned_by(&applied, &revision.stack) {
             return Err(EngineError::ForeignRevision {
                 serial: revision.serial,
                 program: identity.name().to_string(),
@@ -83,7 +84,7 @@ pub async fn prepare(
                 id: resource.id.to_string(),
             });
         }
-        let object = if sensitive::has_sensitive_fields(&resource.applied) {
+        let object = if sensitive::has_sensitive_fields(&applied) {
             let live = cluster.get(&resource.id).await?;
             let Some(live) = live else {
                 kept.push(Kept {
@@ -92,7 +93,7 @@ pub async fn prepare(
                 });
                 continue;
             };
-            let (object, changed) = sensitive::with_live_values(&resource.applied, &live);
+            let (object, changed) = sensitive::with_live_values(&applied, &live);
             if changed {
                 kept.push(Kept {
                     id: resource.id.clone(),
@@ -101,7 +102,7 @@ pub async fn prepare(
             }
             object
         } else {
-            resource.applied.clone()
+            applied
         };
         let mut options = resource.options();
         if let Some(now) = current.resource(&resource.id) {

@@ -132,6 +132,14 @@ impl SensitiveField {
 }
 
 /// The sensitive fields of `object`'s kind.
+/// Whether objects of `id`'s kind hold sensitive values at all: what
+/// decides, without reading an object, whether its values need a look.
+pub(crate) fn is_sensitive_kind(id: &crate::ResourceId) -> bool {
+    SENSITIVE_FIELDS
+        .iter()
+        .any(|f| f.api_version == id.api_version && f.kind == id.kind)
+}
+
 fn fields_of(object: &Value) -> impl Iterator<Item = &'static SensitiveField> + '_ {
     let api_version = object.get("apiVersion").and_then(Value::as_str);
     let kind = object.get("kind").and_then(Value::as_str);

@@ -199,7 +199,7 @@ mod tests {
             id: gone.clone(),
             uid: "u".into(),
             depends_on: vec![config.clone()],
-            applied: serde_json::Value::Null,
+            applied: serde_json::Value::Null.into(),
             protect: false,
             retain: false,
             proof: None,

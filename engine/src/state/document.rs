@@ -75,14 +75,16 @@ pub(crate) fn parse(location: &str, bytes: &[u8], stack: &str) -> Result<State, 
 /// older release, a resource set directly) is sealed at the latest.
 pub(crate) fn encode(state: &State) -> Result<Vec<u8>, StateError> {
     let sealed;
-    let state = if state
-        .resources
-        .iter()
-        .any(|r| sensitive::has_clear_values(&r.applied))
-    {
+    let state = if state.resources.iter().any(|r| {
+        sensitive::is_sensitive_kind(&r.id) && sensitive::has_clear_values(&r.applied.value())
+    }) {
         let mut copy = state.clone();
         for resource in &mut copy.resources {
-            sensitive::seal(&mut resource.applied, None);
+            if sensitive::is_sensitive_kind(&resource.id) {
+                resource
+                    .applied
+                    .modify(|applied| sensitive::seal(applied, None));
+            }
         }
         sealed = copy;
         &sealed

@@ -109,7 +109,7 @@ mod tests {
                 id: ResourceId::new("v1", "ConfigMap", Some("ns"), name),
                 uid: uid.to_string(),
                 depends_on: Vec::new(),
-                applied: json!({}),
+                applied: json!({}).into(),
                 protect: false,
                 retain: false,
                 proof: None,

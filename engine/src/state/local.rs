@@ -542,7 +542,7 @@ mod tests {
             id: ResourceId::new("v1", "ConfigMap", Some("demo"), name),
             uid: format!("uid-{name}"),
             depends_on: vec![ResourceId::new("v1", "Namespace", None, "demo")],
-            applied: json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}),
+            applied: json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}}).into(),
             protect: false,
             retain: false,
             proof: None,

@@ -6,6 +6,7 @@
 //! (`file://state`) and the cluster backend (`kubernetes://<namespace>`,
 //! Secrets and a Lease) are interchangeable behind it.
 
+mod applied;
 pub mod backend;
 mod document;
 mod error;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ResourceId;
 
+pub use applied::Applied;
 pub use backend::{Backend, BackendError};
 pub use error::{LockKind, Recovery, StateError};
 pub use files::write_private_file;
@@ -143,7 +145,7 @@ pub struct ResourceState {
     /// compares against rather than the live object's defaulted fields.
     /// Sensitive values hold a salted hash instead (see
     /// [`crate::sensitive`]).
-    pub applied: serde_json::Value,
+    pub applied: Applied,
     /// The program protected it when it was last applied (see
     /// [`crate::protect`]): a plan that would delete or replace it is
     /// blocked, even once the program no longer declares it.
@@ -176,7 +178,7 @@ impl ResourceState {
             id,
             uid,
             depends_on,
-            applied,
+            applied: applied.into(),
             protect: false,
             retain: false,
             proof: None,
@@ -239,8 +241,12 @@ impl State {
     /// Sensitive values are sealed first (see [`crate::sensitive`]): the
     /// state never holds them in the clear, not even in memory.
     pub fn upsert_resource(&mut self, mut resource: ResourceState) {
-        let previous = self.resource(&resource.id).map(|r| &r.applied);
-        crate::sensitive::seal(&mut resource.applied, previous);
+        if crate::sensitive::is_sensitive_kind(&resource.id) {
+            let previous = self.resource(&resource.id).map(|r| r.applied.value());
+            resource
+                .applied
+                .modify(|applied| crate::sensitive::seal(applied, previous.as_ref()));
+        }
         match self.resources.iter_mut().find(|r| r.id == resource.id) {
             Some(existing) => *existing = resource,
             None => self.resources.push(resource),
@@ -461,7 +467,7 @@ mod tests {
             id: id(name),
             uid: uid.to_string(),
             depends_on: Vec::new(),
-            applied: json!({"data": {"k": uid}}),
+            applied: json!({"data": {"k": uid}}).into(),
             protect: false,
             retain: false,
             proof: None,

@@ -19,7 +19,7 @@ fn recorded(fake: &FakeApi, objects: &[(&Value, &[&Value])]) -> State {
             id: id_of(object),
             uid: live["metadata"]["uid"].as_str().unwrap().to_string(),
             depends_on: deps.iter().map(|d| id_of(d)).collect(),
-            applied: (*object).clone(),
+            applied: (*object).clone().into(),
             protect: false,
             retain: false,
             proof: None,

@@ -288,7 +288,7 @@ impl World {
                 id: self.id(i),
                 uid,
                 depends_on: self.depends_on(i).map(|j| self.id(j)).collect(),
-                applied: object.kind.object(&World::name(i), recorded.version),
+                applied: object.kind.object(&World::name(i), recorded.version).into(),
                 protect: recorded.protect,
                 retain: recorded.retain,
                 proof: None,

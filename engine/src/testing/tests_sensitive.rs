@@ -103,7 +103,7 @@ async fn an_applied_secret_is_recorded_as_hashes_and_the_cluster_holds_the_value
     assert!(files.contains("Secret"), "{files}");
     assert_no_value(&files, &[PASSWORD, PASSWORD_PLAIN, TOKEN]);
     let state = stack.state().await;
-    let applied = &state.resource(&desired[0].id).unwrap().applied;
+    let applied = state.resource(&desired[0].id).unwrap().applied.value();
     for field in ["data", "stringData"] {
         for value in applied[field].as_object().unwrap().values() {
             let value = value.as_str().unwrap();
@@ -118,7 +118,7 @@ async fn an_applied_secret_is_recorded_as_hashes_and_the_cluster_holds_the_value
 async fn an_unchanged_secret_is_same_and_a_changed_value_an_update_without_values() {
     let stack = Stack::new();
     stack.up(&[desired(secret(PASSWORD), &[])]).await;
-    let recorded = stack.state().await.resources[0].applied.clone();
+    let recorded = stack.state().await.resources[0].applied.value();
 
     let plan = stack.plan(&[desired(secret(PASSWORD), &[])]).await;
     assert_eq!(ops(&plan), ["same Secret ns/db"]);
@@ -150,7 +150,7 @@ async fn an_unchanged_secret_is_same_and_a_changed_value_an_update_without_value
         stack.fake.get(&desired[0].id).unwrap()["data"]["password"],
         ROTATED
     );
-    let now = stack.state().await.resources[0].applied.clone();
+    let now = stack.state().await.resources[0].applied.value();
     assert_ne!(now["data"]["password"], recorded["data"]["password"]);
     // The unchanged token keeps its record, so the state reads the same.
     assert_eq!(now["stringData"]["token"], recorded["stringData"]["token"]);
@@ -203,7 +203,7 @@ async fn a_value_set_in_the_clear_is_sealed_before_it_is_written() {
         id: id_of(&object),
         uid: "u".into(),
         depends_on: Vec::new(),
-        applied: object,
+        applied: object.into(),
         protect: false,
         retain: false,
         proof: None,
@@ -223,7 +223,7 @@ async fn the_cluster_backend_stores_a_secret_sealed() {
         id: id_of(&object),
         uid: "u".into(),
         depends_on: Vec::new(),
-        applied: object,
+        applied: object.into(),
         protect: false,
         retain: false,
         proof: None,

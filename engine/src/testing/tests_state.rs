@@ -41,7 +41,7 @@ fn with_resource(mut state: State, name: &str, applied: Value) -> State {
         id: ResourceId::new("v1", "ConfigMap", Some("app"), name),
         uid: format!("uid-{name}"),
         depends_on: Vec::new(),
-        applied,
+        applied: applied.into(),
         protect: false,
         retain: false,
         proof: None,
