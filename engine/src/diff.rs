@@ -35,7 +35,11 @@ const SERVER_ANNOTATIONS: [&str; 1] = ["deployment.kubernetes.io/revision"];
 /// values (a Secret's data) are masked: a normalized object is what plans
 /// keep and show, and it still compares equal exactly when they are.
 pub fn normalize(object: &Value) -> Value {
-    let mut object = object.clone();
+    normalized(object.clone())
+}
+
+/// [`normalize`], of an object the caller no longer needs.
+pub fn normalized(mut object: Value) -> Value {
     sensitive::mask(&mut object);
     let Some(root) = object.as_object_mut() else {
         return object;

@@ -62,9 +62,11 @@ impl Entry {
     }
 
     fn whole(&self) -> &Value {
-        self.whole.get_or_init(|| {
-            serde_json::from_str(&self.text).expect("a value's own JSON text parses")
-        })
+        self.whole.get_or_init(|| self.parse())
+    }
+
+    fn parse(&self) -> Value {
+        serde_json::from_str(&self.text).expect("a value's own JSON text parses")
     }
 }
 
@@ -113,6 +115,16 @@ impl Live {
     /// The object as read, or `None` when it does not exist (or was not read).
     pub fn get(&self, id: &ResourceId) -> Option<&Value> {
         self.objects.get(id).map(Entry::whole)
+    }
+
+    /// [`Live::get`], parsed anew and not kept: for a plan that reads each
+    /// object once, so that a stack of thousands never holds them all.
+    pub fn parsed(&self, id: &ResourceId) -> Option<Value> {
+        let entry = self.objects.get(id)?;
+        Some(match entry.whole.get() {
+            Some(whole) => whole.clone(),
+            None => entry.parse(),
+        })
     }
 
     /// What says who the object is and whose: its `apiVersion`, `kind` and

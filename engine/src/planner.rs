@@ -53,6 +53,10 @@ pub struct PlanOptions {
     /// Dry-run every object, even those the state proves unchanged (see
     /// [`crate::proof`]).
     pub full: bool,
+    /// Keep each step's live and planned copies of its object
+    /// ([`Step::live`], [`Step::planned`]), which only a diff shows: without
+    /// them a plan of thousands of objects holds a fraction of the memory.
+    pub objects: bool,
 }
 
 impl Default for PlanOptions {
@@ -64,6 +68,7 @@ impl Default for PlanOptions {
             targets: None,
             protections: Protections::default(),
             full: false,
+            objects: true,
         }
     }
 }
@@ -166,6 +171,7 @@ pub async fn plan_up(
     };
     let mut steps: Vec<Step> = stream::iter(desired.iter().map(|d| ctx.plan_desired(d)))
         .buffered(concurrency)
+        .map_ok(|step| kept(step, options.objects))
         .try_collect()
         .await?;
     for step in steps.iter_mut().filter(|s| s.op == Op::Replace) {
@@ -175,6 +181,7 @@ pub async fn plan_up(
     let deletes: Vec<Option<Step>> =
         stream::iter(pruned.into_iter().map(|id| ctx.plan_delete(id, true)))
             .buffered(concurrency)
+            .map_ok(|step| step.map(|step| kept(step, options.objects)))
             .try_collect()
             .await?;
     steps.extend(deletes.into_iter().flatten());
@@ -207,6 +214,8 @@ pub struct DestroyPlanOptions {
     /// Protected objects are retained (kept running, unlabelled, dropped
     /// from the state) instead of blocking the plan.
     pub keep_protected: bool,
+    /// Keep each step's live copy of its object, as [`PlanOptions::objects`].
+    pub objects: bool,
 }
 
 impl Default for DestroyPlanOptions {
@@ -217,6 +226,7 @@ impl Default for DestroyPlanOptions {
             targets: None,
             protections: Protections::default(),
             keep_protected: false,
+            objects: true,
         }
     }
 }
@@ -305,6 +315,7 @@ pub async fn plan_destroy(
     };
     let mut steps: Vec<Step> = stream::iter(order.into_iter().map(|id| ctx.plan_delete(id, false)))
         .buffered(options.concurrency.max(1))
+        .map_ok(|step| step.map(|step| kept(step, options.objects)))
         .try_collect::<Vec<Option<Step>>>()
         .await?
         .into_iter()
@@ -328,6 +339,15 @@ pub async fn plan_destroy(
         untracked: found,
         left_out,
     })
+}
+
+/// `step`, without its copies of the object unless `objects` asks for them.
+fn kept(mut step: Step, objects: bool) -> Step {
+    if !objects {
+        step.live = None;
+        step.planned = None;
+    }
+    step
 }
 
 /// The objects a plan covers: all of them, or those its targets name.
@@ -617,9 +637,10 @@ impl Context<'_> {
             // large stack takes this way, so it copies and compares nothing.
             return Ok(self.check_recorded(desired, Step::bare(Op::Same, id)));
         }
-        let Some(raw_live) = self.live.get(id) else {
+        let Some(raw_live) = self.live.parsed(id) else {
             return self.plan_create(desired).await;
         };
+        let raw_live = &raw_live;
         if let Some(since) = raw_live["metadata"]["deletionTimestamp"].as_str() {
             // Nothing can be created in a namespace on its way out.
             if id.kind == "Namespace" {
@@ -1067,7 +1088,7 @@ impl Context<'_> {
         pruned: bool,
     ) -> Result<Option<Step>, EngineError> {
         let recorded = self.recorded(id);
-        let live = self.live.get(id).cloned();
+        let live = self.live.parsed(id);
         if recorded.is_none() {
             // Left by an interrupted create, or labelled as this stack's
             // without being in its state: delete it only if it exists and
@@ -1084,7 +1105,7 @@ impl Context<'_> {
                     changes: Vec::new(),
                     reason: Some(reason.to_string()),
                     blocker: None,
-                    live: Some(diff::normalize(&live)),
+                    live: Some(diff::normalized(live)),
                     planned: None,
                 })
             }));
@@ -1114,7 +1135,7 @@ impl Context<'_> {
             changes: Vec::new(),
             reason,
             blocker: None,
-            live: live.map(|o| diff::normalize(&o)),
+            live: live.map(diff::normalized),
             planned: None,
         };
         Ok(Some(if recorded_live {

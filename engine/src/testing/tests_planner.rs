@@ -836,3 +836,30 @@ async fn another_programs_objects_are_never_claimed_even_for_the_same_stack_name
     let destroy = stack.plan_destroy(&[desired(cm("web", "v1"), &[])]).await;
     assert!(destroy.steps.is_empty(), "{:?}", ops(&destroy));
 }
+
+#[tokio::test]
+async fn a_plan_without_objects_keeps_its_changes_and_no_copies() {
+    let stack = Stack::new();
+    stack
+        .up(&[desired(cm("web", "v1"), &[]), desired(cm("gone", "v1"), &[])])
+        .await;
+    let new = [desired(cm("web", "v2"), &[]), desired(cm("new", "v1"), &[])];
+    let lean = stack
+        .plan_with(
+            &new,
+            PlanOptions {
+                objects: false,
+                ..PlanOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let full = stack.plan(&new).await;
+    assert_eq!(ops(&lean), ops(&full));
+    assert_eq!(ops(&full).len(), 3, "{:?}", ops(&full));
+    for (lean, full) in lean.steps.iter().zip(&full.steps) {
+        assert_eq!(lean.changes, full.changes);
+        assert!(lean.live.is_none() && lean.planned.is_none());
+        assert!(full.live.is_some() || full.planned.is_some());
+    }
+}

@@ -67,6 +67,8 @@ async fn run_locked<P: Program>(
             targets: args.target.targets(&session.stack.namespace),
             protections: session.stack.protections.clone(),
             keep_protected: args.keep_protected,
+            // Its plan is shown without diffs.
+            objects: false,
         },
     )
     .await?;

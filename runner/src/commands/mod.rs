@@ -544,7 +544,13 @@ pub fn watch_interrupts() -> Cancel {
     cancel
 }
 
-pub(crate) fn plan_options<P: Program>(args: &PlanArgs, session: &Session<P>) -> PlanOptions {
+/// `objects`: whether the plan is shown with its diffs, which need each
+/// step's copies of its object.
+pub(crate) fn plan_options<P: Program>(
+    args: &PlanArgs,
+    session: &Session<P>,
+    objects: bool,
+) -> PlanOptions {
     PlanOptions {
         force_conflicts: args.force_conflicts,
         adopt: args.adopt,
@@ -552,6 +558,7 @@ pub(crate) fn plan_options<P: Program>(args: &PlanArgs, session: &Session<P>) ->
         targets: args.target.targets(&session.stack.namespace),
         protections: session.stack.protections.clone(),
         full: args.full,
+        objects,
     }
 }
 

@@ -20,7 +20,11 @@ pub(crate) async fn run<P: Program>(session: Session<P>, args: PreviewArgs) -> R
         &session.stack.name,
         &desired,
         &state,
-        &plan_options(&args.plan, &session),
+        &plan_options(
+            &args.plan,
+            &session,
+            args.diff || args.format() == PlanFormat::Markdown,
+        ),
     )
     .await?;
 

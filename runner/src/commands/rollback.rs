@@ -177,6 +177,7 @@ pub(crate) async fn roll_back<P: Program>(
             force_conflicts: how.force_conflicts,
             concurrency: session.concurrency(),
             protections: session.stack.protections.clone(),
+            objects: how.diff && !how.skip_preview,
             ..PlanOptions::default()
         },
     )

@@ -59,7 +59,7 @@ async fn run_locked<P: Program>(
         &session.stack.name,
         &desired,
         &state,
-        &plan_options(&plan_args, session),
+        &plan_options(&plan_args, session, args.diff && !args.skip_preview),
     )
     .await?;
 
