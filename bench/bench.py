@@ -838,9 +838,9 @@ def goals(summary: dict) -> list[tuple[str, str, str]]:
         out.append(("Peak memory < 30 MB for the echo stack", verdict(m < 30), f"{m:.1f} MB"))
     if 3000 in summary:
         m = max(get(3000, sc, "echo-iac", "rss_mb") for sc in SCENARIOS)
-        out.append(("Peak memory < 150 MB for 3,000 objects", verdict(m < 150), f"{m:.1f} MB"))
+        out.append(("Peak memory < 100 MB for 3,000 objects", verdict(m < 100), f"{m:.1f} MB"))
     else:
-        out.append(("Peak memory < 150 MB for 3,000 objects", "not measured",
+        out.append(("Peak memory < 100 MB for 3,000 objects", "not measured",
                     "3,000 was not among BENCH_SIZES"))
     return out
 

@@ -652,6 +652,33 @@ impl Cluster {
         Ok(objects)
     }
 
+    /// [`Cluster::list`] without each object's `metadata.managedFields`,
+    /// for the waits: they read objects' status, never who wrote what, and
+    /// the field sets are the largest part of a listed pod.
+    pub async fn list_without_managed_fields(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let mut objects = Vec::new();
+        self.list_each(
+            api_version,
+            kind,
+            namespace,
+            label_selector,
+            |mut object| {
+                if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.remove("managedFields");
+                }
+                objects.push(object)
+            },
+        )
+        .await?;
+        Ok(objects)
+    }
+
     /// [`Cluster::list`], handing each object to `each` as its page is
     /// read, so that a caller can slim it before the next page arrives.
     pub async fn list_each(

@@ -201,7 +201,7 @@ impl<'a> GoneWatcher<'a> {
                 let (api_version, kind, namespace) = group;
                 let objects = self
                     .cluster
-                    .list(api_version, kind, namespace.as_deref(), None)
+                    .list_without_managed_fields(api_version, kind, namespace.as_deref(), None)
                     .await;
                 (group.clone(), objects)
             }))

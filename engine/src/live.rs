@@ -11,7 +11,6 @@ use serde_json::{Map, Value};
 use super::error::EngineError;
 use super::resource::ResourceId;
 use crate::cluster::{Cluster, ClusterError};
-use crate::crds;
 use crate::proof::Owned;
 
 /// Live objects by identity; an id that is absent does not exist.
@@ -161,7 +160,7 @@ async fn read_group(
     let read = |mut object: Value| {
         let id = ResourceId::of(&object)?;
         let owned = Owned::take(&mut object, field_manager);
-        slim(&id, &mut object);
+        slim(&mut object);
         Some((id, object, owned))
     };
     let mut found = Vec::new();
@@ -185,7 +184,7 @@ async fn read_group(
     for id in members {
         if let Some(mut object) = cluster.get(id).await? {
             let owned = Owned::take(&mut object, field_manager);
-            slim(id, &mut object);
+            slim(&mut object);
             found.push((id.clone(), object, owned));
         }
     }
@@ -214,19 +213,12 @@ fn head_of(object: Value) -> Value {
     Value::Object(head)
 }
 
-/// Drops from a live object what no plan reads, and what would otherwise
-/// be most of a large stack's memory: its status (a plan compares objects
-/// without it, see `diff::normalize`), except a CustomResourceDefinition's,
-/// whose stored versions and conditions a plan checks; and the field sets
-/// of other managers, of which a plan only names the managers.
-fn slim(id: &ResourceId, object: &mut Value) {
-    let Some(root) = object.as_object_mut() else {
-        return;
-    };
-    if !crds::is_crd(id) {
-        root.remove("status");
-    }
-    let entries = root
+/// Drops from a live object the field sets of other managers, of which a
+/// plan only names the managers. The status stays: programs read it
+/// (a Deployment's ready replicas as an output), and so do the checks of a
+/// CustomResourceDefinition.
+fn slim(object: &mut Value) {
+    let entries = object
         .get_mut("metadata")
         .and_then(|meta| meta.get_mut("managedFields"))
         .and_then(Value::as_array_mut);
@@ -246,15 +238,6 @@ mod tests {
 
     use super::*;
 
-    fn id(api_version: &str, kind: &str) -> ResourceId {
-        ResourceId {
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: None,
-            name: "x".into(),
-        }
-    }
-
     fn listed() -> Value {
         json!({
             "metadata": {"name": "x", "managedFields": [
@@ -267,21 +250,14 @@ mod tests {
     }
 
     #[test]
-    fn a_slim_object_keeps_what_plans_read() {
+    fn a_slim_object_keeps_its_status_and_the_managers_names() {
         let mut deployment = listed();
-        slim(&id("apps/v1", "Deployment"), &mut deployment);
-        assert!(deployment.get("status").is_none());
+        slim(&mut deployment);
+        assert_eq!(deployment["status"]["replicas"], 3);
         assert_eq!(deployment["spec"]["replicas"], 3);
         let entry = &deployment["metadata"]["managedFields"][0];
         assert_eq!(entry["manager"], "kube-controller-manager");
         assert!(entry.get("fieldsV1").is_none());
-
-        let mut crd = listed();
-        slim(
-            &id("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
-            &mut crd,
-        );
-        assert_eq!(crd["status"]["storedVersions"], json!(["v1"]));
     }
 
     #[test]

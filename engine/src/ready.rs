@@ -547,7 +547,12 @@ impl Snapshot {
             .collect();
         for namespace in service_namespaces {
             let slices = cluster
-                .list("discovery.k8s.io/v1", "EndpointSlice", namespace, None)
+                .list_without_managed_fields(
+                    "discovery.k8s.io/v1",
+                    "EndpointSlice",
+                    namespace,
+                    None,
+                )
                 .await?;
             for slice in &slices {
                 let Some(service) =
@@ -578,7 +583,10 @@ impl Snapshot {
     ) -> Result<(), EngineError> {
         if ids.len() > 1 {
             let ids: HashSet<&ResourceId> = ids.iter().copied().collect();
-            match cluster.list(api_version, kind, namespace, None).await {
+            match cluster
+                .list_without_managed_fields(api_version, kind, namespace, None)
+                .await
+            {
                 Ok(objects) => {
                     for object in objects {
                         if let Some(id) = ResourceId::of(&object)
@@ -622,7 +630,10 @@ impl Snapshot {
         for namespace in namespaces {
             // Reasons are the detail, not the news: credentials that may
             // not list pods still get the counts.
-            match cluster.list("v1", "Pod", Some(namespace), None).await {
+            match cluster
+                .list_without_managed_fields("v1", "Pod", Some(namespace), None)
+                .await
+            {
                 Ok(pods) => {
                     self.pods.insert(namespace.to_string(), pods);
                 }
@@ -636,7 +647,7 @@ impl Snapshot {
                 continue;
             }
             match cluster
-                .list("apps/v1", "ReplicaSet", Some(namespace), None)
+                .list_without_managed_fields("apps/v1", "ReplicaSet", Some(namespace), None)
                 .await
             {
                 Ok(sets) => {
@@ -817,7 +828,7 @@ async fn pod_problems(
         .collect::<Vec<_>>()
         .join(",");
     let pods = match cluster
-        .list("v1", "Pod", id.namespace.as_deref(), Some(&selector))
+        .list_without_managed_fields("v1", "Pod", id.namespace.as_deref(), Some(&selector))
         .await
     {
         Ok(pods) => pods,

@@ -841,7 +841,10 @@ async fn another_programs_objects_are_never_claimed_even_for_the_same_stack_name
 async fn a_plan_without_objects_keeps_its_changes_and_no_copies() {
     let stack = Stack::new();
     stack
-        .up(&[desired(cm("web", "v1"), &[]), desired(cm("gone", "v1"), &[])])
+        .up(&[
+            desired(cm("web", "v1"), &[]),
+            desired(cm("gone", "v1"), &[]),
+        ])
         .await;
     let new = [desired(cm("web", "v2"), &[]), desired(cm("new", "v1"), &[])];
     let lean = stack
