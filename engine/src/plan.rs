@@ -284,6 +284,17 @@ impl Plan {
         }
     }
 
+    /// [`Plan::drop_objects`], and the field changes of creates too (every
+    /// field of the new object), once nothing will print the plan again:
+    /// what an `up` of thousands of new objects holds while it applies and
+    /// waits.
+    pub fn drop_details(&mut self) {
+        self.drop_objects();
+        for step in self.steps.iter_mut().filter(|s| s.op == Op::Create) {
+            step.changes = Vec::new();
+        }
+    }
+
     /// Whether the plan leaves the object `id` out, as its targets ask.
     #[must_use]
     pub fn leaves_out(&self, id: &ResourceId) -> bool {

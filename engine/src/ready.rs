@@ -481,6 +481,48 @@ struct Snapshot {
     replica_sets: HashMap<String, Vec<Value>>,
 }
 
+/// The pods or ReplicaSets of a namespace, each kept as [`lean`] leaves it:
+/// a wait for a thousand Deployments lists a thousand of each every poll.
+async fn list_lean(
+    cluster: &Cluster,
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+) -> Result<Vec<Value>, ClusterError> {
+    let mut objects = Vec::new();
+    cluster
+        .list_each(api_version, kind, Some(namespace), None, |mut object| {
+            lean(&mut object);
+            objects.push(object);
+        })
+        .await?;
+    Ok(objects)
+}
+
+/// Keeps of a listed pod what a wait reads of it: its metadata, status,
+/// and containers (a reason names a container's image and probe); of a
+/// ReplicaSet, its metadata (labels, revision, owner). Managed fields never.
+fn lean(object: &mut Value) {
+    let Some(root) = object.as_object_mut() else {
+        return;
+    };
+    if let Some(meta) = root.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    match root.get("kind").and_then(Value::as_str) {
+        Some("Pod") => {
+            if let Some(spec) = root.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.retain(|key, _| key == "containers" || key == "initContainers");
+            }
+        }
+        Some("ReplicaSet") => {
+            root.remove("spec");
+            root.remove("status");
+        }
+        _ => {}
+    }
+}
+
 /// Kinds whose pods can say why they are not ready.
 fn runs_pods(id: &ResourceId) -> bool {
     rules::is_workload(&id.api_version, &id.kind)
@@ -630,10 +672,7 @@ impl Snapshot {
         for namespace in namespaces {
             // Reasons are the detail, not the news: credentials that may
             // not list pods still get the counts.
-            match cluster
-                .list_without_managed_fields("v1", "Pod", Some(namespace), None)
-                .await
-            {
+            match list_lean(cluster, "v1", "Pod", namespace).await {
                 Ok(pods) => {
                     self.pods.insert(namespace.to_string(), pods);
                 }
@@ -646,10 +685,7 @@ impl Snapshot {
             if !deployments {
                 continue;
             }
-            match cluster
-                .list_without_managed_fields("apps/v1", "ReplicaSet", Some(namespace), None)
-                .await
-            {
+            match list_lean(cluster, "apps/v1", "ReplicaSet", namespace).await {
                 Ok(sets) => {
                     self.replica_sets.insert(namespace.to_string(), sets);
                 }
@@ -884,6 +920,33 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_lean_pod_keeps_what_its_reasons_read_and_a_replica_set_its_metadata() {
+        let meta = json!({"name": "x", "labels": {"a": "b"}, "managedFields": [{"manager": "m"}]});
+        let mut pod = json!({
+            "kind": "Pod", "metadata": meta,
+            "spec": {"containers": [{"name": "c", "image": "i"}], "initContainers": [],
+                     "volumes": [{"name": "v"}], "tolerations": []},
+            "status": {"phase": "Pending"},
+        });
+        lean(&mut pod);
+        assert_eq!(
+            pod,
+            json!({
+                "kind": "Pod", "metadata": {"name": "x", "labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}], "initContainers": []},
+                "status": {"phase": "Pending"},
+            })
+        );
+        let mut set = json!({"kind": "ReplicaSet", "metadata": meta,
+                             "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        lean(&mut set);
+        assert_eq!(
+            set,
+            json!({"kind": "ReplicaSet", "metadata": {"name": "x", "labels": {"a": "b"}}})
+        );
+    }
     use crate::plan::Step;
 
     fn plan(steps: Vec<Step>) -> Plan {

@@ -80,7 +80,12 @@ async fn run_locked<P: Program>(
         saved_plan::check(file, reviewed, &now)?;
     }
     check_blocked(&plan)?;
-    plan.drop_objects();
+    // With --json the plan is printed again at the end, changes and all.
+    if args.json {
+        plan.drop_objects();
+    } else {
+        plan.drop_details();
+    }
     // A saved plan was reviewed: applying it exactly asks nobody again.
     if plan.has_changes() && reviewed.is_none() {
         confirm("Do you want to perform this update?", args.yes, "up")?;

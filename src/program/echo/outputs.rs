@@ -44,19 +44,21 @@ pub async fn collect(
         .await?;
     let mut services = BTreeMap::new();
     for service in service_ids {
-        let Some(live_service) = live.get(&service.id) else {
+        // Each object is read once: parsed, not kept (a stack of a thousand
+        // echoes would otherwise hold every one of them at the end of `up`).
+        let Some(live_service) = live.parsed(&service.id) else {
             continue;
         };
         let ready: i64 = service
             .depends_on
             .iter()
             .filter(|d| d.kind == "Deployment")
-            .filter_map(|d| live.get(d))
+            .filter_map(|d| live.parsed(d))
             .map(|d| d["status"]["readyReplicas"].as_i64().unwrap_or(0))
             .sum();
         services.insert(
             service.id.name.clone(),
-            service_outputs(namespace, live_service, ready, &addresses),
+            service_outputs(namespace, &live_service, ready, &addresses),
         );
     }
     let mut outputs = BTreeMap::new();
