@@ -912,8 +912,10 @@ def ratio_table(summary: dict) -> list[str]:
 
 def write_results(s: Settings, summary: dict, meta: dict) -> None:
     tools = meta.get("tools", ["echo-iac", "kubectl"])
-    title = "Benchmarks: echo-iac against " + " and ".join(
-        t for t in ("kubectl", "Pulumi") if t.lower() in tools)
+    peers = [t for t in ("kubectl", "Pulumi", "the floor")
+             if t.lower().removeprefix("the ") in tools]
+    named = ", ".join(peers[:-1]) + " and " + peers[-1] if len(peers) > 1 else "".join(peers)
+    title = "Benchmarks: echo-iac against " + named
     lines = [
         f"# {title}",
         "",
