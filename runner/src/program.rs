@@ -236,7 +236,9 @@ impl<'a> LiveView<'a> {
     }
 
     /// The live objects among `ids`, read concurrently; missing ones are
-    /// left out.
+    /// left out. An object read once is best taken with
+    /// [`Live::parsed`](echo_iac_engine::live::Live::parsed): `Live::get`
+    /// keeps what it parses, which a stack of thousands notices.
     pub async fn read<'i>(
         &self,
         ids: impl IntoIterator<Item = &'i ResourceId>,
