@@ -644,12 +644,8 @@ impl Cluster {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
-        let mut objects = Vec::new();
-        self.list_each(api_version, kind, namespace, label_selector, |object| {
-            objects.push(object)
-        })
-        .await?;
-        Ok(objects)
+        self.collect(api_version, kind, namespace, label_selector, |_| {})
+            .await
     }
 
     /// [`Cluster::list`] without each object's `metadata.managedFields`,
@@ -662,6 +658,25 @@ impl Cluster {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
+        self.collect(
+            api_version,
+            kind,
+            namespace,
+            label_selector,
+            drop_managed_fields,
+        )
+        .await
+    }
+
+    /// The objects of a list, each changed by `edit` as it is parsed.
+    async fn collect(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        edit: impl Fn(&mut Value),
+    ) -> Result<Vec<Value>, ClusterError> {
         let mut objects = Vec::new();
         self.list_each(
             api_version,
@@ -669,9 +684,7 @@ impl Cluster {
             namespace,
             label_selector,
             |mut object| {
-                if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.remove("managedFields");
-                }
+                edit(&mut object);
                 objects.push(object)
             },
         )
@@ -1071,6 +1084,13 @@ fn slim_managed_fields(object: &mut Value, field_manager: &str) {
                 entry.retain(|key, _| matches!(key.as_str(), "manager" | "operation"));
             }
         }
+    }
+}
+
+/// Drops who wrote which fields of `object`, for readers that never ask.
+pub(crate) fn drop_managed_fields(object: &mut Value) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
     }
 }
 

@@ -503,12 +503,10 @@ async fn list_lean(
 /// and containers (a reason names a container's image and probe); of a
 /// ReplicaSet, its metadata (labels, revision, owner). Managed fields never.
 fn lean(object: &mut Value) {
+    crate::cluster::drop_managed_fields(object);
     let Some(root) = object.as_object_mut() else {
         return;
     };
-    if let Some(meta) = root.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-    }
     match root.get("kind").and_then(Value::as_str) {
         Some("Pod") => {
             if let Some(spec) = root.get_mut("spec").and_then(Value::as_object_mut) {
