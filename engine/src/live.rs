@@ -95,11 +95,11 @@ impl Live {
         let mut live = Live::default();
         let mut results = stream::iter(reads).buffer_unordered(LIST_CONCURRENCY);
         while let Some(objects) = results.next().await {
-            for (id, object, owned) in objects? {
+            for (id, entry, owned) in objects? {
                 if let Some(owned) = owned {
                     live.owned.insert(id.clone(), owned);
                 }
-                live.objects.insert(id, Entry::new(object));
+                live.objects.insert(id, entry);
             }
         }
         Ok(live)
@@ -157,11 +157,13 @@ async fn read_group(
     members: Vec<&ResourceId>,
 ) -> Result<Vec<Read>, EngineError> {
     let field_manager = cluster.identity().field_manager();
+    // Each object becomes an entry as it is parsed, so that a group never
+    // holds its objects parsed all at once.
     let read = |mut object: Value| {
         let id = ResourceId::of(&object)?;
         let owned = Owned::take(&mut object, field_manager);
         slim(&mut object);
-        Some((id, object, owned))
+        Some((id, Entry::new(object), owned))
     };
     let mut found = Vec::new();
     let first = members[0];
@@ -185,7 +187,7 @@ async fn read_group(
         if let Some(mut object) = cluster.get(id).await? {
             let owned = Owned::take(&mut object, field_manager);
             slim(&mut object);
-            found.push((id.clone(), object, owned));
+            found.push((id.clone(), Entry::new(object), owned));
         }
     }
     Ok(found)
@@ -230,7 +232,7 @@ fn slim(object: &mut Value) {
 }
 
 /// An object read, by id, with what this stack owns of it.
-type Read = (ResourceId, Value, Option<Owned>);
+type Read = (ResourceId, Entry, Option<Owned>);
 
 #[cfg(test)]
 mod tests {

@@ -483,6 +483,7 @@ struct Snapshot {
 
 /// The pods or ReplicaSets of a namespace, each kept as [`lean`] leaves it:
 /// a wait for a thousand Deployments lists a thousand of each every poll.
+/// Of ReplicaSets only their metadata is read, and only that is sent.
 async fn list_lean(
     cluster: &Cluster,
     api_version: &str,
@@ -490,18 +491,26 @@ async fn list_lean(
     namespace: &str,
 ) -> Result<Vec<Value>, ClusterError> {
     let mut objects = Vec::new();
-    cluster
-        .list_each(api_version, kind, Some(namespace), None, |mut object| {
-            lean(&mut object);
-            objects.push(object);
-        })
-        .await?;
+    let each = |mut object: Value| {
+        lean(&mut object);
+        objects.push(object);
+    };
+    if kind == "ReplicaSet" {
+        cluster
+            .list_metadata_each(api_version, kind, Some(namespace), None, each)
+            .await?;
+    } else {
+        cluster
+            .list_each(api_version, kind, Some(namespace), None, each)
+            .await?;
+    }
     Ok(objects)
 }
 
-/// Keeps of a listed pod what a wait reads of it: its metadata, status,
-/// and containers (a reason names a container's image and probe); of a
-/// ReplicaSet, its metadata (labels, revision, owner). Managed fields never.
+/// Keeps of a listed pod what a wait reads of it: its name, labels, owners
+/// and deletion, its status, and of its containers the name, image and
+/// whether a readiness probe is set (a reason names them); of a ReplicaSet,
+/// its metadata (labels, revision, owner). Managed fields never.
 fn lean(object: &mut Value) {
     crate::cluster::drop_managed_fields(object);
     let Some(root) = object.as_object_mut() else {
@@ -509,8 +518,31 @@ fn lean(object: &mut Value) {
     };
     match root.get("kind").and_then(Value::as_str) {
         Some("Pod") => {
+            if let Some(metadata) = root.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata.retain(|key, _| {
+                    matches!(
+                        key.as_str(),
+                        "name"
+                            | "namespace"
+                            | "uid"
+                            | "labels"
+                            | "ownerReferences"
+                            | "deletionTimestamp"
+                    )
+                });
+            }
             if let Some(spec) = root.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.retain(|key, _| key == "containers" || key == "initContainers");
+                for container in spec.values_mut().filter_map(Value::as_array_mut).flatten() {
+                    if let Some(container) = container.as_object_mut() {
+                        container.retain(|key, _| {
+                            matches!(key.as_str(), "name" | "image" | "readinessProbe")
+                        });
+                        if let Some(probe) = container.get_mut("readinessProbe") {
+                            *probe = Value::Object(Default::default());
+                        }
+                    }
+                }
             }
         }
         Some("ReplicaSet") => {
@@ -518,6 +550,23 @@ fn lean(object: &mut Value) {
             root.remove("status");
         }
         _ => {}
+    }
+}
+
+/// Keeps of an object read for the rules of its kind what they read: all
+/// but its managed fields, annotations and labels, and a workload's pod
+/// and volume templates, the bulk of it (a wait for a thousand Deployments
+/// reads a thousand every poll). An object with a program's wait rule is
+/// kept whole, as the rule may read any field.
+fn lean_target(object: &mut Value) {
+    crate::cluster::drop_managed_fields(object);
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("annotations");
+        metadata.remove("labels");
+    }
+    if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("template");
+        spec.remove("volumeClaimTemplates");
     }
 }
 
@@ -548,6 +597,12 @@ impl Snapshot {
                 snapshot.objects.insert(target.id.clone(), object);
             }
         }
+        // A program's wait rule may read any field.
+        let whole: HashSet<&ResourceId> = open
+            .iter()
+            .filter(|t| t.wait.is_some())
+            .map(|t| &t.id)
+            .collect();
         let unread: Vec<&ResourceId> = open
             .iter()
             .flat_map(|t| std::iter::once(&t.id).chain(&t.selects))
@@ -563,7 +618,7 @@ impl Snapshot {
             let mut seen = HashSet::new();
             ids.retain(|id| seen.insert(*id));
             snapshot
-                .read_objects(cluster, api_version, kind, namespace, &ids)
+                .read_objects(cluster, api_version, kind, namespace, &ids, &whole)
                 .await?;
         }
         if read_pods {
@@ -586,33 +641,36 @@ impl Snapshot {
             .map(|t| t.id.namespace.as_deref())
             .collect();
         for namespace in service_namespaces {
-            let slices = cluster
-                .list_without_managed_fields(
+            // Counted as listed: a slice is not kept.
+            let endpoints = &mut snapshot.endpoints;
+            cluster
+                .list_each(
                     "discovery.k8s.io/v1",
                     "EndpointSlice",
                     namespace,
                     None,
+                    |slice| {
+                        let Some(service) =
+                            slice["metadata"]["labels"]["kubernetes.io/service-name"].as_str()
+                        else {
+                            return;
+                        };
+                        let key = (
+                            namespace.unwrap_or_default().to_string(),
+                            service.to_string(),
+                        );
+                        *endpoints.entry(key).or_default() +=
+                            ready_endpoints(std::slice::from_ref(&slice));
+                    },
                 )
                 .await?;
-            for slice in &slices {
-                let Some(service) =
-                    slice["metadata"]["labels"]["kubernetes.io/service-name"].as_str()
-                else {
-                    continue;
-                };
-                let key = (
-                    namespace.unwrap_or_default().to_string(),
-                    service.to_string(),
-                );
-                *snapshot.endpoints.entry(key).or_default() +=
-                    ready_endpoints(std::slice::from_ref(slice));
-            }
         }
         Ok(snapshot)
     }
 
     /// One object is read by name; several of a kind in a namespace with
-    /// one list, unless these credentials may only read them by name.
+    /// one list, unless these credentials may only read them by name. Each
+    /// is kept as [`lean_target`] leaves it, or whole when it is in `whole`.
     async fn read_objects(
         &mut self,
         cluster: &Cluster,
@@ -620,21 +678,31 @@ impl Snapshot {
         kind: &str,
         namespace: Option<&str>,
         ids: &[&ResourceId],
+        whole: &HashSet<&ResourceId>,
     ) -> Result<(), EngineError> {
+        let keep = |id: &ResourceId, object: &mut Value| {
+            if whole.contains(id) {
+                crate::cluster::drop_managed_fields(object);
+            } else {
+                lean_target(object);
+            }
+        };
         if ids.len() > 1 {
             let ids: HashSet<&ResourceId> = ids.iter().copied().collect();
-            match cluster
-                .list_without_managed_fields(api_version, kind, namespace, None)
-                .await
-            {
-                Ok(objects) => {
-                    for object in objects {
-                        if let Some(id) = ResourceId::of(&object)
-                            && ids.contains(&id)
-                        {
-                            self.objects.insert(id, object);
-                        }
+            let mut found = Vec::new();
+            let listed = cluster
+                .list_each(api_version, kind, namespace, None, |mut object| {
+                    if let Some(id) = ResourceId::of(&object)
+                        && ids.contains(&id)
+                    {
+                        keep(&id, &mut object);
+                        found.push((id, object));
                     }
+                })
+                .await;
+            match listed {
+                Ok(()) => {
+                    self.objects.extend(found);
                     return Ok(());
                 }
                 Err(ClusterError::Forbidden { .. }) => {}
@@ -646,6 +714,7 @@ impl Snapshot {
                 // The rules go by kind; a read by name may come without it.
                 object["apiVersion"] = Value::String(id.api_version.clone());
                 object["kind"] = Value::String(id.kind.clone());
+                keep(id, &mut object);
                 self.objects.insert((*id).clone(), object);
             }
         }
@@ -923,8 +992,13 @@ mod tests {
     fn a_lean_pod_keeps_what_its_reasons_read_and_a_replica_set_its_metadata() {
         let meta = json!({"name": "x", "labels": {"a": "b"}, "managedFields": [{"manager": "m"}]});
         let mut pod = json!({
-            "kind": "Pod", "metadata": meta,
-            "spec": {"containers": [{"name": "c", "image": "i"}], "initContainers": [],
+            "kind": "Pod",
+            "metadata": {"name": "x", "labels": {"a": "b"}, "managedFields": [{"manager": "m"}],
+                         "annotations": {"big": "note"}, "ownerReferences": [{"uid": "u"}],
+                         "resourceVersion": "7"},
+            "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "E"}],
+                                     "readinessProbe": {"httpGet": {"port": 80}}}],
+                     "initContainers": [],
                      "volumes": [{"name": "v"}], "tolerations": []},
             "status": {"phase": "Pending"},
         });
@@ -932,8 +1006,10 @@ mod tests {
         assert_eq!(
             pod,
             json!({
-                "kind": "Pod", "metadata": {"name": "x", "labels": {"a": "b"}},
-                "spec": {"containers": [{"name": "c", "image": "i"}], "initContainers": []},
+                "kind": "Pod",
+                "metadata": {"name": "x", "labels": {"a": "b"}, "ownerReferences": [{"uid": "u"}]},
+                "spec": {"containers": [{"name": "c", "image": "i", "readinessProbe": {}}],
+                         "initContainers": []},
                 "status": {"phase": "Pending"},
             })
         );
@@ -945,6 +1021,34 @@ mod tests {
             json!({"kind": "ReplicaSet", "metadata": {"name": "x", "labels": {"a": "b"}}})
         );
     }
+    #[test]
+    fn a_lean_target_keeps_what_the_rules_read_without_its_templates() {
+        let mut deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "uid": "u", "generation": 2,
+                         "labels": {"a": "b"}, "annotations": {"note": "long"},
+                         "managedFields": [{"manager": "m"}]},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"spec": {"containers": [{"name": "c"}]}}},
+            "status": {"observedGeneration": 2, "readyReplicas": 3},
+        });
+        lean_target(&mut deployment);
+        assert_eq!(
+            deployment,
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "uid": "u", "generation": 2},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}},
+                "status": {"observedGeneration": 2, "readyReplicas": 3},
+            })
+        );
+        let mut set = json!({"kind": "StatefulSet", "metadata": {"name": "db"},
+            "spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+                     "template": {}, "replicas": 1}});
+        lean_target(&mut set);
+        assert_eq!(set["spec"], json!({"replicas": 1}));
+    }
+
     use crate::plan::Step;
 
     fn plan(steps: Vec<Step>) -> Plan {
