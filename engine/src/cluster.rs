@@ -9,15 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
 };
 use kube::config::KubeConfigOptions;
-use kube::core::GroupVersionKind;
+use kube::core::GroupVersion;
 use kube::core::Status;
 use kube::discovery::Scope;
 use kube::{Client, Config};
@@ -300,8 +297,8 @@ pub struct Cluster {
     server: String,
     context: String,
     identity: Arc<Identity>,
-    /// Kinds found by discovery in this run, by (apiVersion, kind).
-    discovered: Arc<Mutex<HashMap<(String, String), Kind>>>,
+    /// Kinds found by discovery in this run.
+    discovered: Arc<kinds::Discovered>,
     /// How long to retry once the server has answered in this run; see
     /// [`Cluster::with_outage_budget`].
     outage_budget: Duration,
@@ -831,46 +828,50 @@ impl Cluster {
         if let Some(found) = kinds::built_in(api_version, kind) {
             return Ok(found);
         }
-        let key = (api_version.to_string(), kind.to_string());
-        if let Some(found) = self.discovered.lock().expect("not poisoned").get(&key) {
-            return Ok(found.clone());
+        if let Some(found) = self.discovered.get(api_version, kind) {
+            return Ok(found);
+        }
+        let unknown = || ClusterError::UnknownKind {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        };
+        let asked = std::time::Instant::now();
+        let round = self.discovered.round(api_version);
+        let mut finished = round.lock().await;
+        if let Some(found) = self.discovered.get(api_version, kind) {
+            return Ok(found);
+        }
+        if finished.is_some_and(|at| at >= asked) {
+            return Err(unknown());
         }
         let (group, version) = match api_version.split_once('/') {
             Some((group, version)) => (group, version),
             None => ("", api_version),
         };
-        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let gv = GroupVersion::gv(group, version);
         let target = ResourceId::new(api_version, kind, None, "*");
         let found = self
             .retry("discover", &target, || async {
-                kube::discovery::pinned_kind(&self.client, &gvk).await
+                kube::discovery::pinned_group(&self.client, &gv).await
             })
             .await;
-        let (resource, capabilities) = match found {
-            Ok(found) => found,
-            Err(ClusterError::Api { status, .. }) if status.code == 404 => {
-                return Err(ClusterError::UnknownKind {
-                    api_version: api_version.to_string(),
-                    kind: kind.to_string(),
-                });
-            }
-            Err(ClusterError::Other { reason, .. }) if reason.contains("Missing Kind") => {
-                return Err(ClusterError::UnknownKind {
-                    api_version: api_version.to_string(),
-                    kind: kind.to_string(),
-                });
-            }
+        let group = match found {
+            Ok(group) => Some(group),
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => None,
             Err(e) => return Err(e),
         };
-        let found = Kind {
-            resource,
-            namespaced: capabilities.scope == Scope::Namespaced,
-        };
-        self.discovered
-            .lock()
-            .expect("not poisoned")
-            .insert(key, found.clone());
-        Ok(found)
+        *finished = Some(std::time::Instant::now());
+        let served = group
+            .map(|g| g.versioned_resources(version))
+            .unwrap_or_default();
+        self.discovered.insert(
+            api_version,
+            served.into_iter().map(|(resource, capabilities)| Kind {
+                resource,
+                namespaced: capabilities.scope == Scope::Namespaced,
+            }),
+        );
+        self.discovered.get(api_version, kind).ok_or_else(unknown)
     }
 
     async fn api(&self, id: &ResourceId) -> Result<Api<DynamicObject>, ClusterError> {

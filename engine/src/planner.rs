@@ -53,6 +53,11 @@ pub struct PlanOptions {
     /// Dry-run every object, even those the state proves unchanged (see
     /// [`crate::proof`]).
     pub full: bool,
+    /// The fewest objects a proof could spare a dry run for which proofs
+    /// are read at all: reading what a proof needs costs
+    /// [`proof::ENVIRONMENT_READS`] requests, so a smaller stack is cheaper
+    /// dry-run whole. [`PROVE_FROM`] unless set.
+    pub prove_from: usize,
     /// Keep each step's live and planned copies of its object
     /// ([`Step::live`], [`Step::planned`]), which only a diff shows: without
     /// them a plan of thousands of objects holds a fraction of the memory.
@@ -68,10 +73,15 @@ impl Default for PlanOptions {
             targets: None,
             protections: Protections::default(),
             full: false,
+            prove_from: PROVE_FROM,
             objects: true,
         }
     }
 }
+
+/// The fewest provable objects for which a plan reads proofs: from there
+/// on, the proofs' reads cost fewer requests than the dry runs they spare.
+pub const PROVE_FROM: usize = proof::ENVIRONMENT_READS + 1;
 
 /// Plans `up`: creates, updates and replaces for the desired objects, and
 /// deletes for objects the state holds that the program no longer declares.
@@ -112,12 +122,13 @@ pub async fn plan_up(
         .filter(|(kind, _)| unserved.contains(kind))
         .map(|(k, d)| (k.clone(), d.clone()))
         .collect();
-    // Read only when some object may be proven unchanged; without it
+    // Read only when enough objects may be proven unchanged; without it
     // (not readable) every object is dry-run.
-    let proven = !options.full
-        && desired.iter().any(|d| {
-            proof::allowed(&d.id) && recorded.get(&d.id).is_some_and(|r| r.proof.is_some())
-        });
+    let provable = desired
+        .iter()
+        .filter(|d| proof::allowed(&d.id) && recorded.get(&d.id).is_some_and(|r| r.proof.is_some()))
+        .count();
+    let proven = !options.full && provable > 0 && provable >= options.prove_from;
     let (live, environment) = futures::join!(
         Live::read(
             cluster,

@@ -91,6 +91,10 @@ impl Environment {
     }
 }
 
+/// The requests [`Environment::read`] sends: the server's version, one
+/// list per admission kind, and the discovery of the kinds not built in.
+pub const ENVIRONMENT_READS: usize = ADMISSION_KINDS.len() + 2;
+
 /// The kinds whose objects change what the server stores for an apply.
 const ADMISSION_KINDS: [(&str, &str); 3] = [
     (

@@ -17,6 +17,10 @@ use k8s_openapi::api::rbac::v1 as rbac;
 use k8s_openapi::api::scheduling::v1 as scheduling;
 use k8s_openapi::api::storage::v1 as storage;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use kube::api::ApiResource;
 
 /// A kind's API: its paths, and whether its objects live in namespaces.
@@ -86,6 +90,46 @@ pub(crate) fn built_in(api_version: &str, kind: &str) -> Option<Kind> {
         admission::MutatingWebhookConfiguration => CLUSTER,
         apiextensions::CustomResourceDefinition => CLUSTER,
     )
+}
+
+/// The kinds discovered in this run, and for each group version, the lock
+/// its discovery holds: lookups of one group version at once (a proof
+/// reads the admission kinds of one group together) share one request.
+#[derive(Default)]
+pub(super) struct Discovered {
+    kinds: Mutex<HashMap<(String, String), Kind>>,
+    rounds: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+}
+
+impl Discovered {
+    /// The kind, when a discovery in this run found it.
+    pub(super) fn get(&self, api_version: &str, kind: &str) -> Option<Kind> {
+        let key = (api_version.to_string(), kind.to_string());
+        self.kinds.lock().expect("not poisoned").get(&key).cloned()
+    }
+
+    /// Records the kinds of one group version's discovery document.
+    pub(super) fn insert(&self, api_version: &str, found: impl IntoIterator<Item = Kind>) {
+        let mut kinds = self.kinds.lock().expect("not poisoned");
+        for kind in found {
+            kinds
+                .entry((api_version.to_string(), kind.resource.kind.clone()))
+                .or_insert(kind);
+        }
+    }
+
+    /// The lock a discovery of `api_version` holds, which guards when the
+    /// last one finished: a lookup that waited for a discovery finished
+    /// after it asked need not send its own, found or not. A kind not found
+    /// is not remembered beyond that, as a CRD may be served any moment.
+    pub(super) fn round(&self, api_version: &str) -> Arc<tokio::sync::Mutex<Option<Instant>>> {
+        self.rounds
+            .lock()
+            .expect("not poisoned")
+            .entry(api_version.to_string())
+            .or_default()
+            .clone()
+    }
 }
 
 #[cfg(test)]

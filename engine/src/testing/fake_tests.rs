@@ -314,6 +314,40 @@ async fn each_cluster_counts_its_own_requests_retries_included() {
 }
 
 #[tokio::test]
+async fn kinds_of_one_group_version_looked_up_at_once_share_one_discovery() {
+    let fake = FakeApi::new();
+    fake.add_kind("example.com/v1", "Widget", "widgets", true);
+    fake.add_kind("example.com/v1", "Gadget", "gadgets", false);
+    let cluster = fake.cluster(identity());
+    let discoveries = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == "/apis/example.com/v1")
+            .count()
+    };
+    let (widget, gadget, gizmo) = futures::join!(
+        cluster.kind("example.com/v1", "Widget"),
+        cluster.kind("example.com/v1", "Gadget"),
+        cluster.kind("example.com/v1", "Gizmo"),
+    );
+    assert!(widget.unwrap().namespaced);
+    assert_eq!(gadget.unwrap().resource.plural, "gadgets");
+    assert!(matches!(gizmo, Err(ClusterError::UnknownKind { .. })));
+    assert_eq!(discoveries(), 1);
+    cluster.kind("example.com/v1", "Widget").await.unwrap();
+    assert_eq!(discoveries(), 1, "a kind found is kept for the run");
+    // A kind not served yet may be served later (a CRD just applied).
+    assert!(cluster.kind("example.com/v1", "Gizmo").await.is_err());
+    assert_eq!(discoveries(), 2);
+    fake.add_kind("example.com/v1", "Gizmo", "gizmos", true);
+    assert!(cluster.kind("example.com/v1", "Gizmo").await.is_ok());
+    assert!(matches!(
+        cluster.kind("other.example.com/v1", "Thing").await,
+        Err(ClusterError::UnknownKind { .. })
+    ));
+}
+
+#[tokio::test]
 async fn the_version_is_served_as_a_real_server_gives_it_and_can_change() {
     let fake = FakeApi::new();
     let cluster = fake.cluster(identity());

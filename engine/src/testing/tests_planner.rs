@@ -112,6 +112,42 @@ async fn an_object_the_state_proves_unchanged_is_planned_without_a_dry_run_unles
 }
 
 #[tokio::test]
+async fn a_stack_too_small_to_repay_a_proofs_reads_is_dry_run_whole() {
+    let stack = Stack::new();
+    let mut desired: Vec<DesiredResource> = (0..planner::PROVE_FROM - 1)
+        .map(|i| desired(config_map("ns", &format!("c{i}"), json!({"k": "v"})), &[]))
+        .collect();
+    stack.up(&desired).await;
+    let count = |fake: &FakeApi| {
+        let requests = fake.requests();
+        fake.clear_log();
+        let dry_runs = requests.iter().filter(|r| r.dry_run()).count();
+        let admission = requests
+            .iter()
+            .filter(|r| r.path.contains("admissionregistration"))
+            .count();
+        (dry_runs, admission)
+    };
+    stack.fake.clear_log();
+    let default = PlanOptions::default();
+    let small = stack.plan_with(&desired, default.clone()).await.unwrap();
+    assert!(small.steps.iter().all(|s| s.op == Op::Same));
+    assert_eq!(count(&stack.fake), (planner::PROVE_FROM - 1, 0));
+
+    desired.push(super::desired(
+        config_map("ns", "last", json!({"k": "v"})),
+        &[],
+    ));
+    stack.up(&desired).await;
+    stack.fake.clear_log();
+    let large = stack.plan_with(&desired, default).await.unwrap();
+    assert!(large.steps.iter().all(|s| s.op == Op::Same));
+    let (dry_runs, admission) = count(&stack.fake);
+    assert_eq!(dry_runs, 0);
+    assert!(admission > 0);
+}
+
+#[tokio::test]
 async fn a_changed_field_plans_an_update_naming_the_field_with_old_and_new_values() {
     let stack = Stack::new();
     stack.up(&[desired(deployment("ns", "web", 3), &[])]).await;

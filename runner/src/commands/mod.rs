@@ -558,6 +558,7 @@ pub(crate) fn plan_options<P: Program>(
         targets: args.target.targets(&session.stack.namespace),
         protections: session.stack.protections.clone(),
         full: args.full,
+        prove_from: echo_iac_engine::planner::PROVE_FROM,
         objects,
     }
 }
