@@ -21,7 +21,7 @@ use super::plan::{Op, Plan, Step};
 use super::proof::{self, Environment, Proof};
 use super::ready::Poll;
 use super::resource::{DesiredResource, ResourceId, ResourceOptions};
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, Deletion};
 use crate::fault::{self, Point};
 use crate::state::{Locked, ResourceState, State};
 
@@ -506,8 +506,9 @@ async fn apply_step(
         && let Some(live_uid) = uid(&live)
     {
         journal.check_lock()?;
-        cluster.delete(id, live_uid).await?;
-        context.gone.wait_gone(id, live_uid).await?;
+        if cluster.delete(id, live_uid).await? == Deletion::Started {
+            context.gone.wait_gone(id, live_uid).await?;
+        }
     }
     journal.check_lock()?;
     let applied = if context.reshaped {
@@ -620,12 +621,13 @@ async fn delete_step(
     // The uid precondition makes the server refuse to delete a same-named
     // object that someone created since; that one is left alone.
     match cluster.delete(id, &recorded_uid).await {
-        Ok(true) => {
+        Ok(Deletion::Started) => {
             fault::reached(Point::Delete, options.cancel).await;
             drop(slot);
             gone.wait_gone(id, &recorded_uid).await?
         }
-        Ok(false) => {}
+        Ok(Deletion::Done) => fault::reached(Point::Delete, options.cancel).await,
+        Ok(Deletion::NotFound) => {}
         Err(ClusterError::Api { status, .. }) if status.code == 409 => on_event(Event::Note {
             id,
             message: format!(

@@ -290,6 +290,18 @@ impl ClusterError {
     }
 }
 
+/// What a delete did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// The object is gone: the server deleted it at once.
+    Done,
+    /// The object is being deleted: finalizers, or what it owns, hold it
+    /// for now.
+    Started,
+    /// There was no such object.
+    NotFound,
+}
+
 /// A connected client plus the facts about the connection that messages need.
 #[derive(Clone)]
 pub struct Cluster {
@@ -576,12 +588,20 @@ impl Cluster {
         }
     }
 
-    /// Deletes with foreground propagation, and only if the object still has
-    /// `uid`: a same-named object created by someone else since is never
-    /// deleted. Returns false if the object was already gone.
-    pub async fn delete(&self, id: &ResourceId, uid: &str) -> Result<bool, ClusterError> {
+    /// Deletes the object, and only if it still has `uid`: a same-named
+    /// object created by someone else since is never deleted. What it owns
+    /// goes first (foreground propagation), but for the built-in kinds that
+    /// own only what the server makes for them ([`kinds::owns_no_work`]),
+    /// which go at once and leave that to the garbage collector, as
+    /// `kubectl delete` does.
+    pub async fn delete(&self, id: &ResourceId, uid: &str) -> Result<Deletion, ClusterError> {
         let api = self.api(id).await?;
-        let params = DeleteParams::foreground().preconditions(Preconditions {
+        let params = if kinds::owns_no_work(&id.api_version, &id.kind) {
+            DeleteParams::background()
+        } else {
+            DeleteParams::foreground()
+        }
+        .preconditions(Preconditions {
             uid: Some(uid.to_string()),
             resource_version: None,
         });
@@ -591,8 +611,15 @@ impl Cluster {
             })
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(ClusterError::Api { status, .. }) if status.code == 404 => Ok(false),
+            // The server answers with the object, marked for deletion,
+            // while something still holds it; once it is gone, with a
+            // `Status`, or for some kinds (Services, Pods) the object as
+            // it was, unmarked.
+            Ok(answer) => Ok(match answer.left() {
+                Some(object) if object.metadata.deletion_timestamp.is_some() => Deletion::Started,
+                _ => Deletion::Done,
+            }),
+            Err(ClusterError::Api { status, .. }) if status.code == 404 => Ok(Deletion::NotFound),
             Err(e) => Err(e),
         }
     }

@@ -92,6 +92,38 @@ pub(crate) fn built_in(api_version: &str, kind: &str) -> Option<Kind> {
     )
 }
 
+/// Whether objects of this built-in kind own nothing but what the server
+/// makes for them (a Service's EndpointSlices): deleting one need not wait
+/// for its dependents. Workloads own the pods they run, and a kind not
+/// built in may own anything its controller made.
+pub fn owns_no_work(api_version: &str, kind: &str) -> bool {
+    matches!(
+        (api_version, kind),
+        (
+            "v1",
+            "ConfigMap"
+                | "Secret"
+                | "Service"
+                | "ServiceAccount"
+                | "PersistentVolumeClaim"
+                | "Endpoints"
+                | "LimitRange"
+                | "ResourceQuota"
+        ) | (
+            "rbac.authorization.k8s.io/v1",
+            "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+        ) | (
+            "networking.k8s.io/v1",
+            "Ingress" | "NetworkPolicy" | "IngressClass"
+        ) | ("policy/v1", "PodDisruptionBudget")
+            | ("autoscaling/v2", "HorizontalPodAutoscaler")
+            | ("scheduling.k8s.io/v1", "PriorityClass")
+            | ("storage.k8s.io/v1", "StorageClass")
+            | ("coordination.k8s.io/v1", "Lease")
+            | ("discovery.k8s.io/v1", "EndpointSlice")
+    )
+}
+
 /// The kinds discovered in this run, and for each group version, the lock
 /// its discovery holds: lookups of one group version at once (a proof
 /// reads the admission kinds of one group together) share one request.

@@ -206,6 +206,33 @@ async fn a_destroy_reads_no_deleted_object_by_name() {
     assert!(stack.state().await.resources.is_empty());
     assert_eq!(count(&stack, Verb::Delete), 12);
     assert_eq!(count(&stack, Verb::Get), 0, "{:?}", stack.fake.requests());
-    // One poll lists both kinds.
-    assert_eq!(count(&stack, Verb::List), 2, "{:?}", stack.fake.requests());
+    // The ConfigMaps are gone once the server answers (deleted in the
+    // background, as they own nothing to wait for); the Deployments are
+    // held until their pods are gone, and one list polls all four.
+    let policies: Vec<(String, Value)> = stack
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.verb == Verb::Delete)
+        .map(|r| {
+            let body = r.body.clone().unwrap_or_default();
+            (r.plural.clone(), body["propagationPolicy"].clone())
+        })
+        .collect();
+    assert!(policies.iter().all(|(plural, policy)| {
+        *policy
+            == if plural == "configmaps" {
+                "Background"
+            } else {
+                "Foreground"
+            }
+    }));
+    let lists: Vec<String> = stack
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.verb == Verb::List)
+        .map(|r| r.plural.clone())
+        .collect();
+    assert_eq!(lists, ["deployments"]);
 }

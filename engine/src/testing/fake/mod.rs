@@ -996,7 +996,27 @@ impl Inner {
                 .retain(|(_, ns, _), _| ns.as_deref() != Some(&key.2));
         }
         self.bump();
-        Ok((200, rendered))
+        // A real server holds an object deleted in the foreground until its
+        // dependents are gone (this one has none to wait for), answering
+        // with the object marked for deletion; one deleted at once it
+        // answers with a `Status`, or for Services and pods with the
+        // object as it was.
+        let foreground = options.is_some_and(|o| o["propagationPolicy"] == "Foreground");
+        if foreground {
+            let mut marked = rendered;
+            marked["metadata"]["deletionTimestamp"] = json!(now());
+            marked["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+            return Ok((200, marked));
+        }
+        if key.0 == "pods" || key.0 == "services" {
+            return Ok((200, rendered));
+        }
+        let uid = rendered["metadata"]["uid"].clone();
+        Ok((
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": key.2, "kind": key.0, "uid": uid}}),
+        ))
     }
 
     /// Checks and defaults an object about to be stored, as admission and
