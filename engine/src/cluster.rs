@@ -591,7 +591,7 @@ impl Cluster {
     /// Deletes the object, and only if it still has `uid`: a same-named
     /// object created by someone else since is never deleted. What it owns
     /// goes first (foreground propagation), but for the built-in kinds that
-    /// own only what the server makes for them ([`kinds::owns_no_work`]),
+    /// own only what the server makes for them (`kinds::owns_no_work`),
     /// which go at once and leave that to the garbage collector, as
     /// `kubectl delete` does.
     pub async fn delete(&self, id: &ResourceId, uid: &str) -> Result<Deletion, ClusterError> {
