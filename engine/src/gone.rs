@@ -33,6 +33,9 @@ const READS_AT_ONCE: usize = 16;
 /// What one list reads: apiVersion, kind and namespace.
 type Group = (String, String, Option<String>);
 
+/// The objects one list found, by name: their uid and finalizers.
+type ByName = HashMap<String, Value>;
+
 /// The objects a run has deleted and waits for, polled together. Waits
 /// ([`GoneWatcher::wait_gone`]) are answered only while
 /// [`GoneWatcher::run`] is polled beside them.
@@ -196,14 +199,27 @@ impl<'a> GoneWatcher<'a> {
             }
         }
 
-        let listed: Vec<(Group, Result<Vec<Value>, ClusterError>)> =
+        // Of each listed object only its metadata is sent, and only its
+        // name, uid and finalizers are kept: a poll of a thousand
+        // Deployments being deleted reads a thousand of them.
+        let listed: Vec<(Group, Result<ByName, ClusterError>)> =
             stream::iter(lists.keys().map(|group| async move {
                 let (api_version, kind, namespace) = group;
-                let objects = self
+                let mut objects = HashMap::new();
+                let listed = self
                     .cluster
-                    .list_without_managed_fields(api_version, kind, namespace.as_deref(), None)
+                    .list_metadata_each(api_version, kind, namespace.as_deref(), None, |o| {
+                        let metadata = &o["metadata"];
+                        if let Some(name) = metadata["name"].as_str() {
+                            let kept = serde_json::json!({"metadata": {
+                                "uid": metadata["uid"],
+                                "finalizers": metadata["finalizers"],
+                            }});
+                            objects.insert(name.to_string(), kept);
+                        }
+                    })
                     .await;
-                (group.clone(), objects)
+                (group.clone(), listed.map(|()| objects))
             }))
             .buffer_unordered(LISTS_AT_ONCE)
             .collect()
@@ -212,14 +228,9 @@ impl<'a> GoneWatcher<'a> {
         for (group, objects) in listed {
             let waiters = lists.remove(&group).unwrap_or_default();
             match objects {
-                Ok(objects) => {
-                    let by_name: HashMap<&str, &Value> = objects
-                        .iter()
-                        .filter_map(|o| Some((o["metadata"]["name"].as_str()?, o)))
-                        .collect();
+                Ok(by_name) => {
                     for (key, name, uid) in waiters {
-                        let live = by_name.get(name.as_str()).copied();
-                        found.push((key, Ok(Seen::of(live, &uid))));
+                        found.push((key, Ok(Seen::of(by_name.get(&name), &uid))));
                     }
                 }
                 Err(error) => {
