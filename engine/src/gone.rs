@@ -208,14 +208,14 @@ impl<'a> GoneWatcher<'a> {
                 let mut objects = HashMap::new();
                 let listed = self
                     .cluster
-                    .list_metadata_each(api_version, kind, namespace.as_deref(), None, |o| {
-                        let metadata = &o["metadata"];
-                        if let Some(name) = metadata["name"].as_str() {
+                    .list_metadata_each(api_version, kind, namespace.as_deref(), None, |mut o| {
+                        let metadata = &mut o["metadata"];
+                        if let Some(name) = metadata["name"].as_str().map(str::to_string) {
                             let kept = serde_json::json!({"metadata": {
-                                "uid": metadata["uid"],
-                                "finalizers": metadata["finalizers"],
+                                "uid": metadata["uid"].take(),
+                                "finalizers": metadata["finalizers"].take(),
                             }});
-                            objects.insert(name.to_string(), kept);
+                            objects.insert(name, kept);
                         }
                     })
                     .await;

@@ -483,19 +483,21 @@ struct Snapshot {
 
 /// The pods or ReplicaSets of a namespace, each kept as [`lean`] leaves it:
 /// a wait for a thousand Deployments lists a thousand of each every poll.
-/// Of ReplicaSets only their metadata is read, and only that is sent.
+/// With `metadata_only` (ReplicaSets, of which only metadata is read) the
+/// server sends nothing else.
 async fn list_lean(
     cluster: &Cluster,
     api_version: &str,
     kind: &str,
     namespace: &str,
+    metadata_only: bool,
 ) -> Result<Vec<Value>, ClusterError> {
     let mut objects = Vec::new();
     let each = |mut object: Value| {
         lean(&mut object);
         objects.push(object);
     };
-    if kind == "ReplicaSet" {
+    if metadata_only {
         cluster
             .list_metadata_each(api_version, kind, Some(namespace), None, each)
             .await?;
@@ -739,7 +741,7 @@ impl Snapshot {
         for namespace in namespaces {
             // Reasons are the detail, not the news: credentials that may
             // not list pods still get the counts.
-            match list_lean(cluster, "v1", "Pod", namespace).await {
+            match list_lean(cluster, "v1", "Pod", namespace, false).await {
                 Ok(pods) => {
                     self.pods.insert(namespace.to_string(), pods);
                 }
@@ -752,7 +754,7 @@ impl Snapshot {
             if !deployments {
                 continue;
             }
-            match list_lean(cluster, "apps/v1", "ReplicaSet", namespace).await {
+            match list_lean(cluster, "apps/v1", "ReplicaSet", namespace, true).await {
                 Ok(sets) => {
                     self.replica_sets.insert(namespace.to_string(), sets);
                 }
